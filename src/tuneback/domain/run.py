@@ -1,0 +1,64 @@
+"""Runs: one generation (or one step of a traced chain) with everything needed to learn from it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from tuneback.domain.common import (
+    DomainModel,
+    Identifier,
+    Metadata,
+    ProjectName,
+    UtcDatetime,
+    new_id,
+    utcnow,
+)
+from tuneback.domain.conversation import ChatMessage
+
+RunType = Literal["llm", "chain", "tool", "retriever"]
+RunStatus = Literal["ok", "error", "cancelled"]
+
+
+class Run(DomainModel):
+    """An assistant generation, or a step of a chain (``parent_run_id`` builds the tree).
+
+    Runs logged from outside need no conversation; ``inputs`` are the exact
+    messages sent to the model (or, for chain/tool steps, their input mapping).
+    """
+
+    id: Identifier = Field(default_factory=new_id)
+    project: ProjectName = "default"
+    run_type: RunType = "llm"
+    name: str | None = None
+    parent_run_id: Identifier | None = None
+    conversation_id: Identifier | None = None
+    message_id: Identifier | None = None
+    user: str | None = None
+    model: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: list[ChatMessage] | dict[str, Any] = Field(default_factory=list)
+    output: str | None = None
+    status: RunStatus = "ok"
+    error: str | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
+    ttft_ms: float | None = Field(default=None, ge=0)
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    tags: list[str] = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    started_at: UtcDatetime | None = None
+    created_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @model_validator(mode="after")
+    def _error_needs_text(self) -> Run:
+        if self.status == "error" and not self.error:
+            raise ValueError("a run with status 'error' needs an error message")
+        return self
+
+    @property
+    def total_tokens(self) -> int | None:
+        if self.prompt_tokens is None and self.completion_tokens is None:
+            return None
+        return (self.prompt_tokens or 0) + (self.completion_tokens or 0)
