@@ -3,7 +3,7 @@
 from tuneback.domain.common import DomainModel, new_id, utcnow, validate
 from tuneback.domain.comparison import Candidate, Comparison, Outcome
 from tuneback.domain.conversation import ChatMessage, Conversation, Message, Project, Role
-from tuneback.domain.dataset import Dataset, DatasetItem
+from tuneback.domain.dataset import Dataset, DatasetItem, DatasetItemRecord, DatasetRecord
 from tuneback.domain.events import (
     EVENT_TYPES,
     PAYLOAD_TYPES,
@@ -30,6 +30,7 @@ from tuneback.domain.feedback import (
     Feedback,
     FeedbackConfig,
     FeedbackKind,
+    FeedbackRecord,
     FeedbackSource,
     FreeformConfig,
     describe_value,
@@ -55,11 +56,14 @@ __all__ = [
     "DatasetCreated",
     "DatasetItem",
     "DatasetItemAdded",
+    "DatasetItemRecord",
+    "DatasetRecord",
     "DomainModel",
     "EventPayload",
     "Feedback",
     "FeedbackConfig",
     "FeedbackKind",
+    "FeedbackRecord",
     "FeedbackRecorded",
     "FeedbackRetracted",
     "FeedbackSource",

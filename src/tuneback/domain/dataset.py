@@ -40,3 +40,16 @@ class DatasetItem(DomainModel):
     source_run_id: Identifier | None = None
     metadata: Metadata = Field(default_factory=dict)
     created_at: UtcDatetime = Field(default_factory=utcnow)
+
+
+class DatasetRecord(Dataset):
+    """A dataset as the store holds it: ``version`` counts the changes to its items."""
+
+    version: int = 0
+    item_count: int = 0
+
+
+class DatasetItemRecord(DatasetItem):
+    """An item with the dataset version it was added in."""
+
+    version: int

@@ -245,3 +245,14 @@ def describe_value(key: str, value: Any) -> str:
     if key == "stars" and isinstance(value, int | float) and 1 <= value <= 5:
         return "★" * int(value) + "☆" * (5 - int(value))
     return str(value)
+
+
+class FeedbackRecord(Feedback):
+    """Feedback as the store holds it, with its history marks."""
+
+    superseded_by: Identifier | None = None
+    retracted_at: UtcDatetime | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_by is None and self.retracted_at is None

@@ -1,0 +1,88 @@
+"""The root ``tuneback`` command and what every subcommand shares."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from tuneback.__about__ import __version__
+from tuneback.config import Settings
+from tuneback.errors import TuneBackError
+from tuneback.storage import Store
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Commands(TyperGroup):
+    """Turns tuneback's own errors into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TuneBackError as exc:
+            err.print(f"error: {exc.message}", markup=False)
+            raise typer.Exit(1) from None
+
+
+HELP = """\
+Collect human feedback on language-model answers and turn it into better models.
+
+Data lives in SQLite by default (a file in your user data directory); point
+TUNEBACK_DATABASE_URL at postgresql://… for production. `tuneback settings`
+lists every environment variable.
+"""
+
+app = typer.Typer(
+    cls=_Commands,
+    help=HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"tuneback {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Collect human feedback on language-model answers and turn it into better models."""
+
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        "-d",
+        envvar="TUNEBACK_DATABASE_URL",
+        show_envvar=True,
+        help="sqlite:///path.db or postgresql://user@host/db (default: SQLite in the data dir).",
+    ),
+]
+
+
+def settings_with(**overrides: Any) -> Settings:
+    """Settings from the environment, with the options given on the command line on top."""
+    given = {name: value for name, value in overrides.items() if value is not None}
+    return Settings(**given)
+
+
+def open_store(database_url: str | None, *, migrate_schema: bool = True) -> Store:
+    return Store(settings_with(database_url=database_url).database_url, migrate_schema=migrate_schema)

@@ -1,0 +1,52 @@
+"""Settings: every one is read from a ``TUNEBACK_*`` environment variable and documented here once.
+
+``tuneback settings`` prints this table; the README's settings section is checked
+against it by a test.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tuneback.storage import default_sqlite_url
+
+
+class Settings(BaseSettings):
+    """Where tuneback keeps its data and how it serves it."""
+
+    model_config = SettingsConfigDict(env_prefix="TUNEBACK_", extra="forbid")
+
+    database_url: str = Field(
+        default_factory=default_sqlite_url,
+        description=(
+            "Where the data lives: sqlite:///path/file.db or postgresql://user@host/db. "
+            "Default: a SQLite file in the user data directory."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", description="Address `tuneback serve` listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `tuneback serve` listens on.")
+    model: str = Field(
+        default="local",
+        description="Model spec the chat uses: local, echo, openai:<model>, gguf:<path>, …",
+    )
+    project: str = Field(
+        default="default", description="Project that data goes to when none is named."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="How much the server logs."
+    )
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        if field.default_factory is not None:
+            default = "(see description)"
+        else:
+            default = str(field.default)
+        rows.append((f"TUNEBACK_{name.upper()}", default, field.description or ""))
+    return rows

@@ -1,0 +1,23 @@
+"""Liveness: is the server up and does the database answer?"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from tuneback.__about__ import __version__
+from tuneback.server.deps import StoreDep
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+@router.get("/healthz", summary="Is the server up and the database reachable?")
+def healthz(store: StoreDep) -> Health:
+    store.ping()
+    return Health(status="ok", version=__version__, database=store.dialect)

@@ -1,0 +1,64 @@
+"""One wire shape for every error: ``{"error": {"type", "message", "details"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from tuneback.errors import TuneBackError
+
+log = logging.getLogger("tuneback.server")
+
+_HTTP_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def error_response(status: int, type_: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"type": type_, "message": message, "details": details}}, status_code=status
+    )
+
+
+async def _tuneback_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TuneBackError)
+    return error_response(exc.status_code, exc.type, exc.message, exc.details)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(part) for part in first["loc"]) or "request"
+    return error_response(422, "validation_error", f"{where}: {first['msg']}", errors)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    type_ = _HTTP_TYPES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, type_, str(exc.detail))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_response(500, "internal_error", "tuneback hit an unexpected error; see the log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(TuneBackError, _tuneback_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

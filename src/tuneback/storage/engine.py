@@ -1,0 +1,97 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL, with the settings each needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from tuneback.errors import ConfigurationError
+
+WRITE_OPTION = "tuneback_write"
+"""Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # NORMAL in WAL mode survives any crash of the process; only a power cut can
+    # lose the last transactions, and never corrupts the file.
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA cache_size=-32000",
+    "PRAGMA temp_store=MEMORY",
+)
+
+
+def parse_database_url(url: str) -> URL:
+    """Parse and normalise a database URL, refusing ones tuneback cannot use."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"cannot parse database URL {url!r}: use sqlite:///path/to/file.db "
+            "or postgresql://user@host:5432/dbname"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.get_driver_name() in ("", "psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if backend == "sqlite":
+        return parsed
+    raise ConfigurationError(
+        f"unsupported database {backend!r} in {parsed.render_as_string(hide_password=True)}: "
+        "tuneback stores data in SQLite or PostgreSQL"
+    )
+
+
+def make_engine(url: str, *, echo: bool = False) -> Engine:
+    parsed = parse_database_url(url)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            return _sqlite_engine(parsed, echo=echo)
+        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+    except (NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigurationError(
+            f"the driver for {parsed.drivername} is not installed ({exc}): "
+            "pip install 'tuneback[postgres]'"
+        ) from None
+
+
+def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start instead
+        # of the sqlite3 module's implicit BEGIN.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A writer takes the write lock up front: a deferred transaction that
+        # upgrades from read to write can fail with SQLITE_BUSY at once,
+        # ignoring busy_timeout.
+        if conn.get_execution_options().get(WRITE_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def default_sqlite_url() -> str:
+    from platformdirs import user_data_dir
+
+    return f"sqlite:///{Path(user_data_dir('tuneback')) / 'tuneback.db'}"

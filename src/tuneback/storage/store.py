@@ -1,0 +1,418 @@
+"""The Store: the one object that owns tuneback's SQL.
+
+Writes append events to the log and update the projections in the same
+transaction; reads return domain objects. Writers are serialised (a lock in
+this process, plus ``BEGIN IMMEDIATE`` on SQLite or an advisory lock on
+PostgreSQL across processes), which is what lets the store hand out gapless
+sequence numbers in commit order: a follower that reads ``seq > n`` can never
+miss an event that commits later with a smaller number.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Engine, Table, delete, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from tuneback.domain import (
+    Comparison,
+    Conversation,
+    DatasetItemRecord,
+    DatasetRecord,
+    EventPayload,
+    FeedbackRecord,
+    Message,
+    Run,
+    StoredEvent,
+    dump_payload,
+    new_id,
+    parse_payload,
+    utcnow,
+)
+from tuneback.errors import ConflictError, NotFoundError, StorageError, ValidationError
+from tuneback.storage import migrate
+from tuneback.storage import tables as t
+from tuneback.storage.engine import WRITE_OPTION, make_engine, parse_database_url
+from tuneback.storage.projections import Projector, count_rows
+
+M = TypeVar("M", bound=BaseModel)
+
+REBUILD_PAGE = 2_000
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A payload to append, with the id that makes retrying it safe (made up if absent)."""
+
+    payload: EventPayload
+    id: str | None = None
+
+
+class Store:
+    """All of tuneback's data, on SQLite or PostgreSQL.
+
+    Construct it with a database URL; it migrates the schema to the newest
+    version unless ``migrate=False``.
+    """
+
+    def __init__(self, url: str, *, migrate_schema: bool = True, echo: bool = False) -> None:
+        self.url = parse_database_url(url)
+        self.engine: Engine = make_engine(url, echo=echo)
+        self._write_lock = threading.Lock()
+        self._known_projects: set[str] = set()
+        if migrate_schema:
+            self._guard(lambda: migrate.upgrade(self.engine), "open")
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _guard(self, action: Any, doing: str) -> Any:
+        try:
+            return action()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StorageError(
+                f"cannot {doing} database {self.display_url}: {reason} "
+                "(check TUNEBACK_DATABASE_URL and that the server is running)"
+            ) from None
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction holding the store's write lock; commits on success."""
+        with self._write_lock, self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            try:
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"),
+                            {"key": migrate.PG_LOCK_KEY},
+                        )
+                    yield conn
+            except BaseException as exc:
+                # The rolled-back transaction may have noted projects as known
+                # that were never committed; forget them so they are checked again.
+                self._known_projects.clear()
+                if isinstance(exc, IntegrityError):
+                    reason = str(exc.orig).splitlines()[0] if exc.orig else None
+                    raise ConflictError(
+                        "the write conflicts with data already stored "
+                        "(an id is already used by a different object)",
+                        details={"reason": reason},
+                    ) from None
+                raise
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # -- the event log --------------------------------------------------------------
+
+    def append(self, payload: EventPayload, *, event_id: str | None = None) -> StoredEvent:
+        """Append one event; returns it once committed.
+
+        Appending again with the same ``event_id`` changes nothing and returns
+        the event stored the first time.
+        """
+        return self.append_many([NewEvent(payload, event_id)])[0]
+
+    def append_many(self, events: Iterable[EventPayload | NewEvent]) -> list[StoredEvent]:
+        """Append events in one transaction: all are stored, or none.
+
+        Events whose id is already in the log are not appended again; their
+        stored originals are returned in their place.
+        """
+        wanted = [e if isinstance(e, NewEvent) else NewEvent(e) for e in events]
+        for event in wanted:
+            if not isinstance(event.payload, EventPayload):
+                raise ValidationError(
+                    f"cannot append {type(event.payload).__name__}: not an event payload"
+                )
+        if not wanted:
+            return []
+        return self._guard(lambda: self._append(wanted), "write to")  # type: ignore[no-any-return]
+
+    def _append(self, wanted: list[NewEvent]) -> list[StoredEvent]:
+        given_ids = [e.id for e in wanted if e.id is not None]
+        with self._writing() as conn:
+            stored: dict[str, StoredEvent] = {}
+            if given_ids:
+                for chunk in _chunks(given_ids, 500):
+                    rows = conn.execute(select(t.events).where(t.events.c.id.in_(chunk)))
+                    stored.update((row.id, _event_from_row(row)) for row in rows)
+            seq = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
+            recorded_at = utcnow()
+            result: list[StoredEvent] = []
+            fresh: list[StoredEvent] = []
+            for event in wanted:
+                if event.id is not None and event.id in stored:
+                    result.append(stored[event.id])
+                    continue
+                seq += 1
+                new = StoredEvent(
+                    seq=seq,
+                    id=event.id or new_id(),
+                    type=event.payload.type,
+                    version=event.payload.version,
+                    project=event.payload.project,
+                    recorded_at=recorded_at,
+                    payload=event.payload,
+                )
+                stored[new.id] = new
+                fresh.append(new)
+                result.append(new)
+            if fresh:
+                conn.execute(
+                    t.events.insert(),
+                    [
+                        {
+                            "seq": e.seq,
+                            "id": e.id,
+                            "type": e.type,
+                            "version": e.version,
+                            "project": e.project,
+                            "recorded_at": e.recorded_at,
+                            "payload": dump_payload(e.payload),
+                        }
+                        for e in fresh
+                    ],
+                )
+                Projector(conn, self._known_projects).apply(fresh)
+        return result
+
+    def events_after(
+        self,
+        seq: int = 0,
+        limit: int = 1_000,
+        *,
+        project: str | None = None,
+        types: Sequence[str] | None = None,
+    ) -> list[StoredEvent]:
+        """Events with a sequence number above ``seq``, oldest first."""
+        query = select(t.events).where(t.events.c.seq > seq).order_by(t.events.c.seq).limit(limit)
+        if project is not None:
+            query = query.where(t.events.c.project == project)
+        if types:
+            query = query.where(t.events.c.type.in_(list(types)))
+        with self._reading() as conn:
+            return [_event_from_row(row) for row in conn.execute(query)]
+
+    def get_event(self, event_id: str) -> StoredEvent:
+        with self._reading() as conn:
+            row = conn.execute(select(t.events).where(t.events.c.id == event_id)).first()
+        if row is None:
+            raise NotFoundError(f"no event with id {event_id}")
+        return _event_from_row(row)
+
+    def last_seq(self) -> int:
+        with self._reading() as conn:
+            return int(
+                conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
+            )
+
+    def rebuild(self) -> int:
+        """Empty every projection and replay the whole log into it; returns events replayed.
+
+        Runs in one transaction: if it fails, the old projections stay.
+        """
+
+        def work() -> int:
+            replayed = 0
+            with self._writing() as conn:
+                for table in reversed(t.PROJECTIONS):
+                    conn.execute(delete(table))
+                self._known_projects.clear()
+                projector = Projector(conn, self._known_projects)
+                after = 0
+                while True:
+                    rows = conn.execute(
+                        select(t.events)
+                        .where(t.events.c.seq > after)
+                        .order_by(t.events.c.seq)
+                        .limit(REBUILD_PAGE)
+                    ).all()
+                    if not rows:
+                        break
+                    projector.apply(_event_from_row(row) for row in rows)
+                    replayed += len(rows)
+                    after = rows[-1].seq
+            return replayed
+
+        return self._guard(work, "rebuild")  # type: ignore[no-any-return]
+
+    # -- reads ------------------------------------------------------------------------
+
+    def _one(self, table: Table, model: type[M], key: str, what: str) -> M:
+        with self._reading() as conn:
+            row = conn.execute(select(table).where(table.c.id == key)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no {what} with id {key}")
+        return model.model_validate(dict(row))
+
+    def get_conversation(self, conversation_id: str) -> Conversation:
+        return self._one(t.conversations, Conversation, conversation_id, "conversation")
+
+    def list_conversations(
+        self, project: str = "default", *, user: str | None = None, limit: int = 50
+    ) -> list[Conversation]:
+        """A project's conversations, newest first (one user's only, when ``user`` is given)."""
+        c = t.conversations.c
+        query = select(t.conversations).where(c.project == project)
+        if user is not None:
+            query = query.where(c.user == user)
+        query = query.order_by(c.started_at.desc(), c.id.desc()).limit(limit)
+        with self._reading() as conn:
+            return [Conversation.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def conversation_messages(self, conversation_id: str) -> list[Message]:
+        """Every message of a conversation (all branches), oldest first."""
+        c = t.messages.c
+        query = (
+            select(t.messages)
+            .where(c.conversation_id == conversation_id)
+            .order_by(c.created_at, c.id)
+        )
+        with self._reading() as conn:
+            return [Message.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def get_message(self, message_id: str) -> Message:
+        return self._one(t.messages, Message, message_id, "message")
+
+    def get_run(self, run_id: str) -> Run:
+        return self._one(t.runs, Run, run_id, "run")
+
+    def list_runs(self, project: str = "default", *, limit: int = 100) -> list[Run]:
+        """A project's runs, newest first."""
+        c = t.runs.c
+        query = (
+            select(t.runs)
+            .where(c.project == project)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            return [Run.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def get_feedback(self, feedback_id: str) -> FeedbackRecord:
+        with self._reading() as conn:
+            row = conn.execute(select(t.feedback).where(t.feedback.c.id == feedback_id)).mappings()
+            found = row.first()
+        if found is None:
+            raise NotFoundError(f"no feedback with id {feedback_id}")
+        return _feedback_from_row(found)
+
+    def feedback_for_run(self, run_id: str, *, history: bool = False) -> list[FeedbackRecord]:
+        """Feedback on a run, oldest first: current only, or with superseded and retracted."""
+        c = t.feedback.c
+        query = select(t.feedback).where(c.run_id == run_id).order_by(c.created_at, c.id)
+        if not history:
+            query = query.where(c.current.is_(True))
+        with self._reading() as conn:
+            return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+
+    def get_comparison(self, comparison_id: str) -> Comparison:
+        return self._one(t.comparisons, Comparison, comparison_id, "comparison")
+
+    def list_datasets(self, project: str = "default") -> list[DatasetRecord]:
+        d, i = t.datasets.c, t.dataset_items.c
+        counts = (
+            select(i.dataset_id, func.count().label("item_count"))
+            .group_by(i.dataset_id)
+            .subquery()
+        )
+        query = (
+            select(t.datasets, func.coalesce(counts.c.item_count, 0).label("item_count"))
+            .outerjoin(counts, counts.c.dataset_id == d.id)
+            .where(d.project == project)
+            .order_by(d.name)
+        )
+        with self._reading() as conn:
+            return [DatasetRecord.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def dataset_items(self, dataset_id: str) -> list[DatasetItemRecord]:
+        c = t.dataset_items.c
+        query = select(t.dataset_items).where(c.dataset_id == dataset_id).order_by(c.version)
+        with self._reading() as conn:
+            return [
+                DatasetItemRecord.model_validate(dict(r)) for r in conn.execute(query).mappings()
+            ]
+
+    # -- administration -------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        """What ``tuneback db info`` shows: where the data is, its schema version, row counts."""
+
+        def work() -> dict[str, Any]:
+            with self._reading() as conn:
+                counts = {table.name: count_rows(conn, table) for table in t.PROJECTIONS}
+                counts["events"] = count_rows(conn, t.events)
+                last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))
+                last_seq = int(last.scalar_one())
+            return {
+                "url": self.display_url,
+                "dialect": self.dialect,
+                "revision": migrate.current_revision(self.engine),
+                "head": migrate.head_revision(),
+                "last_seq": last_seq,
+                "rows": counts,
+            }
+
+        return self._guard(work, "read")  # type: ignore[no-any-return]
+
+    def ping(self) -> None:
+        """Raise :class:`StorageError` unless the database answers."""
+
+        def work() -> None:
+            with self._reading() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            self._guard(work, "reach")
+        except DBAPIError as exc:
+            raise StorageError(f"database {self.display_url} is not answering: {exc}") from None
+
+
+def _feedback_from_row(row: Any) -> FeedbackRecord:
+    data = dict(row)
+    del data["current"]  # derived from the history marks, which the record carries
+    return FeedbackRecord.model_validate(data)
+
+
+def _event_from_row(row: Any) -> StoredEvent:
+    return StoredEvent(
+        seq=row.seq,
+        id=row.id,
+        type=row.type,
+        version=row.version,
+        project=row.project,
+        recorded_at=row.recorded_at,
+        payload=parse_payload(row.type, row.version, row.payload),
+    )
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

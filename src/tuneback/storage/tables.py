@@ -1,0 +1,220 @@
+"""The tables: the append-only event log and the projections that pages read.
+
+Projections are derived data: every row here can be rebuilt by replaying the
+``events`` table (see :meth:`tuneback.storage.Store.rebuild`). There are no
+foreign keys between projections on purpose: runs and feedback may arrive in any
+order (an SDK can send feedback before the run it rates), and replay must be
+able to insert tables in any order.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from tuneback.storage.types import JsonType, UtcDateTime
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID = String(64)
+
+events = Table(
+    "events",
+    metadata,
+    # Assigned by the store under its write lock, so the log is gapless and in
+    # commit order: a follower reading "seq > n" can never skip an event.
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("id", ID, nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Column("payload", JsonType, nullable=False),
+    Index(None, "project", "seq"),
+    Index(None, "type", "seq"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("user", String(200)),
+    Column("model", String(200)),
+    Column("system_prompt", Text),
+    Column("title", Text),
+    Column("tags", JsonType, nullable=False),
+    Column("metadata", JsonType, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
+    Index(None, "project", "user", "started_at"),
+    Index(None, "project", "started_at"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("conversation_id", ID, nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("parent_id", ID),
+    Column("role", String(16), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("run_id", ID),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "conversation_id", "created_at"),
+    Index(None, "parent_id"),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("run_type", String(16), nullable=False),
+    Column("name", String(200)),
+    Column("parent_run_id", ID),
+    Column("conversation_id", ID),
+    Column("message_id", ID),
+    Column("user", String(200)),
+    Column("model", String(200)),
+    Column("params", JsonType, nullable=False),
+    Column("inputs", JsonType, nullable=False),
+    Column("output", Text),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("latency_ms", Float),
+    Column("ttft_ms", Float),
+    Column("prompt_tokens", Integer),
+    Column("completion_tokens", Integer),
+    Column("tags", JsonType, nullable=False),
+    Column("metadata", JsonType, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "project", "created_at"),
+    Index(None, "project", "model", "created_at"),
+    Index(None, "project", "user", "created_at"),
+    Index(None, "conversation_id"),
+    Index(None, "parent_run_id"),
+    Index(None, "message_id"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("run_id", ID),
+    Column("conversation_id", ID),
+    Column("key", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("score", Float),
+    Column("value", JsonType),
+    Column("comment", Text),
+    Column("correction", Text),
+    Column("user", String(200)),
+    Column("source", String(16), nullable=False),
+    Column("metadata", JsonType, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    # History: a newer rating by the same user on the same key and target
+    # supersedes this one; a retraction marks it. Current feedback has neither.
+    Column("superseded_by", ID),
+    Column("retracted_at", UtcDateTime),
+    Column("current", Boolean, nullable=False),
+    Index(None, "run_id", "key"),
+    Index(None, "project", "key", "created_at"),
+    Index(None, "project", "user", "created_at"),
+    Index(None, "conversation_id"),
+)
+
+comparisons = Table(
+    "comparisons",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("prompt", JsonType, nullable=False),
+    Column("candidates", JsonType, nullable=False),
+    Column("outcome", String(16)),
+    Column("ranking", JsonType),
+    Column("user", String(200)),
+    Column("comment", Text),
+    Column("metadata", JsonType, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "project", "created_at"),
+)
+
+comparison_runs = Table(
+    "comparison_runs",
+    metadata,
+    Column("comparison_id", ID, primary_key=True),
+    Column("run_id", ID, primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index(None, "run_id"),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "project", "name", unique=True),
+)
+
+dataset_items = Table(
+    "dataset_items",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("dataset_id", ID, nullable=False),
+    Column("project", String(64), nullable=False),
+    Column("inputs", JsonType, nullable=False),
+    Column("output", Text, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("source_run_id", ID),
+    Column("metadata", JsonType, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "dataset_id", "version"),
+    Index(None, "source_run_id"),
+)
+
+PROJECTIONS: tuple[Table, ...] = (
+    projects,
+    conversations,
+    messages,
+    runs,
+    feedback,
+    comparisons,
+    comparison_runs,
+    datasets,
+    dataset_items,
+)
+"""Every table derived from the event log, in the order rebuild clears and compares them."""

@@ -1,0 +1,75 @@
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from tests.factories import conversation_events
+from tuneback.domain import (
+    EVENT_TYPES,
+    Candidate,
+    Comparison,
+    Feedback,
+    Run,
+    dump_payload,
+    parse_payload,
+)
+from tuneback.errors import ValidationError
+
+
+def test_the_factory_covers_every_event_type() -> None:
+    assert {e.type for e in conversation_events()} == set(EVENT_TYPES)
+
+
+@pytest.mark.parametrize("payload", conversation_events(), ids=lambda p: p.type)
+def test_payloads_round_trip_through_json(payload: object) -> None:
+    data = dump_payload(payload)  # type: ignore[arg-type]
+    assert parse_payload(payload.type, payload.version, data) == payload  # type: ignore[attr-defined]
+
+
+def test_unknown_type_and_bad_payload_raise_the_one_validation_error() -> None:
+    with pytest.raises(ValidationError, match="unknown event type 'run.exploded'"):
+        parse_payload("run.exploded", 1, {})
+    with pytest.raises(ValidationError, match="invalid feedback.recorded payload") as info:
+        parse_payload("feedback.recorded", 1, {"feedback": {"key": "thumbs", "bogus": 1}})
+    locs = {tuple(d["loc"]) for d in info.value.details}
+    assert ("feedback", "bogus") in locs
+    with pytest.raises(ValidationError, match="status 'ok'"):
+        parse_payload("run.completed", 1, {"run": {"status": "error", "error": "boom"}})
+
+
+def test_timestamps_are_always_utc() -> None:
+    paris = timezone(timedelta(hours=1))
+    run = Run(created_at=datetime(2026, 1, 1, 12, tzinfo=paris))
+    assert run.created_at == datetime(2026, 1, 1, 11, tzinfo=UTC)
+    assert run.created_at.tzinfo is UTC
+    naive = Run(created_at=datetime(2026, 1, 1, 12))
+    assert naive.created_at == datetime(2026, 1, 1, 12, tzinfo=UTC)
+
+
+def test_feedback_rules() -> None:
+    with pytest.raises(ValueError, match="needs a run_id or a conversation_id"):
+        Feedback(key="thumbs")
+    with pytest.raises(ValueError, match="needs the corrected text"):
+        Feedback(run_id="r", key="fix", kind="correction")
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        Feedback(run_id="r", key="thumbs", score=1.5)
+
+
+def test_comparison_rules() -> None:
+    pair = [Candidate(run_id="a"), Candidate(run_id="b")]
+    assert Comparison(candidates=pair, outcome="a").winner == pair[0]
+    assert Comparison(candidates=pair, outcome="tie").winner is None
+    three = [*pair, Candidate(run_id="c")]
+    assert Comparison(candidates=three, ranking=["c", "a", "b"]).winner == three[2]
+    with pytest.raises(ValueError, match="needs an outcome"):
+        Comparison(candidates=pair)
+    with pytest.raises(ValueError, match="exactly two"):
+        Comparison(candidates=three, outcome="a")
+    with pytest.raises(ValueError, match="every candidate"):
+        Comparison(candidates=three, ranking=["a", "b"])
+    with pytest.raises(ValueError, match="different runs"):
+        Comparison(candidates=[Candidate(run_id="a"), Candidate(run_id="a")], outcome="a")
+
+
+def test_error_runs_need_their_error() -> None:
+    with pytest.raises(ValueError, match="needs an error message"):
+        Run(status="error")

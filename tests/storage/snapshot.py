@@ -1,0 +1,20 @@
+"""Read every projection table whole, to compare a store before and after a rebuild."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from tuneback.storage import Store
+from tuneback.storage import tables as t
+
+
+def projection_snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+    snapshot = {}
+    with store.engine.connect() as conn:
+        for table in t.PROJECTIONS:
+            order = list(table.primary_key.columns)
+            rows = conn.execute(select(table).order_by(*order)).mappings()
+            snapshot[table.name] = [dict(row) for row in rows]
+    return snapshot
