@@ -44,9 +44,6 @@ def settings_table() -> list[tuple[str, str, str]]:
     """(environment variable, default, description) for every setting."""
     rows = []
     for name, field in Settings.model_fields.items():
-        if field.default_factory is not None:
-            default = "(see description)"
-        else:
-            default = str(field.default)
+        default = "(see meaning)" if field.default_factory else str(field.default)
         rows.append((f"TUNEBACK_{name.upper()}", default, field.description or ""))
     return rows

@@ -10,7 +10,7 @@ status code named here; the CLI prints ``error: <message>`` and exits non-zero.
     ├── ValidationError               422  input broke a rule (bad payload, score out of range)
     ├── NotFoundError                 404  the thing named does not exist
     ├── ConflictError                 409  an id is taken by something else, a locked rating
-    ├── ConfigurationError            400  a setting or option cannot work (bad database URL, unknown model)
+    ├── ConfigurationError            400  a setting or option cannot work (bad URL, unknown model)
     ├── StorageError                  503  the database could not be reached or refused the write
     └── ModelError                    502  the model backend failed (connection, auth, timeout)
         └── ModelUnavailableError     503  the model is still loading or not installed

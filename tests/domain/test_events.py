@@ -26,9 +26,9 @@ def test_payloads_round_trip_through_json(payload: object) -> None:
 
 
 def test_unknown_type_and_bad_payload_raise_the_one_validation_error() -> None:
-    with pytest.raises(ValidationError, match="unknown event type 'run.exploded'"):
+    with pytest.raises(ValidationError, match=r"unknown event type 'run\.exploded'"):
         parse_payload("run.exploded", 1, {})
-    with pytest.raises(ValidationError, match="invalid feedback.recorded payload") as info:
+    with pytest.raises(ValidationError, match=r"invalid feedback\.recorded payload") as info:
         parse_payload("feedback.recorded", 1, {"feedback": {"key": "thumbs", "bogus": 1}})
     locs = {tuple(d["loc"]) for d in info.value.details}
     assert ("feedback", "bogus") in locs

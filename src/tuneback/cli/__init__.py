@@ -1,7 +1,10 @@
 """The ``tuneback`` command line."""
 
+import sys
+
 from tuneback.cli import db, events, serve, settings
-from tuneback.cli.app import app
+from tuneback.cli.app import app, err
+from tuneback.errors import TuneBackError
 
 __all__ = ["app", "main"]
 
@@ -9,4 +12,9 @@ _COMMANDS = (db, events, serve, settings)  # imported for the commands they regi
 
 
 def main() -> None:
-    app(prog_name="tuneback")
+    """Run the CLI; tuneback's own errors become one line on stderr and exit status 1."""
+    try:
+        app(prog_name="tuneback")
+    except TuneBackError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        sys.exit(1)

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
-from typer.core import TyperGroup
 
 from tuneback.__about__ import __version__
 from tuneback.config import Settings
-from tuneback.errors import TuneBackError
 from tuneback.storage import Store
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class _Commands(TyperGroup):
-    """Turns tuneback's own errors into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TuneBackError as exc:
-            err.print(f"error: {exc.message}", markup=False)
-            raise typer.Exit(1) from None
 
 
 HELP = """\
@@ -38,7 +24,6 @@ lists every environment variable.
 """
 
 app = typer.Typer(
-    cls=_Commands,
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -85,4 +70,6 @@ def settings_with(**overrides: Any) -> Settings:
 
 
 def open_store(database_url: str | None, *, migrate_schema: bool = True) -> Store:
-    return Store(settings_with(database_url=database_url).database_url, migrate_schema=migrate_schema)
+    return Store(
+        settings_with(database_url=database_url).database_url, migrate_schema=migrate_schema
+    )

@@ -43,7 +43,9 @@ def info(database_url: DatabaseOption = None) -> None:
     out.print(f"dialect   {details['dialect']}")
     out.print(f"revision  {details['revision']} (newest: {details['head']})")
     out.print(f"last seq  {details['last_seq']}")
-    table = Table("table", "rows", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
     for name, count in details["rows"].items():
         table.add_row(name, str(count))
     out.print(table)

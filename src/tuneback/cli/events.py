@@ -24,9 +24,7 @@ def events(
         list[str] | None,
         typer.Option("--type", "-t", help="Only events of this type (repeatable)."),
     ] = None,
-    limit: Annotated[
-        int | None, typer.Option(min=1, help="Stop after this many events.")
-    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
     interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between polls with --follow.")
     ] = 0.5,

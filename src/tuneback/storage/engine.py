@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,20 @@ SQLITE_PRAGMAS = (
     "PRAGMA cache_size=-32000",
     "PRAGMA temp_store=MEMORY",
 )
+
+
+class EncodedJson(str):
+    """JSON text that is already encoded: written to a JSON column as it is.
+
+    Event payloads are encoded by pydantic's serializer in one call; this saves
+    dumping them to Python data and encoding that again.
+    """
+
+
+def _serialize_json(value: Any) -> str:
+    if isinstance(value, EncodedJson):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_database_url(url: str) -> URL:
@@ -53,7 +68,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     try:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed, echo=echo)
-        return create_engine(parsed, echo=echo, pool_pre_ping=True, pool_size=10)
+        return create_engine(
+            parsed, echo=echo, pool_pre_ping=True, pool_size=10, json_serializer=_serialize_json
+        )
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigurationError(
             f"the driver for {parsed.drivername} is not installed ({exc}): "
@@ -65,7 +82,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
-        url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30}
+        url,
+        echo=echo,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        json_serializer=_serialize_json,
     )
 
     @event.listens_for(engine, "connect")

@@ -18,8 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-
-from sqlalchemy import Connection, Table, and_, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
@@ -37,6 +36,7 @@ from tuneback.domain import (
     StoredEvent,
 )
 from tuneback.storage import tables as t
+from tuneback.storage.bulk import BulkInserts
 
 
 def row_of(model: BaseModel) -> dict[str, Any]:
@@ -52,8 +52,9 @@ def row_of(model: BaseModel) -> dict[str, Any]:
 class Projector:
     """Applies a sequence of events to the projections on one connection."""
 
-    def __init__(self, conn: Connection, known_projects: set[str]) -> None:
+    def __init__(self, conn: Connection, known_projects: set[str], inserts: BulkInserts) -> None:
         self._conn = conn
+        self._insert = inserts
         self._known_projects = known_projects
         self._pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
@@ -77,8 +78,7 @@ class Projector:
 
     def flush(self) -> None:
         for table, rows in self._pending.items():
-            if rows:
-                self._conn.execute(insert(table), rows)
+            self._insert(self._conn, table, rows)
         self._pending.clear()
 
     def _ensure_project(self, event: StoredEvent) -> None:

@@ -30,7 +30,6 @@ from tuneback.domain import (
     Message,
     Run,
     StoredEvent,
-    dump_payload,
     new_id,
     parse_payload,
     utcnow,
@@ -38,7 +37,13 @@ from tuneback.domain import (
 from tuneback.errors import ConflictError, NotFoundError, StorageError, ValidationError
 from tuneback.storage import migrate
 from tuneback.storage import tables as t
-from tuneback.storage.engine import WRITE_OPTION, make_engine, parse_database_url
+from tuneback.storage.bulk import BulkInserts
+from tuneback.storage.engine import (
+    WRITE_OPTION,
+    EncodedJson,
+    make_engine,
+    parse_database_url,
+)
 from tuneback.storage.projections import Projector, count_rows
 
 M = TypeVar("M", bound=BaseModel)
@@ -66,6 +71,7 @@ class Store:
         self.engine: Engine = make_engine(url, echo=echo)
         self._write_lock = threading.Lock()
         self._known_projects: set[str] = set()
+        self._inserts = BulkInserts(self.engine.dialect)
         if migrate_schema:
             self._guard(lambda: migrate.upgrade(self.engine), "open")
 
@@ -172,7 +178,8 @@ class Store:
                     result.append(stored[event.id])
                     continue
                 seq += 1
-                new = StoredEvent(
+                # Built without validation: every field is already valid.
+                new = StoredEvent.model_construct(
                     seq=seq,
                     id=event.id or new_id(),
                     type=event.payload.type,
@@ -185,8 +192,9 @@ class Store:
                 fresh.append(new)
                 result.append(new)
             if fresh:
-                conn.execute(
-                    t.events.insert(),
+                self._inserts(
+                    conn,
+                    t.events,
                     [
                         {
                             "seq": e.seq,
@@ -195,12 +203,12 @@ class Store:
                             "version": e.version,
                             "project": e.project,
                             "recorded_at": e.recorded_at,
-                            "payload": dump_payload(e.payload),
+                            "payload": EncodedJson(e.payload.model_dump_json(by_alias=True)),
                         }
                         for e in fresh
                     ],
                 )
-                Projector(conn, self._known_projects).apply(fresh)
+                Projector(conn, self._known_projects, self._inserts).apply(fresh)
         return result
 
     def events_after(
@@ -245,7 +253,7 @@ class Store:
                 for table in reversed(t.PROJECTIONS):
                     conn.execute(delete(table))
                 self._known_projects.clear()
-                projector = Projector(conn, self._known_projects)
+                projector = Projector(conn, self._known_projects, self._inserts)
                 after = 0
                 while True:
                     rows = conn.execute(
@@ -339,9 +347,7 @@ class Store:
     def list_datasets(self, project: str = "default") -> list[DatasetRecord]:
         d, i = t.datasets.c, t.dataset_items.c
         counts = (
-            select(i.dataset_id, func.count().label("item_count"))
-            .group_by(i.dataset_id)
-            .subquery()
+            select(i.dataset_id, func.count().label("item_count")).group_by(i.dataset_id).subquery()
         )
         query = (
             select(t.datasets, func.coalesce(counts.c.item_count, 0).label("item_count"))

@@ -158,7 +158,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_feedback"),
     )
     op.create_index("ix_feedback_run_id_key", "feedback", ["run_id", "key"])
-    op.create_index("ix_feedback_project_key_created_at", "feedback", ["project", "key", "created_at"])
+    op.create_index(
+        "ix_feedback_project_key_created_at", "feedback", ["project", "key", "created_at"]
+    )
     op.create_index(
         "ix_feedback_project_user_created_at", "feedback", ["project", "user", "created_at"]
     )
