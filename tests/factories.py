@@ -8,6 +8,7 @@ from tuneback.domain import (
     Candidate,
     ChatMessage,
     Comparison,
+    ContinuousConfig,
     ComparisonRecorded,
     Conversation,
     ConversationEnded,
@@ -18,10 +19,13 @@ from tuneback.domain import (
     DatasetItemAdded,
     EventPayload,
     Feedback,
+    FeedbackConfigSet,
     FeedbackRecorded,
     FeedbackRetracted,
     Message,
     MessageAdded,
+    ProjectConfigured,
+    ProjectSettings,
     Run,
     RunCompleted,
     RunFailed,
@@ -34,7 +38,8 @@ def conversation_events(
     n: int = 0, *, project: str = "demo", user: str = "ann", start: datetime = T0
 ) -> list[EventPayload]:
     """One conversation with two answers (the second regenerated), feedback of every kind,
-    a comparison, a dataset item and the conversation's end: one event of each type."""
+    a comparison, a dataset item, the conversation's end and project settings: one event
+    of each type."""
     at = start + timedelta(minutes=n)
     conv = Conversation(
         project=project, user=user, model="echo", system_prompt="Be brief.", started_at=at
@@ -196,5 +201,12 @@ def conversation_events(
         DatasetItemAdded(item=item),
         ConversationEnded(
             project=project, conversation_id=conv.id, ended_at=at + timedelta(minutes=1)
+        ),
+        FeedbackConfigSet(
+            project=project, key="helpfulness", config=ContinuousConfig(min=1, max=10)
+        ),
+        ProjectConfigured(
+            project=project,
+            settings=ProjectSettings(feedback=["faces", "comment"], latest_only=True),
         ),
     ]

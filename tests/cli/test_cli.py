@@ -38,19 +38,20 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
     assert [line.rstrip() for line in result.output.splitlines()] == [
         f"database  {shown_url}",
         f"dialect   {dialect}",
-        "revision  0001 (newest: 0001)",
-        "last seq  17",
-        "table            rows",
-        "projects            1",
-        "conversations       1",
-        "messages            3",
-        "runs                3",
-        "feedback            5",
-        "comparisons         1",
-        "comparison_runs     2",
-        "datasets            1",
-        "dataset_items       1",
-        "events             17",
+        "revision  0002 (newest: 0002)",
+        "last seq  19",
+        "table             rows",
+        "projects             1",
+        "feedback_configs     1",
+        "conversations        1",
+        "messages             3",
+        "runs                 3",
+        "feedback             5",
+        "comparisons          1",
+        "comparison_runs      2",
+        "datasets             1",
+        "dataset_items        1",
+        "events              19",
     ]
 
 
@@ -59,10 +60,10 @@ def test_db_upgrade_and_rebuild(database_url: str) -> None:
         store.append_many(conversation_events())
     upgraded = runner.invoke(app, ["db", "upgrade", "-d", database_url])
     assert upgraded.exit_code == 0
-    assert upgraded.output.endswith("is at schema revision 0001 (newest: 0001)\n")
+    assert upgraded.output.endswith("is at schema revision 0002 (newest: 0002)\n")
     rebuilt = runner.invoke(app, ["db", "rebuild", "-d", database_url])
     assert rebuilt.exit_code == 0
-    assert rebuilt.output == "rebuilt the projections from 17 events\n"
+    assert rebuilt.output == "rebuilt the projections from 19 events\n"
 
 
 def test_events_prints_json_lines_after_an_offset(database_url: str) -> None:

@@ -37,3 +37,16 @@ def test_migrations_create_exactly_the_tables_the_code_declares(store: Store) ->
 def test_opening_a_store_twice_migrates_once(database_url: str) -> None:
     with Store(database_url) as first, Store(database_url) as second:
         assert migrate.current_revision(first.engine) == migrate.current_revision(second.engine)
+
+
+def test_upgrading_an_old_schema_keeps_its_data(database_url: str) -> None:
+    # Write events with the newest code, then take the schema back to 0001 the
+    # way an old install would have it, and upgrade again.
+    with Store(database_url) as store:
+        written = store.append_many(conversation_events()[:-2])  # events 0001 knew
+        migrate.downgrade(store.engine, "0001")
+        assert migrate.current_revision(store.engine) == "0001"
+        migrate.upgrade(store.engine)
+        assert store.events_after(0) == written
+        assert store.rebuild() == len(written)
+        assert store.get_project("demo").settings.feedback == ["thumbs", "comment", "correction"]

@@ -5,6 +5,8 @@ import pytest
 from tests.factories import T0, conversation_events
 from tests.storage.snapshot import projection_snapshot
 from tuneback.domain import (
+    ContinuousConfig,
+    ProjectSettings,
     ConversationStarted,
     Feedback,
     FeedbackRecorded,
@@ -68,6 +70,11 @@ def test_projections_show_what_the_events_say(store: Store) -> None:
     [item] = store.dataset_items(dataset.id)
     assert item.version == 1
     assert item.output == "1"
+    project = store.get_project("demo")
+    assert (project.settings.feedback, project.settings.latest_only) == (["faces", "comment"], True)
+    assert store.get_project("unseen").settings == ProjectSettings()
+    assert store.feedback_configs("demo") == {"helpfulness": ContinuousConfig(min=1, max=10)}
+    assert store.list_projects() == ["demo"]
 
 
 def test_rebuild_reproduces_every_projection_exactly(store: Store) -> None:
@@ -185,10 +192,11 @@ def test_conversations_are_listed_newest_first_and_per_user(store: Store) -> Non
 def test_info_counts_rows(store: Store) -> None:
     store.append_many(conversation_events())
     info = store.info()
-    assert info["revision"] == info["head"] == "0001"
+    assert info["revision"] == info["head"] == "0002"
     assert info["last_seq"] == len(conversation_events())
     assert info["rows"] == {
         "projects": 1,
+        "feedback_configs": 1,
         "conversations": 1,
         "messages": 3,
         "runs": 3,

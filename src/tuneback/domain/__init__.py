@@ -2,7 +2,15 @@
 
 from tuneback.domain.common import DomainModel, new_id, utcnow, validate
 from tuneback.domain.comparison import Candidate, Comparison, Outcome
-from tuneback.domain.conversation import ChatMessage, Conversation, Message, Project, Role
+from tuneback.domain.conversation import (
+    ChatMessage,
+    Conversation,
+    FeedbackWidget,
+    Message,
+    Project,
+    ProjectSettings,
+    Role,
+)
 from tuneback.domain.dataset import Dataset, DatasetItem, DatasetItemRecord, DatasetRecord
 from tuneback.domain.events import (
     EVENT_TYPES,
@@ -13,9 +21,11 @@ from tuneback.domain.events import (
     DatasetCreated,
     DatasetItemAdded,
     EventPayload,
+    FeedbackConfigSet,
     FeedbackRecorded,
     FeedbackRetracted,
     MessageAdded,
+    ProjectConfigured,
     RunCompleted,
     RunFailed,
     StoredEvent,
@@ -62,16 +72,20 @@ __all__ = [
     "EventPayload",
     "Feedback",
     "FeedbackConfig",
+    "FeedbackConfigSet",
     "FeedbackKind",
     "FeedbackRecord",
     "FeedbackRecorded",
     "FeedbackRetracted",
     "FeedbackSource",
+    "FeedbackWidget",
     "FreeformConfig",
     "Message",
     "MessageAdded",
     "Outcome",
     "Project",
+    "ProjectConfigured",
+    "ProjectSettings",
     "Role",
     "Run",
     "RunCompleted",

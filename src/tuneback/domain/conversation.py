@@ -26,10 +26,35 @@ class ChatMessage(DomainModel):
     content: str
 
 
+FeedbackWidget = Literal["thumbs", "faces", "stars", "comment", "correction"]
+
+DEFAULT_WIDGETS: tuple[FeedbackWidget, ...] = ("thumbs", "comment", "correction")
+
+DEFAULT_REASONS = [
+    "not factually correct",
+    "didn't follow instructions",
+    "too verbose",
+    "unsafe or offensive",
+]
+
+
+class ProjectSettings(DomainModel):
+    """How a project collects feedback: which widgets, which reasons, which policy."""
+
+    feedback: list[FeedbackWidget] = Field(default_factory=lambda: list(DEFAULT_WIDGETS))
+    negative_reasons: list[str] = Field(default_factory=lambda: list(DEFAULT_REASONS))
+    positive_reasons: list[str] = Field(default_factory=list)
+    changeable: bool = True
+    """False locks a rating once given; True lets a new rating supersede it."""
+    latest_only: bool = False
+    """True allows rating only the newest answer of a conversation."""
+
+
 class Project(DomainModel):
     """A workspace: every conversation, run and piece of feedback belongs to one."""
 
     name: ProjectName
+    settings: ProjectSettings = Field(default_factory=ProjectSettings)
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
 

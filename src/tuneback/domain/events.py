@@ -20,9 +20,9 @@ from tuneback.domain.common import (
     validate,
 )
 from tuneback.domain.comparison import Comparison
-from tuneback.domain.conversation import Conversation, Message
+from tuneback.domain.conversation import Conversation, Message, ProjectSettings
 from tuneback.domain.dataset import Dataset, DatasetItem
-from tuneback.domain.feedback import Feedback
+from tuneback.domain.feedback import Feedback, FeedbackConfig, FeedbackKey
 from tuneback.domain.run import Run
 from tuneback.errors import ValidationError
 
@@ -149,6 +149,31 @@ class DatasetItemAdded(EventPayload):
         return self.item.project
 
 
+class FeedbackConfigSet(EventPayload):
+    """Declares what a feedback key accepts in a project (continuous, categorical, free-form)."""
+
+    type = "feedback.config_set"
+    project_name: ProjectName = Field(alias="project")
+    key: FeedbackKey
+    config: FeedbackConfig
+
+    @property
+    def project(self) -> str:
+        return self.project_name
+
+
+class ProjectConfigured(EventPayload):
+    """A project's settings changed: the new settings replace the old ones whole."""
+
+    type = "project.configured"
+    project_name: ProjectName = Field(alias="project")
+    settings: ProjectSettings
+
+    @property
+    def project(self) -> str:
+        return self.project_name
+
+
 PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.type, cls.version): cls
     for cls in (
@@ -162,6 +187,8 @@ PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         ComparisonRecorded,
         DatasetCreated,
         DatasetItemAdded,
+        FeedbackConfigSet,
+        ProjectConfigured,
     )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(sorted({name for name, _ in PAYLOAD_TYPES}))

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, and_, func, select, update
+from sqlalchemy import Connection, Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
@@ -28,9 +28,11 @@ from tuneback.domain import (
     DatasetCreated,
     DatasetItemAdded,
     EventPayload,
+    FeedbackConfigSet,
     FeedbackRecorded,
     FeedbackRetracted,
     MessageAdded,
+    ProjectConfigured,
     RunCompleted,
     RunFailed,
     StoredEvent,
@@ -68,6 +70,8 @@ class Projector:
             ComparisonRecorded: self._comparison_recorded,
             DatasetCreated: self._dataset_created,
             DatasetItemAdded: self._dataset_item_added,
+            FeedbackConfigSet: self._feedback_config_set,
+            ProjectConfigured: self._project_configured,
         }
 
     def apply(self, events: Iterable[StoredEvent]) -> None:
@@ -176,6 +180,28 @@ class Projector:
         row = row_of(item)
         row["version"] = version
         self._pending[t.dataset_items].append(row)
+
+    def _feedback_config_set(self, payload: FeedbackConfigSet, event: StoredEvent) -> None:
+        self.flush()
+        c = t.feedback_configs.c
+        where = and_(c.project == payload.project, c.key == payload.key)
+        self._conn.execute(delete(t.feedback_configs).where(where))
+        self._pending[t.feedback_configs].append(
+            {
+                "project": payload.project,
+                "key": payload.key,
+                "config": payload.config.model_dump(mode="json"),
+                "updated_at": event.recorded_at,
+            }
+        )
+
+    def _project_configured(self, payload: ProjectConfigured, event: StoredEvent) -> None:
+        self.flush()
+        self._conn.execute(
+            update(t.projects)
+            .where(t.projects.c.name == payload.project)
+            .values(settings=payload.settings.model_dump(mode="json"))
+        )
 
 
 def count_rows(conn: Connection, table: Table) -> int:

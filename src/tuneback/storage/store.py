@@ -16,18 +16,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from tuneback.domain import (
+    CategoricalConfig,
     Comparison,
+    ContinuousConfig,
     Conversation,
     DatasetItemRecord,
     DatasetRecord,
     EventPayload,
+    FeedbackConfig,
     FeedbackRecord,
+    FreeformConfig,
     Message,
+    Project,
+    ProjectSettings,
     Run,
     StoredEvent,
     new_id,
@@ -280,6 +286,33 @@ class Store:
             raise NotFoundError(f"no {what} with id {key}")
         return model.model_validate(dict(row))
 
+    def get_project(self, name: str) -> Project:
+        """A project and its settings; one never written to has the default settings."""
+        with self._reading() as conn:
+            row = conn.execute(select(t.projects).where(t.projects.c.name == name)).first()
+        if row is None:
+            return Project(name=name)
+        return Project(
+            name=row.name,
+            created_at=row.created_at,
+            settings=ProjectSettings.model_validate(row.settings or {}),
+        )
+
+    def list_projects(self) -> list[str]:
+        with self._reading() as conn:
+            return list(
+                conn.execute(select(t.projects.c.name).order_by(t.projects.c.name)).scalars()
+            )
+
+    def feedback_configs(self, project: str) -> dict[str, FeedbackConfigType]:
+        """The feedback configs a project declared, by key."""
+        c = t.feedback_configs.c
+        query = select(c.key, c.config).where(c.project == project).order_by(c.key)
+        with self._reading() as conn:
+            return {
+                row.key: _FEEDBACK_CONFIG.validate_python(row.config) for row in conn.execute(query)
+            }
+
     def get_conversation(self, conversation_id: str) -> Conversation:
         return self._one(t.conversations, Conversation, conversation_id, "conversation")
 
@@ -399,6 +432,10 @@ class Store:
             self._guard(work, "reach")
         except DBAPIError as exc:
             raise StorageError(f"database {self.display_url} is not answering: {exc}") from None
+
+
+FeedbackConfigType = ContinuousConfig | CategoricalConfig | FreeformConfig
+_FEEDBACK_CONFIG: TypeAdapter[FeedbackConfigType] = TypeAdapter(FeedbackConfig)
 
 
 def _feedback_from_row(row: Any) -> FeedbackRecord:

@@ -57,6 +57,16 @@ projects = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("settings", JsonType),
+)
+
+feedback_configs = Table(
+    "feedback_configs",
+    metadata,
+    Column("project", String(64), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("config", JsonType, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 conversations = Table(
@@ -208,6 +218,7 @@ dataset_items = Table(
 
 PROJECTIONS: tuple[Table, ...] = (
     projects,
+    feedback_configs,
     conversations,
     messages,
     runs,

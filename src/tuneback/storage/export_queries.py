@@ -1,0 +1,486 @@
+"""Streaming reads for the exporter: every query here walks its rows without holding them.
+
+Each function opens its own connection and streams one query with
+``stream_results`` and ``yield_per``: on PostgreSQL that is a server-side
+(named) cursor, on SQLite the driver steps through the result as it is read.
+Nothing accumulates in Python, so memory stays flat however many rows there
+are; sorting and grouping are left to the database, which spills to disk
+instead of growing the process.
+
+A run's *score* is the mean of its current (not superseded, not retracted)
+feedback scores, over one key when :attr:`RunSelection.key` is set, else over
+every key that carries a score. Feedback without a score (comments, implicit
+signals, corrections) never counts toward it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.sql import Subquery
+
+from tuneback.errors import NotFoundError, ValidationError
+from tuneback.storage import tables as t
+from tuneback.storage.store import Store
+
+STREAM_BATCH = 2_000
+"""Rows fetched from the database at a time."""
+
+
+@dataclass(frozen=True)
+class RunSelection:
+    """Which runs an export reads. Every field narrows; ``None`` means no limit."""
+
+    project: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    models: tuple[str, ...] = ()
+    key: str | None = None
+    min_score: float | None = None
+    max_score: float | None = None
+    dataset_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredRun:
+    """A run as the training formats need it: its prompt, answer, score and latest correction."""
+
+    id: str
+    project: str
+    model: str | None
+    status: str
+    inputs: Any
+    output: str | None
+    score: float | None
+    correction: str | None
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    """A comparison with its candidates' runs that passed the selection (by run id)."""
+
+    id: str
+    prompt: list[dict[str, Any]]
+    candidates: list[str]
+    outcome: str | None
+    ranking: list[str] | None
+    runs: dict[str, ScoredRun]
+
+
+def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
+    r = t.runs.c
+    where: list[ColumnElement[bool]] = []
+    if selection.project is not None:
+        where.append(r.project == selection.project)
+    if selection.since is not None:
+        where.append(r.created_at >= selection.since)
+    if selection.until is not None:
+        where.append(r.created_at < selection.until)
+    if selection.models:
+        where.append(r.model.in_(list(selection.models)))
+    if selection.dataset_id is not None:
+        items = select(t.dataset_items.c.source_run_id).where(
+            t.dataset_items.c.dataset_id == selection.dataset_id,
+            t.dataset_items.c.source_run_id.is_not(None),
+        )
+        where.append(r.id.in_(items))
+    return where
+
+
+def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = []
+    if selection.min_score is not None:
+        where.append(score >= selection.min_score)
+    if selection.max_score is not None:
+        where.append(score <= selection.max_score)
+    return where
+
+
+def _scores(selection: RunSelection) -> Subquery:
+    f = t.feedback.c
+    query = (
+        select(f.run_id, func.avg(f.score).label("score"))
+        .where(f.current.is_(True), f.score.is_not(None), f.run_id.is_not(None))
+        .group_by(f.run_id)
+    )
+    if selection.key is not None:
+        query = query.where(f.key == selection.key)
+    return query.subquery("scores")
+
+
+def _latest_corrections() -> Subquery:
+    f = t.feedback.c
+    ranked = (
+        select(
+            f.run_id,
+            f.correction,
+            func.row_number()
+            .over(partition_by=f.run_id, order_by=(f.created_at.desc(), f.id.desc()))
+            .label("newest"),
+        )
+        .where(f.current.is_(True), f.kind == "correction", f.run_id.is_not(None))
+        .subquery("ranked_corrections")
+    )
+    return (
+        select(ranked.c.run_id, ranked.c.correction)
+        .where(ranked.c.newest == 1)
+        .subquery("corrections")
+    )
+
+
+def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iterator[Any]:
+    with store.engine.connect() as conn:
+        streaming = conn.execution_options(stream_results=True, yield_per=batch)
+        with streaming.begin():
+            yield from streaming.execute(query)
+
+
+def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:
+    r = t.runs.c
+    scores = _scores(selection)
+    corrections = _latest_corrections()
+    query = (
+        select(
+            r.id,
+            r.project,
+            r.model,
+            r.status,
+            r.inputs,
+            r.output,
+            scores.c.score,
+            corrections.c.correction,
+        )
+        .select_from(t.runs)
+        .outerjoin(scores, scores.c.run_id == r.id)
+        .outerjoin(corrections, corrections.c.run_id == r.id)
+        .where(*_run_filters(selection), *_score_filters(scores.c.score, selection))
+    )
+    return query, scores
+
+
+def count_runs(store: Store, selection: RunSelection) -> int:
+    """How many runs the selection matches (the total a progress bar shows)."""
+    query, _ = _scored_runs_query(selection)
+    counted = select(func.count()).select_from(query.subquery())
+    with store.engine.connect() as conn:
+        return int(conn.execute(counted).scalar_one())
+
+
+def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
+    """Every selected run with its score and latest correction, in id order."""
+    query, _ = _scored_runs_query(selection)
+    for row in _stream(store, query.order_by(t.runs.c.id)):
+        yield ScoredRun(*row)
+
+
+def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
+    """Only the selected runs that carry a current correction, in id order."""
+    query, _ = _scored_runs_query(selection)
+    query = query.where(t.runs.c.id.in_(_corrected_run_ids()))
+    for row in _stream(store, query.order_by(t.runs.c.id)):
+        yield ScoredRun(*row)
+
+
+def count_corrected_runs(store: Store, selection: RunSelection) -> int:
+    query, _ = _scored_runs_query(selection)
+    query = query.where(t.runs.c.id.in_(_corrected_run_ids()))
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+
+
+def _corrected_run_ids() -> Select[Any]:
+    f = t.feedback.c
+    return select(f.run_id).where(f.current.is_(True), f.kind == "correction")
+
+
+def _sibling_query(selection: RunSelection) -> Select[Any]:
+    # Answers to the same prompt share a group: the user message they answer
+    # (regenerated answers are siblings under it) or, for runs logged without a
+    # conversation, the exact inputs. Message ids and JSON text never collide.
+    r, m = t.runs.c, t.messages.c
+    scores = _scores(selection)
+    corrections = _latest_corrections()
+    group = func.coalesce(m.parent_id, cast(r.inputs, String)).label("group_key")
+    return (
+        select(
+            r.id,
+            r.project,
+            r.model,
+            r.status,
+            r.inputs,
+            r.output,
+            scores.c.score,
+            corrections.c.correction,
+            group,
+        )
+        .select_from(t.runs)
+        .join(scores, scores.c.run_id == r.id)
+        .outerjoin(corrections, corrections.c.run_id == r.id)
+        .outerjoin(t.messages, and_(m.run_id == r.id, m.role == "assistant"))
+        .where(
+            *_run_filters(selection),
+            *_score_filters(scores.c.score, selection),
+            r.status == "ok",
+        )
+    )
+
+
+def count_rated_runs(store: Store, selection: RunSelection) -> int:
+    counted = select(func.count()).select_from(_sibling_query(selection).subquery())
+    with store.engine.connect() as conn:
+        return int(conn.execute(counted).scalar_one())
+
+
+def iter_rated_groups(store: Store, selection: RunSelection) -> Iterator[list[ScoredRun]]:
+    """Completed, scored runs gathered by the prompt they answer, one group at a time.
+
+    The database sorts by group, so only one group is ever held here.
+    """
+    query = _sibling_query(selection)
+    query = query.order_by(query.selected_columns.group_key, t.runs.c.id)
+    group: list[ScoredRun] = []
+    for row in _stream(store, query):
+        run = ScoredRun(*row)
+        if group and group[0].group != run.group:
+            yield group
+            group = []
+        group.append(run)
+    if group:
+        yield group
+
+
+def count_comparisons(store: Store, selection: RunSelection) -> int:
+    query = select(func.count()).select_from(t.comparisons)
+    if selection.project is not None:
+        query = query.where(t.comparisons.c.project == selection.project)
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def iter_comparisons(store: Store, selection: RunSelection) -> Iterator[ComparisonRow]:
+    """Comparisons with those of their candidate runs that the selection keeps.
+
+    One row per (comparison, candidate) comes back sorted by comparison, and is
+    gathered here one comparison at a time. A candidate the selection drops (or
+    that no longer exists) is missing from ``runs``.
+    """
+    c, cr, r = t.comparisons.c, t.comparison_runs.c, t.runs.c
+    scores = _scores(selection)
+    kept = (
+        select(r.id, r.project, r.model, r.status, r.inputs, r.output, scores.c.score)
+        .select_from(t.runs)
+        .outerjoin(scores, scores.c.run_id == r.id)
+        .where(*_run_filters(selection), *_score_filters(scores.c.score, selection))
+        .subquery("kept")
+    )
+    query = (
+        select(
+            c.id,
+            c.prompt,
+            c.candidates,
+            c.outcome,
+            c.ranking,
+            kept.c.id.label("run_id"),
+            kept.c.project.label("run_project"),
+            kept.c.model,
+            kept.c.status,
+            kept.c.inputs,
+            kept.c.output,
+            kept.c.score,
+        )
+        .select_from(t.comparisons)
+        .join(t.comparison_runs, cr.comparison_id == c.id)
+        .outerjoin(kept, kept.c.id == cr.run_id)
+        .order_by(c.id, cr.position)
+    )
+    if selection.project is not None:
+        query = query.where(c.project == selection.project)
+    current: ComparisonRow | None = None
+    for row in _stream(store, query):
+        if current is None or current.id != row.id:
+            if current is not None:
+                yield current
+            current = ComparisonRow(
+                id=row.id,
+                prompt=list(row.prompt or []),
+                candidates=[candidate["run_id"] for candidate in row.candidates],
+                outcome=row.outcome,
+                ranking=row.ranking,
+                runs={},
+            )
+        if row.run_id is not None:
+            current.runs[row.run_id] = ScoredRun(
+                row.run_id,
+                row.run_project,
+                row.model,
+                row.status,
+                row.inputs,
+                row.output,
+                row.score,
+                None,
+            )
+    if current is not None:
+        yield current
+
+
+def _run_table_query(selection: RunSelection, *, history: bool) -> Select[Any]:
+    r, f = t.runs.c, t.feedback.c
+    scores = _scores(selection)
+    on = f.run_id == r.id
+    if not history:
+        on = and_(on, f.current.is_(True))
+    feedback_columns = [
+        column.label(f"feedback_{column.key}")
+        for column in (
+            f.id,
+            f.key,
+            f.kind,
+            f.score,
+            f.value,
+            f.comment,
+            f.correction,
+            f.user,
+            f.source,
+            f.created_at,
+            f.current,
+        )
+    ]
+    return (
+        select(t.runs, scores.c.score, *feedback_columns)
+        .select_from(t.runs)
+        .outerjoin(scores, scores.c.run_id == r.id)
+        .outerjoin(t.feedback, on)
+        .where(*_run_filters(selection), *_score_filters(scores.c.score, selection))
+        .order_by(r.id, f.created_at, f.id)
+    )
+
+
+def iter_run_table(
+    store: Store, selection: RunSelection, *, history: bool = False
+) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """Each selected run's columns and score, with its feedback (current only, or all)."""
+    run_keys = [column.key for column in t.runs.columns] + ["score"]
+    current: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
+    for row in _stream(store, _run_table_query(selection, history=history)):
+        data = row._mapping
+        if current is None or current[0]["id"] != data["id"]:
+            if current is not None:
+                yield current
+            current = ({key: data[key] for key in run_keys}, [])
+        if data["feedback_id"] is not None:
+            current[1].append(
+                {
+                    key.removeprefix("feedback_"): value
+                    for key, value in data.items()
+                    if key.startswith("feedback_")
+                }
+            )
+    if current is not None:
+        yield current
+
+
+def _feedback_table_query(selection: RunSelection, *, history: bool) -> Select[Any]:
+    f, r = t.feedback.c, t.runs.c
+    query = (
+        select(
+            t.feedback,
+            r.model.label("run_model"),
+            r.status.label("run_status"),
+            r.conversation_id.label("run_conversation_id"),
+        )
+        .select_from(t.feedback)
+        .outerjoin(t.runs, r.id == f.run_id)
+        .order_by(f.id)
+    )
+    where: list[ColumnElement[bool]] = []
+    if not history:
+        where.append(f.current.is_(True))
+    if selection.project is not None:
+        where.append(f.project == selection.project)
+    if selection.since is not None:
+        where.append(f.created_at >= selection.since)
+    if selection.until is not None:
+        where.append(f.created_at < selection.until)
+    if selection.models:
+        where.append(r.model.in_(list(selection.models)))
+    if selection.key is not None:
+        where.append(f.key == selection.key)
+    where.extend(_score_filters(f.score, selection))
+    if selection.dataset_id is not None:
+        items = select(t.dataset_items.c.source_run_id).where(
+            t.dataset_items.c.dataset_id == selection.dataset_id
+        )
+        where.append(f.run_id.in_(items))
+    return query.where(*where) if where else query
+
+
+def count_feedback(store: Store, selection: RunSelection, *, history: bool = False) -> int:
+    query = _feedback_table_query(selection, history=history).order_by(None)
+    with store.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+
+
+def iter_feedback_table(
+    store: Store, selection: RunSelection, *, history: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Feedback rows (current only, or with superseded and retracted) with their run's model."""
+    for row in _stream(store, _feedback_table_query(selection, history=history)):
+        yield dict(row._mapping)
+
+
+def find_dataset(store: Store, name_or_id: str, project: str | None) -> str:
+    """The id of the dataset named (or with the id) ``name_or_id``; raises if none or many."""
+    d = t.datasets.c
+    query = select(d.id, d.project).where(or_(d.id == name_or_id, d.name == name_or_id))
+    if project is not None:
+        query = query.where(d.project == project)
+    with store.engine.connect() as conn:
+        found = conn.execute(query.limit(2)).all()
+    if not found:
+        where = f" in project {project}" if project else ""
+        raise NotFoundError(f"no dataset named {name_or_id}{where}")
+    if len(found) > 1:
+        raise ValidationError(
+            f"more than one project has a dataset named {name_or_id}: pass --project"
+        )
+    return str(found[0].id)
+
+
+def count_dataset_items(store: Store, dataset_id: str) -> int:
+    query = select(func.count()).where(t.dataset_items.c.dataset_id == dataset_id)
+    with store.engine.connect() as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def iter_dataset_items(store: Store, dataset_id: str) -> Iterator[ScoredRun]:
+    """A dataset's items, in the order they were added, shaped like runs with an output."""
+    i = t.dataset_items.c
+    query = (
+        select(
+            i.id,
+            i.project,
+            literal(None).label("model"),
+            literal("ok").label("status"),
+            i.inputs,
+            i.output,
+        )
+        .where(i.dataset_id == dataset_id)
+        .order_by(i.version, i.id)
+    )
+    for row in _stream(store, query):
+        yield ScoredRun(*row, score=None, correction=None)
