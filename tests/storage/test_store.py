@@ -6,11 +6,11 @@ from tests.factories import T0, conversation_events
 from tests.storage.snapshot import projection_snapshot
 from tuneback.domain import (
     ContinuousConfig,
-    ProjectSettings,
     ConversationStarted,
     Feedback,
     FeedbackRecorded,
     FeedbackRetracted,
+    ProjectSettings,
     Run,
     RunCompleted,
     StoredEvent,
