@@ -1,0 +1,1 @@
+"""Use-cases that combine the domain, the store and the models: chat, feedback, analytics."""

@@ -1,0 +1,365 @@
+"""The chat engine: conversations with branches, streamed replies, every run recorded.
+
+A reply is generated as a stream of text chunks while a :class:`Run` is timed;
+when the stream ends — finished, failed or cancelled — the run and the assistant
+message are appended in one transaction. The user's message is stored before the
+model is called, so a failing model never loses what the user wrote.
+
+Conversations are trees: regenerating an answer adds a sibling under the same
+user message, and editing a user message adds a sibling of it, so nothing is
+overwritten and every branch can be rated and exported.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuneback.domain import (
+    ChatMessage,
+    Conversation,
+    ConversationEnded,
+    ConversationStarted,
+    EventPayload,
+    Feedback,
+    FeedbackRecorded,
+    Message,
+    MessageAdded,
+    Run,
+    RunCompleted,
+    RunFailed,
+    RunStatus,
+    new_id,
+    utcnow,
+)
+from tuneback.errors import ModelError, ValidationError
+from tuneback.models import ModelAdapter, ModelOptions, Usage, parse_options
+from tuneback.models.base import MESSAGE_OVERHEAD_TOKENS
+from tuneback.services.catalog import ModelCatalog
+from tuneback.storage import Store
+
+DEFAULT_REPLY_BUDGET = 512
+"""Tokens kept free for the answer when a request sets no max_tokens."""
+
+
+def fit_history(
+    adapter: ModelAdapter,
+    system_prompt: str | None,
+    turns: Sequence[ChatMessage],
+    reply_budget: int,
+) -> list[ChatMessage]:
+    """The messages to send: the system prompt and as many of the newest turns as fit.
+
+    The newest turn is always sent, even alone past the budget: the backend then
+    says "context too long" instead of the model silently answering nothing.
+    """
+    budget = adapter.context_window - reply_budget
+    system = [ChatMessage(role="system", content=system_prompt)] if system_prompt else []
+    used = sum(adapter.count_tokens(m.content) + MESSAGE_OVERHEAD_TOKENS for m in system)
+    kept: list[ChatMessage] = []
+    for message in reversed(turns):
+        cost = adapter.count_tokens(message.content) + MESSAGE_OVERHEAD_TOKENS
+        if kept and used + cost > budget:
+            break
+        kept.append(message)
+        used += cost
+    return system + kept[::-1]
+
+
+@dataclass
+class Reply:
+    """An answer being generated. Iterate it for text chunks.
+
+    ``run_id`` and ``message_id`` are known from the start, so a client can show
+    the run link and a stop button before the first token. When iteration ends,
+    ``run`` and ``message`` hold what was stored; a model failure is recorded and
+    then raised as :class:`ModelError`. :meth:`cancel` (from any thread) stops the
+    generation and stores the partial answer as a cancelled run.
+    """
+
+    conversation: Conversation
+    parent: Message
+    adapter: ModelAdapter
+    options: ModelOptions
+    inputs: list[ChatMessage]
+    run_id: str = field(default_factory=new_id)
+    message_id: str = field(default_factory=new_id)
+    run: Run | None = None
+    message: Message | None = None
+    _cancelled: threading.Event = field(default_factory=threading.Event)
+    _stream: Iterator[str] | None = None
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def __iter__(self) -> Iterator[str]:
+        if self._stream is None:
+            raise RuntimeError("a reply is made by ChatService, not directly")
+        return self._stream
+
+
+class ChatService:
+    """Conversations and replies, stored as events in ``store``."""
+
+    def __init__(self, store: Store, models: ModelCatalog) -> None:
+        self.store = store
+        self.models = models
+        self._live: dict[str, Reply] = {}
+        self._live_lock = threading.Lock()
+
+    # -- conversations -------------------------------------------------------------
+
+    def start_conversation(
+        self,
+        *,
+        project: str = "default",
+        user: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> Conversation:
+        adapter = self.models.get(model)
+        conversation = Conversation(
+            project=project,
+            user=user,
+            model=adapter.spec,
+            system_prompt=system_prompt or None,
+            title=title,
+            tags=list(tags),
+            metadata=dict(metadata or {}),
+        )
+        self.store.append(ConversationStarted(conversation=conversation))
+        return conversation
+
+    def end_conversation(self, conversation_id: str) -> Conversation:
+        conversation = self.store.get_conversation(conversation_id)
+        if conversation.ended_at is None:
+            self.store.append(
+                ConversationEnded(project=conversation.project, conversation_id=conversation.id)
+            )
+        return self.store.get_conversation(conversation_id)
+
+    def current_path(self, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
+        """The messages from the first to ``leaf_id`` (default: the newest message)."""
+        messages = self.store.conversation_messages(conversation_id)
+        if not messages:
+            return []
+        by_id = {m.id: m for m in messages}
+        leaf = by_id.get(leaf_id) if leaf_id else messages[-1]
+        if leaf is None:
+            raise ValidationError(f"message {leaf_id} is not in conversation {conversation_id}")
+        path = [leaf]
+        while path[-1].parent_id is not None:
+            path.append(by_id[path[-1].parent_id])
+        return path[::-1]
+
+    # -- messages and replies ------------------------------------------------------
+
+    def add_user_message(
+        self, conversation_id: str, content: str, *, parent_id: str | None = None
+    ) -> Message:
+        """Store what the user wrote, after ``parent_id`` (default: the newest message)."""
+        if parent_id is None:
+            path = self.current_path(conversation_id)
+            parent_id = path[-1].id if path else None
+        elif self.store.get_message(parent_id).conversation_id != conversation_id:
+            raise ValidationError(f"message {parent_id} is not in conversation {conversation_id}")
+        return self._append_user_message(conversation_id, parent_id, content)
+
+    def edit_user_message(self, message_id: str, content: str) -> Message:
+        """A new version of a user message: a sibling under the same parent, a new branch."""
+        original = self.store.get_message(message_id)
+        if original.role != "user":
+            raise ValidationError("only user messages can be edited; regenerate an answer instead")
+        return self._append_user_message(original.conversation_id, original.parent_id, content)
+
+    def _append_user_message(
+        self, conversation_id: str, parent_id: str | None, content: str
+    ) -> Message:
+        if not content.strip():
+            raise ValidationError("a message needs some text")
+        conversation = self.store.get_conversation(conversation_id)
+        if conversation.ended_at is not None:
+            raise ValidationError(
+                "this conversation has ended; start a new one to keep chatting",
+                details={"conversation_id": conversation_id},
+            )
+        message = Message(
+            conversation_id=conversation_id,
+            project=conversation.project,
+            parent_id=parent_id,
+            role="user",
+            content=content,
+        )
+        self.store.append(MessageAdded(message=message))
+        return message
+
+    def reply(
+        self,
+        user_message_id: str,
+        *,
+        model: str | None = None,
+        options: ModelOptions | Mapping[str, Any] | None = None,
+    ) -> Reply:
+        """Start answering a user message; iterate the returned :class:`Reply` for text."""
+        parent = self.store.get_message(user_message_id)
+        if parent.role != "user":
+            raise ValidationError("replies answer a user message")
+        conversation = self.store.get_conversation(parent.conversation_id)
+        adapter = self.models.get(model or conversation.model)
+        parsed = parse_options(options)
+        turns = [
+            m.as_chat()
+            for m in self.current_path(conversation.id, parent.id)
+            if m.role in ("user", "assistant")
+        ]
+        inputs = fit_history(
+            adapter,
+            conversation.system_prompt,
+            turns,
+            reply_budget=parsed.max_tokens or DEFAULT_REPLY_BUDGET,
+        )
+        reply = Reply(
+            conversation=conversation,
+            parent=parent,
+            adapter=adapter,
+            options=parsed,
+            inputs=inputs,
+        )
+        reply._stream = self._generate(reply)
+        with self._live_lock:
+            self._live[reply.run_id] = reply
+        return reply
+
+    def regenerate(
+        self,
+        assistant_message_id: str,
+        *,
+        model: str | None = None,
+        options: ModelOptions | Mapping[str, Any] | None = None,
+    ) -> Reply:
+        """Answer the same question again; the earlier answer gets implicit feedback."""
+        earlier = self.store.get_message(assistant_message_id)
+        if earlier.role != "assistant" or earlier.parent_id is None:
+            raise ValidationError("only an assistant answer can be regenerated")
+        reply = self.reply(earlier.parent_id, model=model, options=options)
+        if earlier.run_id is not None:
+            self.store.append(
+                FeedbackRecorded(
+                    feedback=Feedback(
+                        project=earlier.project,
+                        run_id=earlier.run_id,
+                        key="regenerated",
+                        kind="implicit",
+                        user=reply.conversation.user,
+                        source="end_user",
+                        metadata={"new_run_id": reply.run_id},
+                    )
+                )
+            )
+        return reply
+
+    def cancel(self, run_id: str) -> bool:
+        """Stop a reply that is still streaming; False when none is."""
+        with self._live_lock:
+            reply = self._live.get(run_id)
+        if reply is None:
+            return False
+        reply.cancel()
+        return True
+
+    def _generate(self, reply: Reply) -> Iterator[str]:
+        started_at = utcnow()
+        clock = time.perf_counter()
+        first_token: float | None = None
+        pieces: list[str] = []
+        usage: Usage | None = None
+        failure: ModelError | None = None
+        status: RunStatus = "ok"
+        stream = reply.adapter.stream(reply.inputs, reply.options)
+        try:
+            for item in stream:
+                if reply.cancelled:
+                    status = "cancelled"
+                    break
+                if isinstance(item, Usage):
+                    usage = item
+                    continue
+                if first_token is None:
+                    first_token = time.perf_counter()
+                pieces.append(item)
+                yield item
+        except ModelError as exc:
+            status, failure = "error", exc
+        except GeneratorExit:
+            # The consumer went away (closed the page, pressed stop): keep what
+            # was said so far as a cancelled run.
+            status = "cancelled"
+            raise
+        finally:
+            stream.close()
+            with self._live_lock:
+                self._live.pop(reply.run_id, None)
+            self._record(
+                reply, "".join(pieces), status, failure, usage, started_at, clock, first_token
+            )
+        if failure is not None:
+            raise failure
+
+    def _record(
+        self,
+        reply: Reply,
+        output: str,
+        status: str,
+        failure: ModelError | None,
+        usage: Usage | None,
+        started_at: Any,
+        clock: float,
+        first_token: float | None,
+    ) -> None:
+        finished = time.perf_counter()
+        conversation = reply.conversation
+        run = Run(
+            id=reply.run_id,
+            project=conversation.project,
+            conversation_id=conversation.id,
+            message_id=reply.message_id if output else None,
+            user=conversation.user,
+            model=reply.adapter.spec,
+            params=reply.options.as_kwargs(),
+            inputs=reply.inputs,
+            output=output,
+            status=status,
+            error=failure.message if failure else None,
+            latency_ms=round((finished - clock) * 1000, 3),
+            ttft_ms=round((first_token - clock) * 1000, 3) if first_token else None,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            metadata={"usage_estimated": True} if usage and usage.estimated else {},
+            started_at=started_at,
+        )
+        events: list[EventPayload] = [
+            RunCompleted(run=run) if status == "ok" else RunFailed(run=run)
+        ]
+        if output:
+            reply.message = Message(
+                id=reply.message_id,
+                conversation_id=conversation.id,
+                project=conversation.project,
+                parent_id=reply.parent.id,
+                role="assistant",
+                content=output,
+                run_id=run.id,
+            )
+            events.append(MessageAdded(message=reply.message))
+        self.store.append_many(events)
+        reply.run = run

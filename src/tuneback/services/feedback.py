@@ -1,0 +1,166 @@
+"""Recording feedback: the rules every way in (chat page, API, SDK, CLI) goes through.
+
+A rating is checked against its key's config (the project's, or the built-in
+one for thumbs, faces and stars) and normalised to a 0..1 score; the project's
+policy decides whether a person may change a rating and which answers can be
+rated at all. Retries with the same id change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tuneback.domain import (
+    CategoricalConfig,
+    ContinuousConfig,
+    Feedback,
+    FeedbackConfigSet,
+    FeedbackKind,
+    FeedbackRecord,
+    FeedbackRecorded,
+    FeedbackRetracted,
+    FeedbackSource,
+    FreeformConfig,
+    ProjectConfigured,
+    ProjectSettings,
+    normalize_score,
+    validate,
+)
+from tuneback.domain.feedback import RawValue
+from tuneback.errors import ConflictError, NotFoundError, ValidationError
+from tuneback.storage import Store
+
+Config = ContinuousConfig | CategoricalConfig | FreeformConfig
+
+
+def infer_kind(key: str, *, comment: str | None, correction: str | None) -> FeedbackKind:
+    if correction:
+        return "correction"
+    if key == "comment" and comment:
+        return "comment"
+    return "explicit"
+
+
+class FeedbackService:
+    """Feedback on runs, checked against the project's configs and policy."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def config_for(self, project: str, key: str) -> Config | None:
+        """The config the project declared for ``key``; None means the built-in rules."""
+        return self.store.feedback_configs(project).get(key)
+
+    def set_config(self, project: str, key: str, config: Config | Mapping[str, Any]) -> Config:
+        """Declare what ``key`` accepts in ``project``; later feedback must follow it."""
+        payload = validate(
+            FeedbackConfigSet,
+            {"project": project, "key": key, "config": config},
+            what="feedback config",
+        )
+        self.store.append(payload)
+        return payload.config
+
+    def configure_project(
+        self, project: str, settings: ProjectSettings | Mapping[str, Any]
+    ) -> ProjectSettings:
+        parsed = (
+            settings
+            if isinstance(settings, ProjectSettings)
+            else validate(ProjectSettings, dict(settings), what="project settings")
+        )
+        self.store.append(ProjectConfigured(project=project, settings=parsed))
+        return parsed
+
+    def record(
+        self,
+        *,
+        run_id: str,
+        key: str,
+        value: RawValue = None,
+        score: float | None = None,
+        kind: FeedbackKind | None = None,
+        comment: str | None = None,
+        correction: str | None = None,
+        user: str | None = None,
+        source: FeedbackSource = "end_user",
+        metadata: Mapping[str, Any] | None = None,
+        feedback_id: str | None = None,
+    ) -> FeedbackRecord:
+        """Record feedback on a run and return it as stored.
+
+        ``value`` is what the person chose (👍, 4 stars, a label) and is scored by
+        the key's config; ``score`` may be given instead, already in 0..1.
+        Sending the same ``feedback_id`` again returns the first result.
+        """
+        if feedback_id is not None:
+            try:
+                return self.store.get_feedback(feedback_id)
+            except NotFoundError:
+                pass
+        run = self.store.get_run(run_id)
+        config = self.config_for(run.project, key)
+        if value is not None:
+            normalised = normalize_score(key, value, config)
+            if score is not None and normalised is not None and abs(score - normalised) > 1e-9:
+                raise ValidationError(
+                    f"{key}: score {score} does not match value {value!r} (scored {normalised})",
+                    details={"key": key, "value": value, "score": score},
+                )
+            score = normalised if normalised is not None else score
+        elif score is not None and isinstance(config, FreeformConfig):
+            raise ValidationError(f"{key} is free-form and takes no score")
+        self._check_policy(run.project, run.id, run.conversation_id, key, user)
+        data: dict[str, Any] = {
+            "project": run.project,
+            "run_id": run.id,
+            "conversation_id": run.conversation_id,
+            "key": key,
+            "kind": kind or infer_kind(key, comment=comment, correction=correction),
+            "score": score,
+            "value": value,
+            "comment": comment,
+            "correction": correction,
+            "user": user,
+            "source": source,
+            "metadata": dict(metadata or {}),
+        }
+        if feedback_id is not None:
+            data["id"] = feedback_id
+        feedback = validate(Feedback, data, what="feedback")
+        self.store.append(FeedbackRecorded(feedback=feedback), event_id=feedback.id)
+        return self.store.get_feedback(feedback.id)
+
+    def retract(self, feedback_id: str, *, user: str | None = None) -> FeedbackRecord:
+        """Withdraw feedback; it stays in the history, marked retracted."""
+        feedback = self.store.get_feedback(feedback_id)
+        if user is not None and feedback.user not in (None, user):
+            raise ConflictError("only the person who gave this feedback can retract it")
+        if feedback.retracted_at is None:
+            self.store.append(
+                FeedbackRetracted(project=feedback.project, feedback_id=feedback.id, user=user)
+            )
+        return self.store.get_feedback(feedback_id)
+
+    def _check_policy(
+        self, project: str, run_id: str, conversation_id: str | None, key: str, user: str | None
+    ) -> None:
+        settings = self.store.get_project(project).settings
+        if not settings.changeable and user is not None:
+            earlier = [
+                f for f in self.store.feedback_for_run(run_id) if f.key == key and f.user == user
+            ]
+            if earlier:
+                raise ConflictError(
+                    f"you already rated this answer ({key}) and ratings are locked in this project",
+                    details={"feedback_id": earlier[0].id},
+                )
+        if settings.latest_only and conversation_id is not None:
+            path = self.store.conversation_messages(conversation_id)
+            answers = [m for m in path if m.role == "assistant" and m.run_id]
+            if answers and answers[-1].run_id != run_id:
+                raise ValidationError(
+                    "only the latest answer can be rated in this project",
+                    details={"run_id": run_id},
+                )
