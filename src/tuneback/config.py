@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     project: str = Field(
         default="default", description="Project that data goes to when none is named."
     )
+    auth: bool = Field(
+        default=True,
+        description=(
+            "Require an API key on /api/v1 (tuneback keys create). "
+            "`tuneback serve --no-auth` turns it off, allowed on loopback only."
+        ),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="How much the server logs."
     )

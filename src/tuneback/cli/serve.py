@@ -1,38 +1,142 @@
-"""``tuneback serve``: run the web app and API."""
+"""``tuneback serve``: the chat, the pages and the API over HTTP."""
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from typing import Annotated
 
 import typer
 
 from tuneback.cli.app import DatabaseOption, app, err, settings_with
+from tuneback.domain import ProjectSettings
+from tuneback.errors import ConfigurationError
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def share_urls(host: str, port: int) -> list[str]:
+    """The URLs people can open: this machine's, and its network addresses when shared."""
+    if host not in ("0.0.0.0", "::"):
+        return [f"http://{host}:{port}/"]
+    urls = [f"http://127.0.0.1:{port}/"]
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
+    except OSError:
+        addresses = set()
+    for address in sorted(addresses):
+        if ":" not in address and not address.startswith("127."):
+            urls.append(f"http://{address}:{port}/")
+    return urls
 
 
 @app.command()
 def serve(
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            metavar="SPEC",
+            help="Model spec to chat with (repeat to offer several; the first is the default): "
+            "local, echo, gguf:PATH, transformers:DIR, openai:MODEL, hf:MODEL, "
+            "python:MODULE:FUNCTION.",
+        ),
+    ] = None,
+    feedback: Annotated[
+        str | None,
+        typer.Option(
+            metavar="WIDGETS",
+            help="Feedback widgets under each answer, comma-separated: "
+            "thumbs, faces, stars, comment, correction (saved as the project's setting).",
+        ),
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option(help="Project the chat records into.", envvar="TUNEBACK_PROJECT")
+    ] = None,
+    pages: Annotated[
+        str,
+        typer.Option(help="Page groups to serve, comma-separated (the API is always served)."),
+    ] = "chat",
     host: Annotated[
         str | None,
         typer.Option(help="Address to listen on; 0.0.0.0 shares it on your network."),
     ] = None,
     port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port to listen on.")] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Serve /api/v1 without API keys (loopback only)."),
+    ] = False,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Serve tuneback over HTTP (health check at /healthz, API docs at /docs)."""
+    """Serve the chat, the pages and the API over HTTP.
+
+    Examples:
+
+    \b
+        tuneback serve                                  # chat with the embedded local model
+        tuneback serve -m openai:gpt-4o-mini -m echo    # offer two models
+        tuneback serve --feedback faces,comment --host 0.0.0.0
+    """
     import uvicorn
 
     from tuneback.server import create_app
+    from tuneback.server.app import PAGES
     from tuneback.storage import Store
 
-    settings = settings_with(host=host, port=port, database_url=database_url)
+    settings = settings_with(
+        host=host,
+        port=port,
+        database_url=database_url,
+        project=project,
+        auth=False if no_auth else None,
+    )
+    if no_auth and not _is_loopback(settings.host):
+        raise ConfigurationError(
+            f"--no-auth is allowed only on loopback, not on {settings.host}: "
+            "create a key with `tuneback keys create` instead"
+        )
+    chosen_pages = [p.strip() for p in pages.split(",") if p.strip()]
+    unknown = sorted(set(chosen_pages) - set(PAGES))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
+        )
     store = Store(settings.database_url)
     try:
-        err.print(f"tuneback on http://{settings.host}:{settings.port} (data: {store.display_url})")
+        if feedback is not None:
+            _save_widgets(store, settings.project, feedback)
+        application = create_app(
+            settings, store=store, models=model or [settings.model], pages=chosen_pages
+        )
+        err.print(f"tuneback {', '.join(chosen_pages)} · data in {store.display_url}")
+        for url in share_urls(settings.host, settings.port):
+            err.print(f"  open {url}")
         uvicorn.run(
-            create_app(settings, store=store),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
+            application, host=settings.host, port=settings.port, log_level=settings.log_level
         )
     finally:
         store.close()
+
+
+def _save_widgets(store: object, project: str, feedback: str) -> None:
+    from tuneback.services.feedback import FeedbackService
+    from tuneback.storage import Store
+
+    assert isinstance(store, Store)
+    widgets = [w.strip() for w in feedback.split(",") if w.strip()]
+    current = store.get_project(project).settings
+    if not widgets:
+        return
+    wanted = ProjectSettings.model_validate({**current.model_dump(), "feedback": widgets})
+    if wanted != current:
+        FeedbackService(store).configure_project(project, wanted)

@@ -1,37 +1,57 @@
-"""The web application factory: ``create_app(settings, store=...)``, nothing global at import."""
+"""The web application factory: ``create_app(settings, store=..., models=...)``.
+
+Nothing is built at import time; tests pass in a store on a temporary database
+and a scripted model, and everything else is made from those.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from tuneback.__about__ import __version__
 from tuneback.config import Settings
-from tuneback.server.api import health
+from tuneback.models import ModelAdapter
+from tuneback.server.api import api_router, health
+from tuneback.server.deps import Services
 from tuneback.server.errors import install_error_handlers
+from tuneback.server.web import install_web
+from tuneback.services.catalog import ModelCatalog
 from tuneback.storage import Store
 
+PAGES = ("chat",)
+"""Every page group ``--pages`` can name."""
 
-def create_app(settings: Settings | None = None, *, store: Store | None = None) -> FastAPI:
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    models: ModelCatalog | Sequence[ModelAdapter | str] | None = None,
+    pages: Sequence[str] = PAGES,
+) -> FastAPI:
     """Build the app; collaborators not passed in are made from ``settings``.
 
     A store passed in stays open when the app stops; one made here is closed.
+    ``pages`` picks the page groups to serve (the API is always served).
     """
     settings = settings or Settings()
+    owned_store = store is None
+    store = store or Store(settings.database_url)
+    if not isinstance(models, ModelCatalog):
+        models = ModelCatalog(models or [settings.model])
+    services = Services.build(settings, store, models)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = None
-        if app.state.store is None:
-            owned = app.state.store = Store(settings.database_url)
+        services.models.start_loading()
         try:
             yield
         finally:
-            if owned is not None:
-                owned.close()
-                app.state.store = None
+            if owned_store:
+                services.store.close()
 
     app = FastAPI(
         title="tuneback",
@@ -39,8 +59,9 @@ def create_app(settings: Settings | None = None, *, store: Store | None = None) 
         summary="Collect human feedback on language-model answers and turn it into better models.",
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.store = store
+    app.state.services = services
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(api_router)
+    install_web(app, pages=pages)
     return app

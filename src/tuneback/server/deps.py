@@ -1,24 +1,63 @@
-"""FastAPI dependencies shared by the routers."""
+"""What request handlers get: the services, injected through FastAPI dependencies."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from tuneback.config import Settings
+from tuneback.services.catalog import ModelCatalog
+from tuneback.services.chat import ChatService
+from tuneback.services.feedback import FeedbackService
 from tuneback.storage import Store
 
 
+@dataclass
+class Services:
+    """Everything one app instance works with; built once by ``create_app``."""
+
+    settings: Settings
+    store: Store
+    models: ModelCatalog
+    chat: ChatService
+    feedback: FeedbackService
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store, models: ModelCatalog) -> Services:
+        return cls(
+            settings=settings,
+            store=store,
+            models=models,
+            chat=ChatService(store, models),
+            feedback=FeedbackService(store),
+        )
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
 def get_store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+    return get_services(request).store
 
 
 def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return get_services(request).settings
 
 
+def get_chat(request: Request) -> ChatService:
+    return get_services(request).chat
+
+
+def get_feedback(request: Request) -> FeedbackService:
+    return get_services(request).feedback
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]
