@@ -27,7 +27,6 @@ from sqlalchemy import (
     and_,
     cast,
     func,
-    literal,
     or_,
     select,
 )
@@ -474,8 +473,6 @@ def iter_dataset_items(store: Store, dataset_id: str) -> Iterator[ScoredRun]:
         select(
             i.id,
             i.project,
-            literal(None).label("model"),
-            literal("ok").label("status"),
             i.inputs,
             i.output,
         )
@@ -483,4 +480,4 @@ def iter_dataset_items(store: Store, dataset_id: str) -> Iterator[ScoredRun]:
         .order_by(i.version, i.id)
     )
     for row in _stream(store, query):
-        yield ScoredRun(*row, score=None, correction=None)
+        yield ScoredRun(row.id, row.project, None, "ok", row.inputs, row.output, None, None)
