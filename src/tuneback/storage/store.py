@@ -339,6 +339,51 @@ class Store:
         with self._reading() as conn:
             return [Message.model_validate(dict(r)) for r in conn.execute(query).mappings()]
 
+    def first_user_messages(self, conversation_ids: Sequence[str]) -> dict[str, str]:
+        """The first thing the user wrote in each conversation: what lists show as its title."""
+        if not conversation_ids:
+            return {}
+        c = t.messages.c
+        first = (
+            select(c.conversation_id, func.min(c.created_at).label("created_at"))
+            .where(c.conversation_id.in_(list(conversation_ids)), c.role == "user")
+            .group_by(c.conversation_id)
+            .subquery()
+        )
+        query = (
+            select(c.conversation_id, c.content)
+            .join(
+                first,
+                (first.c.conversation_id == c.conversation_id)
+                & (first.c.created_at == c.created_at),
+            )
+            .where(c.role == "user")
+        )
+        with self._reading() as conn:
+            return {row.conversation_id: row.content for row in conn.execute(query)}
+
+    def conversation_runs(self, conversation_id: str) -> list[Run]:
+        """Every run of a conversation, oldest first."""
+        c = t.runs.c
+        query = (
+            select(t.runs).where(c.conversation_id == conversation_id).order_by(c.created_at, c.id)
+        )
+        with self._reading() as conn:
+            return [Run.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def feedback_for_runs(self, run_ids: Sequence[str]) -> list[FeedbackRecord]:
+        """Current feedback on many runs at once, oldest first."""
+        if not run_ids:
+            return []
+        c = t.feedback.c
+        query = (
+            select(t.feedback)
+            .where(c.run_id.in_(list(run_ids)), c.current.is_(True))
+            .order_by(c.created_at, c.id)
+        )
+        with self._reading() as conn:
+            return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+
     def get_message(self, message_id: str) -> Message:
         return self._one(t.messages, Message, message_id, "message")
 

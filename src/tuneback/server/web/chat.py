@@ -1,7 +1,380 @@
-"""The chat page and the endpoints its script calls."""
+"""The chat page and the endpoints its script calls (under ``/ui``).
+
+Replies stream as server-sent events over a POST response: ``start`` (the ids
+of the run and message to come), ``delta`` (text), then ``done`` (the stored
+run, with the answer rendered as safe HTML) or ``error``. A reply keeps going
+to the end when nobody stops it; the stop button and a closed tab cancel it.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from tuneback.domain import Conversation, FeedbackRecord, Run, describe_value
+from tuneback.errors import ModelError, NotFoundError
+from tuneback.server.deps import ServicesDep
+from tuneback.server.web.identity import current_user, guest_name, remember
+from tuneback.server.web.markdown import pygments_css, render_markdown
+from tuneback.services.chat import Reply
 
 router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["markdown"] = render_markdown
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SendBody(StrictBody):
+    content: str = Field(min_length=1, max_length=100_000)
+    conversation_id: str | None = None
+    model: str | None = None
+    system_prompt: str | None = Field(default=None, max_length=20_000)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+
+
+class RegenerateBody(StrictBody):
+    model: str | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+
+
+class EditBody(RegenerateBody):
+    content: str = Field(min_length=1, max_length=100_000)
+
+
+class FeedbackBody(StrictBody):
+    key: str = Field(min_length=1, max_length=64)
+    value: bool | int | float | str | None = None
+    comment: str | None = Field(default=None, max_length=10_000)
+    correction: str | None = Field(default=None, max_length=100_000)
+    reasons: list[str] = Field(default_factory=list, max_length=20)
+    kind: Literal["explicit", "implicit", "comment", "correction"] | None = None
+
+
+def _user(request: Request) -> str:
+    user = current_user(request)
+    if user is None:
+        # The page sets the cookie on first visit; a script without one is a stray call.
+        raise NotFoundError("no user: open the chat page first")
+    return user
+
+
+def _own_conversation(services: Any, conversation_id: str, user: str) -> Conversation:
+    conversation: Conversation = services.store.get_conversation(conversation_id)
+    if conversation.user != user:
+        # Not "forbidden": another user's conversation does not exist for you.
+        raise NotFoundError(f"no conversation with id {conversation_id}")
+    return conversation
+
+
+def _options(body: RegenerateBody | SendBody) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if body.temperature is not None:
+        options["temperature"] = body.temperature
+    if body.max_tokens is not None:
+        options["max_tokens"] = body.max_tokens
+    return options
+
+
+def run_view(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "model": run.model,
+        "status": run.status,
+        "error": run.error,
+        "latency_ms": run.latency_ms,
+        "ttft_ms": run.ttft_ms,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+    }
+
+
+def feedback_view(feedback: FeedbackRecord) -> dict[str, Any]:
+    return {
+        "id": feedback.id,
+        "key": feedback.key,
+        "kind": feedback.kind,
+        "value": feedback.value,
+        "label": describe_value(feedback.key, feedback.value),
+        "score": feedback.score,
+        "comment": feedback.comment,
+        "correction": feedback.correction,
+        "reasons": feedback.metadata.get("reasons", []),
+    }
+
+
+def conversation_view(services: Any, conversation: Conversation, user: str) -> dict[str, Any]:
+    """Everything the page shows of one conversation: its current branch, runs and ratings."""
+    path = services.chat.current_path(conversation.id)
+    runs = {r.id: r for r in services.store.conversation_runs(conversation.id)}
+    mine: dict[str, list[dict[str, Any]]] = {}
+    for fb in services.store.feedback_for_runs(list(runs)):
+        if fb.user == user:
+            mine.setdefault(fb.run_id, []).append(feedback_view(fb))
+    siblings: dict[str | None, list[str]] = {}
+    for message in services.store.conversation_messages(conversation.id):
+        siblings.setdefault(message.parent_id, []).append(message.id)
+    messages = []
+    for message in path:
+        run = runs.get(message.run_id) if message.run_id else None
+        family = siblings.get(message.parent_id, [message.id])
+        messages.append(
+            {
+                "id": message.id,
+                "role": message.role,
+                "content": message.content,
+                "html": render_markdown(message.content) if message.role == "assistant" else None,
+                "parent_id": message.parent_id,
+                "run": run_view(run) if run else None,
+                "feedback": mine.get(message.run_id or "", []),
+                "branch": {"index": family.index(message.id) + 1, "count": len(family)},
+            }
+        )
+    return {
+        "id": conversation.id,
+        "model": conversation.model,
+        "system_prompt": conversation.system_prompt,
+        "ended": conversation.ended_at is not None,
+        "messages": messages,
+    }
+
+
+def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str, Any]]:
+    project = services.settings.project
+    conversations = services.store.list_conversations(project, user=user, limit=200)
+    titles = services.store.first_user_messages([c.id for c in conversations])
+    items = []
+    for conversation in conversations:
+        title = conversation.title or titles.get(conversation.id)
+        if title is None:
+            continue  # started but never used
+        if query and query.lower() not in title.lower():
+            continue
+        items.append(
+            {
+                "id": conversation.id,
+                "title": " ".join(title.split())[:80],
+                "started_at": conversation.started_at.isoformat(),
+                "ended": conversation.ended_at is not None,
+            }
+        )
+    return items
+
+
+def page_state(services: Any, user: str) -> dict[str, Any]:
+    project = services.store.get_project(services.settings.project)
+    return {
+        "user": user,
+        "project": project.name,
+        "settings": project.settings.model_dump(),
+        "models": [
+            {"spec": m.spec, "name": m.name, "status": m.status, "error": m.load_error}
+            for m in services.models
+        ],
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+@router.get("/c/{conversation_id}", response_class=HTMLResponse)
+def chat_page(
+    request: Request, services: ServicesDep, conversation_id: str | None = None
+) -> Response:
+    user = current_user(request) or guest_name()
+    conversation = None
+    if conversation_id is not None:
+        conversation = conversation_view(
+            services, _own_conversation(services, conversation_id, user), user
+        )
+    response = templates.TemplateResponse(
+        request,
+        "chat.html",
+        {
+            "state": page_state(services, user),
+            "conversations": sidebar(services, user),
+            "conversation": conversation,
+        },
+    )
+    remember(response, user)
+    return response
+
+
+@router.get("/ui/state")
+def state(request: Request, services: ServicesDep) -> dict[str, Any]:
+    return page_state(services, _user(request))
+
+
+@router.get("/ui/conversations")
+def conversations(
+    request: Request, services: ServicesDep, q: str | None = None
+) -> list[dict[str, Any]]:
+    return sidebar(services, _user(request), q)
+
+
+@router.get("/ui/conversations/{conversation_id}")
+def conversation(request: Request, services: ServicesDep, conversation_id: str) -> dict[str, Any]:
+    user = _user(request)
+    return conversation_view(services, _own_conversation(services, conversation_id, user), user)
+
+
+@router.post("/ui/conversations/{conversation_id}/end")
+def end(request: Request, services: ServicesDep, conversation_id: str) -> dict[str, Any]:
+    user = _user(request)
+    _own_conversation(services, conversation_id, user)
+    services.chat.end_conversation(conversation_id)
+    return {"ended": True}
+
+
+@router.post("/ui/chat")
+def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingResponse:
+    """Send a message (starting a conversation if needed) and stream the answer."""
+    user = _user(request)
+    if body.conversation_id:
+        conversation = _own_conversation(services, body.conversation_id, user)
+    else:
+        conversation = services.chat.start_conversation(
+            project=services.settings.project,
+            user=user,
+            model=body.model,
+            system_prompt=body.system_prompt,
+        )
+    message = services.chat.add_user_message(conversation.id, body.content)
+    reply = services.chat.reply(message.id, model=body.model, options=_options(body))
+    return _stream(reply, user_message_id=message.id)
+
+
+@router.post("/ui/messages/{message_id}/regenerate")
+def regenerate(
+    request: Request, services: ServicesDep, message_id: str, body: RegenerateBody
+) -> StreamingResponse:
+    user = _user(request)
+    _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
+    reply = services.chat.regenerate(message_id, model=body.model, options=_options(body))
+    return _stream(reply, user_message_id=reply.parent.id)
+
+
+@router.post("/ui/messages/{message_id}/edit")
+def edit(
+    request: Request, services: ServicesDep, message_id: str, body: EditBody
+) -> StreamingResponse:
+    user = _user(request)
+    _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
+    edited = services.chat.edit_user_message(message_id, body.content)
+    reply = services.chat.reply(edited.id, model=body.model, options=_options(body))
+    return _stream(reply, user_message_id=edited.id)
+
+
+@router.post("/ui/runs/{run_id}/cancel")
+def cancel(request: Request, services: ServicesDep, run_id: str) -> dict[str, bool]:
+    _user(request)
+    return {"cancelled": services.chat.cancel(run_id)}
+
+
+@router.post("/ui/runs/{run_id}/feedback")
+def rate(
+    request: Request, services: ServicesDep, run_id: str, body: FeedbackBody
+) -> dict[str, Any]:
+    user = _user(request)
+    run = services.store.get_run(run_id)
+    if run.conversation_id is not None:
+        _own_conversation(services, run.conversation_id, user)
+    recorded = services.feedback.record(
+        run_id=run_id,
+        key=body.key,
+        value=body.value,
+        kind=body.kind,
+        comment=body.comment or None,
+        correction=body.correction or None,
+        user=user,
+        source="end_user",
+        metadata={"reasons": body.reasons} if body.reasons else None,
+    )
+    return feedback_view(recorded)
+
+
+@router.delete("/ui/feedback/{feedback_id}")
+def retract(request: Request, services: ServicesDep, feedback_id: str) -> dict[str, Any]:
+    user = _user(request)
+    return feedback_view(services.feedback.retract(feedback_id, user=user))
+
+
+@router.get("/runs/{run_id}")
+def run_detail(services: ServicesDep, run_id: str) -> dict[str, Any]:
+    """The run as JSON, with every piece of feedback and its history."""
+    run = services.store.get_run(run_id)
+    history = services.store.feedback_for_run(run_id, history=True)
+    return {
+        "run": run.model_dump(mode="json"),
+        "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in history],
+    }
+
+
+@router.get("/ui/code.css")
+def code_css() -> Response:
+    return Response(pygments_css(), media_type="text/css")
+
+
+def _sse(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _stream(reply: Reply, *, user_message_id: str) -> StreamingResponse:
+    async def events() -> AsyncIterator[str]:
+        chunks: Iterator[str] = iter(reply)
+        try:
+            yield _sse(
+                "start",
+                {
+                    "conversation_id": reply.conversation.id,
+                    "user_message_id": user_message_id,
+                    "run_id": reply.run_id,
+                    "message_id": reply.message_id,
+                    "model": reply.adapter.spec,
+                },
+            )
+            async for chunk in iterate_in_threadpool(chunks):
+                yield _sse("delta", {"text": chunk})
+            yield _sse("done", _done(reply))
+        except ModelError as exc:
+            yield _sse("error", {"message": exc.message, **_done(reply)})
+        finally:
+            # A closed tab ends up here too: stop the model, keep the partial answer.
+            reply.cancel()
+            await run_in_threadpool(_close_quietly, chunks)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _done(reply: Reply) -> dict[str, Any]:
+    message = reply.message
+    return {
+        "run": run_view(reply.run) if reply.run else None,
+        "message_id": message.id if message else None,
+        "html": render_markdown(message.content) if message else "",
+    }
+
+
+def _close_quietly(chunks: Iterator[str]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is None:
+        return
+    # ValueError: still running in its thread; the cancel flag ends it at the next chunk.
+    with contextlib.suppress(ValueError):
+        close()
+
