@@ -26,6 +26,7 @@ from tuneback.server.deps import ServicesDep
 from tuneback.server.web.identity import current_user, guest_name, remember
 from tuneback.server.web.markdown import pygments_css, render_markdown
 from tuneback.services.chat import Reply
+from tuneback.storage import Store
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -195,9 +196,15 @@ def chat_page(
     user = current_user(request) or guest_name()
     conversation = None
     if conversation_id is not None:
-        conversation = conversation_view(
-            services, _own_conversation(services, conversation_id, user), user
-        )
+        try:
+            own = _own_conversation(services, conversation_id, user)
+        except NotFoundError:
+            response = templates.TemplateResponse(
+                request, "not_found.html", {"what": "conversation"}, status_code=404
+            )
+            remember(response, user)
+            return response
+        conversation = conversation_view(services, own, user)
     response = templates.TemplateResponse(
         request,
         "chat.html",
@@ -252,7 +259,7 @@ def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingRe
         )
     message = services.chat.add_user_message(conversation.id, body.content)
     reply = services.chat.reply(message.id, model=body.model, options=_options(body))
-    return _stream(reply, user_message_id=message.id)
+    return _stream(services.store, reply, user_message_id=message.id)
 
 
 @router.post("/ui/messages/{message_id}/regenerate")
@@ -262,7 +269,7 @@ def regenerate(
     user = _user(request)
     _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
     reply = services.chat.regenerate(message_id, model=body.model, options=_options(body))
-    return _stream(reply, user_message_id=reply.parent.id)
+    return _stream(services.store, reply, user_message_id=reply.parent.id)
 
 
 @router.post("/ui/messages/{message_id}/edit")
@@ -273,7 +280,7 @@ def edit(
     _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
     edited = services.chat.edit_user_message(message_id, body.content)
     reply = services.chat.reply(edited.id, model=body.model, options=_options(body))
-    return _stream(reply, user_message_id=edited.id)
+    return _stream(services.store, reply, user_message_id=edited.id)
 
 
 @router.post("/ui/runs/{run_id}/cancel")
@@ -330,7 +337,7 @@ def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _stream(reply: Reply, *, user_message_id: str) -> StreamingResponse:
+def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
         chunks: Iterator[str] = iter(reply)
         try:
@@ -346,9 +353,11 @@ def _stream(reply: Reply, *, user_message_id: str) -> StreamingResponse:
             )
             async for chunk in iterate_in_threadpool(chunks):
                 yield _sse("delta", {"text": chunk})
-            yield _sse("done", _done(reply))
+            yield _sse("done", await run_in_threadpool(_done, store, reply))
         except ModelError as exc:
-            yield _sse("error", {"message": exc.message, **_done(reply)})
+            yield _sse(
+                "error", {"message": exc.message, **await run_in_threadpool(_done, store, reply)}
+            )
         finally:
             # A closed tab ends up here too: stop the model, keep the partial answer.
             reply.cancel()
@@ -361,12 +370,21 @@ def _stream(reply: Reply, *, user_message_id: str) -> StreamingResponse:
     )
 
 
-def _done(reply: Reply) -> dict[str, Any]:
+def _done(store: Store, reply: Reply) -> dict[str, Any]:
     message = reply.message
+    branch = None
+    if message is not None:
+        answers = [
+            m.id
+            for m in store.conversation_messages(reply.conversation.id)
+            if m.parent_id == reply.parent.id
+        ]
+        branch = {"index": answers.index(message.id) + 1, "count": len(answers)}
     return {
         "run": run_view(reply.run) if reply.run else None,
         "message_id": message.id if message else None,
         "html": render_markdown(message.content) if message else "",
+        "branch": branch,
     }
 
 
@@ -377,4 +395,3 @@ def _close_quietly(chunks: Iterator[str]) -> None:
     # ValueError: still running in its thread; the cancel flag ends it at the next chunk.
     with contextlib.suppress(ValueError):
         close()
-

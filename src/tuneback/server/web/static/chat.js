@@ -424,7 +424,10 @@ async function streamReply(url, body, { userMessage = null } = {}) {
       } else if (event === "done" || event === "error") {
         bodyEl.classList.remove("streaming", "cursor");
         bodyEl.innerHTML = data.html || "";
-        message = { id: data.message_id, content: text, html: data.html, run: data.run, feedback: [] };
+        message = {
+          id: data.message_id, content: text, html: data.html, run: data.run,
+          feedback: [], branch: data.branch,
+        };
         if (event === "error" && !data.run) wrap.append(el("div", { class: "error-box", text: data.message }));
         if (data.run) finishAssistant(wrap, message);
         previousRowsNotLatest(wrap);
