@@ -46,6 +46,7 @@ def test_the_facade_exports() -> None:
         "TuneBackError",
         "ValidationError",
         "__version__",
+        "launch",
         "normalize_score",
     ]
 

@@ -22,6 +22,7 @@ from tuneback.errors import (
     TuneBackError,
     ValidationError,
 )
+from tuneback.launch import launch
 
 __all__ = [
     "ChatMessage",
@@ -41,5 +42,6 @@ __all__ = [
     "TuneBackError",
     "ValidationError",
     "__version__",
+    "launch",
     "normalize_score",
 ]

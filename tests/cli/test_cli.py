@@ -25,7 +25,7 @@ def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     commands = re.findall(r"^  (\w+)\s", result.output.split("Commands:")[1], re.MULTILINE)
-    assert sorted(commands) == ["db", "events", "serve", "settings"]
+    assert sorted(commands) == ["chat", "db", "events", "serve", "settings"]
 
 
 def test_db_info_shows_the_whole_picture(database_url: str) -> None:

@@ -2,13 +2,14 @@
 
 import sys
 
-from tuneback.cli import db, events, serve, settings
+from tuneback.cli import chat, db, events, serve, settings
 from tuneback.cli.app import app, err
 from tuneback.errors import TuneBackError
 
 __all__ = ["app", "main"]
 
-_COMMANDS = (db, events, serve, settings)  # imported for the commands they register
+# Imported for the commands they register.
+_COMMANDS = (chat, db, events, serve, settings)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import typer
 from tuneback.cli.app import DatabaseOption, app, err, settings_with
 from tuneback.domain import ProjectSettings
 from tuneback.errors import ConfigurationError
+from tuneback.storage import Store
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -91,7 +92,6 @@ def serve(
 
     from tuneback.server import create_app
     from tuneback.server.app import PAGES
-    from tuneback.storage import Store
 
     settings = settings_with(
         host=host,
@@ -114,7 +114,7 @@ def serve(
     store = Store(settings.database_url)
     try:
         if feedback is not None:
-            _save_widgets(store, settings.project, feedback)
+            save_widgets(store, settings.project, feedback)
         application = create_app(
             settings, store=store, models=model or [settings.model], pages=chosen_pages
         )
@@ -128,15 +128,13 @@ def serve(
         store.close()
 
 
-def _save_widgets(store: object, project: str, feedback: str) -> None:
+def save_widgets(store: Store, project: str, feedback: str) -> None:
     from tuneback.services.feedback import FeedbackService
-    from tuneback.storage import Store
 
-    assert isinstance(store, Store)
     widgets = [w.strip() for w in feedback.split(",") if w.strip()]
-    current = store.get_project(project).settings
     if not widgets:
         return
+    current = store.get_project(project).settings
     wanted = ProjectSettings.model_validate({**current.model_dump(), "feedback": widgets})
     if wanted != current:
         FeedbackService(store).configure_project(project, wanted)
