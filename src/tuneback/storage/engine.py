@@ -69,7 +69,13 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
         if parsed.get_backend_name() == "sqlite":
             return _sqlite_engine(parsed, echo=echo)
         return create_engine(
-            parsed, echo=echo, pool_pre_ping=True, pool_size=10, json_serializer=_serialize_json
+            parsed,
+            echo=echo,
+            pool_size=10,
+            # Connections the server dropped (a restart) are found out on use and
+            # replaced; a ping before every checkout would cost a round trip.
+            pool_recycle=3600,
+            json_serializer=_serialize_json,
         )
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigurationError(
