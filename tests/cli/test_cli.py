@@ -11,8 +11,10 @@ from tuneback import __version__
 from tuneback.cli import app
 from tuneback.config import settings_table
 from tuneback.storage import Store
+from tuneback.storage.migrate import head_revision
 
 runner = CliRunner()
+HEAD = head_revision()
 
 
 def test_version() -> None:
@@ -38,7 +40,7 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
     assert [line.rstrip() for line in result.output.splitlines()] == [
         f"database  {shown_url}",
         f"dialect   {dialect}",
-        "revision  0002 (newest: 0002)",
+        f"revision  {HEAD} (newest: {HEAD})",
         "last seq  19",
         "table             rows",
         "projects             1",
@@ -60,7 +62,7 @@ def test_db_upgrade_and_rebuild(database_url: str) -> None:
         store.append_many(conversation_events())
     upgraded = runner.invoke(app, ["db", "upgrade", "-d", database_url])
     assert upgraded.exit_code == 0
-    assert upgraded.output.endswith("is at schema revision 0002 (newest: 0002)\n")
+    assert upgraded.output.endswith(f"is at schema revision {HEAD} (newest: {HEAD})\n")
     rebuilt = runner.invoke(app, ["db", "rebuild", "-d", database_url])
     assert rebuilt.exit_code == 0
     assert rebuilt.output == "rebuilt the projections from 19 events\n"
