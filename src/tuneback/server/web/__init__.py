@@ -15,6 +15,7 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
     from tuneback.server.web import chat
 
+    app.state.pages = list(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if "chat" in pages:
         app.include_router(chat.router)

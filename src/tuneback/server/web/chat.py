@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -25,12 +23,11 @@ from tuneback.errors import ModelError, NotFoundError
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.identity import current_user, guest_name, remember
 from tuneback.server.web.markdown import pygments_css, render_markdown
+from tuneback.server.web.templating import templates
 from tuneback.services.chat import Reply
 from tuneback.storage import Store
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["markdown"] = render_markdown
 
 
 class StrictBody(BaseModel):
