@@ -21,7 +21,7 @@ from tuneback.server.web import install_web
 from tuneback.services.catalog import ModelCatalog
 from tuneback.storage import Store
 
-PAGES = ("chat",)
+PAGES = ("chat", "dashboard")
 """Every page group ``--pages`` can name."""
 
 

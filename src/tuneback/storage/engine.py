@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from tuneback.errors import ConfigurationError
+from tuneback.storage.sqlite_functions import register_sqlite_functions
 
 WRITE_OPTION = "tuneback_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
@@ -103,6 +104,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         cursor.close()
+        register_sqlite_functions(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

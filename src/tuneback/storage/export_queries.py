@@ -144,9 +144,21 @@ def _latest_corrections() -> Subquery:
 
 def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iterator[Any]:
     with store.engine.connect() as conn:
-        streaming = conn.execution_options(stream_results=True, yield_per=batch)
-        with streaming.begin():
-            yield from streaming.execute(query)
+        # The store keeps SQLite's temporary tables in memory (fast for small
+        # queries); an export's sorts and groupings span whole tables, so they go
+        # to temporary files instead and the process stays the same size. SQLite
+        # takes this pragma only outside a transaction, hence the raw connection.
+        raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:
+            temp_store = int(raw.execute("PRAGMA temp_store").fetchone()[0])
+            raw.execute("PRAGMA temp_store=FILE")
+        try:
+            streaming = conn.execution_options(stream_results=True, yield_per=batch)
+            with streaming.begin():
+                yield from streaming.execute(query)
+        finally:
+            if raw is not None:
+                raw.execute(f"PRAGMA temp_store={temp_store}")
 
 
 def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:

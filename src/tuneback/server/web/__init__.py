@@ -13,9 +13,11 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat
+    from tuneback.server.web import chat, dashboard
 
     app.state.pages = list(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if "chat" in pages:
         app.include_router(chat.router)
+    if "dashboard" in pages:
+        app.include_router(dashboard.router)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -12,7 +13,46 @@ from starlette.responses import Response
 from tuneback.server.web.markdown import render_markdown
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
-templates.env.filters["markdown"] = render_markdown
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def milliseconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.0f} ms" if value < 1000 else f"{value / 1000:.2f} s"
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def change(value: float | None) -> str:
+    """+12% / −5% against the previous period."""
+    if value is None:
+        return ""
+    sign = "+" if value >= 0 else "−"
+    return f"{sign}{abs(value) * 100:.0f}%"
+
+
+def query(params: dict[str, Any]) -> str:
+    """A query string for the given parameters, leaving out the empty ones."""
+    kept = {k: v for k, v in params.items() if v not in (None, "")}
+    return urlencode(kept)
+
+
+templates.env.filters.update(
+    markdown=render_markdown,
+    percent=percent,
+    ms=milliseconds,
+    number=number,
+    change=change,
+    query=query,
+)
 
 SECTIONS_OF_PAGE_GROUP = {
     "chat": ("chat",),

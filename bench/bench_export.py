@@ -1,0 +1,186 @@
+"""Export speed and memory against a raw driver dump of the same runs, measured in the same run.
+
+Seeds a SQLite store (or the PostgreSQL database given with ``--database-url``)
+with N runs: pairs of answers to one prompt, each rated with thumbs (so KTO and
+DPO both have rows), every tenth one corrected. Then times, each in a fresh
+subprocess so peak RSS belongs to that export alone:
+
+* ``dpo`` to JSONL, ``kto`` to JSONL, ``kto`` to Parquet (tuneback.export);
+* the baseline: ``SELECT id, inputs, output FROM runs`` streamed by the driver
+  straight into a JSONL file, one ``json.dumps`` per row.
+
+    python bench/bench_export.py [--runs 1000000] [--database-url URL] [--keep PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tuneback.domain import ChatMessage, EventPayload, Feedback, FeedbackRecorded, Run, RunCompleted
+from tuneback.storage import Store
+
+BATCH = 500
+
+
+def seed(store: Store, runs: int) -> float:
+    """Append ``runs`` runs with their feedback in batches; returns seconds taken."""
+    started = time.perf_counter()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    batch: list[EventPayload] = []
+    for i in range(0, runs, 2):
+        prompt = [ChatMessage(role="user", content=f"question {i // 2}: what is {i} + 1?")]
+        for j, (output, up) in enumerate(((f"{i + 1}", True), (f"{i + 2}", False))):
+            run = Run(
+                project="bench",
+                model="echo",
+                inputs=prompt,
+                output=output,
+                latency_ms=10.0,
+                created_at=t0 + timedelta(milliseconds=i + j),
+            )
+            batch.append(RunCompleted(run=run))
+            batch.append(
+                FeedbackRecorded(
+                    feedback=Feedback(
+                        project="bench",
+                        run_id=run.id,
+                        key="thumbs",
+                        value="up" if up else "down",
+                        score=1.0 if up else 0.0,
+                        # No user: the store checks only rated-by-user feedback for
+                        # an earlier rating to supersede, which seeding does not need.
+                        created_at=run.created_at,
+                    )
+                )
+            )
+            if not up and i % 10 == 0:
+                batch.append(
+                    FeedbackRecorded(
+                        feedback=Feedback(
+                            project="bench",
+                            run_id=run.id,
+                            key="correction",
+                            kind="correction",
+                            correction=f"{i + 1}",
+                            created_at=run.created_at,
+                        )
+                    )
+                )
+        if len(batch) >= BATCH:
+            store.append_many(batch)
+            batch = []
+    store.append_many(batch)
+    return time.perf_counter() - started
+
+
+EXPORT_SCRIPT = """
+import json, sys, time
+PEAK
+from tuneback.export import export_dataset
+from tuneback.storage import Store
+url, fmt, writer, out = sys.argv[1:5]
+with Store(url, migrate_schema=False) as store:
+    started = time.perf_counter()
+    summary = export_dataset(store, format=fmt, output=out, writer=writer, force=True)
+    seconds = time.perf_counter() - started
+print(json.dumps({"rows": summary.rows_written, "read": summary.records_read, "seconds": seconds,
+                  "rss_mb": peak_rss_mb()}))
+"""
+
+BASELINE_SCRIPT = """
+import json, sys, time
+PEAK
+url, out = sys.argv[1:3]
+started = time.perf_counter()
+if url.startswith("sqlite"):
+    import sqlite3
+    conn = sqlite3.connect(url.split("///", 1)[1])
+    cursor = conn.execute("SELECT id, inputs, output FROM runs")
+    decode = json.loads
+else:
+    import psycopg
+    conn = psycopg.connect(url.replace("postgresql+psycopg", "postgresql"))
+    cursor = conn.cursor(name="dump")  # a server-side cursor, as the exporter uses
+    cursor.itersize = 2000
+    cursor.execute("SELECT id, inputs, output FROM runs")
+    decode = lambda value: value
+rows = 0
+with open(out, "w", encoding="utf-8", buffering=1 << 20) as file:
+    for run_id, inputs, output in cursor:
+        file.write(json.dumps({"id": run_id, "prompt": decode(inputs), "completion": output},
+                              ensure_ascii=False))
+        file.write("\\n")
+        rows += 1
+seconds = time.perf_counter() - started
+print(json.dumps({"rows": rows, "read": rows, "seconds": seconds,
+                  "rss_mb": peak_rss_mb()}))
+"""
+
+
+# VmHWM is this process's own high-water mark; ru_maxrss would include the
+# parent's, which a child inherits across fork and exec.
+PEAK_RSS = """
+def peak_rss_mb():
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) / 1024
+"""
+
+
+def measure(script: str, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", script.replace("PEAK", PEAK_RSS), *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--database-url", help="an empty database (default: a temp SQLite file)")
+    parser.add_argument("--keep", type=Path, help="reuse/keep the SQLite file at this path")
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="tuneback-bench-") as scratch:
+        work = Path(scratch)
+        db_path = options.keep or work / "bench.db"
+        url = options.database_url or f"sqlite:///{db_path}"
+        with Store(url) as store:
+            existing = store.info()["rows"]["runs"]
+            if existing == 0:
+                seconds = seed(store, options.runs)
+                print(f"seeded {options.runs:,} runs in {seconds:.1f} s ({store.dialect})")
+            else:
+                print(f"reusing {existing:,} runs ({store.dialect})")
+        baseline = measure(BASELINE_SCRIPT, url, str(work / "baseline.jsonl"))
+        rate = baseline["rows"] / baseline["seconds"]
+        print(
+            f"{'baseline raw SELECT → JSONL':<28} {baseline['rows']:>9,} rows "
+            f"{baseline['seconds']:7.2f} s {rate:>11,.0f} rows/s  peak RSS "
+            f"{baseline['rss_mb']:6.0f} MB"
+        )
+        for fmt, writer in (("dpo", "jsonl"), ("kto", "jsonl"), ("kto", "parquet")):
+            result = measure(EXPORT_SCRIPT, url, fmt, writer, str(work / "out"))
+            read_rate = result["read"] / result["seconds"]
+            print(
+                f"{f'export {fmt} → {writer}':<28} {result['rows']:>9,} rows "
+                f"{result['seconds']:7.2f} s {read_rate:>11,.0f} runs/s  peak RSS "
+                f"{result['rss_mb']:6.0f} MB  ({result['seconds'] / baseline['seconds']:.1f}× "
+                "the baseline's time)"
+            )
+
+
+if __name__ == "__main__":
+    main()

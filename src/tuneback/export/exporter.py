@@ -1,0 +1,194 @@
+"""``export_dataset``: stream a format's rows from the store into files, with a summary.
+
+Deduplication drops a row whose serialised content equals one already written
+(each written row leaves a 64-bit fingerprint, so this is the one part of an
+export whose memory grows with its size: about 100 bytes a row; turn it off
+with ``dedup=False`` for strictly flat memory). The train/test split hashes
+each row's prompt (flat tables: its id), so it is the same on every run and
+every answer to one prompt lands in the same split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any, Protocol
+
+from tuneback.errors import ValidationError
+from tuneback.export.filters import ExportFilters, ExportRules
+from tuneback.export.formats import ExportFormat, get_format
+from tuneback.export.paths import output_directory, output_file
+from tuneback.export.rows import DUPLICATE, Row, Skip
+from tuneback.export.summary import ExportSummary, WrittenFile, ordered_reasons
+from tuneback.export.writers import (
+    EXTENSIONS,
+    WRITERS,
+    ArrowWriter,
+    CsvWriter,
+    JsonlWriter,
+    RowWriter,
+    json_line,
+    replace_path,
+    save_hf_dataset,
+)
+from tuneback.storage import Store
+
+SPLIT_BUCKETS = 1 << 32
+
+
+class ExportProgress(Protocol):
+    """Told about each source as it starts and each record as it is read."""
+
+    def begin(self, description: str, total: int | None) -> None: ...
+
+    def advance(self, records: int) -> None: ...
+
+
+def export_dataset(
+    store: Store,
+    *,
+    format: str,
+    output: str | Path,
+    writer: str = "jsonl",
+    filters: ExportFilters | None = None,
+    rules: ExportRules | None = None,
+    split: float = 0.0,
+    dedup: bool = True,
+    force: bool = False,
+    progress: ExportProgress | None = None,
+) -> ExportSummary:
+    """Export ``format`` rows into the directory ``output``; returns what was written and skipped.
+
+    Files are named after the format: ``sft.jsonl``, or ``sft-train.jsonl`` and
+    ``sft-test.jsonl`` with ``split``; the ``hf`` writer saves a ``DatasetDict``
+    (``train``, and ``test`` with ``split``) in the directory ``output/sft``.
+    Existing files are replaced only with ``force``.
+    """
+    started = time.perf_counter()
+    spec = get_format(format)
+    if writer not in WRITERS:
+        raise ValidationError(f"unknown writer {writer!r}: choose one of {', '.join(WRITERS)}")
+    if not 0.0 <= split < 1.0:
+        raise ValidationError(
+            f"split is the share of rows kept for testing, in [0, 1); got {split}"
+        )
+    selection = (filters or ExportFilters()).selection(store)
+    rules = rules or ExportRules()
+    directory = output_directory(output)
+    splits = ("train", "test") if split > 0 else ("train",)
+    token = secrets.token_hex(4)
+
+    finals = _final_paths(directory, spec, writer, splits, force)
+    temporaries = {
+        name: directory / f".{path.name}.{token}.partial" for name, path in finals.items()
+    }
+    if writer == "hf":
+        hf_final = output_file(directory, spec.name, force=force)
+        hf_temporary = directory / f".{spec.name}.{token}.partial"
+    writers = _open_writers(spec, writer, temporaries)
+
+    written: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    seen: set[int] = set()
+    records_read = 0
+    test_buckets = int(split * SPLIT_BUCKETS)
+    try:
+        for source in spec.sources(store, selection, rules):
+            if progress is not None:
+                progress.begin(source.description, source.count())
+            for records, outcomes in source.records():
+                records_read += records
+                for outcome in outcomes:
+                    if isinstance(outcome, Skip):
+                        skipped[outcome.reason] += 1
+                        continue
+                    line = json_line(outcome.data)
+                    if dedup and spec.training:
+                        fingerprint = hash(line)
+                        if fingerprint in seen:
+                            skipped[DUPLICATE] += 1
+                            continue
+                        seen.add(fingerprint)
+                    name = _split_of(outcome, test_buckets) if test_buckets else "train"
+                    writers[name].write(outcome.data, line)
+                    written[name] += 1
+                if progress is not None:
+                    progress.advance(records)
+        for open_writer in writers.values():
+            open_writer.finish()
+        if writer == "hf":
+            save_hf_dataset(temporaries, dict(written), spec.columns, hf_temporary)
+            replace_path(hf_temporary, hf_final)
+            files = [
+                WrittenFile(split=name, path=str(hf_final), rows=written[name]) for name in splits
+            ]
+        else:
+            for name, temporary in temporaries.items():
+                replace_path(temporary, finals[name])
+            files = [
+                WrittenFile(split=name, path=str(finals[name]), rows=written[name])
+                for name in splits
+            ]
+    except BaseException:
+        for open_writer in writers.values():
+            open_writer.discard()
+        raise
+    finally:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+    return ExportSummary(
+        format=spec.name,
+        writer=writer,
+        records_read=records_read,
+        rows_written=sum(written.values()),
+        rows_skipped=sum(skipped.values()),
+        skipped=ordered_reasons(skipped),
+        files=files,
+        seconds=round(time.perf_counter() - started, 3),
+    )
+
+
+def _final_paths(
+    directory: Path, spec: ExportFormat, writer: str, splits: tuple[str, ...], force: bool
+) -> dict[str, Path]:
+    if writer == "hf":
+        # Arrow streams gathered here, then saved as one dataset directory.
+        return {name: directory / f"{spec.name}-{name}.arrow" for name in splits}
+    extension = EXTENSIONS[writer]
+    if len(splits) == 1:
+        return {"train": output_file(directory, f"{spec.name}.{extension}", force=force)}
+    return {
+        name: output_file(directory, f"{spec.name}-{name}.{extension}", force=force)
+        for name in splits
+    }
+
+
+def _open_writers(spec: ExportFormat, writer: str, paths: dict[str, Path]) -> dict[str, RowWriter]:
+    opened: dict[str, RowWriter] = {}
+    try:
+        for name, path in paths.items():
+            opened[name] = _open_writer(spec, writer, path)
+    except BaseException:
+        for done in opened.values():
+            done.discard()
+        raise
+    return opened
+
+
+def _open_writer(spec: ExportFormat, writer: str, path: Path) -> RowWriter:
+    if writer == "jsonl":
+        return JsonlWriter(path)
+    if writer == "csv":
+        return CsvWriter(path, spec.columns)
+    return ArrowWriter(path, spec.columns, stream=writer == "hf")
+
+
+def _split_of(row: Row, test_buckets: int) -> str:
+    # blake2b rather than crc32: similar prompts must still spread evenly.
+    key: Any = row.prompt
+    text = key if isinstance(key, str) else json_line({"p": key})
+    bucket = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest())
+    return "test" if bucket < test_buckets else "train"

@@ -1,0 +1,202 @@
+"""Writers: JSON lines, CSV, Parquet, and a Hugging Face ``datasets`` directory.
+
+Every writer takes rows one at a time and keeps at most one batch in memory.
+Files are written under a temporary name in the output directory and renamed
+into place only when the export succeeds, so a failed or interrupted export
+never leaves a half-written file where a finished one is expected.
+
+pyarrow and datasets are imported only when their writer is used, so the
+JSONL and CSV exports need neither.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from tuneback.errors import ConfigurationError
+
+WRITERS: dict[str, str] = {
+    "jsonl": "JSON lines, one row per line (what TRL and OpenAI read)",
+    "csv": "CSV with a header; nested values as JSON text",
+    "parquet": "Apache Parquet (pyarrow), typed columns",
+    "hf": "a Hugging Face datasets directory (save_to_disk), train/test splits",
+}
+
+EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
+
+ARROW_BATCH = 5_000
+"""Rows gathered before a Parquet/Arrow record batch is written."""
+
+INSTALL_HINT = "pip install 'tuneback[train]' (or pyarrow and datasets)"
+
+
+def json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def json_line(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, default=json_default)
+
+
+class RowWriter(Protocol):
+    def write(self, data: dict[str, Any], line: str) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
+class JsonlWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: IO[str] = path.open("w", encoding="utf-8", buffering=1 << 20)
+
+    def write(self, data: dict[str, Any], line: str) -> None:
+        self._file.write(line)
+        self._file.write("\n")
+
+    def finish(self) -> None:
+        self._file.close()
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class CsvWriter:
+    def __init__(self, path: Path, columns: dict[str, str]) -> None:
+        self.path = path
+        self._columns = columns
+        self._file: IO[str] = path.open("w", encoding="utf-8", newline="", buffering=1 << 20)
+        self._csv = csv.writer(self._file)
+        self._csv.writerow(columns)
+
+    def write(self, data: dict[str, Any], line: str) -> None:
+        self._csv.writerow(
+            [_csv_cell(data.get(name), kind) for name, kind in self._columns.items()]
+        )
+
+    def finish(self) -> None:
+        self._file.close()
+
+    def discard(self) -> None:
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _csv_cell(value: Any, kind: str) -> Any:
+    if value is None:
+        return ""
+    if kind in ("messages", "input"):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+def _optional(module: str, needed_by: str) -> Any:
+    # import_module keeps these optional libraries (which ship no type hints)
+    # out of import time and out of the type checker's way.
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ConfigurationError(f"{needed_by} needs {module}: {INSTALL_HINT}") from None
+
+
+def _pyarrow() -> Any:
+    return _optional("pyarrow", "the parquet and hf writers")
+
+
+def arrow_schema(columns: dict[str, str]) -> Any:
+    pa = _pyarrow()
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    types = {
+        "string": pa.string(),
+        "json": pa.string(),
+        "float": pa.float64(),
+        "int": pa.int64(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "messages": pa.list_(message),
+        "input": pa.struct([("messages", pa.list_(message))]),
+    }
+    return pa.schema([(name, types[kind]) for name, kind in columns.items()])
+
+
+class ArrowWriter:
+    """Parquet (``stream=False``) or an Arrow IPC stream (what ``datasets`` maps from disk)."""
+
+    def __init__(self, path: Path, columns: dict[str, str], *, stream: bool = False) -> None:
+        pa = _pyarrow()
+        self.path = path
+        self._pa = pa
+        self._schema = arrow_schema(columns)
+        self._batch: list[dict[str, Any]] = []
+        if stream:
+            self._writer: Any = pa.ipc.new_stream(str(path), self._schema)
+        else:
+            parquet = _optional("pyarrow.parquet", "the parquet writer")
+            self._writer = parquet.ParquetWriter(str(path), self._schema, compression="zstd")
+
+    def write(self, data: dict[str, Any], line: str) -> None:
+        self._batch.append(data)
+        if len(self._batch) >= ARROW_BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            table = self._pa.Table.from_pylist(self._batch, schema=self._schema)
+            self._writer.write_table(table)
+            self._batch = []
+
+    def finish(self) -> None:
+        self._flush()
+        self._writer.close()
+
+    def discard(self) -> None:
+        self._batch = []
+        self._writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+def save_hf_dataset(
+    streams: dict[str, Path], rows: dict[str, int], columns: dict[str, str], destination: Path
+) -> None:
+    """Turn Arrow stream files (one per split) into a ``DatasetDict`` saved at ``destination``.
+
+    ``Dataset.from_file`` memory-maps each file, so nothing is loaded whole. An
+    empty split is made from the schema, and saved as one (empty) shard, since
+    datasets cannot read back a split saved with none.
+    """
+    datasets = _optional("datasets", "the hf writer")
+    splits = {
+        name: datasets.Dataset.from_file(str(path))
+        if rows.get(name)
+        else datasets.Dataset(arrow_schema(columns).empty_table())
+        for name, path in streams.items()
+    }
+    empty = {name: 1 for name in streams if not rows.get(name)}
+    # Quieter than the default bars: the export shows its own progress.
+    datasets.disable_progress_bars()
+    try:
+        datasets.DatasetDict(splits).save_to_disk(str(destination), num_shards=empty)
+    finally:
+        datasets.enable_progress_bars()
+
+
+def replace_path(temporary: Path, final: Path) -> None:
+    """Move a finished file or directory into place, replacing what ``--force`` allowed."""
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    os.replace(temporary, final)

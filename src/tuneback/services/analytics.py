@@ -1,0 +1,84 @@
+"""The dashboard's numbers: a period, the same period before it, the trend and the splits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from tuneback.domain import utcnow
+from tuneback.errors import ValidationError
+from tuneback.storage import Store
+from tuneback.storage.analytics import Analytics, Bucket, Window
+
+Period = Literal["24h", "7d", "30d", "90d", "all"]
+PERIODS: dict[str, tuple[timedelta | None, Bucket]] = {
+    "24h": (timedelta(hours=24), "hour"),
+    "7d": (timedelta(days=7), "day"),
+    "30d": (timedelta(days=30), "day"),
+    "90d": (timedelta(days=90), "day"),
+    "all": (None, "day"),
+}
+HEADLINES = (
+    "runs",
+    "conversations",
+    "users",
+    "feedback",
+    "feedback_rate",
+    "positive_rate",
+    "mean_score",
+    "latency_p50",
+    "latency_p99",
+    "ttft_p50",
+    "error_rate",
+)
+
+
+def _change(now: Any, before: Any) -> float | None:
+    if not isinstance(now, int | float) or not isinstance(before, int | float) or not before:
+        return None
+    return (now - before) / before
+
+
+def dashboard(
+    store: Store,
+    *,
+    project: str,
+    period: str = "7d",
+    model: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Everything the dashboard page (and ``tuneback stats``) shows, as plain data."""
+    if period not in PERIODS:
+        raise ValidationError(
+            f"period must be one of {', '.join(PERIODS)}, not {period!r}",
+            details={"allowed": list(PERIODS)},
+        )
+    span, bucket = PERIODS[period]
+    until = now or utcnow()
+    since = until - span if span else None
+    window = Window(project, since=since, until=until, model=model)
+    analytics = Analytics(store)
+    summary = analytics.summary(window)
+    previous = None
+    if span is not None and since is not None:
+        previous = analytics.summary(Window(project, since=since - span, until=since, model=model))
+    return {
+        "project": project,
+        "period": period,
+        "model": model,
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat(),
+        "bucket": bucket,
+        "summary": summary,
+        "previous": previous,
+        "change": {
+            key: _change(summary.get(key), previous.get(key)) if previous else None
+            for key in HEADLINES
+        },
+        "over_time": analytics.over_time(window, bucket),
+        "by_model": analytics.split(window, "model"),
+        "by_key": analytics.keys(window),
+        "by_user": analytics.split(window, "user"),
+        "by_prompt": analytics.split(window, "system_prompt"),
+        "by_tag": analytics.split(window, "tag"),
+    }

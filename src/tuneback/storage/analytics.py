@@ -1,0 +1,335 @@
+"""Aggregates for the dashboard and ``tuneback stats``, computed in SQL.
+
+Counts, means and percentiles are grouped in the database so a page costs the
+same whether the project holds a thousand runs or a million. SQLite has no
+percentile function, so one is registered on each connection (see
+``sqlite_functions``); PostgreSQL uses ``percentile_cont``.
+
+Feedback is read as it stands now (superseded and retracted ratings are left
+out); a run's time window is the time its answer was recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    func,
+    literal_column,
+    select,
+)
+
+from tuneback.storage import tables as t
+from tuneback.storage.sqlite_functions import percentile as percentile
+from tuneback.storage.store import Store
+
+Bucket = Literal["hour", "day"]
+SplitBy = Literal["model", "user", "system_prompt", "tag"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A project's runs between two moments (``until`` excluded); None means unbounded."""
+
+    project: str
+    since: datetime | None = None
+    until: datetime | None = None
+    model: str | None = None
+
+
+def prompt_version(system_prompt: str | None) -> str:
+    """A short stable name for a system prompt, so versions can be told apart."""
+    if not system_prompt:
+        return "(none)"
+    return "sp-" + hashlib.sha256(system_prompt.encode()).hexdigest()[:8]
+
+
+class Analytics:
+    """Read-only aggregates over one store."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.postgres = store.dialect == "postgresql"
+
+    # -- building blocks ---------------------------------------------------------------
+
+    def _pct(self, column: Any, fraction: float) -> ColumnElement[Any]:
+        if self.postgres:
+            return func.percentile_cont(fraction).within_group(column)
+        return func.tb_percentile(column, fraction)
+
+    def _runs_in(self, window: Window) -> list[ColumnElement[bool]]:
+        c = t.runs.c
+        found: list[ColumnElement[bool]] = [c.project == window.project]
+        if window.since is not None:
+            found.append(c.created_at >= window.since)
+        if window.until is not None:
+            found.append(c.created_at < window.until)
+        if window.model is not None:
+            found.append(c.model == window.model)
+        return found
+
+    def _bucket(self, column: Any, size: Bucket) -> ColumnElement[Any]:
+        if self.postgres:
+            return func.date_trunc(size, column)
+        pattern = "%Y-%m-%dT%H:00:00" if size == "hour" else "%Y-%m-%dT00:00:00"
+        return func.strftime(pattern, column)
+
+    def _rows(self, query: Select[Any]) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
+
+    def _run_columns(self) -> list[Any]:
+        c = t.runs.c
+        return [
+            func.count().label("runs"),
+            func.count(distinct(c.conversation_id)).label("conversations"),
+            func.count(distinct(c.user)).label("users"),
+            func.sum(case((c.status == "error", 1), else_=0)).label("errors"),
+            self._pct(c.latency_ms, 0.5).label("latency_p50"),
+            self._pct(c.latency_ms, 0.9).label("latency_p90"),
+            self._pct(c.latency_ms, 0.99).label("latency_p99"),
+            self._pct(c.ttft_ms, 0.5).label("ttft_p50"),
+            self._pct(c.ttft_ms, 0.99).label("ttft_p99"),
+            func.coalesce(func.sum(c.prompt_tokens), 0).label("prompt_tokens"),
+            func.coalesce(func.sum(c.completion_tokens), 0).label("completion_tokens"),
+        ]
+
+    def _feedback_join(self, window: Window) -> Any:
+        """Current feedback on the window's runs."""
+        r, f = t.runs.c, t.feedback.c
+        return t.feedback.join(t.runs, r.id == f.run_id), and_(
+            *self._runs_in(window), f.current.is_(True)
+        )
+
+    # -- the numbers -------------------------------------------------------------------
+
+    def summary(self, window: Window) -> dict[str, Any]:
+        """Headline numbers for the window."""
+        [runs] = self._rows(select(*self._run_columns()).where(*self._runs_in(window)))
+        joined, where = self._feedback_join(window)
+        f = t.feedback.c
+        explicit = f.kind.in_(["explicit", "comment", "correction"])
+        [fb] = self._rows(
+            select(
+                func.count().label("feedback"),
+                func.count(distinct(case((explicit, f.run_id)))).label("rated_runs"),
+                func.sum(case((and_(f.key == "thumbs", f.score == 1), 1), else_=0)).label("up"),
+                func.sum(case((f.key == "thumbs", 1), else_=0)).label("thumbs"),
+                func.avg(case((explicit, f.score))).label("mean_score"),
+                func.avg(case((explicit, f.score * f.score))).label("mean_square"),
+                func.count(case((explicit, f.score))).label("scored"),
+                func.sum(case((f.kind == "correction", 1), else_=0)).label("corrections"),
+            )
+            .select_from(joined)
+            .where(where)
+        )
+        total = runs["runs"] or 0
+        return {
+            **runs,
+            "errors": runs["errors"] or 0,
+            "error_rate": _ratio(runs["errors"] or 0, total),
+            "feedback": fb["feedback"],
+            "corrections": fb["corrections"] or 0,
+            "feedback_rate": _ratio(fb["rated_runs"], total),
+            "positive_rate": _ratio(fb["up"] or 0, fb["thumbs"] or 0),
+            "positive_ci": wilson(fb["up"] or 0, fb["thumbs"] or 0),
+            "thumbs": fb["thumbs"] or 0,
+            "mean_score": fb["mean_score"],
+            "mean_score_ci": mean_ci(fb["mean_score"], fb["mean_square"], fb["scored"]),
+            "scored": fb["scored"],
+        }
+
+    def over_time(self, window: Window, bucket: Bucket = "day") -> list[dict[str, Any]]:
+        """Runs, errors, latency and feedback per hour or day, oldest first."""
+        r, f = t.runs.c, t.feedback.c
+        moment = self._bucket(r.created_at, bucket)
+        when = moment.label("bucket")
+        runs = self._rows(
+            select(
+                when,
+                func.count().label("runs"),
+                func.sum(case((r.status == "error", 1), else_=0)).label("errors"),
+                self._pct(r.latency_ms, 0.5).label("latency_p50"),
+                self._pct(r.latency_ms, 0.99).label("latency_p99"),
+            )
+            .where(*self._runs_in(window))
+            .group_by(moment)
+            .order_by(moment)
+        )
+        joined, where = self._feedback_join(window)
+        feedback = {
+            row["bucket"]: row
+            for row in self._rows(
+                select(
+                    when,
+                    func.count().label("feedback"),
+                    func.sum(case((and_(f.key == "thumbs", f.score == 1), 1), else_=0)).label("up"),
+                    func.sum(case((f.key == "thumbs", 1), else_=0)).label("thumbs"),
+                    func.avg(f.score).label("mean_score"),
+                )
+                .select_from(joined)
+                .where(where)
+                .group_by(moment)
+            )
+        }
+        series = []
+        for row in runs:
+            fb = feedback.get(row["bucket"], {})
+            series.append(
+                {
+                    "bucket": _iso(row["bucket"]),
+                    "runs": row["runs"],
+                    "errors": row["errors"] or 0,
+                    "latency_p50": row["latency_p50"],
+                    "latency_p99": row["latency_p99"],
+                    "feedback": fb.get("feedback", 0),
+                    "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
+                    "mean_score": fb.get("mean_score"),
+                }
+            )
+        return series
+
+    def split(self, window: Window, by: SplitBy) -> list[dict[str, Any]]:
+        """The headline numbers per model, user, system prompt version or tag."""
+        r, f = t.runs.c, t.feedback.c
+        group, source = self._group_column(by)
+        runs = self._rows(
+            select(group.label("group"), *self._run_columns())
+            .select_from(source)
+            .where(*self._runs_in(window))
+            .group_by(group)
+            .order_by(func.count().desc())
+            .limit(50)
+        )
+        explicit = f.kind.in_(["explicit", "comment", "correction"])
+        feedback = {
+            row["group"]: row
+            for row in self._rows(
+                select(
+                    group.label("group"),
+                    func.count(distinct(case((explicit, f.run_id)))).label("rated_runs"),
+                    func.sum(case((and_(f.key == "thumbs", f.score == 1), 1), else_=0)).label("up"),
+                    func.sum(case((f.key == "thumbs", 1), else_=0)).label("thumbs"),
+                    func.avg(case((explicit, f.score))).label("mean_score"),
+                )
+                .select_from(source.join(t.feedback, f.run_id == r.id))
+                .where(*self._runs_in(window), f.current.is_(True))
+                .group_by(group)
+            )
+        }
+        rows = []
+        for row in runs:
+            fb = feedback.get(row["group"], {})
+            name = row["group"]
+            if by == "system_prompt":
+                name = prompt_version(name)
+            rows.append(
+                {
+                    **row,
+                    "group": name if name is not None else "(none)",
+                    "raw_group": row["group"],
+                    "errors": row["errors"] or 0,
+                    "error_rate": _ratio(row["errors"] or 0, row["runs"]),
+                    "feedback_rate": _ratio(fb.get("rated_runs") or 0, row["runs"]),
+                    "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
+                    "mean_score": fb.get("mean_score"),
+                }
+            )
+        return rows
+
+    def _group_column(self, by: SplitBy) -> tuple[Any, Any]:
+        r = t.runs.c
+        if by == "model":
+            return r.model, t.runs
+        if by == "user":
+            return r.user, t.runs
+        if by == "system_prompt":
+            conv = t.conversations
+            return conv.c.system_prompt, t.runs.outerjoin(conv, conv.c.id == r.conversation_id)
+        if self.postgres:
+            tags = func.jsonb_array_elements_text(r.tags).table_valued("value").alias("tag")
+        else:
+            tags = func.json_each(r.tags).table_valued("value").alias("tag")
+        return tags.c.value, t.runs.join(tags, literal_column("1") == literal_column("1"))
+
+    def keys(self, window: Window) -> list[dict[str, Any]]:
+        """Per feedback key: how often, the mean score with its interval, and the distribution."""
+        joined, where = self._feedback_join(window)
+        f = t.feedback.c
+        stats = self._rows(
+            select(
+                f.key.label("key"),
+                func.count().label("count"),
+                func.count(f.score).label("scored"),
+                func.avg(f.score).label("mean_score"),
+                func.avg(f.score * f.score).label("mean_square"),
+                func.min(f.kind).label("kind"),
+            )
+            .select_from(joined)
+            .where(where)
+            .group_by(f.key)
+            .order_by(func.count().desc())
+        )
+        spread = self._rows(
+            select(
+                f.key.label("key"),
+                cast(f.score, Float).label("score"),
+                func.count().label("count"),
+            )
+            .select_from(joined)
+            .where(where, f.score.is_not(None))
+            .group_by(f.key, f.score)
+            .order_by(f.key, f.score)
+        )
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for row in spread:
+            by_key.setdefault(row["key"], []).append({"score": row["score"], "count": row["count"]})
+        return [
+            {
+                **row,
+                "mean_score_ci": mean_ci(row["mean_score"], row["mean_square"], row["scored"]),
+                "distribution": by_key.get(row["key"], []),
+            }
+            for row in stats
+        ]
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def mean_ci(mean: float | None, mean_square: float | None, n: int) -> list[float] | None:
+    """95% confidence interval of a mean (normal approximation); None under 2 values."""
+    if mean is None or mean_square is None or n < 2:
+        return None
+    variance = max(mean_square - mean * mean, 0.0) * n / (n - 1)
+    half = 1.96 * math.sqrt(variance / n)
+    return [max(0.0, mean - half), min(1.0, mean + half)]
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> list[float] | None:
+    """Wilson score interval of a proportion: honest even with few ratings."""
+    if trials == 0:
+        return None
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return [max(0.0, centre - half), min(1.0, centre + half)]

@@ -1,0 +1,149 @@
+"""Dashboard aggregates against the same numbers computed independently in Python."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+import pytest
+
+from tests.analytics.seed import START, Seeded, seed
+from tuneback.storage import Store
+from tuneback.storage.analytics import (
+    Analytics,
+    Window,
+    mean_ci,
+    percentile,
+    prompt_version,
+    wilson,
+)
+
+
+@pytest.fixture
+def seeded(store: Store) -> Seeded:
+    return seed(store)
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) < 1e-6
+
+
+def _quantile(values: list[float], fraction: float) -> float:
+    # statistics.quantiles with method="inclusive" interpolates exactly as percentile_cont.
+    if fraction == 0.5:
+        return statistics.median(values)
+    cut = round(fraction * 100)
+    return statistics.quantiles(values, n=100, method="inclusive")[cut - 1]
+
+
+def test_summary_matches_an_independent_computation(store: Store, seeded: Seeded) -> None:
+    window = Window("seeded", since=START + timedelta(days=1), until=START + timedelta(days=3))
+    runs = [r for r in seeded.runs if window.since <= r.created_at < window.until]  # type: ignore[operator]
+    ids = {r.id for r in runs}
+    current = [f for f in seeded.current_feedback() if f.run_id in ids]
+    thumbs = [f for f in current if f.key == "thumbs"]
+    scores = [f.score for f in current if f.score is not None]
+
+    got = Analytics(store).summary(window)
+
+    assert got["runs"] == len(runs)
+    assert got["conversations"] == len({r.conversation_id for r in runs})
+    assert got["users"] == len({r.user for r in runs})
+    assert got["errors"] == sum(r.status == "error" for r in runs)
+    assert got["feedback"] == len(current)
+    assert _close(got["feedback_rate"], len({f.run_id for f in current}) / len(runs))
+    up = sum(f.score == 1 for f in thumbs)
+    assert _close(got["positive_rate"], up / len(thumbs))
+    assert got["positive_ci"] == wilson(up, len(thumbs))
+    assert _close(got["mean_score"], statistics.fmean(scores))
+    latencies = [r.latency_ms for r in runs if r.latency_ms is not None]
+    for name, fraction in (("latency_p50", 0.5), ("latency_p90", 0.9), ("latency_p99", 0.99)):
+        assert _close(got[name], _quantile(latencies, fraction)), name
+    assert _close(got["ttft_p99"], _quantile([r.ttft_ms for r in runs], 0.99))  # type: ignore[misc]
+    assert got["prompt_tokens"] == sum(r.prompt_tokens or 0 for r in runs)
+    assert got["completion_tokens"] == sum(r.completion_tokens or 0 for r in runs)
+
+
+def test_split_by_model_user_prompt_and_tag(store: Store, seeded: Seeded) -> None:
+    window = Window("seeded")
+    analytics = Analytics(store)
+    current = seeded.current_feedback()
+
+    by_model = {row["group"]: row for row in analytics.split(window, "model")}
+    for model in ("alpha", "beta", "gamma"):
+        runs = [r for r in seeded.runs if r.model == model]
+        ids = {r.id for r in runs}
+        thumbs = [f for f in current if f.run_id in ids and f.key == "thumbs"]
+        assert by_model[model]["runs"] == len(runs)
+        assert _close(
+            by_model[model]["positive_rate"], sum(f.score == 1 for f in thumbs) / len(thumbs)
+        )
+        assert _close(
+            by_model[model]["latency_p50"],
+            statistics.median(r.latency_ms for r in runs),  # type: ignore[type-var]
+        )
+
+    by_user = {row["group"]: row["runs"] for row in analytics.split(window, "user")}
+    assert by_user == Counter(r.user for r in seeded.runs)
+
+    by_prompt = {row["group"]: row["runs"] for row in analytics.split(window, "system_prompt")}
+    expected_prompts = Counter(
+        prompt_version(seeded.conversations[r.conversation_id].system_prompt)  # type: ignore[index]
+        for r in seeded.runs
+    )
+    assert by_prompt == expected_prompts
+
+    by_tag = {row["group"]: row["runs"] for row in analytics.split(window, "tag")}
+    assert by_tag == Counter(tag for r in seeded.runs for tag in r.tags)
+
+
+def test_keys_and_distributions(store: Store, seeded: Seeded) -> None:
+    keys = {row["key"]: row for row in Analytics(store).keys(Window("seeded"))}
+    current = seeded.current_feedback()
+    for key in ("thumbs", "faces", "stars"):
+        mine = [f for f in current if f.key == key]
+        scores = [f.score for f in mine if f.score is not None]
+        assert keys[key]["count"] == len(mine)
+        assert _close(keys[key]["mean_score"], statistics.fmean(scores))
+        expected = sorted(Counter(scores).items())
+        assert [(d["score"], d["count"]) for d in keys[key]["distribution"]] == expected
+        ci = keys[key]["mean_score_ci"]
+        assert ci[0] < keys[key]["mean_score"] < ci[1]
+
+
+def test_over_time_by_day(store: Store, seeded: Seeded) -> None:
+    series = Analytics(store).over_time(Window("seeded"), "day")
+    per_day: dict[str, list[float]] = defaultdict(list)
+    for run in seeded.runs:
+        per_day[run.created_at.strftime("%Y-%m-%d")].append(run.latency_ms or 0)
+    assert [row["bucket"][:10] for row in series] == sorted(per_day)
+    assert [row["runs"] for row in series] == [len(per_day[d]) for d in sorted(per_day)]
+    assert all(
+        _close(row["latency_p50"], statistics.median(per_day[row["bucket"][:10]])) for row in series
+    )
+    until = START + timedelta(hours=5)
+    hourly = Analytics(store).over_time(Window("seeded", until=until), "hour")
+    per_hour = Counter(r.created_at.hour for r in seeded.runs if r.created_at < until)
+    assert [row["runs"] for row in hourly] == [per_hour[h] for h in range(5)]
+
+
+def test_an_empty_project_has_honest_blanks(store: Store) -> None:
+    got = Analytics(store).summary(Window("nothing-here"))
+    assert got["runs"] == 0
+    assert got["feedback_rate"] is None
+    assert got["positive_rate"] is None
+    assert got["mean_score"] is None
+    assert got["latency_p50"] is None
+
+
+def test_interval_helpers() -> None:
+    assert percentile([], 0.5) is None
+    assert percentile([1, 2, 3, 4], 0.5) == 2.5
+    assert wilson(0, 0) is None
+    low, high = wilson(8, 10)  # type: ignore[misc]
+    assert 0.49 < low < 0.5
+    assert 0.94 < high < 0.95
+    assert mean_ci(0.5, 0.25, 1) is None
