@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, and_, delete, func, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
@@ -51,6 +51,26 @@ def row_of(model: BaseModel) -> dict[str, Any]:
     return row
 
 
+_fb = t.feedback.c
+# Run and conversation ids are unique across projects, so the project is left
+# out: with it, SQLite's planner may pick the (project, key) index and scan.
+_SAME_RATER = and_(
+    _fb.key == bindparam("p_key"),
+    _fb.user == bindparam("p_user"),
+    _fb.current.is_(True),
+)
+_SUPERSEDE_ON_RUN = (
+    update(t.feedback)
+    .where(_fb.run_id == bindparam("p_run"), _SAME_RATER)
+    .values(superseded_by=bindparam("p_new"), current=False)
+)
+_SUPERSEDE_ON_CONVERSATION = (
+    update(t.feedback)
+    .where(_fb.run_id.is_(None), _fb.conversation_id == bindparam("p_conversation"), _SAME_RATER)
+    .values(superseded_by=bindparam("p_new"), current=False)
+)
+
+
 class Projector:
     """Applies a sequence of events to the projections on one connection."""
 
@@ -59,6 +79,8 @@ class Projector:
         self._insert = inserts
         self._known_projects = known_projects
         self._pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        self._pending_ratings: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._supersede_stored: list[dict[str, Any]] = []
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
             ConversationStarted: self._conversation_started,
             ConversationEnded: self._conversation_ended,
@@ -81,6 +103,16 @@ class Projector:
         self.flush()
 
     def flush(self) -> None:
+        # Stored ratings are superseded before this batch's rows go in, so the
+        # UPDATE can only touch rows that were there before.
+        on_run = [p for p in self._supersede_stored if p["p_run"] is not None]
+        on_conversation = [p for p in self._supersede_stored if p["p_run"] is None]
+        if on_run:
+            self._conn.execute(_SUPERSEDE_ON_RUN, on_run)
+        if on_conversation:
+            self._conn.execute(_SUPERSEDE_ON_CONVERSATION, on_conversation)
+        self._supersede_stored.clear()
+        self._pending_ratings.clear()
         for table, rows in self._pending.items():
             self._insert(self._conn, table, rows)
         self._pending.clear()
@@ -115,30 +147,29 @@ class Projector:
 
     def _feedback_recorded(self, payload: FeedbackRecorded, event: StoredEvent) -> None:
         fb = payload.feedback
-        if fb.user is not None:
-            # The same person rating the same thing on the same key again
-            # replaces their earlier rating; the old row stays as history.
-            self.flush()
-            c = t.feedback.c
-            if fb.run_id is not None:
-                target = c.run_id == fb.run_id
-            else:
-                target = and_(c.run_id.is_(None), c.conversation_id == fb.conversation_id)
-            self._conn.execute(
-                update(t.feedback)
-                .where(
-                    and_(
-                        target,
-                        c.project == fb.project,
-                        c.key == fb.key,
-                        c.user == fb.user,
-                        c.current.is_(True),
-                    )
-                )
-                .values(superseded_by=fb.id, current=False)
-            )
         row = row_of(fb)
         row.update(superseded_by=None, retracted_at=None, current=True)
+        if fb.user is not None:
+            # The same person rating the same thing on the same key again
+            # replaces their earlier rating; the old row stays as history. An
+            # earlier rating still waiting in this batch is marked here; stored
+            # ones are marked by one batched UPDATE when the batch is flushed.
+            target = fb.run_id or f"conversation:{fb.conversation_id}"
+            slot = (fb.project, target, fb.key, fb.user)
+            earlier = self._pending_ratings.get(slot)
+            if earlier is not None:
+                earlier.update(superseded_by=fb.id, current=False)
+            else:
+                self._supersede_stored.append(
+                    {
+                        "p_run": fb.run_id,
+                        "p_conversation": fb.conversation_id,
+                        "p_key": fb.key,
+                        "p_user": fb.user,
+                        "p_new": fb.id,
+                    }
+                )
+            self._pending_ratings[slot] = row
         self._pending[t.feedback].append(row)
 
     def _feedback_retracted(self, payload: FeedbackRetracted, event: StoredEvent) -> None:
