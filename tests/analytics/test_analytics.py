@@ -147,3 +147,18 @@ def test_interval_helpers() -> None:
     assert 0.49 < low < 0.5
     assert 0.94 < high < 0.95
     assert mean_ci(0.5, 0.25, 1) is None
+
+
+def test_the_dashboard_compares_with_the_period_before(store: Store, seeded: Seeded) -> None:
+    from tuneback.services.analytics import dashboard
+
+    now = START + timedelta(hours=30)
+    data = dashboard(store, project="seeded", period="24h", now=now)
+    since, before = now - timedelta(hours=24), now - timedelta(hours=48)
+    current = sum(since <= r.created_at < now for r in seeded.runs)
+    previous = sum(before <= r.created_at < since for r in seeded.runs)
+    assert data["summary"]["runs"] == current
+    assert data["previous"]["runs"] == previous
+    assert _close(data["change"]["runs"], (current - previous) / previous)
+    assert data["bucket"] == "hour"
+    assert sum(row["runs"] for row in data["over_time"]) == current

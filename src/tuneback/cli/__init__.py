@@ -2,14 +2,14 @@
 
 import sys
 
-from tuneback.cli import chat, db, events, export, serve, settings, train
+from tuneback.cli import chat, db, events, export, serve, settings, stats, train
 from tuneback.cli.app import app, err
 from tuneback.errors import TuneBackError
 
 __all__ = ["app", "main"]
 
 # Imported for the commands they register.
-_COMMANDS = (chat, db, events, export, serve, settings, train)
+_COMMANDS = (chat, db, events, export, serve, settings, stats, train)
 
 
 def main() -> None:
