@@ -17,6 +17,7 @@ from tuneback.domain import (
     DatasetCreated,
     DatasetItem,
     DatasetItemAdded,
+    DatasetItemRemoved,
     EventPayload,
     Feedback,
     FeedbackConfigSet,
@@ -177,6 +178,7 @@ def conversation_events(
         source_run_id=first.id,
         created_at=at + timedelta(seconds=9),
     )
+    extra = item.model_copy(update={"id": f"{item.id[:-1]}X", "output": "?"})
     return [
         ConversationStarted(conversation=conv),
         MessageAdded(message=question),
@@ -199,6 +201,8 @@ def conversation_events(
         ComparisonRecorded(comparison=comparison),
         DatasetCreated(dataset=dataset),
         DatasetItemAdded(item=item),
+        DatasetItemAdded(item=extra),
+        DatasetItemRemoved(project=project, dataset_id=dataset.id, item_id=extra.id),
         ConversationEnded(
             project=project, conversation_id=conv.id, ended_at=at + timedelta(minutes=1)
         ),

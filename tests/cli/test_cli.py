@@ -41,7 +41,7 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         f"database  {shown_url}",
         f"dialect   {dialect}",
         f"revision  {HEAD} (newest: {HEAD})",
-        "last seq  19",
+        "last seq  21",
         "table             rows",
         "projects             1",
         "feedback_configs     1",
@@ -53,7 +53,7 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         "comparison_runs      2",
         "datasets             1",
         "dataset_items        1",
-        "events              19",
+        "events              21",
     ]
 
 
@@ -65,7 +65,7 @@ def test_db_upgrade_and_rebuild(database_url: str) -> None:
     assert upgraded.output.endswith(f"is at schema revision {HEAD} (newest: {HEAD})\n")
     rebuilt = runner.invoke(app, ["db", "rebuild", "-d", database_url])
     assert rebuilt.exit_code == 0
-    assert rebuilt.output == "rebuilt the projections from 19 events\n"
+    assert rebuilt.output == "rebuilt the projections from 21 events\n"
 
 
 def test_events_prints_json_lines_after_an_offset(database_url: str) -> None:

@@ -67,7 +67,7 @@ def test_projections_show_what_the_events_say(store: Store) -> None:
     comparison = payloads[13].comparison  # type: ignore[attr-defined]
     assert store.get_comparison(comparison.id) == comparison
     [dataset] = store.list_datasets("demo")
-    assert (dataset.name, dataset.version, dataset.item_count) == ("sums-0", 1, 1)
+    assert (dataset.name, dataset.version, dataset.item_count) == ("sums-0", 3, 1)
     [item] = store.dataset_items(dataset.id)
     assert item.version == 1
     assert item.output == "1"

@@ -149,6 +149,17 @@ class DatasetItemAdded(EventPayload):
         return self.item.project
 
 
+class DatasetItemRemoved(EventPayload):
+    type = "dataset.item_removed"
+    project_name: ProjectName = Field(alias="project")
+    dataset_id: Identifier
+    item_id: Identifier
+
+    @property
+    def project(self) -> str:
+        return self.project_name
+
+
 class FeedbackConfigSet(EventPayload):
     """Declares what a feedback key accepts in a project (continuous, categorical, free-form)."""
 
@@ -187,6 +198,7 @@ PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         ComparisonRecorded,
         DatasetCreated,
         DatasetItemAdded,
+        DatasetItemRemoved,
         FeedbackConfigSet,
         ProjectConfigured,
     )

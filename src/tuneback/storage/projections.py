@@ -27,6 +27,7 @@ from tuneback.domain import (
     ConversationStarted,
     DatasetCreated,
     DatasetItemAdded,
+    DatasetItemRemoved,
     EventPayload,
     FeedbackConfigSet,
     FeedbackRecorded,
@@ -92,6 +93,7 @@ class Projector:
             ComparisonRecorded: self._comparison_recorded,
             DatasetCreated: self._dataset_created,
             DatasetItemAdded: self._dataset_item_added,
+            DatasetItemRemoved: self._dataset_item_removed,
             FeedbackConfigSet: self._feedback_config_set,
             ProjectConfigured: self._project_configured,
         }
@@ -211,6 +213,21 @@ class Projector:
         row = row_of(item)
         row["version"] = version
         self._pending[t.dataset_items].append(row)
+
+    def _dataset_item_removed(self, payload: DatasetItemRemoved, event: StoredEvent) -> None:
+        self.flush()
+        removed = self._conn.execute(
+            delete(t.dataset_items).where(
+                t.dataset_items.c.id == payload.item_id,
+                t.dataset_items.c.dataset_id == payload.dataset_id,
+            )
+        )
+        if removed.rowcount:
+            self._conn.execute(
+                update(t.datasets)
+                .where(t.datasets.c.id == payload.dataset_id)
+                .values(version=t.datasets.c.version + 1)
+            )
 
     def _feedback_config_set(self, payload: FeedbackConfigSet, event: StoredEvent) -> None:
         self.flush()

@@ -429,6 +429,9 @@ class Store:
         return self._one(t.comparisons, Comparison, comparison_id, "comparison")
 
     def list_datasets(self, project: str = "default") -> list[DatasetRecord]:
+        return self._datasets(t.datasets.c.project == project)
+
+    def _datasets(self, where: Any) -> list[DatasetRecord]:
         d, i = t.datasets.c, t.dataset_items.c
         counts = (
             select(i.dataset_id, func.count().label("item_count")).group_by(i.dataset_id).subquery()
@@ -436,11 +439,16 @@ class Store:
         query = (
             select(t.datasets, func.coalesce(counts.c.item_count, 0).label("item_count"))
             .outerjoin(counts, counts.c.dataset_id == d.id)
-            .where(d.project == project)
+            .where(where)
             .order_by(d.name)
         )
         with self._reading() as conn:
             return [DatasetRecord.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    def get_dataset(self, dataset_id: str) -> DatasetRecord | None:
+        for dataset in self._datasets(t.datasets.c.id == dataset_id):
+            return dataset
+        return None
 
     def dataset_items(self, dataset_id: str) -> list[DatasetItemRecord]:
         c = t.dataset_items.c

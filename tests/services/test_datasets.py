@@ -1,0 +1,69 @@
+"""Datasets: examples from runs (corrections win), no duplicates, removal bumps the version."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuneback.domain import ChatMessage, Run, RunCompleted
+from tuneback.errors import ConflictError, NotFoundError, ValidationError
+from tuneback.services.datasets import DatasetService
+from tuneback.services.feedback import FeedbackService
+from tuneback.storage import Store
+
+
+def _run(store: Store, question: str, answer: str) -> Run:
+    run = Run(project="demo", inputs=[ChatMessage(role="user", content=question)], output=answer)
+    store.append(RunCompleted(run=run))
+    return run
+
+
+def test_runs_become_examples_with_their_best_answer(store: Store) -> None:
+    datasets = DatasetService(store)
+    plain = _run(store, "2+2?", "4")
+    corrected = _run(store, "Capital of France?", "Berlin")
+    FeedbackService(store).record(
+        run_id=corrected.id, key="correction", correction="Paris", user="ann"
+    )
+    dataset = datasets.create(project="demo", name="facts", description="Short answers")
+    assert (dataset.name, dataset.version, dataset.item_count) == ("facts", 0, 0)
+
+    items = datasets.add_runs(dataset.id, [plain.id, corrected.id, plain.id])
+    assert [(i.output, i.source, i.source_run_id, i.version) for i in items] == [
+        ("4", "run", plain.id, 1),
+        ("Paris", "correction", corrected.id, 2),
+    ]
+    assert items[1].inputs == [ChatMessage(role="user", content="Capital of France?")]
+    assert datasets.add_runs(dataset.id, [plain.id]) == []  # already there
+    assert datasets.get(dataset.id).item_count == 2
+
+    after = datasets.remove_item(dataset.id, items[0].id)
+    assert (after.version, after.item_count) == (3, 1)
+    assert [i.output for i in store.dataset_items(dataset.id)] == ["Paris"]
+
+
+def test_mistakes_get_clear_errors(store: Store) -> None:
+    datasets = DatasetService(store)
+    dataset = datasets.create(project="demo", name="facts")
+    with pytest.raises(ConflictError, match="already exists"):
+        datasets.create(project="demo", name="facts")
+    with pytest.raises(NotFoundError, match="no dataset with id nope"):
+        datasets.add_runs("nope", [])
+    with pytest.raises(NotFoundError, match="no run with id nope"):
+        datasets.add_runs(dataset.id, ["nope"])
+    chain = Run(project="demo", run_type="chain", inputs={"question": "x"}, output="y")
+    store.append(RunCompleted(run=chain))
+    with pytest.raises(ValidationError, match="no chat messages"):
+        datasets.add_runs(dataset.id, [chain.id])
+    with pytest.raises(NotFoundError, match="no item nope"):
+        datasets.remove_item(dataset.id, "nope")
+
+
+def test_rebuild_reproduces_datasets(store: Store) -> None:
+    datasets = DatasetService(store)
+    runs = [_run(store, f"q{n}", f"a{n}") for n in range(3)]
+    dataset = datasets.create(project="demo", name="d")
+    items = datasets.add_runs(dataset.id, [r.id for r in runs])
+    datasets.remove_item(dataset.id, items[1].id)
+    before = (datasets.get(dataset.id), store.dataset_items(dataset.id))
+    store.rebuild()
+    assert (datasets.get(dataset.id), store.dataset_items(dataset.id)) == before
