@@ -30,6 +30,7 @@ from tuneback.domain import (
     Run,
     RunCompleted,
     RunFailed,
+    new_id,
 )
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
@@ -178,7 +179,7 @@ def conversation_events(
         source_run_id=first.id,
         created_at=at + timedelta(seconds=9),
     )
-    extra = item.model_copy(update={"id": f"{item.id[:-1]}X", "output": "?"})
+    extra = item.model_copy(update={"id": new_id(), "output": "?"})
     return [
         ConversationStarted(conversation=conv),
         MessageAdded(message=question),

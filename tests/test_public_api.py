@@ -29,7 +29,9 @@ def test_all_is_sorted_and_complete() -> None:
 
 def test_the_facade_exports() -> None:
     assert tuneback.__all__ == [
+        "AsyncClient",
         "ChatMessage",
+        "Client",
         "Comparison",
         "ConfigurationError",
         "ConflictError",

@@ -1,6 +1,7 @@
 """tuneback: collect human feedback on language-model answers and turn it into better models."""
 
 from tuneback.__about__ import __version__
+from tuneback.client import AsyncClient, Client
 from tuneback.domain import (
     ChatMessage,
     Comparison,
@@ -25,7 +26,9 @@ from tuneback.errors import (
 from tuneback.launch import launch
 
 __all__ = [
+    "AsyncClient",
     "ChatMessage",
+    "Client",
     "Comparison",
     "ConfigurationError",
     "ConflictError",

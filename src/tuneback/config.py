@@ -42,6 +42,11 @@ class Settings(BaseSettings):
             "`tuneback serve --no-auth` turns it off, allowed on loopback only."
         ),
     )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body the server reads; bigger ones get 413.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="How much the server logs."
     )

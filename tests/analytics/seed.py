@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from tuneback.domain import (
+    ChatMessage,
     Conversation,
     ConversationStarted,
     EventPayload,
@@ -67,7 +68,8 @@ def seed(store: Store, runs: int = 600, project: str = "seeded") -> Seeded:
             conversation_id=conv.id,
             user=conv.user,
             model=MODELS[rng.randrange(3)],
-            output="answer",
+            inputs=[ChatMessage(role="user", content=f"Question number {n}?")],
+            output=f"Answer number {n}.",
             status="error" if failed else "ok",
             error="boom" if failed else None,
             latency_ms=round(rng.uniform(50, 3000), 1),

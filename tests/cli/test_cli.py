@@ -27,7 +27,9 @@ def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     commands = re.findall(r"^  (\w+)\s", result.output.split("Commands:")[1], re.MULTILINE)
-    assert sorted(commands) == ["chat", "db", "events", "export", "serve", "settings", "stats", "train"]
+    assert sorted(commands) == [
+        "chat", "db", "events", "export", "keys", "serve", "settings", "stats", "train",
+    ]  # fmt: skip
 
 
 def test_db_info_shows_the_whole_picture(database_url: str) -> None:

@@ -14,9 +14,12 @@ from fastapi import FastAPI
 from tuneback.__about__ import __version__
 from tuneback.config import Settings
 from tuneback.models import ModelAdapter
+from tuneback.server import proxy
 from tuneback.server.api import api_router, health
+from tuneback.server.api.deps import ApiServices
 from tuneback.server.deps import Services
 from tuneback.server.errors import install_error_handlers
+from tuneback.server.limits import BodyLimit
 from tuneback.server.web import install_web
 from tuneback.services.catalog import ModelCatalog
 from tuneback.storage import Store
@@ -60,8 +63,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.api = ApiServices.build(services)
     install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.include_router(health.router)
     app.include_router(api_router)
+    app.include_router(proxy.router)
     install_web(app, pages=pages)
     return app

@@ -49,7 +49,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     type_ = _HTTP_TYPES.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, type_, str(exc.detail))
+    response = error_response(exc.status_code, type_, str(exc.detail))
+    # Keep what the raiser asked for, e.g. WWW-Authenticate on a 401.
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

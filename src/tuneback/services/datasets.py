@@ -51,9 +51,7 @@ class DatasetService:
 
     def ideal_answer(self, run: Run) -> tuple[str, ItemSource]:
         """The best answer known for a run's inputs, and where it came from."""
-        corrections = [
-            f for f in self.store.feedback_for_run(run.id) if f.correction and f.current
-        ]
+        corrections = [f for f in self.store.feedback_for_run(run.id) if f.correction and f.current]
         if corrections:
             return corrections[-1].correction or "", "correction"
         if not run.output:

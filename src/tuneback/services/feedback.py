@@ -24,6 +24,7 @@ from tuneback.domain import (
     FreeformConfig,
     ProjectConfigured,
     ProjectSettings,
+    Run,
     normalize_score,
     validate,
 )
@@ -99,8 +100,45 @@ class FeedbackService:
                 return self.store.get_feedback(feedback_id)
             except NotFoundError:
                 pass
-        run = self.store.get_run(run_id)
-        config = self.config_for(run.project, key)
+        feedback = self.build(
+            self.store.get_run(run_id),
+            key=key,
+            value=value,
+            score=score,
+            kind=kind,
+            comment=comment,
+            correction=correction,
+            user=user,
+            source=source,
+            metadata=metadata,
+            feedback_id=feedback_id,
+        )
+        self.store.append(FeedbackRecorded(feedback=feedback), event_id=feedback.id)
+        return self.store.get_feedback(feedback.id)
+
+    def build(
+        self,
+        run: Run,
+        *,
+        key: str,
+        value: RawValue = None,
+        score: float | None = None,
+        kind: FeedbackKind | None = None,
+        comment: str | None = None,
+        correction: str | None = None,
+        user: str | None = None,
+        source: FeedbackSource = "end_user",
+        metadata: Mapping[str, Any] | None = None,
+        feedback_id: str | None = None,
+        configs: Mapping[str, Config] | None = None,
+        settings: ProjectSettings | None = None,
+    ) -> Feedback:
+        """Check feedback on ``run`` against the rules and return it, not yet stored.
+
+        Batch writers pass the project's ``configs`` and ``settings`` once for
+        many items instead of reading them again for each.
+        """
+        config = configs.get(key) if configs is not None else self.config_for(run.project, key)
         if value is not None:
             normalised = normalize_score(key, value, config)
             if score is not None and normalised is not None and abs(score - normalised) > 1e-9:
@@ -111,7 +149,7 @@ class FeedbackService:
             score = normalised if normalised is not None else score
         elif score is not None and isinstance(config, FreeformConfig):
             raise ValidationError(f"{key} is free-form and takes no score")
-        self._check_policy(run.project, run.id, run.conversation_id, key, user)
+        self._check_policy(run.project, run.id, run.conversation_id, key, user, settings)
         data: dict[str, Any] = {
             "project": run.project,
             "run_id": run.id,
@@ -128,9 +166,7 @@ class FeedbackService:
         }
         if feedback_id is not None:
             data["id"] = feedback_id
-        feedback = validate(Feedback, data, what="feedback")
-        self.store.append(FeedbackRecorded(feedback=feedback), event_id=feedback.id)
-        return self.store.get_feedback(feedback.id)
+        return validate(Feedback, data, what="feedback")
 
     def retract(self, feedback_id: str, *, user: str | None = None) -> FeedbackRecord:
         """Withdraw feedback; it stays in the history, marked retracted."""
@@ -144,9 +180,15 @@ class FeedbackService:
         return self.store.get_feedback(feedback_id)
 
     def _check_policy(
-        self, project: str, run_id: str, conversation_id: str | None, key: str, user: str | None
+        self,
+        project: str,
+        run_id: str,
+        conversation_id: str | None,
+        key: str,
+        user: str | None,
+        settings: ProjectSettings | None = None,
     ) -> None:
-        settings = self.store.get_project(project).settings
+        settings = settings or self.store.get_project(project).settings
         if not settings.changeable and user is not None:
             earlier = [
                 f for f in self.store.feedback_for_run(run_id) if f.key == key and f.user == user

@@ -229,3 +229,30 @@ PROJECTIONS: tuple[Table, ...] = (
     dataset_items,
 )
 """Every table derived from the event log, in the order rebuild clears and compares them."""
+
+# -- access: not projections, never in the event log ---------------------------------
+# Secrets do not belong in a log that anyone who can read events can replay, so
+# keys and the token-signing secret live in their own tables, outside rebuild.
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("name", String(200)),
+    # SHA-256 of the whole key: keys are long random strings, so a fast hash is
+    # enough and lets a lookup be one indexed equality.
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+    Index(None, "project"),
+)
+
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", String(128), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)

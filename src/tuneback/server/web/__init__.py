@@ -13,7 +13,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat, dashboard
+    from tuneback.server.web import chat, dashboard, runs
 
     app.state.pages = list(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -21,3 +21,4 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
         app.include_router(chat.router)
     if "dashboard" in pages:
         app.include_router(dashboard.router)
+        app.include_router(runs.router)

@@ -172,11 +172,13 @@ def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str
     return items
 
 
-def page_state(services: Any, user: str) -> dict[str, Any]:
+def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
     project = services.store.get_project(services.settings.project)
+    pages: list[str] = request.app.state.pages
     return {
         "user": user,
         "project": project.name,
+        "run_link": "/runs/" if "dashboard" in pages else "/ui/runs/",
         "settings": project.settings.model_dump(),
         "models": [
             {"spec": m.spec, "name": m.name, "status": m.status, "error": m.load_error}
@@ -206,7 +208,7 @@ def chat_page(
         request,
         "chat.html",
         {
-            "state": page_state(services, user),
+            "state": page_state(request, services, user),
             "conversations": sidebar(services, user),
             "conversation": conversation,
         },
@@ -217,7 +219,7 @@ def chat_page(
 
 @router.get("/ui/state")
 def state(request: Request, services: ServicesDep) -> dict[str, Any]:
-    return page_state(services, _user(request))
+    return page_state(request, services, _user(request))
 
 
 @router.get("/ui/conversations")
@@ -314,14 +316,18 @@ def retract(request: Request, services: ServicesDep, feedback_id: str) -> dict[s
     return feedback_view(services.feedback.retract(feedback_id, user=user))
 
 
-@router.get("/runs/{run_id}")
-def run_detail(services: ServicesDep, run_id: str) -> dict[str, Any]:
-    """The run as JSON, with every piece of feedback and its history."""
+@router.get("/ui/runs/{run_id}")
+def my_run(request: Request, services: ServicesDep, run_id: str) -> dict[str, Any]:
+    """A run of your own conversation as JSON (the owner's pages show every run in full)."""
+    user = _user(request)
     run = services.store.get_run(run_id)
-    history = services.store.feedback_for_run(run_id, history=True)
+    if run.conversation_id is None:
+        raise NotFoundError(f"no run with id {run_id}")
+    _own_conversation(services, run.conversation_id, user)
+    mine = [f for f in services.store.feedback_for_run(run_id, history=True) if f.user == user]
     return {
         "run": run.model_dump(mode="json"),
-        "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in history],
+        "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in mine],
     }
 
 

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
+from tuneback.server.web.identity import clean_name, remember
 from tuneback.server.web.markdown import render_markdown
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -77,7 +78,7 @@ def render_page(
 ) -> Response:
     """Render a page inside the shell (top bar with the sections, the project's name)."""
     services = request.app.state.services
-    return templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request,
         template,
         {
@@ -88,3 +89,8 @@ def render_page(
         },
         status_code=status_code,
     )
+    # ``?user=name`` works on every page, as on the chat: it names who rates here.
+    user = request.query_params.get("user")
+    if user and clean_name(user):
+        remember(response, clean_name(user))
+    return response

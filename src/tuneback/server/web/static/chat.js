@@ -91,7 +91,7 @@ function metaLine(run) {
   if (latency) parts.push(latency);
   if (run.completion_tokens) parts.push(`${run.completion_tokens} tokens`);
   const meta = el("span", { class: "meta", text: parts.join(" · ") });
-  meta.append(" · ", el("a", { href: `/runs/${run.id}`, target: "_blank", rel: "noopener", text: "run" }));
+  meta.append(" · ", el("a", { href: `${state.run_link}${run.id}`, target: "_blank", rel: "noopener", text: "run" }));
   return meta;
 }
 

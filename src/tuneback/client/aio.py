@@ -1,0 +1,149 @@
+"""``tuneback.AsyncClient``: the same calls as :class:`~tuneback.client.Client`, awaited.
+
+An async app already has a loop that waits well, so writes are sent at once
+(with the same retries and the same client-made ids) instead of through a
+background thread; ``ingest()`` sends many items in one call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from tuneback.client import wire
+from tuneback.client.sync import DEFAULT_URL
+from tuneback.client.wire import FeedbackToken, FeedbackType, RunsPage
+from tuneback.domain import ChatMessage, Run
+
+
+class AsyncClient:
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        max_retries: int = 5,
+        retry_backoff: float = 0.25,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = (url or os.environ.get("TUNEBACK_URL") or DEFAULT_URL).rstrip("/")
+        key = api_key or os.environ.get("TUNEBACK_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt >= self.max_retries:
+                    raise
+            else:
+                if not wire.retryable(response.status_code) or attempt >= self.max_retries:
+                    wire.raise_for_error(response)
+                    return response
+            await asyncio.sleep(wire.backoff(attempt, self.retry_backoff))
+            attempt += 1
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def ingest(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send items made by :mod:`tuneback.client.wire`; returns the per-item errors."""
+        response = await self._request("POST", "/api/v1/ingest", json={"items": list(items)})
+        return wire.ingest_failures(response)
+
+    async def _write(self, item: dict[str, Any]) -> str:
+        for failure in await self.ingest([item]):
+            wire.raise_for_error(
+                httpx.Response(failure.get("status", 422), json={"error": failure.get("error")})
+            )
+        return str(item["id"])
+
+    async def log_run(
+        self,
+        *,
+        inputs: str | Sequence[ChatMessage | Mapping[str, Any]] | Mapping[str, Any],
+        output: str | None,
+        model: str | None = None,
+        id: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Log a run (same fields as :meth:`Client.log_run`); returns its id."""
+        return await self._write(
+            wire.run_item(inputs=inputs, output=output, id=id, model=model, **fields)
+        )
+
+    async def record_feedback(
+        self, run_id: str, key: str, *, id: str | None = None, **fields: Any
+    ) -> str:
+        fields.setdefault("source", "api")
+        return await self._write(wire.feedback_item(run_id=run_id, key=key, id=id, **fields))
+
+    async def feedback(
+        self,
+        run_id: str | Sequence[Mapping[str, Any]],
+        type: FeedbackType | None = None,
+        value: Any = None,
+        user: str | None = None,
+    ) -> list[str]:
+        items = wire.humanloop_items(run_id, type, value, user)
+        for failure in await self.ingest(items):
+            wire.raise_for_error(
+                httpx.Response(failure.get("status", 422), json={"error": failure.get("error")})
+            )
+        return [str(item["id"]) for item in items]
+
+    async def compare(
+        self,
+        run_ids: Sequence[str],
+        *,
+        outcome: str | None = None,
+        ranking: Sequence[str] | None = None,
+        id: str | None = None,
+        **fields: Any,
+    ) -> str:
+        return await self._write(
+            wire.comparison_item(run_ids=run_ids, outcome=outcome, ranking=ranking, id=id, **fields)
+        )
+
+    async def create_feedback_token(
+        self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600
+    ) -> FeedbackToken:
+        body = {"run_id": run_id, "key": key, "expires_in": int(expires_in)}
+        response = await self._request("POST", "/api/v1/feedback/tokens", json=body)
+        return wire.token_from(response.json())
+
+    async def get_run(self, run_id: str) -> Run:
+        response = await self._request("GET", f"/api/v1/runs/{run_id}")
+        return Run.model_validate(response.json())
+
+    async def list_runs(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        **filters: Any,
+    ) -> RunsPage:
+        params = wire.list_params(limit=limit, cursor=cursor, since=since, until=until, **filters)
+        response = await self._request("GET", "/api/v1/runs", params=params)
+        return wire.runs_page(response.json())

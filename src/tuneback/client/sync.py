@@ -1,0 +1,310 @@
+"""``tuneback.Client``: log runs and feedback from your app over HTTP.
+
+Writes (``log_run``, ``record_feedback``, ``feedback``, ``compare``) go to a
+background batcher by default and return the new item's id at once; they never
+raise for a network or server problem. Pass ``background=False`` to send
+straight away and get errors raised. Reads and tokens are always sent straight
+away. ``transport`` is the one I/O seam: tests pass ``httpx.MockTransport`` or a
+transport into the app itself.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from tuneback.client import wire
+from tuneback.client.batcher import BackgroundBatcher, BatchStats, RetryLater
+from tuneback.client.wire import FeedbackToken, FeedbackType, RunsPage
+from tuneback.domain import ChatMessage, Run
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class Client:
+    """A tuneback server, reached at ``url`` with ``api_key``.
+
+    ``url`` and ``api_key`` default to ``TUNEBACK_URL`` and ``TUNEBACK_API_KEY``.
+    Batches go out every ``flush_interval`` seconds, or sooner at
+    ``batch_size`` items or ``batch_bytes`` bytes; ``close()`` (also run at exit)
+    sends what is left.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        background: bool = True,
+        batch_size: int = 100,
+        batch_bytes: int = 1_000_000,
+        flush_interval: float = 1.0,
+        max_retries: int = 5,
+        retry_backoff: float = 0.25,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = (url or os.environ.get("TUNEBACK_URL") or DEFAULT_URL).rstrip("/")
+        key = api_key or os.environ.get("TUNEBACK_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.background = background
+        self.max_retries = max_retries
+        self.retry_backoff = retry_backoff
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+        self._batcher: BackgroundBatcher | None = None
+        self._batch_options: dict[str, Any] = {
+            "max_items": batch_size,
+            "max_bytes": batch_bytes,
+            "interval": flush_interval,
+            "max_retries": max_retries,
+            "backoff": lambda attempt: wire.backoff(attempt, retry_backoff),
+        }
+
+    # -- plumbing --------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send, retrying network errors and 5xx with backoff; raises what is left."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt >= self.max_retries:
+                    raise
+            else:
+                if not wire.retryable(response.status_code) or attempt >= self.max_retries:
+                    wire.raise_for_error(response)
+                    return response
+            time.sleep(wire.backoff(attempt, self.retry_backoff))
+            attempt += 1
+
+    def _send_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            response = self._http.post("/api/v1/ingest", json={"items": items})
+        except httpx.TransportError as exc:
+            raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
+        if wire.retryable(response.status_code):
+            raise RetryLater(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            # The whole request was refused (bad key, too large): retrying cannot help.
+            return [
+                {"type": item.get("type"), "id": item.get("id"), "error": _error_of(response)}
+                for item in items
+            ]
+        return wire.ingest_failures(response)
+
+    @property
+    def batcher(self) -> BackgroundBatcher:
+        if self._batcher is None:
+            self._batcher = BackgroundBatcher(self._send_batch, **self._batch_options)
+        return self._batcher
+
+    def _write(self, item: dict[str, Any], background: bool | None) -> str:
+        item_id = str(item["id"])
+        if self.background if background is None else background:
+            self.batcher.add(item)
+            return item_id
+        response = self._request("POST", "/api/v1/ingest", json={"items": [item]})
+        for failure in wire.ingest_failures(response):
+            error = failure.get("error") or {}
+            wire.raise_for_error(httpx.Response(failure.get("status", 422), json={"error": error}))
+        return item_id
+
+    @property
+    def stats(self) -> BatchStats:
+        """How many items were queued, sent, retried and dropped in the background."""
+        return self.batcher.stats
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued; True once it has all been delivered or given up on."""
+        return True if self._batcher is None else self._batcher.flush(timeout)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        if self._batcher is not None:
+            self._batcher.close(timeout)
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writes ----------------------------------------------------------------
+
+    def log_run(
+        self,
+        *,
+        inputs: str | Sequence[ChatMessage | Mapping[str, Any]] | Mapping[str, Any],
+        output: str | None,
+        model: str | None = None,
+        id: str | None = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+        status: str = "ok",
+        error: str | None = None,
+        latency_ms: float | None = None,
+        ttft_ms: float | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        parent_run_id: str | None = None,
+        started_at: datetime | None = None,
+        created_at: datetime | None = None,
+        background: bool | None = None,
+    ) -> str:
+        """Log a run that happened in your app; returns its id (made here when not given)."""
+        item = wire.run_item(
+            inputs=inputs,
+            output=output,
+            id=id,
+            model=model,
+            user=user,
+            conversation_id=conversation_id,
+            status=status,
+            error=error,
+            latency_ms=latency_ms,
+            ttft_ms=ttft_ms,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            params=dict(params) if params else None,
+            tags=list(tags) if tags else None,
+            metadata=dict(metadata) if metadata else None,
+            name=name,
+            parent_run_id=parent_run_id,
+            started_at=started_at,
+            created_at=created_at,
+        )
+        return self._write(item, background)
+
+    def record_feedback(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        value: Any = None,
+        score: float | None = None,
+        kind: str | None = None,
+        comment: str | None = None,
+        correction: str | None = None,
+        user: str | None = None,
+        source: str = "api",
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        background: bool | None = None,
+    ) -> str:
+        """Feedback on a run under ``key`` (thumbs, stars, any name); returns its id."""
+        item = wire.feedback_item(
+            run_id=run_id,
+            key=key,
+            id=id,
+            value=value,
+            score=score,
+            kind=kind,
+            comment=comment,
+            correction=correction,
+            user=user,
+            source=source,
+            metadata=dict(metadata) if metadata else None,
+        )
+        return self._write(item, background)
+
+    def feedback(
+        self,
+        run_id: str | Sequence[Mapping[str, Any]],
+        type: FeedbackType | None = None,
+        value: Any = None,
+        user: str | None = None,
+        *,
+        background: bool | None = None,
+    ) -> list[str]:
+        """Humanloop-style feedback: ``type`` rating/correction/action/comment, or a list
+        of ``{"run_id", "type", "value", "user"}``; returns the feedback ids."""
+        items = wire.humanloop_items(run_id, type, value, user)
+        return [self._write(item, background) for item in items]
+
+    def compare(
+        self,
+        run_ids: Sequence[str],
+        *,
+        outcome: str | None = None,
+        ranking: Sequence[str] | None = None,
+        user: str | None = None,
+        comment: str | None = None,
+        prompt: Sequence[Mapping[str, Any]] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        background: bool | None = None,
+    ) -> str:
+        """Record which of two runs was better (``outcome`` a/b/tie/both_bad) or a ranking."""
+        item = wire.comparison_item(
+            run_ids=run_ids,
+            outcome=outcome,
+            ranking=ranking,
+            id=id,
+            user=user,
+            comment=comment,
+            prompt=[dict(m) for m in prompt] if prompt else None,
+            metadata=dict(metadata) if metadata else None,
+        )
+        return self._write(item, background)
+
+    # -- direct calls ----------------------------------------------------------
+
+    def create_feedback_token(
+        self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600
+    ) -> FeedbackToken:
+        """A link that lets anyone rate ``run_id`` on ``key`` until it expires."""
+        body = {"run_id": run_id, "key": key, "expires_in": int(expires_in)}
+        return wire.token_from(self._request("POST", "/api/v1/feedback/tokens", json=body).json())
+
+    def get_run(self, run_id: str) -> Run:
+        return Run.model_validate(self._request("GET", f"/api/v1/runs/{run_id}").json())
+
+    def list_runs(
+        self,
+        *,
+        model: str | None = None,
+        user: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tag: str | None = None,
+        has_feedback: str | None = None,
+        min_score: float | None = None,
+        max_score: float | None = None,
+        score_key: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> RunsPage:
+        params = wire.list_params(
+            model=model,
+            user=user,
+            since=since,
+            until=until,
+            tag=tag,
+            has_feedback=has_feedback,
+            min_score=min_score,
+            max_score=max_score,
+            score_key=score_key,
+            limit=limit,
+            cursor=cursor,
+        )
+        return wire.runs_page(self._request("GET", "/api/v1/runs", params=params).json())
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        error: dict[str, Any] = response.json()["error"]
+        return error
+    except (ValueError, KeyError, TypeError):
+        return {"type": "http_error", "message": f"HTTP {response.status_code}"}

@@ -1,0 +1,40 @@
+"""Feedback configs: what each feedback key of a project accepts; feedback breaking it is a 422."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tuneback.server.api.schemas import (
+    FeedbackConfigPublic,
+    FeedbackConfigSet,
+    FeedbackConfigsPublic,
+)
+from tuneback.server.auth import CallerDep
+from tuneback.server.deps import FeedbackDep, StoreDep
+
+router = APIRouter(prefix="/feedback-configs", tags=["feedback configs"])
+
+
+@router.get("", summary="The project's feedback configs, by key")
+def list_configs(
+    caller: CallerDep, store: StoreDep, project: str | None = None
+) -> FeedbackConfigsPublic:
+    name = caller.project(project)
+    data = [
+        FeedbackConfigPublic(project=name, key=key, config=config)
+        for key, config in store.feedback_configs(name).items()
+    ]
+    return FeedbackConfigsPublic(data=data, count=len(data))
+
+
+@router.put("/{key}", summary="Declare what a feedback key accepts")
+def set_config(
+    key: str,
+    body: FeedbackConfigSet,
+    caller: CallerDep,
+    service: FeedbackDep,
+    project: str | None = None,
+) -> FeedbackConfigPublic:
+    name = caller.project(project)
+    config = service.set_config(name, key, body.config)
+    return FeedbackConfigPublic(project=name, key=key, config=config)

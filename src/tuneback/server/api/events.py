@@ -1,0 +1,38 @@
+"""The event log after an offset: follow every change by polling with the last ``seq`` seen."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from tuneback.domain import dump_payload
+from tuneback.server.api.schemas import EventPublic, EventsPublic
+from tuneback.server.auth import CallerDep
+from tuneback.server.deps import StoreDep
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+@router.get("", summary="Events with a sequence number above `after`, oldest first")
+def list_events(
+    caller: CallerDep,
+    store: StoreDep,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    type: Annotated[list[str] | None, Query(description="Only these event types.")] = None,
+) -> EventsPublic:
+    events = store.events_after(after, limit, project=caller.scope, types=type)
+    data = [
+        EventPublic(
+            seq=e.seq,
+            id=e.id,
+            type=e.type,
+            version=e.version,
+            project=e.project,
+            recorded_at=e.recorded_at,
+            payload=dump_payload(e.payload),
+        )
+        for e in events
+    ]
+    return EventsPublic(data=data, count=len(data), last_seq=data[-1].seq if data else after)

@@ -1,0 +1,237 @@
+"""Feedback on runs: record, list, retract, batches, and presigned tokens for end users."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from starlette.exceptions import HTTPException
+
+from tuneback.domain import FeedbackRecord, FeedbackRecorded, Run, new_id
+from tuneback.domain.feedback import FeedbackSource
+from tuneback.errors import NotFoundError
+from tuneback.server.api.deps import ApiDep, feedback_public
+from tuneback.server.api.ingest import respond
+from tuneback.server.api.schemas import (
+    FeedbackBatch,
+    FeedbackCreate,
+    FeedbackFields,
+    FeedbackPublic,
+    FeedbacksPublic,
+    FeedbackTokenCreate,
+    FeedbackTokenPublic,
+    IngestResults,
+    TokenFeedback,
+)
+from tuneback.server.auth import CallerDep, unauthorized
+from tuneback.server.deps import FeedbackDep, StoreDep
+from tuneback.services.feedback import FeedbackService
+from tuneback.services.ingest import FeedbackDraft
+from tuneback.services.keys import TokenError
+from tuneback.services.runs import same_kind
+from tuneback.storage import Store
+
+router = APIRouter(prefix="/feedback", tags=["feedback"])
+
+MULTI_STATUS: dict[int | str, dict[str, Any]] = {
+    207: {"model": IngestResults, "description": "Some items failed; see errors."}
+}
+
+
+def draft_from(body: FeedbackCreate) -> FeedbackDraft:
+    return FeedbackDraft(
+        id=body.id or new_id(),
+        run_id=body.run_id,
+        key=body.key,
+        value=body.value,
+        score=body.score,
+        kind=body.kind,
+        comment=body.comment,
+        correction=body.correction,
+        user=body.user,
+        source=body.source,
+        metadata=body.metadata,
+    )
+
+
+def record(
+    store: Store,
+    service: FeedbackService,
+    run: Run,
+    *,
+    key: str,
+    fields: FeedbackFields,
+    source: FeedbackSource,
+    feedback_id: str | None = None,
+) -> FeedbackPublic:
+    """Check and store one piece of feedback; acknowledged once committed."""
+    feedback = service.build(
+        run,
+        key=key,
+        value=fields.value,
+        score=fields.score,
+        kind=fields.kind,
+        comment=fields.comment,
+        correction=fields.correction,
+        user=fields.user,
+        source=source,
+        metadata=fields.metadata,
+        feedback_id=feedback_id,
+    )
+    payload = FeedbackRecorded(feedback=feedback)
+    stored = store.append(payload, event_id=feedback.id)
+    same_kind(stored, payload, "feedback", feedback.id)
+    if stored.payload is not payload:
+        # Someone stored this id first (a concurrent retry): answer with theirs.
+        return feedback_public(store.get_feedback(feedback.id))
+    # Just recorded, so it is current: no need to read it back.
+    return feedback_public(FeedbackRecord.model_construct(**feedback.__dict__))
+
+
+@router.post("", status_code=201, summary="Record feedback on a run")
+def create_feedback(
+    body: FeedbackCreate, caller: CallerDep, store: StoreDep, service: FeedbackDep
+) -> FeedbackPublic:
+    if body.id is not None:
+        try:
+            earlier = store.get_feedback(body.id)
+        except NotFoundError:
+            pass
+        else:
+            caller.check(earlier.project, "feedback", body.id)
+            return feedback_public(earlier)
+    run = store.get_run(body.run_id)
+    caller.check(run.project, "run", body.run_id)
+    return record(
+        store, service, run, key=body.key, fields=body, source=body.source, feedback_id=body.id
+    )
+
+
+@router.post(
+    "/batch",
+    summary="Record many pieces of feedback, each checked on its own",
+    responses=MULTI_STATUS,
+)
+def create_feedback_batch(
+    body: FeedbackBatch, caller: CallerDep, api: ApiDep, response: Response
+) -> IngestResults:
+    items = [draft_from(item) for item in body.feedback]
+    return respond(api.ingest.ingest(items, scope=caller.scope), response)
+
+
+@router.get("", summary="Feedback, newest first")
+def list_feedback(
+    caller: CallerDep,
+    api: ApiDep,
+    run_id: str | None = None,
+    key: str | None = None,
+    user: str | None = None,
+    history: Annotated[
+        bool, Query(description="Include superseded and retracted feedback.")
+    ] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> FeedbacksPublic:
+    page = api.queries.feedback(
+        project=caller.scope,
+        run_id=run_id,
+        key=key,
+        user=user,
+        history=history,
+        limit=limit,
+        cursor=cursor,
+    )
+    data = [feedback_public(f) for f in page.data]
+    return FeedbacksPublic(data=data, count=len(data), next_cursor=page.next_cursor)
+
+
+@router.get("/{feedback_id}", summary="One piece of feedback")
+def get_feedback(feedback_id: str, caller: CallerDep, store: StoreDep) -> FeedbackPublic:
+    feedback = store.get_feedback(feedback_id)
+    caller.check(feedback.project, "feedback", feedback_id)
+    return feedback_public(feedback)
+
+
+@router.delete("/{feedback_id}", summary="Retract feedback (it stays in the history)")
+def retract_feedback(
+    feedback_id: str, caller: CallerDep, store: StoreDep, service: FeedbackDep
+) -> FeedbackPublic:
+    caller.check(store.get_feedback(feedback_id).project, "feedback", feedback_id)
+    return feedback_public(service.retract(feedback_id))
+
+
+# -- presigned tokens ---------------------------------------------------------------
+
+
+@router.post("/tokens", status_code=201, summary="A token that lets anyone rate one run")
+def create_token(
+    body: FeedbackTokenCreate, request: Request, caller: CallerDep, api: ApiDep, store: StoreDep
+) -> FeedbackTokenPublic:
+    run = store.get_run(body.run_id)
+    caller.check(run.project, "run", body.run_id)
+    token, claims = api.keys.issue_token(
+        run_id=run.id,
+        key=body.key,
+        project=run.project,
+        api_key_id=caller.key_id,
+        expires_in=timedelta(seconds=body.expires_in),
+    )
+    return FeedbackTokenPublic(
+        token=token,
+        url=token_url(request, token),
+        run_id=run.id,
+        key=body.key,
+        expires_at=claims.expires_at,
+    )
+
+
+def token_url(request: Request, token: str) -> str:
+    return str(request.url_for("feedback_with_token", token=token))
+
+
+def _use_token(
+    token: str, fields: TokenFeedback, api: ApiDep, store: Store, service: FeedbackService
+) -> FeedbackPublic:
+    try:
+        claims = api.keys.check_token(token)
+    except TokenError as exc:
+        raise unauthorized(str(exc)) from None
+    run = store.get_run(claims.run_id)
+    if run.project != claims.project:
+        raise HTTPException(403, "the feedback token does not match this run's project")
+    return record(store, service, run, key=claims.key, fields=fields, source="end_user")
+
+
+@router.post(
+    "/tokens/{token}",
+    status_code=201,
+    name="feedback_with_token",
+    summary="Rate the run a token names; no API key needed",
+)
+def feedback_with_token(
+    token: str, body: TokenFeedback, api: ApiDep, store: StoreDep, service: FeedbackDep
+) -> FeedbackPublic:
+    return _use_token(token, body, api, store, service)
+
+
+@router.get(
+    "/tokens/{token}",
+    summary="One-click rating from a link: the feedback goes in the query string",
+)
+def feedback_with_token_link(
+    token: str,
+    api: ApiDep,
+    store: StoreDep,
+    service: FeedbackDep,
+    value: Annotated[str | None, Query(max_length=200)] = None,
+    score: Annotated[float | None, Query(ge=0, le=1)] = None,
+    comment: Annotated[str | None, Query(max_length=2000)] = None,
+    user: Annotated[str | None, Query(max_length=200)] = None,
+) -> FeedbackPublic:
+    parsed: Any = value
+    if value is not None and value.lstrip("-").replace(".", "", 1).isdigit():
+        # Links carry text; "4" on a stars link means the number 4.
+        parsed = float(value) if "." in value else int(value)
+    fields = TokenFeedback(value=parsed, score=score, comment=comment, user=user)
+    return _use_token(token, fields, api, store, service)

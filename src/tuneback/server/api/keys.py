@@ -1,0 +1,29 @@
+"""API keys over the API: a key holder can make more keys for its project, list and revoke them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from tuneback.server.api.deps import ApiDep
+from tuneback.server.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
+from tuneback.server.auth import CallerDep
+
+router = APIRouter(prefix="/keys", tags=["keys"])
+
+
+@router.post("", status_code=201, summary="Make an API key (shown once)")
+def create_key(body: ApiKeyCreate, caller: CallerDep, api: ApiDep) -> ApiKeyCreated:
+    made = api.keys.create(caller.project(body.project), name=body.name)
+    return ApiKeyCreated(key=made.key, **made.record.__dict__)
+
+
+@router.get("", summary="API keys (never the keys themselves)")
+def list_keys(caller: CallerDep, api: ApiDep) -> ApiKeysPublic:
+    data = [ApiKeyPublic.model_validate(k.__dict__) for k in api.keys.list(caller.scope)]
+    return ApiKeysPublic(data=data, count=len(data))
+
+
+@router.delete("/{key_id}", summary="Revoke an API key")
+def revoke_key(key_id: str, caller: CallerDep, api: ApiDep) -> ApiKeyPublic:
+    caller.check(api.keys.access.get_key(key_id).project, "API key", key_id)
+    return ApiKeyPublic.model_validate(api.keys.revoke(key_id).__dict__)

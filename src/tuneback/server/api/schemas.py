@@ -1,0 +1,398 @@
+"""What the API takes and gives: ``XCreate`` bodies, ``XPublic`` answers, ``XsPublic`` pages.
+
+Kept apart from the domain types so the wire format changes only on purpose.
+Every request body refuses unknown fields: a typo (``scroe``) is a 422 that
+names the field instead of a value silently dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tuneback.domain import (
+    Candidate,
+    ChatMessage,
+    FeedbackKind,
+    FeedbackSource,
+    Outcome,
+    Role,
+    RunStatus,
+    RunType,
+)
+from tuneback.domain.common import Identifier, Metadata, ProjectName
+from tuneback.domain.feedback import FeedbackConfig, FeedbackKey, RawValue
+
+TokenSeconds = Annotated[int, Field(ge=1, le=30 * 24 * 3600)]
+
+
+def contains_nul(data: Any) -> bool:
+    """True when any string in ``data`` holds a NUL character, which PostgreSQL cannot store."""
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(contains_nul(v) for v in data)
+    return False
+
+
+class Body(BaseModel):
+    """Base of request bodies: unknown fields are an error, and so is text with NUL in it
+    (SQLite would keep it and PostgreSQL refuse it; both databases must answer alike)."""
+
+    model_config = ConfigDict(extra="forbid")
+    check_nul: ClassVar[bool] = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if cls.check_nul and contains_nul(data):
+            raise ValueError("text may not contain NUL (\\u0000) characters")
+        return data
+
+
+class Public(BaseModel):
+    """Base of responses."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+# -- runs ---------------------------------------------------------------------------
+
+
+class RunCreate(Body):
+    """A run that happened in your app: what was sent, what came back, how it went."""
+
+    id: Identifier | None = Field(default=None, description="Your id; resending it is a no-op.")
+    project: ProjectName | None = Field(
+        default=None, description="Defaults to the API key's project."
+    )
+    run_type: RunType = "llm"
+    name: str | None = Field(default=None, max_length=200)
+    parent_run_id: Identifier | None = None
+    conversation_id: Identifier | None = None
+    message_id: Identifier | None = None
+    user: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict)
+    inputs: list[ChatMessage] | dict[str, Any] = Field(default_factory=list)
+    output: str | None = None
+    status: RunStatus = "ok"
+    error: str | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
+    ttft_ms: float | None = Field(default=None, ge=0)
+    prompt_tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    completion_tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    tags: list[str] = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    started_at: datetime | None = None
+    created_at: datetime | None = Field(default=None, description="Defaults to now.")
+
+
+class RunPublic(Public):
+    id: str
+    project: str
+    run_type: RunType
+    name: str | None
+    parent_run_id: str | None
+    conversation_id: str | None
+    message_id: str | None
+    user: str | None
+    model: str | None
+    params: dict[str, Any]
+    inputs: list[ChatMessage] | dict[str, Any]
+    output: str | None
+    status: RunStatus
+    error: str | None
+    latency_ms: float | None
+    ttft_ms: float | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    started_at: datetime | None
+    created_at: datetime
+
+
+class RunsPublic(Public):
+    data: list[RunPublic]
+    count: int
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
+
+
+# -- feedback -----------------------------------------------------------------------
+
+
+class FeedbackFields(Body):
+    value: RawValue = Field(
+        default=None, description="What the person chose (up/down, 4, a label)."
+    )
+    score: float | None = Field(default=None, ge=0, le=1, description="Already normalised.")
+    kind: FeedbackKind | None = None
+    comment: str | None = Field(default=None, max_length=20_000)
+    correction: str | None = Field(default=None, max_length=200_000)
+    user: str | None = Field(default=None, max_length=200)
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class FeedbackCreate(FeedbackFields):
+    id: Identifier | None = Field(default=None, description="Your id; resending it is a no-op.")
+    run_id: Identifier
+    key: FeedbackKey
+    source: FeedbackSource = "api"
+
+
+class FeedbackPublic(Public):
+    id: str
+    project: str
+    run_id: str | None
+    conversation_id: str | None
+    key: str
+    kind: FeedbackKind
+    score: float | None
+    value: RawValue
+    comment: str | None
+    correction: str | None
+    user: str | None
+    source: FeedbackSource
+    metadata: dict[str, Any]
+    created_at: datetime
+    superseded_by: str | None = None
+    retracted_at: datetime | None = None
+    current: bool = True
+
+
+class FeedbacksPublic(Public):
+    data: list[FeedbackPublic]
+    count: int
+    next_cursor: str | None
+
+
+class FeedbackBatch(Body):
+    feedback: list[FeedbackCreate] = Field(min_length=1, max_length=1000)
+
+
+class TokenFeedback(FeedbackFields):
+    """Feedback sent with a presigned token: the token names the run and the key."""
+
+
+class FeedbackTokenCreate(Body):
+    run_id: Identifier
+    key: FeedbackKey = "thumbs"
+    expires_in: TokenSeconds = Field(default=3 * 3600, description="Seconds; 3 hours by default.")
+
+
+class FeedbackTokenPublic(Public):
+    token: str
+    url: str = Field(description="POST feedback here, or GET it with ?value=… for one click.")
+    run_id: str
+    key: str
+    expires_at: datetime
+
+
+# -- feedback configs ---------------------------------------------------------------
+
+
+class FeedbackConfigSet(Body):
+    config: FeedbackConfig
+
+
+class FeedbackConfigPublic(Public):
+    project: str
+    key: str
+    config: FeedbackConfig
+
+
+class FeedbackConfigsPublic(Public):
+    data: list[FeedbackConfigPublic]
+    count: int
+
+
+# -- conversations and messages -----------------------------------------------------
+
+
+class ConversationCreate(Body):
+    id: Identifier | None = None
+    project: ProjectName | None = None
+    user: str | None = Field(default=None, max_length=200)
+    model: str | None = Field(default=None, max_length=200)
+    system_prompt: str | None = None
+    title: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    started_at: datetime | None = None
+
+
+class ConversationPublic(Public):
+    id: str
+    project: str
+    user: str | None
+    model: str | None
+    system_prompt: str | None
+    title: str | None
+    tags: list[str]
+    metadata: dict[str, Any]
+    started_at: datetime
+    ended_at: datetime | None
+
+
+class ConversationsPublic(Public):
+    data: list[ConversationPublic]
+    count: int
+
+
+class MessageCreate(Body):
+    id: Identifier | None = None
+    parent_id: Identifier | None = None
+    role: Role
+    content: str
+    run_id: Identifier | None = None
+    created_at: datetime | None = None
+
+
+class MessagePublic(Public):
+    id: str
+    conversation_id: str
+    project: str
+    parent_id: str | None
+    role: Role
+    content: str
+    run_id: str | None
+    created_at: datetime
+
+
+class MessagesPublic(Public):
+    data: list[MessagePublic]
+    count: int
+
+
+# -- comparisons --------------------------------------------------------------------
+
+
+class ComparisonCreate(Body):
+    id: Identifier | None = None
+    project: ProjectName | None = None
+    prompt: list[ChatMessage] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(min_length=2, max_length=20)
+    outcome: Outcome | None = None
+    ranking: list[Identifier] | None = None
+    user: str | None = Field(default=None, max_length=200)
+    comment: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class ComparisonPublic(Public):
+    id: str
+    project: str
+    prompt: list[ChatMessage]
+    candidates: list[Candidate]
+    outcome: Outcome | None
+    ranking: list[str] | None
+    user: str | None
+    comment: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+
+
+class ComparisonsPublic(Public):
+    data: list[ComparisonPublic]
+    count: int
+    next_cursor: str | None
+
+
+# -- events -------------------------------------------------------------------------
+
+
+class EventPublic(Public):
+    seq: int
+    id: str
+    type: str
+    version: int
+    project: str
+    recorded_at: datetime
+    payload: dict[str, Any]
+
+
+class EventsPublic(Public):
+    data: list[EventPublic]
+    count: int
+    last_seq: int = Field(description="Pass as ?after= to read on from here.")
+
+
+# -- ingest -------------------------------------------------------------------------
+
+
+class IngestRun(RunCreate):
+    type: Literal["run"]
+
+
+class IngestFeedback(FeedbackCreate):
+    type: Literal["feedback"]
+
+
+class IngestComparison(ComparisonCreate):
+    type: Literal["comparison"]
+
+
+IngestItem = Annotated[IngestRun | IngestFeedback | IngestComparison, Field(discriminator="type")]
+
+
+class IngestBatch(Body):
+    check_nul: ClassVar[bool] = False  # each item is checked on its own
+    items: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=5000,
+        description=(
+            "Runs, feedback and comparisons, each with a `type` of run, feedback or "
+            "comparison and the fields of RunCreate, FeedbackCreate or ComparisonCreate. "
+            "Each item is checked on its own."
+        ),
+    )
+
+
+class ItemError(Public):
+    type: str
+    message: str
+    details: Any = None
+
+
+class ItemResultPublic(Public):
+    index: int
+    type: str
+    id: str | None
+    status: int
+    error: ItemError | None = None
+
+
+class IngestResults(Public):
+    successes: list[ItemResultPublic]
+    errors: list[ItemResultPublic]
+
+
+# -- API keys -----------------------------------------------------------------------
+
+
+class ApiKeyCreate(Body):
+    name: str | None = Field(default=None, max_length=200)
+    project: ProjectName | None = None
+
+
+class ApiKeyPublic(Public):
+    id: str
+    project: str
+    name: str | None
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    key: str = Field(description="The key itself: shown this once, store it now.")
+
+
+class ApiKeysPublic(Public):
+    data: list[ApiKeyPublic]
+    count: int

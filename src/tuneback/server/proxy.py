@@ -1,0 +1,517 @@
+"""The OpenAI-compatible proxy: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+Point any OpenAI client at ``http://host:port/v1`` and every call is answered by
+one of the server's models — with an ``openai:`` model whose base URL is another
+server, tuneback is a logging proxy in front of it — and recorded as a run. The
+run id comes back as the response ``id`` and in ``X-Tuneback-Run-Id``, with a
+presigned link for rating it in ``X-Tuneback-Feedback-Url``.
+
+Errors use OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``)
+so clients raise their usual exceptions; an upstream failure keeps the
+upstream's status. Model streams are synchronous generators: every step runs in
+a worker thread so the event loop never waits on a model, and a client that
+disconnects stops the model and leaves a cancelled run with the partial answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Generator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from tuneback.domain import ChatMessage, Conversation, Run, new_id, utcnow
+from tuneback.errors import ModelError, ModelUnavailableError, TuneBackError
+from tuneback.models import ModelAdapter, ModelOptions, Usage
+from tuneback.server.auth import Caller, authenticate
+from tuneback.services.catalog import ModelCatalog
+
+log = logging.getLogger("tuneback.proxy")
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible proxy"], include_in_schema=False)
+
+RUN_HEADER = "X-Tuneback-Run-Id"
+FEEDBACK_HEADER = "X-Tuneback-Feedback-Url"
+CONVERSATION_HEADER = "X-Tuneback-Conversation"
+FEEDBACK_KEY_HEADER = "X-Tuneback-Feedback-Key"
+
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+}
+_REASON_STATUS = {
+    "connection_refused": 502,
+    "connection_error": 502,
+    "stream_broken": 502,
+    "timeout": 504,
+    "context_length_exceeded": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "rate_limited": 429,
+}
+
+
+class ProxyError(Exception):
+    """A failure answered in OpenAI's error shape."""
+
+    def __init__(
+        self, status: int, message: str, *, code: str | None = None, param: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, Any]:
+        type_ = _ERROR_TYPES.get(self.status, "server_error" if self.status >= 500 else "api_error")
+        return {
+            "error": {
+                "message": self.message,
+                "type": type_,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body(), status_code=self.status)
+
+
+def model_failure(exc: TuneBackError) -> ProxyError:
+    details = exc.details if isinstance(exc.details, dict) else {}
+    reason = details.get("reason")
+    status = details.get("status")
+    if not isinstance(status, int) or status < 400:
+        if isinstance(exc, ModelUnavailableError):
+            status = 503
+        elif isinstance(exc, ModelError):
+            status = _REASON_STATUS.get(str(reason), 502)
+        else:
+            status = exc.status_code
+    return ProxyError(status, exc.message, code=str(reason or exc.type))
+
+
+# -- the request ---------------------------------------------------------------------
+
+
+class ProxyMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def as_chat(self) -> ChatMessage:
+        role = "system" if self.role == "developer" else self.role
+        if isinstance(self.content, list):
+            texts = []
+            for part in self.content:
+                if part.get("type") != "text":
+                    raise ProxyError(
+                        400,
+                        f"message parts of type {part.get('type')!r} are not supported; send text",
+                        param="messages",
+                        code="unsupported_content",
+                    )
+                texts.append(str(part.get("text", "")))
+            return ChatMessage(role=role, content="".join(texts))
+        return ChatMessage(role=role, content=self.content or "")
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    include_usage: bool = False
+
+
+class ChatRequest(BaseModel):
+    # Clients send many optional knobs; the ones no adapter can honour are
+    # refused below, the harmless rest are recorded in the run and not sent on.
+    model_config = ConfigDict(extra="allow")
+
+    model: str
+    messages: list[ProxyMessage] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int | None = Field(default=None, ge=1)
+    user: str | None = Field(default=None, max_length=200)
+
+    def options(self) -> ModelOptions:
+        stop = [self.stop] if isinstance(self.stop, str) else self.stop
+        return ModelOptions(
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            stop=stop,
+            seed=self.seed,
+        )
+
+    def refuse_unsupported(self) -> None:
+        extra = self.model_extra or {}
+        for name in ("tools", "functions", "tool_choice", "function_call"):
+            if extra.get(name):
+                raise ProxyError(
+                    400,
+                    f"{name} is not supported by the tuneback proxy",
+                    param=name,
+                    code="unsupported_parameter",
+                )
+        if self.n not in (None, 1):
+            raise ProxyError(400, "only n=1 is supported", param="n", code="unsupported_value")
+        response_format = extra.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") not in (None, "text"):
+            raise ProxyError(
+                400,
+                "response_format other than text is not supported by the tuneback proxy",
+                param="response_format",
+                code="unsupported_value",
+            )
+
+
+def find_model(models: ModelCatalog, name: str) -> ModelAdapter:
+    """The adapter a client means: its spec (``openai:gpt-4o``), the part after the
+    backend (``gpt-4o``) or its display name."""
+    for adapter in models:
+        short = adapter.spec.split(":", 1)[-1]
+        if name in (adapter.spec, short, adapter.name):
+            return adapter
+    raise ProxyError(
+        404,
+        f"the model {name!r} is not offered here; GET /v1/models lists the ones that are",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def conversation_for(
+    request: Request, body: ChatRequest, inputs: list[ChatMessage], project: str, model: str
+) -> Conversation | None:
+    """The conversation a call belongs to: named by header, or derived from the user.
+
+    Without a header, calls by the same ``user`` that open with the same system
+    prompt and first question are one conversation: each turn of a chat resends
+    that opening, so its turns land together.
+    """
+    named = request.headers.get(CONVERSATION_HEADER)
+    first_user = next((m.content for m in inputs if m.role == "user"), "")
+    system = next((m.content for m in inputs if m.role == "system"), None)
+    if named:
+        conversation_id = named
+    elif body.user:
+        opening = json.dumps([project, body.user, system, first_user])
+        conversation_id = "oa-" + hashlib.sha256(opening.encode()).hexdigest()[:32]
+    else:
+        return None
+    try:
+        return Conversation(
+            id=conversation_id,
+            project=project,
+            user=body.user,
+            model=model,
+            system_prompt=system,
+            title=" ".join(first_user.split())[:200] or None,
+            metadata={"source": "proxy"},
+        )
+    except PydanticValidationError:
+        raise ProxyError(
+            400,
+            f"{CONVERSATION_HEADER} must be 1-64 letters, digits or . _ : -",
+            code="invalid_conversation_id",
+        ) from None
+
+
+# -- one call ------------------------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One proxied completion, timed, until it is recorded as a run."""
+
+    request: Request
+    caller: Caller
+    body: ChatRequest
+    adapter: ModelAdapter
+    inputs: list[ChatMessage]
+    conversation: Conversation | None
+    run_id: str = field(default_factory=new_id)
+    started_at: Any = field(default_factory=utcnow)
+    clock: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    pieces: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    recorded: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stream: Generator[str | Usage, None, None] | None = None
+
+    @property
+    def services(self) -> Any:
+        return self.request.app.state.services
+
+    def open(self) -> None:
+        self._stream = self.adapter.stream(self.inputs, self.body.options())
+
+    def next_chunk(self) -> str | None:
+        """The next text chunk, or None at the end; runs in a worker thread."""
+        with self._lock:
+            assert self._stream is not None
+            for item in self._stream:
+                if isinstance(item, Usage):
+                    self.usage = item
+                    continue
+                if self.first_token is None:
+                    self.first_token = time.perf_counter()
+                self.pieces.append(item)
+                return item
+            return None
+
+    def close(self) -> None:
+        # Waits for a step still running in another thread, then stops the model.
+        with self._lock:
+            if self._stream is not None:
+                self._stream.close()
+
+    def record(self, status: str, error: str | None = None) -> Run:
+        """Store the run (and its conversation, the first time); once per call."""
+        finished = time.perf_counter()
+        usage = self.usage
+        metadata: dict[str, Any] = {"source": "proxy", "stream": self.body.stream}
+        if usage is not None and usage.estimated:
+            metadata["usage_estimated"] = True
+        ignored = sorted((self.body.model_extra or {}).keys())
+        if ignored:
+            metadata["ignored_params"] = ignored
+        params = self.body.options().as_kwargs()
+        params["requested_model"] = self.body.model
+        run = Run(
+            id=self.run_id,
+            project=self.conversation.project if self.conversation else self.project,
+            conversation_id=self.conversation.id if self.conversation else None,
+            user=self.body.user,
+            model=self.adapter.spec,
+            params=params,
+            inputs=self.inputs,
+            output="".join(self.pieces),
+            status=status,
+            error=error,
+            latency_ms=round((finished - self.clock) * 1000, 3),
+            ttft_ms=round((self.first_token - self.clock) * 1000, 3) if self.first_token else None,
+            prompt_tokens=usage.prompt_tokens if usage else None,
+            completion_tokens=usage.completion_tokens if usage else None,
+            metadata=metadata,
+            started_at=self.started_at,
+        )
+        with self._lock:
+            if self.recorded:
+                return run
+            self.recorded = True
+        self.request.app.state.api.runs.log_exchange(run, self.conversation)
+        return run
+
+    @property
+    def project(self) -> str:
+        return self.caller.project()
+
+    def headers(self) -> dict[str, str]:
+        key = self.request.headers.get(FEEDBACK_KEY_HEADER) or "thumbs"
+        token, _ = self.request.app.state.api.keys.issue_token(
+            run_id=self.run_id,
+            key=key,
+            project=self.project,
+            api_key_id=self.caller.key_id,
+            expires_in=timedelta(hours=3),
+        )
+        url = str(self.request.url_for("feedback_with_token", token=token))
+        return {RUN_HEADER: self.run_id, FEEDBACK_HEADER: url}
+
+    def usage_json(self) -> dict[str, int]:
+        usage = self.usage or Usage(0, 0)
+        return {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+
+
+def _fail(call: Call, exc: TuneBackError) -> JSONResponse:
+    call.record("error", exc.message)
+    return model_failure(exc).response()
+
+
+def _complete(call: Call) -> dict[str, Any] | JSONResponse:
+    try:
+        call.open()
+        while call.next_chunk() is not None:
+            pass
+    except TuneBackError as exc:
+        return _fail(call, exc)
+    call.record("ok")
+    return {
+        "id": call.run_id,
+        "object": "chat.completion",
+        "created": int(call.started_at.timestamp()),
+        "model": call.body.model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(call.pieces)},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": call.usage_json(),
+    }
+
+
+def _chunk(call: Call, delta: dict[str, Any], finish: str | None = None) -> str:
+    payload = {
+        "id": call.run_id,
+        "object": "chat.completion.chunk",
+        "created": int(call.started_at.timestamp()),
+        "model": call.body.model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+    }
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _events(call: Call, first: str | None) -> AsyncIterator[str]:
+    include_usage = bool(call.body.stream_options and call.body.stream_options.include_usage)
+    done = False
+    try:
+        yield _chunk(call, {"role": "assistant", "content": ""})
+        chunk = first
+        while chunk is not None:
+            yield _chunk(call, {"content": chunk})
+            chunk = await run_in_threadpool(call.next_chunk)
+        done = True
+        await run_in_threadpool(call.record, "ok")
+        yield _chunk(call, {}, "stop")
+        if include_usage:
+            usage_event = {
+                "id": call.run_id,
+                "object": "chat.completion.chunk",
+                "created": int(call.started_at.timestamp()),
+                "model": call.body.model,
+                "choices": [],
+                "usage": call.usage_json(),
+            }
+            yield f"data: {json.dumps(usage_event)}\n\n"
+        yield "data: [DONE]\n\n"
+    except TuneBackError as exc:
+        # Headers are gone already: the failure travels as an event, as OpenAI does.
+        done = True
+        await run_in_threadpool(call.record, "error", exc.message)
+        yield f"data: {json.dumps(model_failure(exc).body())}\n\n"
+    finally:
+        if not done:
+            # The client went away: awaiting here could be cancelled too, so a
+            # thread stops the model and keeps the partial answer.
+            threading.Thread(target=_abandon, args=(call,), daemon=True).start()
+
+
+def _abandon(call: Call) -> None:
+    try:
+        call.close()
+        call.record("cancelled")
+    except Exception:  # pragma: no cover - nothing left to tell the client
+        log.exception("could not record the cancelled run %s", call.run_id)
+
+
+@router.post("/chat/completions")
+async def chat_completions(request: Request) -> Response:
+    try:
+        caller = await _caller(request)
+        body = await _parse(request)
+        body.refuse_unsupported()
+        services = request.app.state.services
+        adapter = find_model(services.models, body.model)
+        inputs = [m.as_chat() for m in body.messages]
+        project = caller.project()
+        conversation = conversation_for(request, body, inputs, project, adapter.spec)
+    except ProxyError as exc:
+        return exc.response()
+    call = Call(request, caller, body, adapter, inputs, conversation)
+    headers = await run_in_threadpool(call.headers)
+    if not body.stream:
+        result = await run_in_threadpool(_complete, call)
+        if isinstance(result, JSONResponse):
+            result.headers.update(headers)
+            return result
+        return JSONResponse(result, headers=headers)
+    try:
+        # The first chunk is awaited before answering, so a refused key or a
+        # dead upstream still gets its own status code instead of a 200 stream.
+        await run_in_threadpool(call.open)
+        first = await run_in_threadpool(call.next_chunk)
+    except TuneBackError as exc:
+        response = await run_in_threadpool(_fail, call, exc)
+        response.headers.update(headers)
+        return response
+    return StreamingResponse(
+        _events(call, first),
+        media_type="text/event-stream",
+        headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get("/models")
+async def list_models(request: Request) -> Response:
+    try:
+        await _caller(request)
+    except ProxyError as exc:
+        return exc.response()
+    models: ModelCatalog = request.app.state.services.models
+    data = [
+        {"id": adapter.spec, "object": "model", "created": 0, "owned_by": "tuneback"}
+        for adapter in models
+    ]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def _caller(request: Request) -> Caller:
+    try:
+        return await authenticate(request)
+    except HTTPException as exc:
+        raise ProxyError(exc.status_code, str(exc.detail), code="invalid_api_key") from None
+
+
+async def _parse(request: Request) -> ChatRequest:
+    try:
+        raw = await request.body()
+        if b"\\u0000" in raw:
+            raise ProxyError(
+                400, "text may not contain NUL (\\u0000) characters", code="invalid_request"
+            )
+        return ChatRequest.model_validate_json(raw)
+    except HTTPException as exc:
+        raise ProxyError(exc.status_code, str(exc.detail), code="request_too_large") from None
+    except PydanticValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ProxyError(
+            400, f"{where}: {first['msg']}", param=where, code="invalid_request"
+        ) from None

@@ -1,0 +1,370 @@
+"""Run detail and datasets pages, and the actions people take there (under ``/ui``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError as PydanticValidationError
+
+from tuneback.domain import describe_value
+from tuneback.errors import ValidationError
+from tuneback.server.deps import ServicesDep
+from tuneback.server.web.identity import current_user
+from tuneback.server.web.markdown import render_markdown
+from tuneback.server.web.templating import render_page
+from tuneback.services.datasets import DatasetService
+from tuneback.storage.queries import Queries, RunFilter
+
+router = APIRouter(include_in_schema=False)
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnnotateBody(StrictBody):
+    key: str = Field(min_length=1, max_length=64)
+    value: bool | int | float | str | None = None
+    comment: str | None = Field(default=None, max_length=10_000)
+    correction: str | None = Field(default=None, max_length=100_000)
+
+
+class DatasetBody(StrictBody):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2_000)
+
+
+class AddRunsBody(StrictBody):
+    run_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
+def _wants_json(request: Request) -> bool:
+    return request.query_params.get("format") == "json" or (
+        "application/json" in request.headers.get("accept", "")
+        and "text/html" not in request.headers.get("accept", "")
+    )
+
+
+def _annotator(request: Request) -> str:
+    return current_user(request) or "annotator"
+
+
+def feedback_rows(history: list[Any]) -> list[dict[str, Any]]:
+    rows = []
+    for fb in history:
+        state: Literal["current", "superseded", "retracted"] = (
+            "retracted" if fb.retracted_at else "superseded" if fb.superseded_by else "current"
+        )
+        rows.append(
+            {
+                **fb.model_dump(mode="json"),
+                "label": describe_value(fb.key, fb.value),
+                "state": state,
+                "reasons": fb.metadata.get("reasons", []),
+            }
+        )
+    return rows
+
+
+EXPLORER_PARAMS = (
+    "model", "user", "status", "tag", "since", "until", "key", "min_score", "max_score",
+    "has", "min_latency_ms", "max_latency_ms", "min_tokens", "max_tokens", "q", "sort",
+)  # fmt: skip
+SORTS = {"newest": "newest", "oldest": "oldest", "latency": "slowest", "slowest": "slowest",
+         "fastest": "fastest", "tokens": "tokens"}  # fmt: skip
+PAGE_SIZE = 50
+
+
+class ExplorerQuery(BaseModel):
+    """The runs explorer's URL: every filter is a query parameter, so a view can be shared."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = None
+    user: str | None = None
+    status: Literal["ok", "error", "cancelled"] | None = None
+    tag: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    key: str | None = None
+    min_score: float | None = Field(default=None, ge=0, le=1)
+    max_score: float | None = Field(default=None, ge=0, le=1)
+    has: Literal["feedback", "correction", "comment", "none"] | None = None
+    min_latency_ms: float | None = Field(default=None, ge=0)
+    max_latency_ms: float | None = Field(default=None, ge=0)
+    min_tokens: int | None = Field(default=None, ge=0)
+    max_tokens: int | None = Field(default=None, ge=0)
+    q: str | None = Field(default=None, max_length=200)
+    sort: str = "newest"
+    page: int = Field(default=1, ge=1, le=10_000)
+
+    def run_filter(self, project: str) -> RunFilter:
+        scored = self.min_score is not None or self.max_score is not None
+        return RunFilter(
+            project=project,
+            model=self.model,
+            user=self.user,
+            status=self.status,
+            tag=self.tag,
+            since=self.since,
+            until=self.until,
+            has_feedback=self.key if self.key and not scored else None,
+            score_key=self.key if scored else None,
+            min_score=self.min_score,
+            max_score=self.max_score,
+            has=self.has,
+            min_latency_ms=self.min_latency_ms,
+            max_latency_ms=self.max_latency_ms,
+            min_tokens=self.min_tokens,
+            max_tokens=self.max_tokens,
+            text=self.q or None,
+        )
+
+
+def _explorer_query(request: Request) -> tuple[ExplorerQuery, str | None]:
+    raw = {k: v for k, v in request.query_params.items() if v != ""}
+    try:
+        parsed = ExplorerQuery.model_validate(raw)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return ExplorerQuery(), f"{where}: {first['msg']} — the filter was ignored"
+    if parsed.sort not in SORTS:
+        return parsed.model_copy(update={"sort": "newest"}), f"unknown sort {parsed.sort!r}"
+    return parsed, None
+
+
+def _chips(request: Request, query: ExplorerQuery) -> list[dict[str, str]]:
+    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
+    chips = []
+    for name in EXPLORER_PARAMS:
+        if name not in params or name == "sort":
+            continue
+        rest = {k: v for k, v in params.items() if k != name}
+        label = {
+            "has": {"none": "no feedback yet"}.get(params[name], f"has {params[name]}"),
+            "q": f"“{params[name]}”",
+            "min_score": f"score ≥ {params[name]}",
+            "max_score": f"score ≤ {params[name]}",
+            "min_latency_ms": f"latency ≥ {params[name]} ms",
+            "max_latency_ms": f"latency ≤ {params[name]} ms",
+            "min_tokens": f"tokens ≥ {params[name]}",
+            "max_tokens": f"tokens ≤ {params[name]}",
+            "since": f"since {params[name][:16]}",
+            "until": f"until {params[name][:16]}",
+        }.get(name, f"{name} {params[name]}")
+        chips.append({"label": label, "remove": "/runs?" + urlencode(rest)})
+    return chips
+
+
+def _export_command(project: str, query: ExplorerQuery) -> str:
+    parts = ["tuneback export runs --output data/", f"--project {project}"]
+    for flag, value in (
+        ("--model", query.model),
+        ("--since", query.since.isoformat() if query.since else None),
+        ("--until", query.until.isoformat() if query.until else None),
+        ("--key", query.key),
+        ("--min-score", query.min_score),
+        ("--max-score", query.max_score),
+    ):
+        if value is not None:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+@router.get("/runs")
+def explorer(request: Request, services: ServicesDep) -> Response:
+    """Runs filtered, sorted and paged; the URL holds the whole view."""
+    query, problem = _explorer_query(request)
+    project = services.settings.project
+    rows, total = Queries(services.store).explore(
+        query.run_filter(project),
+        sort=SORTS[query.sort],  # type: ignore[arg-type]
+        limit=PAGE_SIZE,
+        offset=(query.page - 1) * PAGE_SIZE,
+    )
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "data": [
+                    {
+                        "run": row["run"].model_dump(mode="json"),
+                        "feedback": [f.model_dump(mode="json") for f in row["feedback"]],
+                    }
+                    for row in rows
+                ],
+                "count": total,
+                "page": query.page,
+            }
+        )
+    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
+    return render_page(
+        request,
+        "runs.html",
+        section="runs",
+        rows=[_explorer_row(row) for row in rows],
+        total=total,
+        query=query,
+        problem=problem,
+        chips=_chips(request, query),
+        page=query.page,
+        pages=max(1, -(-total // PAGE_SIZE)),
+        params=params,
+        sorts=list(SORTS),
+        export_command=_export_command(project, query),
+        datasets=services.store.list_datasets(project),
+    )
+
+
+def _explorer_row(row: dict[str, Any]) -> dict[str, Any]:
+    run = row["run"]
+    prompt = ""
+    if isinstance(run.inputs, list):
+        users = [m.content for m in run.inputs if m.role == "user"]
+        prompt = users[-1] if users else ""
+    badges = []
+    for fb in row["feedback"]:
+        if fb.kind == "implicit":
+            badges.append({"text": fb.key, "tone": ""})
+        elif fb.kind == "correction":
+            badges.append({"text": "correction", "tone": "accent"})
+        elif fb.kind == "comment" or (fb.comment and fb.score is None):
+            badges.append({"text": "comment", "tone": ""})
+        else:
+            label = describe_value(fb.key, fb.value) if fb.key != "thumbs" else str(fb.value)
+            tone = "" if fb.score is None else ("good" if fb.score >= 0.5 else "bad")
+            badges.append({"text": f"{fb.key} {label}", "tone": tone})
+            if fb.comment:
+                badges.append({"text": "comment", "tone": ""})
+    comment = next((fb.comment for fb in row["feedback"] if fb.comment), None)
+    return {"run": run, "prompt": prompt, "badges": badges, "comment": comment}
+
+
+@router.post("/ui/runs/to-dataset")
+def filter_to_dataset(request: Request, services: ServicesDep) -> dict[str, Any]:
+    """Add every run the explorer's current filter matches (up to 10,000) to a dataset."""
+    query, problem = _explorer_query(request)
+    if problem:
+        raise ValidationError(problem)
+    dataset_id = request.query_params.get("dataset_id")
+    if not dataset_id:
+        raise ValidationError("dataset_id: choose a dataset")
+    rows, _total = Queries(services.store).explore(
+        query.run_filter(services.settings.project), limit=10_000
+    )
+    usable = [row["run"].id for row in rows if isinstance(row["run"].inputs, list)]
+    added = DatasetService(services.store).add_runs(dataset_id, usable)
+    return {"matched": len(rows), "added": len(added)}
+
+
+@router.get("/runs/{run_id}")
+def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response:
+    """The run with its inputs, answer, timings, conversation and every piece of feedback."""
+    store = services.store
+    run = store.get_run(run_id)
+    history = store.feedback_for_run(run_id, history=True)
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "run": run.model_dump(mode="json"),
+                "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in history],
+            }
+        )
+    conversation = []
+    if run.conversation_id is not None:
+        for message in store.conversation_messages(run.conversation_id):
+            conversation.append(
+                {
+                    "role": message.role,
+                    "content": message.content,
+                    "html": render_markdown(message.content),
+                    "run_id": message.run_id,
+                    "this": message.run_id == run.id,
+                }
+            )
+    inputs = (
+        [
+            {"role": m.role, "content": m.content, "html": render_markdown(m.content)}
+            for m in run.inputs
+        ]
+        if isinstance(run.inputs, list)
+        else None
+    )
+    return render_page(
+        request,
+        "run.html",
+        section="runs",
+        run=run,
+        inputs=inputs,
+        output_html=render_markdown(run.output or ""),
+        conversation=conversation,
+        feedback=feedback_rows(history),
+        datasets=store.list_datasets(run.project),
+        children=[],
+    )
+
+
+@router.post("/ui/runs/{run_id}/annotate")
+def annotate(
+    request: Request, services: ServicesDep, run_id: str, body: AnnotateBody
+) -> dict[str, Any]:
+    """Feedback given by a reviewer on the run page (source: annotator)."""
+    if body.value is None and not body.comment and not body.correction:
+        raise ValidationError("give a rating, a comment or a correction")
+    recorded = services.feedback.record(
+        run_id=run_id,
+        key=body.key,
+        value=body.value,
+        comment=body.comment or None,
+        correction=body.correction or None,
+        user=_annotator(request),
+        source="annotator",
+    )
+    return recorded.model_dump(mode="json")
+
+
+@router.get("/datasets")
+def datasets_page(request: Request, services: ServicesDep) -> Response:
+    project = services.settings.project
+    return render_page(
+        request, "datasets.html", section="datasets", datasets=services.store.list_datasets(project)
+    )
+
+
+@router.get("/datasets/{dataset_id}")
+def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Response:
+    datasets = DatasetService(services.store)
+    dataset = datasets.get(dataset_id)
+    items = services.store.dataset_items(dataset_id)
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "dataset": dataset.model_dump(mode="json"),
+                "items": [i.model_dump(mode="json") for i in items],
+            }
+        )
+    return render_page(request, "dataset.html", section="datasets", dataset=dataset, items=items)
+
+
+@router.post("/ui/datasets")
+def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
+    dataset = DatasetService(services.store).create(
+        project=services.settings.project, name=body.name, description=body.description
+    )
+    return dataset.model_dump(mode="json")
+
+
+@router.post("/ui/datasets/{dataset_id}/items")
+def add_to_dataset(services: ServicesDep, dataset_id: str, body: AddRunsBody) -> dict[str, Any]:
+    added = DatasetService(services.store).add_runs(dataset_id, body.run_ids)
+    return {"added": len(added), "items": [i.model_dump(mode="json") for i in added]}
+
+
+@router.delete("/ui/datasets/{dataset_id}/items/{item_id}")
+def remove_from_dataset(services: ServicesDep, dataset_id: str, item_id: str) -> dict[str, Any]:
+    return DatasetService(services.store).remove_item(dataset_id, item_id).model_dump(mode="json")

@@ -1,0 +1,221 @@
+"""Batch ingestion: many runs, feedback and comparisons in one call, each judged on its own.
+
+Valid items are committed together in one transaction (one commit for the whole
+batch is what makes batches fast); an item that breaks a rule is reported with
+its own error and does not stop the others. Items whose id is already stored
+are answered as the first time without being checked again, so a client may
+resend a whole batch after a timeout: nothing is lost and nothing doubles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tuneback.domain import (
+    Comparison,
+    ComparisonRecorded,
+    EventPayload,
+    FeedbackRecorded,
+    ProjectSettings,
+    Run,
+)
+from tuneback.domain.feedback import FeedbackKind, FeedbackSource, RawValue
+from tuneback.errors import ConflictError, NotFoundError, TuneBackError
+from tuneback.services.comparisons import check_candidates
+from tuneback.services.feedback import Config, FeedbackService
+from tuneback.services.runs import run_event, same_kind
+from tuneback.storage import NewEvent, Store
+from tuneback.storage.queries import Queries, existing_events
+
+_TYPE_OF_EVENT = {
+    "run.completed": "run",
+    "run.failed": "run",
+    "feedback.recorded": "feedback",
+    "comparison.recorded": "comparison",
+}
+
+
+@dataclass(frozen=True)
+class FeedbackDraft:
+    """Feedback as a client sent it, before the key's rules have scored it."""
+
+    id: str
+    run_id: str
+    key: str
+    value: RawValue = None
+    score: float | None = None
+    kind: FeedbackKind | None = None
+    comment: str | None = None
+    correction: str | None = None
+    user: str | None = None
+    source: FeedbackSource = "api"
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+Item = Run | Comparison | FeedbackDraft
+
+
+def item_type(item: Item) -> str:
+    if isinstance(item, Run):
+        return "run"
+    if isinstance(item, Comparison):
+        return "comparison"
+    return "feedback"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one item: 201 and its id, or an error status and the error."""
+
+    index: int
+    type: str
+    id: str | None
+    status: int
+    error: dict[str, Any] | None = None
+
+    @classmethod
+    def failed(cls, index: int, type_: str, id_: str | None, exc: TuneBackError) -> ItemResult:
+        return cls(index, type_, id_, exc.status_code, exc.to_dict()["error"])
+
+
+class IngestService:
+    def __init__(self, store: Store, feedback: FeedbackService) -> None:
+        self.store = store
+        self.feedback = feedback
+        self.queries = Queries(store)
+
+    def ingest(
+        self, items: Sequence[Item | ItemResult], *, scope: str | None = None
+    ) -> list[ItemResult]:
+        """Commit every valid item; ``items`` may already hold failures found upstream.
+
+        With a ``scope``, feedback may only rate runs of that project.
+        """
+        results: list[ItemResult | None] = [
+            item if isinstance(item, ItemResult) else None for item in items
+        ]
+        pending = [(i, item) for i, item in enumerate(items) if not isinstance(item, ItemResult)]
+        known = existing_events(self.store, [item.id for _, item in pending])
+        fresh: list[tuple[int, Item]] = []
+        for index, item in pending:
+            stored_type = known.get(item.id)
+            if stored_type is None:
+                fresh.append((index, item))
+            elif _TYPE_OF_EVENT.get(stored_type) == item_type(item):
+                results[index] = ItemResult(index, item_type(item), item.id, 201)
+            else:
+                results[index] = ItemResult.failed(
+                    index,
+                    item_type(item),
+                    item.id,
+                    ConflictError(f"id {item.id} is already used by a {stored_type} event"),
+                )
+        events = self._prepare(fresh, results, scope)
+        self._append(events, results)
+        return [r for r in results if r is not None]
+
+    def _prepare(
+        self, fresh: list[tuple[int, Item]], results: list[ItemResult | None], scope: str | None
+    ) -> list[tuple[int, str, NewEvent]]:
+        batch_runs = {item.id: item for _, item in fresh if isinstance(item, Run)}
+        wanted: set[str] = set()
+        for _, item in fresh:
+            if isinstance(item, FeedbackDraft):
+                wanted.add(item.run_id)
+            elif isinstance(item, Comparison):
+                wanted.update(c.run_id for c in item.candidates)
+        runs = self.queries.runs_by_ids(sorted(wanted - set(batch_runs)))
+        runs.update(batch_runs)
+        if scope is not None:
+            runs = {run_id: run for run_id, run in runs.items() if run.project == scope}
+        configs: dict[str, dict[str, Config]] = {}
+        settings: dict[str, ProjectSettings] = {}
+        events: list[tuple[int, str, NewEvent]] = []
+        for index, item in fresh:
+            try:
+                payload = self._payload(item, runs, configs, settings)
+            except TuneBackError as exc:
+                results[index] = ItemResult.failed(index, item_type(item), item.id, exc)
+                continue
+            events.append((index, item.id, NewEvent(payload, item.id)))
+        return events
+
+    def _payload(
+        self,
+        item: Item,
+        runs: dict[str, Run],
+        configs: dict[str, dict[str, Config]],
+        settings: dict[str, ProjectSettings],
+    ) -> EventPayload:
+        if isinstance(item, Run):
+            return run_event(item)
+        if isinstance(item, Comparison):
+            check_candidates(item, runs)
+            return ComparisonRecorded(comparison=item)
+        run = runs.get(item.run_id)
+        if run is None:
+            raise NotFoundError(f"no run with id {item.run_id}", details={"run_id": item.run_id})
+        if run.project not in configs:
+            configs[run.project] = self.store.feedback_configs(run.project)
+            settings[run.project] = self.store.get_project(run.project).settings
+        feedback = self.feedback.build(
+            run,
+            key=item.key,
+            value=item.value,
+            score=item.score,
+            kind=item.kind,
+            comment=item.comment,
+            correction=item.correction,
+            user=item.user,
+            source=item.source,
+            metadata=item.metadata,
+            feedback_id=item.id,
+            configs=configs[run.project],
+            settings=settings[run.project],
+        )
+        return FeedbackRecorded(feedback=feedback)
+
+    def _append(
+        self, events: list[tuple[int, str, NewEvent]], results: list[ItemResult | None]
+    ) -> None:
+        if not events:
+            return
+        try:
+            stored = self.store.append_many([event for _, _, event in events])
+        except ConflictError:
+            # One item clashes with a stored row (e.g. a run id already taken
+            # under another event id): find it by writing the items one by one.
+            for entry in events:
+                self._append_one(entry, results)
+            return
+        for (index, item_id, event), saved in zip(events, stored, strict=True):
+            self._settle(index, item_id, event, saved, results)
+
+    def _append_one(
+        self, entry: tuple[int, str, NewEvent], results: list[ItemResult | None]
+    ) -> None:
+        index, item_id, event = entry
+        try:
+            saved = self.store.append_many([event])[0]
+        except TuneBackError as exc:
+            results[index] = ItemResult.failed(index, _kind(event.payload), item_id, exc)
+            return
+        self._settle(index, item_id, event, saved, results)
+
+    @staticmethod
+    def _settle(
+        index: int, item_id: str, event: NewEvent, saved: Any, results: list[ItemResult | None]
+    ) -> None:
+        kind = _kind(event.payload)
+        try:
+            same_kind(saved, event.payload, kind, item_id)
+        except ConflictError as exc:
+            results[index] = ItemResult.failed(index, kind, item_id, exc)
+            return
+        results[index] = ItemResult(index, kind, item_id, 201)
+
+
+def _kind(payload: EventPayload) -> str:
+    return _TYPE_OF_EVENT[payload.type]

@@ -1,0 +1,300 @@
+"""Filtered, paginated reads for the API: runs by many criteria, feedback, comparisons.
+
+Pages are cut by a cursor instead of an offset: the cursor names the last row
+seen (its time and id), so a page stays correct while new rows arrive and deep
+pages cost no more than the first.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from sqlalchemy import Column, ColumnElement, Text, and_, cast, exists, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+
+from tuneback.domain import Comparison, FeedbackRecord, Run
+from tuneback.errors import ValidationError
+from tuneback.storage import tables as t
+from tuneback.storage.store import Store, _feedback_from_row
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results, newest first; ``next_cursor`` is None on the last page."""
+
+    data: list[T]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """What to look for; every criterion given must hold."""
+
+    project: str | None = None
+    model: str | None = None
+    user: str | None = None
+    conversation_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    tag: str | None = None
+    has_feedback: str | None = None
+    """A feedback key: only runs with current feedback on it."""
+    score_key: str | None = None
+    """The key ``min_score``/``max_score`` apply to (any key when None)."""
+    min_score: float | None = None
+    max_score: float | None = None
+    has: Literal["feedback", "correction", "comment", "none"] | None = None
+    """Current feedback of a kind on the run (``none``: no feedback at all yet)."""
+    min_latency_ms: float | None = None
+    max_latency_ms: float | None = None
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+    """Bounds on prompt + completion tokens."""
+    text: str | None = None
+    """Words to find in the answer or the inputs (case-insensitive)."""
+
+
+def encode_cursor(moment: datetime, row_id: str) -> str:
+    raw = json.dumps([moment.isoformat(), row_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(moment), str(row_id)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise ValidationError(
+            "cursor: not a cursor this server gave out; pass next_cursor from the previous page",
+            details=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
+        ) from None
+
+
+def _before(created: Column[Any], row_id: Column[Any], cursor: str | None) -> ColumnElement[bool]:
+    if cursor is None:
+        return literal(True)
+    moment, last_id = decode_cursor(cursor)
+    return or_(created < moment, and_(created == moment, row_id < last_id))
+
+
+class Queries:
+    """Read-only queries on a store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    def _has_tag(self, tag: str) -> ColumnElement[bool]:
+        if self.engine.dialect.name == "postgresql":
+            return t.runs.c.tags.cast(JSONB).contains([tag])
+        each = func.json_each(t.runs.c.tags).table_valued("value")
+        return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
+    def _conditions(self, f: RunFilter) -> list[ColumnElement[bool]]:
+        c = t.runs.c
+        found: list[ColumnElement[bool]] = []
+        for column, wanted in (
+            (c.project, f.project),
+            (c.model, f.model),
+            (c.user, f.user),
+            (c.conversation_id, f.conversation_id),
+            (c.status, f.status),
+        ):
+            if wanted is not None:
+                found.append(column == wanted)
+        if f.since is not None:
+            found.append(c.created_at >= f.since)
+        if f.until is not None:
+            found.append(c.created_at < f.until)
+        if f.tag is not None:
+            found.append(self._has_tag(f.tag))
+        fb = t.feedback.c
+        if f.has_feedback is not None:
+            found.append(
+                exists().where(fb.run_id == c.id, fb.key == f.has_feedback, fb.current.is_(True))
+            )
+        if f.min_score is not None or f.max_score is not None:
+            scored = [fb.run_id == c.id, fb.current.is_(True), fb.score.is_not(None)]
+            if f.score_key is not None:
+                scored.append(fb.key == f.score_key)
+            if f.min_score is not None:
+                scored.append(fb.score >= f.min_score)
+            if f.max_score is not None:
+                scored.append(fb.score <= f.max_score)
+            found.append(exists().where(*scored))
+        if f.has is not None:
+            current = [fb.run_id == c.id, fb.current.is_(True)]
+            if f.has == "none":
+                found.append(~exists().where(*current))
+            elif f.has == "feedback":
+                found.append(exists().where(*current, fb.kind != "implicit"))
+            else:
+                found.append(exists().where(*current, fb.kind == f.has))
+        if f.min_latency_ms is not None:
+            found.append(c.latency_ms >= f.min_latency_ms)
+        if f.max_latency_ms is not None:
+            found.append(c.latency_ms <= f.max_latency_ms)
+        tokens = func.coalesce(c.prompt_tokens, 0) + func.coalesce(c.completion_tokens, 0)
+        if f.min_tokens is not None:
+            found.append(tokens >= f.min_tokens)
+        if f.max_tokens is not None:
+            found.append(tokens <= f.max_tokens)
+        if f.text:
+            pattern = f"%{f.text.lower()}%"
+            found.append(
+                or_(
+                    func.lower(c.output).like(pattern),
+                    func.lower(cast(c.inputs, Text)).like(pattern),
+                )
+            )
+        return found
+
+    def explore(
+        self,
+        f: RunFilter,
+        *,
+        sort: Literal["newest", "oldest", "slowest", "fastest", "tokens"] = "newest",
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of runs for the explorer with each run's current feedback, and the total.
+
+        Sorted pages use an offset: the explorer is for people paging a few
+        screens; the API's cursors serve programs that walk everything.
+        """
+        c, fb = t.runs.c, t.feedback.c
+        order = {
+            "newest": [c.created_at.desc(), c.id.desc()],
+            "oldest": [c.created_at.asc(), c.id.asc()],
+            "slowest": [c.latency_ms.desc().nulls_last(), c.id.desc()],
+            "fastest": [c.latency_ms.asc().nulls_last(), c.id.desc()],
+            "tokens": [
+                (func.coalesce(c.prompt_tokens, 0) + func.coalesce(c.completion_tokens, 0)).desc(),
+                c.id.desc(),
+            ],
+        }[sort]
+        conditions = self._conditions(f)
+        page = select(t.runs).where(*conditions).order_by(*order).limit(limit).offset(offset)
+        count = select(func.count()).select_from(t.runs).where(*conditions)
+        with self.engine.connect() as conn:
+            runs = [Run.model_validate(dict(r)) for r in conn.execute(page).mappings()]
+            total = int(conn.execute(count).scalar_one())
+            ids = [run.id for run in runs]
+            feedback: dict[str, list[FeedbackRecord]] = {}
+            if ids:
+                rows = conn.execute(
+                    select(t.feedback)
+                    .where(fb.run_id.in_(ids), fb.current.is_(True))
+                    .order_by(fb.created_at)
+                ).mappings()
+                for row in rows:
+                    record = _feedback_from_row(row)
+                    feedback.setdefault(record.run_id or "", []).append(record)
+        return [{"run": run, "feedback": feedback.get(run.id, [])} for run in runs], total
+
+    def runs(self, f: RunFilter, *, limit: int = 50, cursor: str | None = None) -> Page[Run]:
+        c = t.runs.c
+        query = (
+            select(t.runs)
+            .where(*self._conditions(f), _before(c.created_at, c.id, cursor))
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = [Run.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+        return _page(rows, limit, lambda run: encode_cursor(run.created_at, run.id))
+
+    def runs_by_ids(self, run_ids: Sequence[str]) -> dict[str, Run]:
+        if not run_ids:
+            return {}
+        found: dict[str, Run] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(run_ids), 500):
+                chunk = list(run_ids[start : start + 500])
+                query = select(t.runs).where(t.runs.c.id.in_(chunk))
+                for row in conn.execute(query).mappings():
+                    run = Run.model_validate(dict(row))
+                    found[run.id] = run
+        return found
+
+    def feedback(
+        self,
+        *,
+        project: str | None,
+        run_id: str | None = None,
+        key: str | None = None,
+        user: str | None = None,
+        history: bool = False,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[FeedbackRecord]:
+        c = t.feedback.c
+        conditions: list[ColumnElement[bool]] = [_before(c.created_at, c.id, cursor)]
+        for column, wanted in ((c.project, project), (c.run_id, run_id), (c.key, key)):
+            if wanted is not None:
+                conditions.append(column == wanted)
+        if user is not None:
+            conditions.append(c.user == user)
+        if not history:
+            conditions.append(c.current.is_(True))
+        query = (
+            select(t.feedback)
+            .where(*conditions)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+        return _page(rows, limit, lambda fb: encode_cursor(fb.created_at, fb.id))
+
+    def comparisons(
+        self,
+        *,
+        project: str | None,
+        run_id: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[Comparison]:
+        c = t.comparisons.c
+        conditions: list[ColumnElement[bool]] = [_before(c.created_at, c.id, cursor)]
+        if project is not None:
+            conditions.append(c.project == project)
+        if run_id is not None:
+            cr = t.comparison_runs.c
+            conditions.append(exists().where(cr.comparison_id == c.id, cr.run_id == run_id))
+        query = (
+            select(t.comparisons)
+            .where(*conditions)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as conn:
+            rows = [Comparison.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+        return _page(rows, limit, lambda comp: encode_cursor(comp.created_at, comp.id))
+
+
+def _page(rows: list[T], limit: int, cursor_of: Any) -> Page[T]:
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return Page(rows, cursor_of(rows[-1]))
+    return Page(rows, None)
+
+
+def existing_events(store: Store, event_ids: Sequence[str]) -> dict[str, str]:
+    """The type of each event among ``event_ids`` already in the log, by id."""
+    found: dict[str, str] = {}
+    with store.engine.connect() as conn:
+        for start in range(0, len(event_ids), 500):
+            chunk = list(event_ids[start : start + 500])
+            query = select(t.events.c.id, t.events.c.type).where(t.events.c.id.in_(chunk))
+            found.update((row.id, row.type) for row in conn.execute(query))
+    return found
