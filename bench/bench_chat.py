@@ -14,14 +14,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
-import psycopg
-
+from targets import stores
 from tuneback.domain import ChatMessage
 from tuneback.models import ModelAdapter, ModelOptions, ScriptedModel, Usage, resolve_model
 from tuneback.services.catalog import ModelCatalog
@@ -70,21 +66,6 @@ def measure(label: str, store: Store, make: Callable[[], ModelAdapter], replies:
         f" service {s_total * 1000:7.2f} ms (+{(s_total - d_total) * 1000:5.2f},"
         f" ×{s_total / d_total:4.2f})"
     )
-
-
-def stores(postgres: str) -> Iterator[tuple[str, Store]]:
-    """A store on each database in turn, each removed after its use."""
-    with tempfile.TemporaryDirectory() as tmp, Store(f"sqlite:///{Path(tmp) / 'b.db'}") as store:
-        yield "sqlite", store
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(postgres, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        with Store(f"{postgres}?options=-csearch_path%3D{schema}") as store:
-            yield "postgresql", store
-    finally:
-        with psycopg.connect(postgres, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 def main() -> None:

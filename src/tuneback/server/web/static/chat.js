@@ -49,17 +49,6 @@ function toast(message) {
   toast.timer = setTimeout(() => (box.hidden = true), 4500);
 }
 
-async function api(method, url, body) {
-  const response = await fetch(url, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(data.error?.message || `request failed (${response.status})`);
-  return data;
-}
-
 function scrollToEnd(force = false) {
   const nearEnd = threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 160;
   if (force || nearEnd) threadEl.scrollTop = threadEl.scrollHeight;

@@ -9,23 +9,13 @@
     line.textContent = text;
     line.classList.toggle("bad", bad);
   };
-  async function call(method, url, body) {
-    const response = await fetch(url, {
-      method,
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error?.message || `request failed (${response.status})`);
-    return data;
-  }
   const attempt = (work) => work().catch((error) => status(error.message, true));
 
   const actions = $(".run-actions");
   if (actions) {
     const runId = actions.dataset.run;
     const annotate = (body, done) => attempt(async () => {
-      await call("POST", `/ui/runs/${runId}/annotate`, body);
+      await api("POST", `/ui/runs/${runId}/annotate`, body);
       status(done);
       setTimeout(() => window.location.reload(), 400);
     });
@@ -51,9 +41,9 @@
       if (!datasetId) {
         const name = $("#new-dataset").value.trim();
         if (!name) return status("Name the new dataset first.", true);
-        datasetId = (await call("POST", "/ui/datasets", { name })).id;
+        datasetId = (await api("POST", "/ui/datasets", { name })).id;
       }
-      const result = await call("POST", `/ui/datasets/${datasetId}/items`, { run_ids: [runId] });
+      const result = await api("POST", `/ui/datasets/${datasetId}/items`, { run_ids: [runId] });
       status(result.added ? "Added to the dataset." : "Already in that dataset.");
     }));
   }
@@ -64,7 +54,7 @@
       event.preventDefault();
       const form = new FormData(create);
       attempt(async () => {
-        const dataset = await call("POST", "/ui/datasets", {
+        const dataset = await api("POST", "/ui/datasets", {
           name: form.get("name").trim(), description: form.get("description").trim() || null,
         });
         window.location.href = `/datasets/${dataset.id}`;
@@ -83,7 +73,7 @@
       const datasetId = $("#bulk-dataset").value;
       if (!datasetId) return status("Create a dataset first.", true);
       const query = $("#filter-to-dataset").dataset.query;
-      const result = await call("POST", `/ui/runs/to-dataset?${query}${query ? "&" : ""}dataset_id=${encodeURIComponent(datasetId)}`);
+      const result = await api("POST", `/ui/runs/to-dataset?${query}${query ? "&" : ""}dataset_id=${encodeURIComponent(datasetId)}`);
       status(`Added ${result.added} of ${result.matched} runs (runs already there, or without chat inputs, are skipped).`);
     }));
   }
@@ -91,7 +81,7 @@
   document.querySelectorAll("[data-remove-item]").forEach((button) => button.addEventListener("click", () => {
     const datasetId = button.closest("[data-dataset]").dataset.dataset;
     attempt(async () => {
-      await call("DELETE", `/ui/datasets/${datasetId}/items/${button.dataset.removeItem}`);
+      await api("DELETE", `/ui/datasets/${datasetId}/items/${button.dataset.removeItem}`);
       button.closest("tr").remove();
       status("Removed; the dataset's version went up by one.");
     });

@@ -1,0 +1,147 @@
+"""Dashboard aggregates and a filtered runs page on a large project, SQLite and PostgreSQL.
+
+A bulk loader writes N runs and about 1.5 N current ratings straight into the
+tables pages read (the event log is not what these pages query), then this
+times each dashboard query and one explorer page, and a plain ``COUNT(*)`` over
+the same runs as the baseline measured in the same run.
+
+    python bench/bench_dashboard.py [--runs 1000000] [--only sqlite|postgresql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from targets import stores
+from tuneback.domain import new_id
+from tuneback.storage import Store
+from tuneback.storage import tables as t
+from tuneback.storage.analytics import Analytics, Window
+from tuneback.storage.bulk import BulkInserts
+from tuneback.storage.queries import Queries, RunFilter
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+MODELS = ("alpha", "beta", "gamma", "delta")
+CHUNK = 20_000
+
+
+def load(store: Store, runs: int) -> None:
+    rng = random.Random(1)
+    inserts = BulkInserts(store.engine.dialect)
+    step = timedelta(days=60) / runs
+    written = 0
+    while written < runs:
+        run_rows, feedback_rows = [], []
+        for n in range(written, min(written + CHUNK, runs)):
+            run_id = new_id()
+            created = START + step * n
+            run_rows.append(
+                {
+                    "id": run_id, "project": "bench", "run_type": "llm",
+                    "model": MODELS[n % 4], "user": f"user{n % 500}",
+                    "conversation_id": f"c{n // 4}", "params": {}, "inputs": [],
+                    "output": f"answer {n}", "status": "error" if n % 50 == 0 else "ok",
+                    "latency_ms": rng.uniform(50, 4000), "ttft_ms": rng.uniform(5, 500),
+                    "prompt_tokens": rng.randrange(5, 400),
+                    "completion_tokens": rng.randrange(1, 600),
+                    "tags": [], "metadata": {}, "created_at": created,
+                }
+            )  # fmt: skip
+            for key in ("thumbs", "stars", "faces")[: rng.choice((0, 1, 2, 3))]:
+                score = rng.choice((0.0, 1.0)) if key == "thumbs" else rng.randrange(5) / 4
+                feedback_rows.append(
+                    {
+                        "id": new_id(), "project": "bench", "run_id": run_id,
+                        "conversation_id": None, "key": key, "kind": "explicit",
+                        "score": score, "value": None, "user": f"user{n % 500}",
+                        "source": "end_user", "metadata": {}, "created_at": created,
+                        "superseded_by": None, "retracted_at": None, "current": True,
+                    }
+                )  # fmt: skip
+        with store.engine.begin() as conn:
+            inserts(conn, t.runs, run_rows)
+            inserts(conn, t.feedback, feedback_rows)
+        written += len(run_rows)
+        print(f"\r  loaded {written:,} runs", end="", flush=True)
+    print()
+    if store.dialect == "postgresql":
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE runs")
+            conn.exec_driver_sql("ANALYZE feedback")
+            conn.commit()
+    else:
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+
+
+def timed(work: Callable[[], Any], repeat: int = 3) -> float:
+    seconds = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        work()
+        seconds.append(time.perf_counter() - started)
+    return statistics.median(seconds) * 1000
+
+
+def measure(dialect: str, store: Store, runs: int) -> None:
+    print(f"{dialect}: loading {runs:,} runs")
+    load(store, runs)
+    with store.engine.connect() as conn:
+        feedback = conn.execute(select(func.count()).select_from(t.feedback)).scalar_one()
+    print(f"  {runs:,} runs, {feedback:,} feedback rows")
+    analytics, queries = Analytics(store), Queries(store)
+    week = Window("bench", since=START + timedelta(days=53), until=START + timedelta(days=60))
+    everything = Window("bench")
+
+    def baseline() -> None:
+        with store.engine.connect() as conn:
+            conn.execute(
+                select(func.count()).select_from(t.runs).where(t.runs.c.project == "bench")
+            ).scalar_one()
+
+    rows = [
+        ("COUNT(*) of the project's runs (baseline)", baseline),
+        ("summary, last 7 days", lambda: analytics.summary(week)),
+        ("summary, all time", lambda: analytics.summary(everything)),
+        ("over time by day, all time", lambda: analytics.over_time(everything, "day")),
+        ("split by model, last 7 days", lambda: analytics.split(week, "model")),
+        ("per feedback key, all time", lambda: analytics.keys(everything)),
+        (
+            "explorer: thumbs-down, newest 50",
+            lambda: queries.explore(
+                RunFilter(project="bench", score_key="thumbs", max_score=0), limit=50
+            ),
+        ),
+        (
+            "explorer: model + no feedback, newest 50",
+            lambda: queries.explore(RunFilter(project="bench", model="beta", has="none"), limit=50),
+        ),
+    ]
+    base = None
+    for label, work in rows:
+        ms = timed(work)
+        base = base or ms
+        print(f"  {label:44} {ms:9.1f} ms   ×{ms / base:6.1f} of the baseline")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+    for dialect, store in stores(args.postgres, args.only):
+        measure(dialect, store, args.runs)
+
+
+if __name__ == "__main__":
+    main()
