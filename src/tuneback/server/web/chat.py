@@ -23,7 +23,7 @@ from tuneback.errors import ModelError, NotFoundError
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.identity import current_user, guest_name, remember
 from tuneback.server.web.markdown import pygments_css, render_markdown
-from tuneback.server.web.templating import templates
+from tuneback.server.web.templating import sections, templates
 from tuneback.services.chat import Reply
 from tuneback.storage import Store
 
@@ -179,6 +179,7 @@ def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
         "user": user,
         "project": project.name,
         "run_link": "/runs/" if "dashboard" in pages else "/ui/runs/",
+        "sections": sections(request),
         "settings": project.settings.model_dump(),
         "models": [
             {"spec": m.spec, "name": m.name, "status": m.status, "error": m.load_error}
