@@ -23,8 +23,22 @@ TUNEBACK_DATABASE_URL at postgresql://… for production. `tuneback settings`
 lists every environment variable.
 """
 
+EPILOG = """\
+Start here:
+
+\b
+  tuneback serve                          chat on the embedded model: http://127.0.0.1:8000
+  tuneback serve --pages chat,dashboard   add the dashboard, runs explorer and datasets
+  tuneback chat -m echo                   chat and rate in the terminal
+  tuneback keys create --project myapp    a key for logging runs from your app (SDK, REST, proxy)
+  tuneback stats --period 30d             what the feedback says
+  tuneback export dpo --output data/      training data from the feedback
+  tuneback train sft --base-model DIR --output tuned/
+"""
+
 app = typer.Typer(
     help=HELP,
+    epilog=EPILOG,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
