@@ -26,7 +26,8 @@ def test_version() -> None:
 def test_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    commands = re.findall(r"^  (\w+)\s", result.output.split("Commands:")[1], re.MULTILINE)
+    listing = result.output.split("Commands:")[1].split("Start here:")[0]
+    commands = re.findall(r"^  (\w+)\s", listing, re.MULTILINE)
     assert sorted(commands) == [
         "chat", "db", "events", "export", "keys", "serve", "settings", "stats", "train",
     ]  # fmt: skip
