@@ -13,6 +13,7 @@ from tuneback.server.api import (
     ingest,
     keys,
     runs,
+    stats,
 )
 
 
@@ -23,7 +24,9 @@ def refuse_nul(request: Request) -> None:
 
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul)])
-for _resource in (runs, feedback, configs, conversations, comparisons, events, ingest, keys):
+for _resource in (
+    runs, feedback, configs, conversations, comparisons, events, ingest, keys, stats,
+):  # fmt: skip
     api_router.include_router(_resource.router)
 
 __all__ = ["api_router", "health"]

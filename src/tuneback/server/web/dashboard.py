@@ -6,7 +6,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from tuneback.errors import NotFoundError
 from tuneback.server.deps import ServicesDep
@@ -23,6 +23,8 @@ def dashboard_page(
     data = dashboard(
         services.store, project=services.settings.project, period=period, model=model or None
     )
+    if request.query_params.get("format") == "json":
+        return JSONResponse(data)
     return render_page(
         request,
         "dashboard.html",

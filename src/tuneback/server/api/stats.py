@@ -1,0 +1,24 @@
+"""The dashboard as JSON: headline numbers against the period before, trends and splits."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from tuneback.server.auth import CallerDep
+from tuneback.server.deps import StoreDep
+from tuneback.services.analytics import dashboard
+
+router = APIRouter(prefix="/stats", tags=["stats"])
+
+
+@router.get("", summary="What the feedback says: the dashboard's numbers for a project")
+def project_stats(
+    caller: CallerDep,
+    store: StoreDep,
+    project: Annotated[str | None, Query(max_length=64)] = None,
+    period: Annotated[str, Query(description="24h, 7d, 30d, 90d or all.")] = "7d",
+    model: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    return dashboard(store, project=caller.project(project), period=period, model=model)
