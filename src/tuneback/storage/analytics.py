@@ -12,6 +12,7 @@ out); a run's time window is the time its answer was recorded.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -65,10 +66,20 @@ class Analytics:
 
     # -- building blocks ---------------------------------------------------------------
 
-    def _pct(self, column: Any, fraction: float) -> ColumnElement[Any]:
+    def _pcts(self, column: Any, name: str, fractions: tuple[float, ...]) -> list[Any]:
+        """Percentiles of ``column`` labelled ``{name}_p50`` and so on.
+
+        On SQLite they come back packed in one JSON column that :meth:`_rows`
+        unpacks: one pass over the values for all of them.
+        """
         if self.postgres:
-            return func.percentile_cont(fraction).within_group(column)
-        return func.tb_percentile(column, fraction)
+            return [
+                func.percentile_cont(f).within_group(column).label(f"{name}_p{round(f * 100)}")
+                for f in fractions
+            ]
+        packed = ",".join(str(f) for f in fractions)
+        label = f"{name}{_PACKED}{'_'.join(str(round(f * 100)) for f in fractions)}"
+        return [func.tb_percentiles(column, packed).label(label)]
 
     def _runs_in(self, window: Window) -> list[ColumnElement[bool]]:
         c = t.runs.c
@@ -89,7 +100,7 @@ class Analytics:
 
     def _rows(self, query: Select[Any]) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            return [dict(row) for row in conn.execute(query).mappings()]
+            return [_unpack(dict(row)) for row in conn.execute(query).mappings()]
 
     def _run_columns(self) -> list[Any]:
         c = t.runs.c
@@ -98,11 +109,8 @@ class Analytics:
             func.count(distinct(c.conversation_id)).label("conversations"),
             func.count(distinct(c.user)).label("users"),
             func.sum(case((c.status == "error", 1), else_=0)).label("errors"),
-            self._pct(c.latency_ms, 0.5).label("latency_p50"),
-            self._pct(c.latency_ms, 0.9).label("latency_p90"),
-            self._pct(c.latency_ms, 0.99).label("latency_p99"),
-            self._pct(c.ttft_ms, 0.5).label("ttft_p50"),
-            self._pct(c.ttft_ms, 0.99).label("ttft_p99"),
+            *self._pcts(c.latency_ms, "latency", (0.5, 0.9, 0.99)),
+            *self._pcts(c.ttft_ms, "ttft", (0.5, 0.99)),
             func.coalesce(func.sum(c.prompt_tokens), 0).label("prompt_tokens"),
             func.coalesce(func.sum(c.completion_tokens), 0).label("completion_tokens"),
         ]
@@ -162,8 +170,7 @@ class Analytics:
                 when,
                 func.count().label("runs"),
                 func.sum(case((r.status == "error", 1), else_=0)).label("errors"),
-                self._pct(r.latency_ms, 0.5).label("latency_p50"),
-                self._pct(r.latency_ms, 0.99).label("latency_p99"),
+                *self._pcts(r.latency_ms, "latency", (0.5, 0.99)),
             )
             .where(*self._runs_in(window))
             .group_by(moment)
@@ -305,6 +312,20 @@ class Analytics:
             }
             for row in stats
         ]
+
+
+_PACKED = "__pcts__"
+
+
+def _unpack(row: dict[str, Any]) -> dict[str, Any]:
+    """Spread SQLite's packed percentile columns into ``{name}_p50``-style keys."""
+    for label in [k for k in row if _PACKED in k]:
+        name, _, cuts = label.partition(_PACKED)
+        packed = row.pop(label)
+        values = json.loads(packed) if packed else [None] * len(cuts.split("_"))
+        for cut, value in zip(cuts.split("_"), values, strict=True):
+            row[f"{name}_p{cut}"] = value
+    return row
 
 
 def _ratio(part: int, whole: int) -> float | None:
