@@ -49,6 +49,7 @@ def load(store: Store, runs: int) -> None:
                     "model": MODELS[n % 4], "user": f"user{n % 500}",
                     "conversation_id": f"c{n // 4}", "params": {}, "inputs": [],
                     "output": f"answer {n}", "status": "error" if n % 50 == 0 else "ok",
+                    "error": "timeout" if n % 50 == 0 else None,
                     "latency_ms": rng.uniform(50, 4000), "ttft_ms": rng.uniform(5, 500),
                     "prompt_tokens": rng.randrange(5, 400),
                     "completion_tokens": rng.randrange(1, 600),
