@@ -113,8 +113,13 @@ class FeedbackService:
             metadata=metadata,
             feedback_id=feedback_id,
         )
-        self.store.append(FeedbackRecorded(feedback=feedback), event_id=feedback.id)
-        return self.store.get_feedback(feedback.id)
+        payload = FeedbackRecorded(feedback=feedback)
+        stored = self.store.append(payload, event_id=feedback.id)
+        if stored.payload is not payload:
+            # A concurrent retry stored this id first: answer with what it stored.
+            return self.store.get_feedback(feedback.id)
+        # Just recorded, so it is current: no need to read it back.
+        return FeedbackRecord(**feedback.model_dump())
 
     def build(
         self,
