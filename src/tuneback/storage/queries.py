@@ -86,6 +86,10 @@ def _before(created: Column[Any], row_id: Column[Any], cursor: str | None) -> Co
     return or_(created < moment, and_(created == moment, row_id < last_id))
 
 
+COUNT_CAP = 10_000
+"""The explorer counts matches up to this many exactly."""
+
+
 class Queries:
     """Read-only queries on a store's database."""
 
@@ -184,7 +188,10 @@ class Queries:
         }[sort]
         conditions = self._conditions(f)
         page = select(t.runs).where(*conditions).order_by(*order).limit(limit).offset(offset)
-        count = select(func.count()).select_from(t.runs).where(*conditions)
+        # Counting every match of a broad filter over millions of runs costs more
+        # than the page itself; past COUNT_CAP the page says "more than".
+        capped = select(t.runs.c.id).where(*conditions).limit(COUNT_CAP + 1).subquery()
+        count = select(func.count()).select_from(capped)
         with self.engine.connect() as conn:
             runs = [Run.model_validate(dict(r)) for r in conn.execute(page).mappings()]
             total = int(conn.execute(count).scalar_one())

@@ -18,7 +18,7 @@ from tuneback.server.web.identity import current_user
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
 from tuneback.services.datasets import DatasetService
-from tuneback.storage.queries import Queries, RunFilter
+from tuneback.storage.queries import COUNT_CAP, Queries, RunFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -213,10 +213,11 @@ def explorer(request: Request, services: ServicesDep) -> Response:
         problem=problem,
         chips=_chips(request, query),
         page=query.page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        pages=max(1, -(-min(total, COUNT_CAP) // PAGE_SIZE)),
         params=params,
         sorts=list(SORTS),
         export_command=_export_command(project, query),
+        count_cap=COUNT_CAP,
         datasets=services.store.list_datasets(project),
     )
 
