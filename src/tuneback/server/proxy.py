@@ -441,6 +441,15 @@ def _abandon(call: Call) -> None:
         log.exception("could not record the cancelled run %s", call.run_id)
 
 
+def _start(call: Call) -> tuple[dict[str, str], str | None, TuneBackError | None]:
+    headers = call.headers()
+    try:
+        call.open()
+        return headers, call.next_chunk(), None
+    except TuneBackError as exc:
+        return headers, None, exc
+
+
 @router.post("/chat/completions")
 async def chat_completions(request: Request) -> Response:
     try:
@@ -455,20 +464,20 @@ async def chat_completions(request: Request) -> Response:
     except ProxyError as exc:
         return exc.response()
     call = Call(request, caller, body, adapter, inputs, conversation)
-    headers = await run_in_threadpool(call.headers)
     if not body.stream:
+        headers = await run_in_threadpool(call.headers)
         result = await run_in_threadpool(_complete, call)
         if isinstance(result, JSONResponse):
             result.headers.update(headers)
             return result
         return JSONResponse(result, headers=headers)
-    try:
-        # The first chunk is awaited before answering, so a refused key or a
-        # dead upstream still gets its own status code instead of a 200 stream.
-        await run_in_threadpool(call.open)
-        first = await run_in_threadpool(call.next_chunk)
-    except TuneBackError as exc:
-        response = await run_in_threadpool(_fail, call, exc)
+    # One trip to a worker thread for the headers, the upstream call and the
+    # first chunk: each trip costs time to first token. The first chunk is
+    # awaited before answering, so a refused key or a dead upstream still gets
+    # its own status code instead of a 200 stream.
+    headers, first, failure = await run_in_threadpool(_start, call)
+    if failure is not None:
+        response = await run_in_threadpool(_fail, call, failure)
         response.headers.update(headers)
         return response
     return StreamingResponse(
