@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from tuneback.domain import (
+    AnnotationTask,
+    AnnotationTaskCreated,
     Candidate,
     ChatMessage,
     Comparison,
@@ -27,6 +29,8 @@ from tuneback.domain import (
     MessageAdded,
     ProjectConfigured,
     ProjectSettings,
+    ReviewQueue,
+    ReviewQueueCreated,
     Run,
     RunCompleted,
     RunFailed,
@@ -180,6 +184,28 @@ def conversation_events(
         created_at=at + timedelta(seconds=9),
     )
     extra = item.model_copy(update={"id": new_id(), "output": "?"})
+    queue = ReviewQueue(
+        project=project, name=f"review-{n}", keys=["thumbs"], created_at=at + timedelta(seconds=10)
+    )
+    task = AnnotationTask(
+        project=project,
+        name=f"prompts-{n}",
+        models=["echo"],
+        prompts=[inputs],
+        queue_id=queue.id,
+        created_at=at + timedelta(seconds=10),
+    )
+    reviewed = Feedback(
+        project=project,
+        run_id=first.id,
+        key="thumbs",
+        value="up",
+        score=1.0,
+        user="reviewer",
+        source="annotator",
+        metadata={"queue_id": queue.id},
+        created_at=at + timedelta(seconds=11),
+    )
     return [
         ConversationStarted(conversation=conv),
         MessageAdded(message=question),
@@ -204,6 +230,9 @@ def conversation_events(
         DatasetItemAdded(item=item),
         DatasetItemAdded(item=extra),
         DatasetItemRemoved(project=project, dataset_id=dataset.id, item_id=extra.id),
+        ReviewQueueCreated(queue=queue),
+        AnnotationTaskCreated(task=task),
+        FeedbackRecorded(feedback=reviewed),
         ConversationEnded(
             project=project, conversation_id=conv.id, ended_at=at + timedelta(minutes=1)
         ),

@@ -44,19 +44,22 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         f"database  {shown_url}",
         f"dialect   {dialect}",
         f"revision  {HEAD} (newest: {HEAD})",
-        "last seq  21",
+        "last seq  24",
         "table             rows",
         "projects             1",
         "feedback_configs     1",
         "conversations        1",
         "messages             3",
         "runs                 3",
-        "feedback             5",
+        "feedback             6",
         "comparisons          1",
         "comparison_runs      2",
         "datasets             1",
         "dataset_items        1",
-        "events              21",
+        "review_queues        1",
+        "review_feedback      1",
+        "annotation_tasks     1",
+        "events              24",
     ]
 
 
@@ -68,7 +71,7 @@ def test_db_upgrade_and_rebuild(database_url: str) -> None:
     assert upgraded.output.endswith(f"is at schema revision {HEAD} (newest: {HEAD})\n")
     rebuilt = runner.invoke(app, ["db", "rebuild", "-d", database_url])
     assert rebuilt.exit_code == 0
-    assert rebuilt.output == "rebuilt the projections from 21 events\n"
+    assert rebuilt.output == "rebuilt the projections from 24 events\n"
 
 
 def test_events_prints_json_lines_after_an_offset(database_url: str) -> None:

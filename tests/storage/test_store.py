@@ -55,6 +55,7 @@ def test_projections_show_what_the_events_say(store: Store) -> None:
         ("regenerated", None, "ann"),
         ("thumbs", "down", "ann"),
         ("correction", None, "reviewer"),
+        ("thumbs", "up", "reviewer"),
     ]
     history = store.feedback_for_run(first.id, history=True)
     superseded = [f for f in history if not f.current]
@@ -201,11 +202,14 @@ def test_info_counts_rows(store: Store) -> None:
         "conversations": 1,
         "messages": 3,
         "runs": 3,
-        "feedback": 5,
+        "feedback": 6,
         "comparisons": 1,
         "comparison_runs": 2,
         "datasets": 1,
         "dataset_items": 1,
+        "review_queues": 1,
+        "review_feedback": 1,
+        "annotation_tasks": 1,
         "events": len(conversation_events()),
     }
 

@@ -15,6 +15,7 @@ from tuneback.domain.dataset import Dataset, DatasetItem, DatasetItemRecord, Dat
 from tuneback.domain.events import (
     EVENT_TYPES,
     PAYLOAD_TYPES,
+    AnnotationTaskCreated,
     ComparisonRecorded,
     ConversationEnded,
     ConversationStarted,
@@ -27,6 +28,7 @@ from tuneback.domain.events import (
     FeedbackRetracted,
     MessageAdded,
     ProjectConfigured,
+    ReviewQueueCreated,
     RunCompleted,
     RunFailed,
     StoredEvent,
@@ -47,12 +49,15 @@ from tuneback.domain.feedback import (
     describe_value,
     normalize_score,
 )
+from tuneback.domain.review import AnnotationTask, ItemStatus, QueueRule, ReviewQueue, task_tag
 from tuneback.domain.run import Run, RunStatus, RunType
 
 __all__ = [
     "BUILTIN_CONFIGS",
     "EVENT_TYPES",
     "PAYLOAD_TYPES",
+    "AnnotationTask",
+    "AnnotationTaskCreated",
     "Candidate",
     "CategoricalConfig",
     "Category",
@@ -82,12 +87,16 @@ __all__ = [
     "FeedbackSource",
     "FeedbackWidget",
     "FreeformConfig",
+    "ItemStatus",
     "Message",
     "MessageAdded",
     "Outcome",
     "Project",
     "ProjectConfigured",
     "ProjectSettings",
+    "QueueRule",
+    "ReviewQueue",
+    "ReviewQueueCreated",
     "Role",
     "Run",
     "RunCompleted",
@@ -100,6 +109,7 @@ __all__ = [
     "new_id",
     "normalize_score",
     "parse_payload",
+    "task_tag",
     "utcnow",
     "validate",
 ]

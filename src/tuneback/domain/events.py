@@ -23,6 +23,7 @@ from tuneback.domain.comparison import Comparison
 from tuneback.domain.conversation import Conversation, Message, ProjectSettings
 from tuneback.domain.dataset import Dataset, DatasetItem
 from tuneback.domain.feedback import Feedback, FeedbackConfig, FeedbackKey
+from tuneback.domain.review import AnnotationTask, ReviewQueue
 from tuneback.domain.run import Run
 from tuneback.errors import ValidationError
 
@@ -185,6 +186,28 @@ class ProjectConfigured(EventPayload):
         return self.project_name
 
 
+class ReviewQueueCreated(EventPayload):
+    """A review queue: a saved rule over runs and what reviewers answer about them."""
+
+    type = "review_queue.created"
+    queue: ReviewQueue
+
+    @property
+    def project(self) -> str:
+        return self.queue.project
+
+
+class AnnotationTaskCreated(EventPayload):
+    """A prompt set to answer with some models; its runs and reviews are events of their own."""
+
+    type = "annotation_task.created"
+    task: AnnotationTask
+
+    @property
+    def project(self) -> str:
+        return self.task.project
+
+
 PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.type, cls.version): cls
     for cls in (
@@ -201,6 +224,8 @@ PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         DatasetItemRemoved,
         FeedbackConfigSet,
         ProjectConfigured,
+        ReviewQueueCreated,
+        AnnotationTaskCreated,
     )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(sorted({name for name, _ in PAYLOAD_TYPES}))

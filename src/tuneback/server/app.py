@@ -24,7 +24,7 @@ from tuneback.server.web import install_web
 from tuneback.services.catalog import ModelCatalog
 from tuneback.storage import Store
 
-PAGES = ("chat", "dashboard")
+PAGES = ("chat", "dashboard", "review")
 """Every page group ``--pages`` can name."""
 
 

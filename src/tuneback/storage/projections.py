@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select,
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
+    AnnotationTaskCreated,
     ComparisonRecorded,
     ConversationEnded,
     ConversationStarted,
@@ -34,6 +35,7 @@ from tuneback.domain import (
     FeedbackRetracted,
     MessageAdded,
     ProjectConfigured,
+    ReviewQueueCreated,
     RunCompleted,
     RunFailed,
     StoredEvent,
@@ -96,6 +98,8 @@ class Projector:
             DatasetItemRemoved: self._dataset_item_removed,
             FeedbackConfigSet: self._feedback_config_set,
             ProjectConfigured: self._project_configured,
+            ReviewQueueCreated: self._review_queue_created,
+            AnnotationTaskCreated: self._annotation_task_created,
         }
 
     def apply(self, events: Iterable[StoredEvent]) -> None:
@@ -146,6 +150,16 @@ class Projector:
 
     def _run_recorded(self, payload: RunCompleted | RunFailed, event: StoredEvent) -> None:
         self._pending[t.runs].append(row_of(payload.run))
+        task_id = payload.run.metadata.get("annotation_task")
+        if isinstance(task_id, str):
+            self.flush()
+            counter = "done" if isinstance(payload, RunCompleted) else "failed"
+            column = t.annotation_tasks.c[counter]
+            self._conn.execute(
+                update(t.annotation_tasks)
+                .where(t.annotation_tasks.c.id == task_id)
+                .values({column: column + 1})
+            )
 
     def _feedback_recorded(self, payload: FeedbackRecorded, event: StoredEvent) -> None:
         fb = payload.feedback
@@ -173,6 +187,17 @@ class Projector:
                 )
             self._pending_ratings[slot] = row
         self._pending[t.feedback].append(row)
+        queue_id = fb.metadata.get("queue_id")
+        if fb.source == "annotator" and isinstance(queue_id, str) and fb.run_id and fb.user:
+            self._pending[t.review_feedback].append(
+                {
+                    "feedback_id": fb.id,
+                    "queue_id": queue_id,
+                    "run_id": fb.run_id,
+                    "reviewer": fb.user,
+                    "created_at": fb.created_at,
+                }
+            )
 
     def _feedback_retracted(self, payload: FeedbackRetracted, event: StoredEvent) -> None:
         self.flush()
@@ -249,6 +274,27 @@ class Projector:
             update(t.projects)
             .where(t.projects.c.name == payload.project)
             .values(settings=payload.settings.model_dump(mode="json"))
+        )
+
+    def _review_queue_created(self, payload: ReviewQueueCreated, event: StoredEvent) -> None:
+        self._pending[t.review_queues].append(row_of(payload.queue))
+
+    def _annotation_task_created(self, payload: AnnotationTaskCreated, event: StoredEvent) -> None:
+        task = payload.task
+        self._pending[t.annotation_tasks].append(
+            {
+                "id": task.id,
+                "project": task.project,
+                "name": task.name,
+                "queue_id": task.queue_id,
+                "models": list(task.models),
+                "prompt_count": len(task.prompts),
+                "total": task.total,
+                "done": 0,
+                "failed": 0,
+                "created_by": task.created_by,
+                "created_at": task.created_at,
+            }
         )
 
 

@@ -216,6 +216,56 @@ dataset_items = Table(
     Index(None, "source_run_id"),
 )
 
+review_queues = Table(
+    "review_queues",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text),
+    Column("rule", JsonType, nullable=False),
+    Column("keys", JsonType, nullable=False),
+    Column("reviewers_per_item", Integer, nullable=False),
+    Column("lease_seconds", Integer, nullable=False),
+    Column("created_by", String(200)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "project", "created_at"),
+)
+
+review_feedback = Table(
+    "review_feedback",
+    metadata,
+    # Which feedback was given in which queue: an index over the feedback table
+    # (rows whose metadata names a queue), so progress and completion are one
+    # indexed count instead of a scan of every feedback row's JSON.
+    Column("feedback_id", ID, primary_key=True),
+    Column("queue_id", ID, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "queue_id", "run_id"),
+    Index(None, "queue_id", "reviewer"),
+)
+
+annotation_tasks = Table(
+    "annotation_tasks",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("project", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("queue_id", ID, nullable=False),
+    Column("models", JsonType, nullable=False),
+    Column("prompt_count", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    # Counted from the task's run events as they arrive, so every server
+    # process sees the same progress.
+    Column("done", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("created_by", String(200)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index(None, "project", "created_at"),
+)
+
 PROJECTIONS: tuple[Table, ...] = (
     projects,
     feedback_configs,
@@ -227,6 +277,9 @@ PROJECTIONS: tuple[Table, ...] = (
     comparison_runs,
     datasets,
     dataset_items,
+    review_queues,
+    review_feedback,
+    annotation_tasks,
 )
 """Every table derived from the event log, in the order rebuild clears and compares them."""
 
@@ -255,4 +308,29 @@ server_secrets = Table(
     Column("name", String(64), primary_key=True),
     Column("value", String(128), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# -- review coordination: not projections, never in the event log ---------------------
+# Who holds an item right now, and who passed on it, is short-lived coordination
+# between reviewers, not a fact worth replaying: the reviews themselves are
+# feedback events. Rebuild leaves these tables alone.
+
+review_leases = Table(
+    "review_leases",
+    metadata,
+    Column("queue_id", ID, primary_key=True),
+    Column("run_id", ID, primary_key=True),
+    Column("reviewer", String(200), nullable=False),
+    Column("leased_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Index(None, "queue_id", "reviewer"),
+)
+
+review_skips = Table(
+    "review_skips",
+    metadata,
+    Column("queue_id", ID, primary_key=True),
+    Column("run_id", ID, primary_key=True),
+    Column("reviewer", String(200), primary_key=True),
+    Column("skipped_at", UtcDateTime, nullable=False),
 )

@@ -13,7 +13,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat, dashboard, runs
+    from tuneback.server.web import chat, dashboard, review, runs
 
     app.state.pages = list(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -22,3 +22,5 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     if "dashboard" in pages:
         app.include_router(dashboard.router)
         app.include_router(runs.router)
+    if "review" in pages:
+        review.install(app)

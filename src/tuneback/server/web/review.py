@@ -1,0 +1,445 @@
+"""Review pages: the queues, one queue's progress and agreement, and the page reviewers work on.
+
+The pages are server-rendered; their script calls the ``/ui/review/...``
+endpoints here. Who is reviewing comes from ``?user=`` or the name cookie, as on
+the chat page. Opening the work page reserves its item for that reviewer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from tuneback.domain import (
+    BUILTIN_CONFIGS,
+    CategoricalConfig,
+    ContinuousConfig,
+    FeedbackRecord,
+    ReviewQueue,
+    describe_value,
+    utcnow,
+)
+from tuneback.domain.feedback import FACES
+from tuneback.errors import ValidationError
+from tuneback.server.deps import Services
+from tuneback.server.web.identity import current_user
+from tuneback.server.web.markdown import render_markdown
+from tuneback.server.web.templating import render_page
+from tuneback.services.annotation import AnnotationService, parse_prompts
+from tuneback.services.review import ReviewItem, ReviewService
+from tuneback.storage.review import TaskProgress
+
+router = APIRouter(include_in_schema=False)
+
+
+@dataclass
+class ReviewPages:
+    """What the review pages work with; one per app, built by :func:`install`."""
+
+    services: Services
+    reviews: ReviewService
+    tasks: AnnotationService
+
+
+def install(app: FastAPI) -> None:
+    """Serve the review pages on ``app`` (its services are already built)."""
+    services: Services = app.state.services
+    reviews = ReviewService(services.store, services.feedback)
+    app.state.review = ReviewPages(
+        services, reviews, AnnotationService(services.store, services.models, reviews)
+    )
+    app.include_router(router)
+
+
+def _pages(request: Request) -> ReviewPages:
+    pages: ReviewPages = request.app.state.review
+    return pages
+
+
+ReviewDep = Annotated[ReviewPages, Depends(_pages)]
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+RULE_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "thumbs_down_uncorrected": (
+        "Thumbs-down without a correction",
+        {"key": "thumbs", "max_score": 0, "lacks": "correction"},
+    ),
+    "thumbs_down": ("Thumbs-down", {"key": "thumbs", "max_score": 0}),
+    "unhappy_faces": ("Unhappy faces (🙁 or worse)", {"key": "faces", "max_score": 0.25}),
+    "low_stars": ("Two stars or fewer", {"key": "stars", "max_score": 0.25}),
+    "commented": ("Has a comment", {"has": "comment"}),
+    "unrated": ("No feedback yet", {"has": "none"}),
+    "all": ("Every run", {}),
+}
+FACE_WORDS = ("Awful", "Bad", "Okay", "Good", "Great")
+KEY_CHOICES = ("thumbs", "faces", "stars", "comment", "correction")
+
+
+class QueueBody(StrictBody):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2_000)
+    preset: str | None = None
+    rule: dict[str, Any] = Field(default_factory=dict)
+    keys: list[str] = Field(min_length=1, max_length=10)
+    reviewers_per_item: int = Field(default=1, ge=1, le=20)
+    lease_minutes: float = Field(default=10, gt=0, le=1440)
+
+
+class AnswerBody(StrictBody):
+    answers: dict[str, bool | int | float | str | None] = Field(default_factory=dict)
+    comment: str | None = Field(default=None, max_length=10_000)
+    correction: str | None = Field(default=None, max_length=100_000)
+
+
+class TaskBody(StrictBody):
+    name: str = Field(min_length=1, max_length=200)
+    filename: str = Field(default="", max_length=300)
+    content: str = Field(min_length=1)
+    models: list[str] = Field(default_factory=list, max_length=10)
+    keys: list[str] = Field(default_factory=lambda: ["thumbs", "comment", "correction"])
+    reviewers_per_item: int = Field(default=1, ge=1, le=20)
+
+
+def _wants_json(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return request.query_params.get("format") == "json" or (
+        "application/json" in accept and "text/html" not in accept
+    )
+
+
+def _reviewer(request: Request) -> str:
+    name = current_user(request)
+    if not name:
+        raise ValidationError("say who is reviewing: add ?user=yourname to the page's address")
+    return name
+
+
+def _task_json(task: TaskProgress, running: bool) -> dict[str, Any]:
+    return {
+        "id": task.id,
+        "name": task.name,
+        "queue_id": task.queue_id,
+        "models": task.models,
+        "prompts": task.prompt_count,
+        "total": task.total,
+        "done": task.done,
+        "failed": task.failed,
+        "complete": task.complete,
+        "running": running,
+        "percent": round(100 * task.finished / task.total) if task.total else 100,
+        "created_at": task.created_at.isoformat(),
+    }
+
+
+def _counts_json(progress: Any) -> dict[str, Any]:
+    counts = progress.counts
+    return {
+        "total": counts.total,
+        "pending": counts.pending,
+        "needs_more": counts.needs_more,
+        "completed": counts.completed,
+        "percent": round(100 * progress.done_fraction),
+    }
+
+
+# -- the queues -------------------------------------------------------------------------
+
+
+@router.get("/review")
+def overview(request: Request, pages: ReviewDep) -> Response:
+    """Every queue with its progress, the annotation tasks, and forms to make more."""
+    project = pages.services.settings.project
+    queues = pages.reviews.queues(project)
+    tasks = [_task_json(t, pages.tasks.running(t.id)) for t in pages.tasks.tasks(project)]
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "queues": [
+                    {**q.queue.model_dump(mode="json"), "progress": _counts_json(q)} for q in queues
+                ],
+                "tasks": tasks,
+            }
+        )
+    return render_page(
+        request,
+        "review.html",
+        section="review",
+        queues=queues,
+        tasks=tasks,
+        presets=RULE_PRESETS,
+        key_choices=KEY_CHOICES,
+        models=pages.services.models.specs,
+        user=current_user(request),
+    )
+
+
+@router.post("/ui/review/queues")
+def create_queue(request: Request, pages: ReviewDep, body: QueueBody) -> dict[str, Any]:
+    rule = dict(body.rule)
+    if body.preset:
+        if body.preset not in RULE_PRESETS:
+            raise ValidationError(f"preset: choose one of {', '.join(RULE_PRESETS)}")
+        rule = {**RULE_PRESETS[body.preset][1], **rule}
+    queue = pages.reviews.create_queue(
+        project=pages.services.settings.project,
+        name=body.name,
+        description=body.description,
+        rule={k: v for k, v in rule.items() if v not in (None, "")},
+        keys=body.keys,
+        reviewers_per_item=body.reviewers_per_item,
+        lease_seconds=round(body.lease_minutes * 60),
+        created_by=current_user(request),
+    )
+    return queue.model_dump(mode="json")
+
+
+@router.get("/review/queues/{queue_id}")
+def queue_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
+    """A queue's progress, its reviewers, their agreement, and its items."""
+    progress = pages.reviews.progress(queue_id)
+    queue = progress.queue
+    page = max(1, int(request.query_params.get("page", "1") or 1))
+    items = pages.reviews.items(queue_id, limit=50, offset=(page - 1) * 50)
+    visible = pages.reviews.visible_answers(queue, items)
+    agreement = pages.reviews.agreement(queue_id)
+    if _wants_json(request):
+        return JSONResponse(
+            {
+                "queue": queue.model_dump(mode="json"),
+                "progress": _counts_json(progress),
+                "reviewers": [r.__dict__ for r in progress.reviewers],
+                "agreement": [a.__dict__ for a in agreement],
+                "items": [
+                    {
+                        "run_id": item.run.id,
+                        "status": item.status,
+                        "reviews": item.reviews,
+                        "leased_by": item.leased_by,
+                        "answers": [
+                            f.model_dump(mode="json") for f in visible.get(item.run.id, [])
+                        ],
+                    }
+                    for item in items
+                ],
+            }
+        )
+    return render_page(
+        request,
+        "review_queue.html",
+        section="review",
+        queue=queue,
+        progress=progress,
+        items=[
+            {
+                "item": item,
+                "question": _question(item.run.inputs),
+                "answers": [_answer_label(f) for f in visible.get(item.run.id, [])],
+            }
+            for item in items
+        ],
+        agreement=agreement,
+        page=page,
+        pages=max(1, -(-progress.counts.total // 50)),
+        user=current_user(request),
+    )
+
+
+def _question(inputs: Any) -> str:
+    if isinstance(inputs, list):
+        users = [m.content for m in inputs if m.role == "user"]
+        return users[-1] if users else ""
+    return ""
+
+
+def _answer_label(feedback: FeedbackRecord) -> dict[str, str]:
+    if feedback.correction:
+        text = "correction"
+    elif feedback.comment and feedback.value is None:
+        text = f"“{feedback.comment[:60]}”"
+    else:
+        text = _said_label(feedback)
+    tone = "" if feedback.score is None else ("good" if feedback.score >= 0.5 else "bad")
+    return {"user": feedback.user or "", "text": text, "tone": tone}
+
+
+# -- working a queue --------------------------------------------------------------------
+
+
+def _controls(queue: ReviewQueue, configs: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the page shows for each key the queue asks for, with keyboard shortcuts."""
+    controls: list[dict[str, Any]] = []
+    digits_taken = False
+    for key in queue.rating_keys:
+        config = configs.get(key) or BUILTIN_CONFIGS.get(key)
+        choices: list[dict[str, Any]]
+        if key == "thumbs":
+            choices = [
+                {"value": "up", "label": "Good", "icon": "thumb-up", "shortcut": "t"},
+                {"value": "down", "label": "Bad", "icon": "thumb-down", "shortcut": "f"},
+            ]
+        elif key == "faces":
+            choices = [
+                {"value": face, "label": name, "icon": f"face-{index}", "shortcut": None}
+                for index, (face, name) in enumerate(zip(FACES, FACE_WORDS, strict=True))
+            ]
+        elif key == "stars":
+            choices = [
+                {"value": n, "label": f"{n} star{'s' if n > 1 else ''}", "icon": f"stars-{n}"}
+                for n in range(1, 6)
+            ]
+        elif isinstance(config, CategoricalConfig):
+            choices = [
+                {"value": c.label, "label": c.label, "icon": "", "shortcut": None}
+                for c in config.categories
+            ]
+        else:
+            low, high = (config.min, config.max) if isinstance(config, ContinuousConfig) else (0, 1)
+            controls.append({"key": key, "kind": "number", "min": low, "max": high})
+            continue
+        # Digits pick on the first five-point scale; a second one is clicked.
+        if key in ("faces", "stars") and not digits_taken:
+            digits_taken = True
+            for index, choice in enumerate(choices):
+                choice["shortcut"] = str(index + 1)
+        else:
+            for choice in choices:
+                choice.setdefault("shortcut", None)
+        controls.append({"key": key, "kind": "choices", "choices": choices})
+    return controls
+
+
+def _said_label(feedback: FeedbackRecord) -> str:
+    # Words, not emoji, for thumbs: the page must read the same on systems without emoji fonts.
+    if feedback.key == "thumbs" and feedback.score is not None:
+        return "thumbs up" if feedback.score >= 0.5 else "thumbs down"
+    if feedback.key == "faces" and feedback.score is not None:
+        return f"faces {FACE_WORDS[round(feedback.score * 4)].lower()}"
+    if feedback.value is None:
+        return feedback.key
+    return f"{feedback.key} {describe_value(feedback.key, feedback.value)}"
+
+
+def _item_view(item: ReviewItem) -> dict[str, Any]:
+    run = item.run
+    messages = []
+    if isinstance(run.inputs, list):
+        messages = [
+            {"role": m.role, "content": m.content, "html": render_markdown(m.content)}
+            for m in run.inputs
+        ]
+    said = [
+        {
+            "user": f.user or "someone",
+            "source": f.source,
+            "label": _said_label(f),
+            "key": f.key,
+            "comment": f.comment,
+            "correction": f.correction,
+            "tone": "" if f.score is None else ("good" if f.score >= 0.5 else "bad"),
+            "reasons": f.metadata.get("reasons", []),
+        }
+        for f in item.context
+    ]
+    return {
+        "run": run,
+        "messages": messages,
+        "raw_inputs": None if isinstance(run.inputs, list) else run.inputs,
+        "output_html": render_markdown(run.output or ""),
+        "said": said,
+        "expires_at": item.expires_at,
+    }
+
+
+@router.get("/review/queues/{queue_id}/work")
+def work_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
+    """One item at a time, reserved for whoever opened it."""
+    queue = pages.reviews.get(queue_id)
+    user = current_user(request)
+    progress = pages.reviews.progress(queue)
+    context: dict[str, Any] = {"queue": queue, "progress": progress, "user": user, "item": None}
+    if user:
+        item = pages.reviews.next_item(queue_id, user)
+        if item is not None:
+            context["item"] = _item_view(item)
+            context["controls"] = _controls(
+                queue, pages.services.store.feedback_configs(queue.project)
+            )
+            context["seconds_left"] = int((item.expires_at - utcnow()).total_seconds())
+        mine = next((r for r in progress.reviewers if r.reviewer == user), None)
+        context["mine"] = mine.reviewed if mine else 0
+    return render_page(request, "review_work.html", section="review", **context)
+
+
+@router.post("/ui/review/queues/{queue_id}/next")
+def next_item(request: Request, pages: ReviewDep, queue_id: str) -> dict[str, Any]:
+    """The item to work on as JSON (reserved like the page's), or ``{"item": null}``."""
+    item = pages.reviews.next_item(queue_id, _reviewer(request))
+    if item is None:
+        return {"item": None}
+    return {
+        "item": {
+            "run": item.run.model_dump(mode="json"),
+            "expires_at": item.expires_at.isoformat(),
+            "context": [f.model_dump(mode="json") for f in item.context],
+        }
+    }
+
+
+@router.post("/ui/review/queues/{queue_id}/items/{run_id}/submit")
+def submit(
+    request: Request, pages: ReviewDep, queue_id: str, run_id: str, body: AnswerBody
+) -> dict[str, Any]:
+    stored = pages.reviews.submit(
+        queue_id,
+        run_id,
+        _reviewer(request),
+        answers=body.answers,
+        comment=body.comment,
+        correction=body.correction,
+    )
+    return {"feedback": [f.model_dump(mode="json") for f in stored]}
+
+
+@router.post("/ui/review/queues/{queue_id}/items/{run_id}/skip")
+def skip(request: Request, pages: ReviewDep, queue_id: str, run_id: str) -> dict[str, Any]:
+    pages.reviews.skip(queue_id, run_id, _reviewer(request))
+    return {"skipped": run_id}
+
+
+# -- annotation tasks ---------------------------------------------------------------------
+
+
+@router.post("/ui/review/tasks")
+def create_task(request: Request, pages: ReviewDep, body: TaskBody) -> dict[str, Any]:
+    """Upload a prompt set; answering starts at once, in the background."""
+    prompts = parse_prompts(body.filename, body.content)
+    task = pages.tasks.create(
+        project=pages.services.settings.project,
+        name=body.name,
+        prompts=prompts,
+        models=body.models,
+        keys=body.keys,
+        reviewers_per_item=body.reviewers_per_item,
+        created_by=current_user(request),
+    )
+    return _task_json(pages.tasks.progress(task.id), pages.tasks.running(task.id))
+
+
+@router.get("/ui/review/tasks/{task_id}")
+def task_progress(pages: ReviewDep, task_id: str) -> dict[str, Any]:
+    return _task_json(pages.tasks.progress(task_id), pages.tasks.running(task_id))
+
+
+@router.post("/ui/review/tasks/{task_id}/resume")
+def resume_task(pages: ReviewDep, task_id: str) -> dict[str, Any]:
+    """Answer what a stopped task (a server restart) left unanswered."""
+    pages.tasks.start(task_id)
+    return _task_json(pages.tasks.progress(task_id), pages.tasks.running(task_id))

@@ -1,0 +1,473 @@
+"""The SQL behind review queues: which runs a queue holds, leases, skips, progress.
+
+A queue's items are never copied anywhere: they are the runs its rule matches
+now, plus the runs already reviewed in it (so an item stays after a review made
+it stop matching, e.g. "no feedback yet"). Leases and skips live in plain tables
+outside the event log (see ``tables.py``); taking a lease is one
+``INSERT … ON CONFLICT DO UPDATE … WHERE`` that only overwrites an expired
+lease or the reviewer's own, atomic on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+
+from tuneback.domain import (
+    AnnotationTask,
+    FeedbackRecord,
+    ItemStatus,
+    ReviewQueue,
+    Run,
+)
+from tuneback.errors import NotFoundError
+from tuneback.storage import tables as t
+from tuneback.storage.engine import WRITE_OPTION
+from tuneback.storage.store import Store, _feedback_from_row
+
+_runs = t.runs.c
+_fb = t.feedback.c
+_rf = t.review_feedback.c
+_leases = t.review_leases.c
+_skips = t.review_skips.c
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    """How far a queue is: items by status, and who did what."""
+
+    total: int
+    pending: int
+    needs_more: int
+    completed: int
+    reviewed_by: dict[str, int]
+    skipped_by: dict[str, int]
+    holding: dict[str, str]
+    """Reviewer → the run they hold a live lease on."""
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    run: Run
+    reviews: int
+    status: ItemStatus
+    leased_by: str | None
+
+
+@dataclass(frozen=True)
+class TaskProgress:
+    id: str
+    project: str
+    name: str
+    queue_id: str
+    models: list[str]
+    prompt_count: int
+    total: int
+    done: int
+    failed: int
+    created_by: str | None
+    created_at: datetime
+
+    @property
+    def finished(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def complete(self) -> bool:
+        return self.finished >= self.total
+
+
+def item_status(reviews: int, needed: int) -> ItemStatus:
+    if reviews == 0:
+        return "pending"
+    return "completed" if reviews >= needed else "needs_more"
+
+
+class ReviewStore:
+    """Reads and coordination writes for review queues, on a store's database."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    # -- queues -------------------------------------------------------------------
+
+    def get_queue(self, queue_id: str) -> ReviewQueue:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.review_queues).where(t.review_queues.c.id == queue_id))
+            found = row.mappings().first()
+        if found is None:
+            raise NotFoundError(f"no review queue with id {queue_id}")
+        return ReviewQueue.model_validate(dict(found))
+
+    def list_queues(self, project: str) -> list[ReviewQueue]:
+        q = t.review_queues.c
+        query = select(t.review_queues).where(q.project == project).order_by(q.created_at.desc())
+        with self.engine.connect() as conn:
+            return [ReviewQueue.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+
+    # -- which runs are in a queue ------------------------------------------------------
+
+    def _has_tag(self, tag: str) -> ColumnElement[bool]:
+        if self.engine.dialect.name == "postgresql":
+            return _runs.tags.cast(JSONB).contains([tag])
+        each = func.json_each(_runs.tags).table_valued("value")
+        return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
+
+    def _rule(self, queue: ReviewQueue) -> list[ColumnElement[bool]]:
+        rule = queue.rule
+        found: list[ColumnElement[bool]] = []
+        for column, wanted in ((_runs.model, rule.model), (_runs.status, rule.status)):
+            if wanted is not None:
+                found.append(column == wanted)
+        if rule.tag is not None:
+            found.append(self._has_tag(rule.tag))
+        current = [_fb.run_id == _runs.id, _fb.current.is_(True)]
+        if rule.key is not None:
+            scored = [*current, _fb.key == rule.key]
+            if rule.min_score is not None:
+                scored.append(_fb.score >= rule.min_score)
+            if rule.max_score is not None:
+                scored.append(_fb.score <= rule.max_score)
+            found.append(exists().where(*scored))
+        # A comment or correction counts whatever the feedback's kind: a
+        # thumbs-down often carries its comment on the same row.
+        text_of = {"comment": _fb.comment, "correction": _fb.correction}
+        if rule.has == "none":
+            found.append(~exists().where(*current))
+        elif rule.has == "feedback":
+            found.append(exists().where(*current, _fb.kind != "implicit"))
+        elif rule.has is not None:
+            found.append(exists().where(*current, text_of[rule.has].is_not(None)))
+        if rule.lacks is not None:
+            found.append(~exists().where(*current, text_of[rule.lacks].is_not(None)))
+        return found
+
+    def _reviewed_here(self, queue_id: str) -> ColumnElement[bool]:
+        return exists().where(_rf.queue_id == queue_id, _rf.run_id == _runs.id)
+
+    def _member(self, queue: ReviewQueue) -> ColumnElement[bool]:
+        return and_(
+            _runs.project == queue.project,
+            or_(and_(literal(True), *self._rule(queue)), self._reviewed_here(queue.id)),
+        )
+
+    def _reviews(self, queue_id: str) -> Any:
+        """Distinct reviewers who answered on the run in this queue (a correlated count)."""
+        return (
+            select(func.count(func.distinct(_rf.reviewer)))
+            .where(_rf.queue_id == queue_id, _rf.run_id == _runs.id)
+            .scalar_subquery()
+        )
+
+    def candidates(
+        self, queue: ReviewQueue, reviewer: str, now: datetime, *, limit: int = 20
+    ) -> list[str]:
+        """Runs this reviewer could be served next, oldest first.
+
+        Left out: completed items, ones they reviewed or skipped, and ones
+        someone else holds a live lease on.
+        """
+        mine = exists().where(
+            _rf.queue_id == queue.id, _rf.run_id == _runs.id, _rf.reviewer == reviewer
+        )
+        skipped = exists().where(
+            _skips.queue_id == queue.id, _skips.run_id == _runs.id, _skips.reviewer == reviewer
+        )
+        held = exists().where(
+            _leases.queue_id == queue.id,
+            _leases.run_id == _runs.id,
+            _leases.reviewer != reviewer,
+            _leases.expires_at > now,
+        )
+        query = (
+            select(_runs.id)
+            .where(
+                self._member(queue),
+                self._reviews(queue.id) < queue.reviewers_per_item,
+                ~mine,
+                ~skipped,
+                ~held,
+            )
+            .order_by(_runs.created_at, _runs.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    # -- leases and skips ---------------------------------------------------------
+
+    def held_by(self, queue_id: str, reviewer: str, now: datetime) -> list[str]:
+        """Runs ``reviewer`` holds a live lease on in this queue, oldest lease first."""
+        query = (
+            select(_leases.run_id)
+            .where(
+                _leases.queue_id == queue_id,
+                _leases.reviewer == reviewer,
+                _leases.expires_at > now,
+            )
+            .order_by(_leases.leased_at)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def lease(
+        self,
+        queue: ReviewQueue,
+        run_id: str,
+        reviewer: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> bool:
+        """Reserve the item for ``reviewer``; False when someone else holds it or it needs no one.
+
+        The insert overwrites only an expired lease or the reviewer's own, and
+        the check that the item still needs this reviewer runs in the same
+        transaction, after the lease is taken: a review that landed meanwhile
+        is seen and the lease is given back.
+        """
+        values = {
+            "queue_id": queue.id,
+            "run_id": run_id,
+            "reviewer": reviewer,
+            "leased_at": now,
+            "expires_at": expires_at,
+        }
+        table = t.review_leases
+        insert: Any = (
+            postgresql.insert(table)
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert(table)
+        )
+        statement = (
+            insert.values(values)
+            .on_conflict_do_update(
+                index_elements=[_leases.queue_id, _leases.run_id],
+                set_={
+                    "reviewer": reviewer,
+                    "leased_at": now,
+                    "expires_at": expires_at,
+                },
+                where=or_(_leases.expires_at <= now, _leases.reviewer == reviewer),
+            )
+            .returning(_leases.reviewer)
+        )
+        with self._writing() as conn:
+            if conn.execute(statement).first() is None:
+                return False
+            reviewers = set(
+                conn.execute(
+                    select(_rf.reviewer)
+                    .where(_rf.queue_id == queue.id, _rf.run_id == run_id)
+                    .distinct()
+                ).scalars()
+            )
+            if reviewer in reviewers or len(reviewers) >= queue.reviewers_per_item:
+                conn.execute(self._delete_lease(queue.id, run_id, reviewer))
+                return False
+        return True
+
+    @staticmethod
+    def _delete_lease(queue_id: str, run_id: str, reviewer: str) -> Any:
+        return delete(t.review_leases).where(
+            _leases.queue_id == queue_id, _leases.run_id == run_id, _leases.reviewer == reviewer
+        )
+
+    def release(self, queue_id: str, run_id: str, reviewer: str) -> None:
+        with self._writing() as conn:
+            conn.execute(self._delete_lease(queue_id, run_id, reviewer))
+
+    def lease_holder(self, queue_id: str, run_id: str, now: datetime) -> str | None:
+        query = select(_leases.reviewer).where(
+            _leases.queue_id == queue_id, _leases.run_id == run_id, _leases.expires_at > now
+        )
+        with self.engine.connect() as conn:
+            holder = conn.execute(query).scalar_one_or_none()
+        return None if holder is None else str(holder)
+
+    def skip(self, queue_id: str, run_id: str, reviewer: str, now: datetime) -> None:
+        """Never serve this item to this reviewer again, and free it for the others."""
+        table = t.review_skips
+        insert: Any = (
+            postgresql.insert(table)
+            if self.engine.dialect.name == "postgresql"
+            else sqlite.insert(table)
+        )
+        row = {"queue_id": queue_id, "run_id": run_id, "reviewer": reviewer, "skipped_at": now}
+        with self._writing() as conn:
+            conn.execute(insert.values(row).on_conflict_do_nothing())
+            conn.execute(self._delete_lease(queue_id, run_id, reviewer))
+
+    # -- what reviewers answered -------------------------------------------------------
+
+    def reviewers_of(self, queue_id: str, run_id: str) -> set[str]:
+        query = (
+            select(_rf.reviewer).where(_rf.queue_id == queue_id, _rf.run_id == run_id).distinct()
+        )
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def answers(self, queue_id: str, run_ids: Sequence[str] | None = None) -> list[FeedbackRecord]:
+        """Feedback given in the queue (retracted left out), oldest first."""
+        query = (
+            select(t.feedback)
+            .join(t.review_feedback, _rf.feedback_id == _fb.id)
+            .where(_rf.queue_id == queue_id, _fb.retracted_at.is_(None))
+            .order_by(_fb.created_at, _fb.id)
+        )
+        if run_ids is not None:
+            query = query.where(_rf.run_id.in_(list(run_ids)))
+        with self.engine.connect() as conn:
+            return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+
+    # -- progress -----------------------------------------------------------------
+
+    def counts(self, queue: ReviewQueue, now: datetime) -> QueueCounts:
+        reviews = self._reviews(queue.id).label("reviews")
+        items = select(reviews).where(self._member(queue)).subquery()
+        needed = queue.reviewers_per_item
+        tally = select(
+            func.count(),
+            func.sum(case((items.c.reviews == 0, 1), else_=0)),
+            func.sum(case((and_(items.c.reviews > 0, items.c.reviews < needed), 1), else_=0)),
+            func.sum(case((items.c.reviews >= needed, 1), else_=0)),
+        )
+        by_reviewer = (
+            select(_rf.reviewer, func.count(func.distinct(_rf.run_id)))
+            .where(_rf.queue_id == queue.id)
+            .group_by(_rf.reviewer)
+        )
+        skips = (
+            select(_skips.reviewer, func.count())
+            .where(_skips.queue_id == queue.id)
+            .group_by(_skips.reviewer)
+        )
+        leases = select(_leases.reviewer, _leases.run_id).where(
+            _leases.queue_id == queue.id, _leases.expires_at > now
+        )
+        with self.engine.connect() as conn:
+            total, pending, needs_more, completed = conn.execute(tally).one()
+            reviewed_by = {row[0]: int(row[1]) for row in conn.execute(by_reviewer)}
+            skipped_by = {row[0]: int(row[1]) for row in conn.execute(skips)}
+            holding = {row[0]: row[1] for row in conn.execute(leases)}
+        return QueueCounts(
+            total=int(total),
+            pending=int(pending or 0),
+            needs_more=int(needs_more or 0),
+            completed=int(completed or 0),
+            reviewed_by=reviewed_by,
+            skipped_by=skipped_by,
+            holding=holding,
+        )
+
+    def items(
+        self, queue: ReviewQueue, now: datetime, *, limit: int = 50, offset: int = 0
+    ) -> list[QueueItem]:
+        """The queue's items, unfinished ones first, each oldest first."""
+        reviews = self._reviews(queue.id).label("reviews")
+        done = case((reviews >= queue.reviewers_per_item, 1), else_=0).cast(Integer)
+        holder = (
+            select(_leases.reviewer)
+            .where(
+                _leases.queue_id == queue.id,
+                _leases.run_id == _runs.id,
+                _leases.expires_at > now,
+            )
+            .scalar_subquery()
+            .label("leased_by")
+        )
+        query = (
+            select(t.runs, reviews, holder)
+            .where(self._member(queue))
+            .order_by(done, _runs.created_at, _runs.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        found = []
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                data = dict(row)
+                count = int(data.pop("reviews"))
+                leased_by = data.pop("leased_by")
+                found.append(
+                    QueueItem(
+                        run=Run.model_validate(data),
+                        reviews=count,
+                        status=item_status(count, queue.reviewers_per_item),
+                        leased_by=leased_by,
+                    )
+                )
+        return found
+
+    # -- annotation tasks ---------------------------------------------------------------
+
+    def task_progress(self, task_id: str) -> TaskProgress:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.annotation_tasks).where(t.annotation_tasks.c.id == task_id)
+            ).mappings()
+            found = row.first()
+        if found is None:
+            raise NotFoundError(f"no annotation task with id {task_id}")
+        return TaskProgress(**dict(found))
+
+    def list_tasks(self, project: str) -> list[TaskProgress]:
+        a = t.annotation_tasks.c
+        query = select(t.annotation_tasks).where(a.project == project).order_by(a.created_at.desc())
+        with self.engine.connect() as conn:
+            return [TaskProgress(**dict(r)) for r in conn.execute(query).mappings()]
+
+    def get_task(self, task_id: str) -> AnnotationTask:
+        """The task as created, prompts and all, read back from its event."""
+        e = t.events.c
+        query = (
+            select(t.events.c.seq)
+            .where(e.type == "annotation_task.created")
+            .where(self._payload_task_id() == task_id)
+        )
+        with self.engine.connect() as conn:
+            seq = conn.execute(query).scalar_one_or_none()
+        if seq is None:
+            raise NotFoundError(f"no annotation task with id {task_id}")
+        [event] = self.store.events_after(int(seq) - 1, limit=1)
+        task = getattr(event.payload, "task", None)
+        assert isinstance(task, AnnotationTask)
+        return task
+
+    def _payload_task_id(self) -> ColumnElement[Any]:
+        payload = t.events.c.payload
+        if self.engine.dialect.name == "postgresql":
+            found: ColumnElement[Any] = payload.cast(JSONB)["task"]["id"].astext
+            return found
+        return func.json_extract(payload, "$.task.id")
+
+    def task_runs(self, task: AnnotationTask, tag: str) -> list[Run]:
+        query = select(t.runs).where(_runs.project == task.project, self._has_tag(tag))
+        with self.engine.connect() as conn:
+            return [Run.model_validate(dict(r)) for r in conn.execute(query).mappings()]
