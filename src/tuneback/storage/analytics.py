@@ -115,9 +115,19 @@ class Analytics:
             func.coalesce(func.sum(c.completion_tokens), 0).label("completion_tokens"),
         ]
 
-    def _feedback_join(self, window: Window) -> Any:
-        """Current feedback on the window's runs."""
+    def _feedback_join(self, window: Window, *, by_time: bool = False) -> Any:
+        """Current feedback on the window's runs.
+
+        A whole project's feedback needs no join with its runs unless the caller
+        groups by the runs' time (``by_time``): skipping it halves the work on
+        big projects.
+        """
         r, f = t.runs.c, t.feedback.c
+        unbounded = window.since is None and window.until is None and window.model is None
+        if unbounded and not by_time:
+            return t.feedback, and_(
+                f.project == window.project, f.current.is_(True), f.run_id.is_not(None)
+            )
         return t.feedback.join(t.runs, r.id == f.run_id), and_(
             *self._runs_in(window), f.current.is_(True)
         )
@@ -176,7 +186,7 @@ class Analytics:
             .group_by(moment)
             .order_by(moment)
         )
-        joined, where = self._feedback_join(window)
+        joined, where = self._feedback_join(window, by_time=True)
         feedback = {
             row["bucket"]: row
             for row in self._rows(
