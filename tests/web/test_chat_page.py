@@ -273,3 +273,28 @@ def test_screenshots(browser: Browser, live_server: LiveServer, dialect: str) ->
         page.screenshot(path=SCREENSHOTS / f"chat-{name}-{dialect}.png")
         assert (SCREENSHOTS / f"chat-{name}-{dialect}.png").stat().st_size > 10_000
         context.close()
+
+
+def test_a_closed_tab_cancels_the_answer_and_keeps_it(live_server: LiveServer) -> None:
+    import time
+
+    import httpx
+
+    live_server.scripted.enqueue(chunks=[f"part{i} " for i in range(200)], delay=0.05)
+    with httpx.Client(base_url=live_server.url, params={"user": "ann"}) as client:
+        client.get("/")
+        with client.stream("POST", "/ui/chat", json={"content": "Go on and on."}) as response:
+            seen = ""
+            for text in response.iter_text():
+                seen += text
+                if "part2" in seen:
+                    break  # leave while the model is still talking
+    deadline = time.monotonic() + 15
+    while not _events(live_server, "run.failed"):
+        assert time.monotonic() < deadline, "the abandoned answer was never recorded"
+        time.sleep(0.05)
+    [run] = [p.run for p in _events(live_server, "run.failed")]
+    assert run.status == "cancelled"
+    assert run.output is not None
+    assert run.output.startswith("part0 part1 part2")
+    assert len(run.output.split()) < 200

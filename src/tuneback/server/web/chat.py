@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -363,9 +364,12 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
                 "error", {"message": exc.message, **await run_in_threadpool(_done, store, reply)}
             )
         finally:
-            # A closed tab ends up here too: stop the model, keep the partial answer.
+            # A closed tab ends up here too: stop the model, keep the partial
+            # answer. The close runs in a thread of its own because this task
+            # may already be cancelled, and an await here would be cut short,
+            # leaving the reply unrecorded.
             reply.cancel()
-            await run_in_threadpool(_close_quietly, chunks)
+            threading.Thread(target=_close_quietly, args=(chunks,), daemon=True).start()
 
     return StreamingResponse(
         events(),
