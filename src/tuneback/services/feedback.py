@@ -51,7 +51,7 @@ class FeedbackService:
 
     def config_for(self, project: str, key: str) -> Config | None:
         """The config the project declared for ``key``; None means the built-in rules."""
-        return self.store.feedback_configs(project).get(key)
+        return self.store.project_rules(project)[1].get(key)
 
     def set_config(self, project: str, key: str, config: Config | Mapping[str, Any]) -> Config:
         """Declare what ``key`` accepts in ``project``; later feedback must follow it."""
@@ -193,7 +193,7 @@ class FeedbackService:
         user: str | None,
         settings: ProjectSettings | None = None,
     ) -> None:
-        settings = settings or self.store.get_project(project).settings
+        settings = settings or self.store.project_rules(project)[0]
         if not settings.changeable and user is not None:
             earlier = [
                 f for f in self.store.feedback_for_run(run_id) if f.key == key and f.user == user

@@ -11,6 +11,7 @@ miss an event that commits later with a smaller number.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ from tuneback.storage.projections import Projector, count_rows
 M = TypeVar("M", bound=BaseModel)
 
 REBUILD_PAGE = 2_000
+RULES_TTL = 1.0
+"""Seconds a project's settings and feedback configs are kept between reads."""
+_RULE_EVENTS = frozenset({"feedback.config_set", "project.configured"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Store:
         self._write_lock = threading.Lock()
         self._known_projects: set[str] = set()
         self._inserts = BulkInserts(self.engine.dialect)
+        self._rules: dict[str, tuple[float, tuple[ProjectSettings, dict[str, Any]]]] = {}
         if migrate_schema:
             self._guard(lambda: migrate.upgrade(self.engine), "open")
 
@@ -221,6 +226,9 @@ class Store:
                     ],
                 )
                 Projector(conn, self._known_projects, self._inserts).apply(fresh)
+        for written in fresh:
+            if written.type in _RULE_EVENTS:
+                self._rules.pop(written.project, None)
         return result
 
     def events_after(
@@ -265,6 +273,7 @@ class Store:
                 for table in reversed(t.PROJECTIONS):
                     conn.execute(delete(table))
                 self._known_projects.clear()
+                self._rules.clear()
                 projector = Projector(conn, self._known_projects, self._inserts)
                 after = 0
                 while True:
@@ -303,6 +312,21 @@ class Store:
             created_at=row.created_at,
             settings=ProjectSettings.model_validate(row.settings or {}),
         )
+
+    def project_rules(self, project: str) -> tuple[ProjectSettings, dict[str, FeedbackConfigType]]:
+        """A project's settings and feedback configs, read at most once a second.
+
+        Every rating checks them, so they are kept for ``RULES_TTL`` seconds. A
+        change made through this store is seen at once; one made by another
+        process is seen within that time.
+        """
+        now = time.monotonic()
+        cached = self._rules.get(project)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        rules = (self.get_project(project).settings, self.feedback_configs(project))
+        self._rules[project] = (now + RULES_TTL, rules)
+        return rules
 
     def list_projects(self) -> list[str]:
         with self._reading() as conn:
