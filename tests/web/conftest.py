@@ -85,8 +85,11 @@ def live_server(store: Store, scripted: ScriptedModel) -> Iterator[LiveServer]:
         yield LiveServer(url, store, scripted)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Module scope, not session: Playwright's sync API keeps an event loop
+    # running while it is open, and pytest-asyncio cannot start one in the same
+    # thread, so the browser must be gone before another module's async tests.
     if not Path(CHROMIUM).exists():
         pytest.fail(f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)")
     with sync_playwright() as playwright:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -217,7 +217,7 @@ class Analytics:
                     "mean_score": fb.get("mean_score"),
                 }
             )
-        return series
+        return _fill_gaps(series, window, bucket)
 
     def split(self, window: Window, by: SplitBy) -> list[dict[str, Any]]:
         """The headline numbers per model, user, system prompt version or tag."""
@@ -343,7 +343,55 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def _iso(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
+    """A bucket as naive UTC ISO text, the same from both databases."""
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=None).isoformat(timespec="seconds")
+
+
+_MAX_FILLED = 2_000
+
+
+def _fill_gaps(series: list[dict[str, Any]], window: Window, size: Bucket) -> list[dict[str, Any]]:
+    """Add the empty buckets, so a chart shows a quiet day as zero instead of skipping it.
+
+    The span is the window's when it is bounded, else from the first bucket with
+    data to the last.
+    """
+    if not series:
+        return series
+    step = timedelta(hours=1) if size == "hour" else timedelta(days=1)
+
+    def floor(moment: datetime) -> datetime:
+        moment = moment.astimezone(UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+        return moment if size == "hour" else moment.replace(hour=0)
+
+    have = {row["bucket"]: row for row in series}
+    first = datetime.fromisoformat(series[0]["bucket"])
+    last = datetime.fromisoformat(series[-1]["bucket"])
+    if window.since is not None:
+        first = min(first, floor(window.since))
+    if window.until is not None:
+        last = max(last, floor(window.until - timedelta(microseconds=1)))
+    if (last - first) / step > _MAX_FILLED:
+        return series
+    filled, moment = [], first
+    while moment <= last:
+        key = moment.isoformat(timespec="seconds")
+        filled.append(
+            have.get(key)
+            or {
+                "bucket": key,
+                "runs": 0,
+                "errors": 0,
+                "latency_p50": None,
+                "latency_p99": None,
+                "feedback": 0,
+                "positive_rate": None,
+                "mean_score": None,
+            }
+        )
+        moment += step
+    return filled
 
 
 def mean_ci(mean: float | None, mean_square: float | None, n: int) -> list[float] | None:
