@@ -162,3 +162,15 @@ def test_the_dashboard_compares_with_the_period_before(store: Store, seeded: See
     assert _close(data["change"]["runs"], (current - previous) / previous)
     assert data["bucket"] == "hour"
     assert sum(row["runs"] for row in data["over_time"]) == current
+
+
+def test_quiet_buckets_are_zero_within_a_bounded_window(store: Store, seeded: Seeded) -> None:
+    window = Window("seeded", since=START - timedelta(days=2), until=START + timedelta(days=1))
+    series = Analytics(store).over_time(window, "day")
+    assert [row["bucket"] for row in series] == [
+        (START + timedelta(days=d)).replace(tzinfo=None).isoformat() for d in (-2, -1, 0)
+    ]
+    assert [row["runs"] for row in series[:2]] == [0, 0]
+    assert series[0]["latency_p50"] is None
+    assert series[0]["positive_rate"] is None
+    assert series[2]["runs"] == sum(r.created_at < START + timedelta(days=1) for r in seeded.runs)

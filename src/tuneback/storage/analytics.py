@@ -354,8 +354,8 @@ _MAX_FILLED = 2_000
 def _fill_gaps(series: list[dict[str, Any]], window: Window, size: Bucket) -> list[dict[str, Any]]:
     """Add the empty buckets, so a chart shows a quiet day as zero instead of skipping it.
 
-    The span is the window's when it is bounded, else from the first bucket with
-    data to the last.
+    The span is the window's when it has a start, else from the first bucket
+    with data to the last.
     """
     if not series:
         return series
@@ -369,9 +369,10 @@ def _fill_gaps(series: list[dict[str, Any]], window: Window, size: Bucket) -> li
     first = datetime.fromisoformat(series[0]["bucket"])
     last = datetime.fromisoformat(series[-1]["bucket"])
     if window.since is not None:
+        # A bounded period is drawn whole; an open one ("all time") only where data is.
         first = min(first, floor(window.since))
-    if window.until is not None:
-        last = max(last, floor(window.until - timedelta(microseconds=1)))
+        if window.until is not None:
+            last = max(last, floor(window.until - timedelta(microseconds=1)))
     if (last - first) / step > _MAX_FILLED:
         return series
     filled, moment = [], first
