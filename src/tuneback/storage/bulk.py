@@ -20,14 +20,16 @@ class BulkInsert:
     """An ``INSERT`` into one table, ready to take many row dicts at once."""
 
     def __init__(self, table: Table, dialect: Dialect) -> None:
-        keys = [column.key for column in table.columns]
+        # Columns the database fills in itself (a server default) are left out.
+        columns = [c for c in table.columns if not c.info.get("set_by_database")]
+        keys = [column.key for column in columns]
         compiled = insert(table).compile(dialect=dialect, column_keys=keys)
         self.sql = compiled.string
         self._positional = bool(compiled.positional)
         self._order: list[str] = list(compiled.positiontup or keys)
         processors: dict[str, Callable[[Any], Any] | None] = {
             column.key: column.type.dialect_impl(dialect).bind_processor(dialect)
-            for column in table.columns
+            for column in columns
         }
         self._steps = [(key, processors[key]) for key in self._order]
 

@@ -8,9 +8,16 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
-from tuneback.errors import ConfigurationError
+from tuneback.errors import ConfigurationError, StorageError, TuneBackError, ValidationError
 from tuneback.storage.sqlite_functions import register_sqlite_functions
 
 WRITE_OPTION = "tuneback_write"
@@ -73,8 +80,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             parsed,
             echo=echo,
             pool_size=10,
-            # Connections the server dropped (a restart) are found out on use and
-            # replaced; a ping before every checkout would cost a round trip.
+            # A connection the server dropped (a restart while idle) is found out
+            # before use and replaced, so the first request after it succeeds.
+            pool_pre_ping=True,
             pool_recycle=3600,
             json_serializer=_serialize_json,
         )
@@ -123,3 +131,25 @@ def default_sqlite_url() -> str:
     from platformdirs import user_data_dir
 
     return f"sqlite:///{Path(user_data_dir('tuneback')) / 'tuneback.db'}"
+
+
+DatabaseError = DBAPIError
+"""What the database driver raises, wrapped by SQLAlchemy; see :func:`describe_database_error`."""
+
+
+def database_unavailable(exc: DBAPIError) -> bool:
+    """Whether the error means the database could not be reached (rather than refused data)."""
+    return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
+
+
+def describe_database_error(exc: DBAPIError, display_url: str) -> TuneBackError:
+    """The tuneback error a driver error stands for: 503 when unreachable, 422 for bad data."""
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+    if database_unavailable(exc):
+        return StorageError(
+            f"the database {display_url} is not answering ({reason}); "
+            "try again shortly (check that the database server is running)"
+        )
+    if isinstance(exc, DataError):
+        return ValidationError(f"the database refused a value: {reason}")
+    return StorageError(f"the database {display_url} refused the operation: {reason}")

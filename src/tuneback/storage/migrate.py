@@ -12,8 +12,11 @@ from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-# Any constant works; it only has to be the same in every tuneback process.
-PG_LOCK_KEY = 0x7475_6E65  # "tune"
+# Hashed with the schema's name, so servers migrating different schemas of one
+# database do not wait for each other.
+_MIGRATION_LOCK = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/migrate', 0))"
+)
 
 
 def _config(conn: Connection) -> Config:
@@ -28,7 +31,7 @@ def _locked(engine: Engine) -> Connection:
     conn.begin()
     if conn.dialect.name == "postgresql":
         # Two servers starting at once must not both create the tables.
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+        conn.execute(_MIGRATION_LOCK)
     return conn
 
 

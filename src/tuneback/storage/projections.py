@@ -30,6 +30,7 @@ from tuneback.domain import (
     DatasetItemAdded,
     DatasetItemRemoved,
     EventPayload,
+    Feedback,
     FeedbackConfigSet,
     FeedbackRecorded,
     FeedbackRetracted,
@@ -296,6 +297,44 @@ class Projector:
                 "created_at": task.created_at,
             }
         )
+
+
+def lock_keys(payload: EventPayload) -> list[str]:
+    """The rows an event's projection reads and then changes, named for a narrow lock.
+
+    Two writers touching the same one wait for each other; everything else
+    commits side by side.
+    """
+    if isinstance(payload, FeedbackRecorded) and payload.feedback.user is not None:
+        fb = payload.feedback
+        target = fb.run_id or f"conversation:{fb.conversation_id}"
+        return [f"rating:{target}:{fb.key}:{fb.user}"]
+    if isinstance(payload, FeedbackRetracted):
+        return [f"feedback:{payload.feedback_id}"]
+    if isinstance(payload, DatasetItemAdded):
+        return [f"dataset:{payload.item.dataset_id}"]
+    if isinstance(payload, DatasetItemRemoved):
+        return [f"dataset:{payload.dataset_id}"]
+    if isinstance(payload, FeedbackConfigSet):
+        return [f"config:{payload.project}:{payload.key}"]
+    if isinstance(payload, ProjectConfigured):
+        return [f"settings:{payload.project}"]
+    if isinstance(payload, ConversationEnded):
+        return [f"conversation:{payload.conversation_id}"]
+    return []
+
+
+def rating_taken(conn: Connection, feedback: Feedback) -> bool:
+    """Whether the rater already holds a current rating on this key of this answer."""
+    target = (
+        _fb.run_id == feedback.run_id
+        if feedback.run_id is not None
+        else and_(_fb.run_id.is_(None), _fb.conversation_id == feedback.conversation_id)
+    )
+    query = select(_fb.id).where(
+        target, _fb.key == feedback.key, _fb.user == feedback.user, _fb.current.is_(True)
+    )
+    return conn.execute(query.limit(1)).first() is not None
 
 
 def count_rows(conn: Connection, table: Table) -> int:

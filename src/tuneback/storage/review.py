@@ -447,15 +447,15 @@ class ReviewStore:
         """The task as created, prompts and all, read back from its event."""
         e = t.events.c
         query = (
-            select(t.events.c.seq)
+            select(t.events.c.id)
             .where(e.type == "annotation_task.created")
             .where(self._payload_task_id() == task_id)
         )
         with self.engine.connect() as conn:
-            seq = conn.execute(query).scalar_one_or_none()
-        if seq is None:
+            event_id = conn.execute(query).scalar_one_or_none()
+        if event_id is None:
             raise NotFoundError(f"no annotation task with id {task_id}")
-        [event] = self.store.events_after(int(seq) - 1, limit=1)
+        event = self.store.get_event(event_id)
         task = getattr(event.payload, "task", None)
         assert isinstance(task, AnnotationTask)
         return task

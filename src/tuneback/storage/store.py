@@ -1,15 +1,17 @@
 """The Store: the one object that owns tuneback's SQL.
 
 Writes append events to the log and update the projections in the same
-transaction; reads return domain objects. Writers are serialised (a lock in
-this process, plus ``BEGIN IMMEDIATE`` on SQLite or an advisory lock on
-PostgreSQL across processes), which is what lets the store hand out gapless
-sequence numbers in commit order: a follower that reads ``seq > n`` can never
-miss an event that commits later with a smaller number.
+transaction; reads return domain objects. Every write goes through one writer
+thread per store that commits whatever is waiting in one transaction (group
+commit, :mod:`tuneback.storage.writer`); callers wait on their own result, and
+async callers hold no thread while they wait. What a commit does — ids,
+sequence numbers, narrow locks, projections — is :mod:`tuneback.storage.commit`;
+how followers read the log safely is :mod:`tuneback.storage.follow`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -19,7 +21,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Connection, Engine, Table, delete, func, select, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tuneback.domain import (
     CategoricalConfig,
@@ -39,19 +41,20 @@ from tuneback.domain import (
     StoredEvent,
     new_id,
     parse_payload,
-    utcnow,
 )
-from tuneback.errors import ConflictError, NotFoundError, StorageError, ValidationError
-from tuneback.storage import migrate
+from tuneback.errors import NotFoundError, StorageError, TuneBackError, ValidationError
+from tuneback.storage import follow, migrate
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
+from tuneback.storage.commit import GroupCommit, PreparedEvent
 from tuneback.storage.engine import (
     WRITE_OPTION,
-    EncodedJson,
+    describe_database_error,
     make_engine,
     parse_database_url,
 )
 from tuneback.storage.projections import Projector, count_rows
+from tuneback.storage.writer import GroupWriter
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -63,10 +66,20 @@ _RULE_EVENTS = frozenset({"feedback.config_set", "project.configured"})
 
 @dataclass(frozen=True)
 class NewEvent:
-    """A payload to append, with the id that makes retrying it safe (made up if absent)."""
+    """A payload to append, with the id that makes retrying it safe (made up if absent).
+
+    Appending an id that is already stored is a no-op when the new payload says
+    the same thing, and a :class:`ConflictError` when it says something else.
+    ``ensure`` keeps whatever is stored under the id if it is the same kind of
+    thing in the same project (a conversation restated on every turn);
+    ``once`` refuses feedback from a rater who already holds a current rating on
+    the key, checked inside the write so two at once cannot both pass.
+    """
 
     payload: EventPayload
     id: str | None = None
+    ensure: bool = False
+    once: bool = False
 
 
 class Store:
@@ -83,6 +96,15 @@ class Store:
         self._known_projects: set[str] = set()
         self._inserts = BulkInserts(self.engine.dialect)
         self._rules: dict[str, tuple[float, tuple[ProjectSettings, dict[str, Any]]]] = {}
+        self._writer = GroupWriter(
+            GroupCommit(
+                self.engine,
+                self._inserts,
+                self._known_projects,
+                committed=self._committed,
+                describe=lambda: self.display_url,
+            )
+        )
         if migrate_schema:
             self._guard(lambda: migrate.upgrade(self.engine), "open")
 
@@ -97,6 +119,8 @@ class Store:
         return self.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
+        """Finish the writes already queued, then release the database."""
+        self._writer.close()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
@@ -116,49 +140,26 @@ class Store:
             ) from None
 
     @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        """A write transaction holding the store's write lock; commits on success."""
-        with self._write_lock, self.engine.connect() as conn:
-            conn = conn.execution_options(**{WRITE_OPTION: True})
-            try:
-                with conn.begin():
-                    if self.dialect == "postgresql":
-                        conn.execute(
-                            text("SELECT pg_advisory_xact_lock(:key)"),
-                            {"key": migrate.PG_LOCK_KEY},
-                        )
-                    yield conn
-            except BaseException as exc:
-                # The rolled-back transaction may have noted projects as known
-                # that were never committed; forget them so they are checked again.
-                self._known_projects.clear()
-                if isinstance(exc, IntegrityError):
-                    reason = str(exc.orig).splitlines()[0] if exc.orig else None
-                    raise ConflictError(
-                        "the write conflicts with data already stored "
-                        "(an id is already used by a different object)",
-                        details={"reason": reason},
-                    ) from None
-                raise
-
-    @contextmanager
     def _reading(self) -> Iterator[Connection]:
-        if self.dialect == "postgresql":
-            # Reads need no transaction of their own: skipping BEGIN/COMMIT saves
-            # two round trips per read.
-            with self.engine.connect() as conn:
-                yield conn.execution_options(isolation_level="AUTOCOMMIT")
-            return
-        with self.engine.connect() as conn, conn.begin():
-            yield conn
+        try:
+            if self.dialect == "postgresql":
+                # Reads need no transaction of their own: skipping BEGIN/COMMIT
+                # saves two round trips per read.
+                with self.engine.connect() as conn:
+                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            raise describe_database_error(exc, self.display_url) from None
 
     # -- the event log --------------------------------------------------------------
 
     def append(self, payload: EventPayload, *, event_id: str | None = None) -> StoredEvent:
         """Append one event; returns it once committed.
 
-        Appending again with the same ``event_id`` changes nothing and returns
-        the event stored the first time.
+        Appending again with the same ``event_id`` and the same content changes
+        nothing and returns the event stored the first time.
         """
         return self.append_many([NewEvent(payload, event_id)])[0]
 
@@ -168,68 +169,70 @@ class Store:
         Events whose id is already in the log are not appended again; their
         stored originals are returned in their place.
         """
-        wanted = [e if isinstance(e, NewEvent) else NewEvent(e) for e in events]
-        for event in wanted:
-            if not isinstance(event.payload, EventPayload):
-                raise ValidationError(
-                    f"cannot append {type(event.payload).__name__}: not an event payload"
-                )
-        if not wanted:
+        prepared = self._prepare(events)
+        if not prepared:
             return []
-        return self._guard(lambda: self._append(wanted), "write to")  # type: ignore[no-any-return]
+        return self._writer.submit(prepared).result()
 
-    def _append(self, wanted: list[NewEvent]) -> list[StoredEvent]:
-        given_ids = [e.id for e in wanted if e.id is not None]
-        with self._writing() as conn:
-            stored: dict[str, StoredEvent] = {}
-            if given_ids:
-                for chunk in _chunks(given_ids, 500):
-                    rows = conn.execute(select(t.events).where(t.events.c.id.in_(chunk)))
-                    stored.update((row.id, _event_from_row(row)) for row in rows)
-            seq = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
-            recorded_at = utcnow()
-            result: list[StoredEvent] = []
-            fresh: list[StoredEvent] = []
-            for event in wanted:
-                if event.id is not None and event.id in stored:
-                    result.append(stored[event.id])
-                    continue
-                seq += 1
-                # Built without validation: every field is already valid.
-                new = StoredEvent.model_construct(
-                    seq=seq,
-                    id=event.id or new_id(),
-                    type=event.payload.type,
-                    version=event.payload.version,
-                    project=event.payload.project,
-                    recorded_at=recorded_at,
-                    payload=event.payload,
+    async def append_async(
+        self, payload: EventPayload, *, event_id: str | None = None
+    ) -> StoredEvent:
+        """:meth:`append` for a coroutine: waits for the commit without holding a thread."""
+        return (await self.append_many_async([NewEvent(payload, event_id)]))[0]
+
+    async def append_many_async(
+        self, events: Iterable[EventPayload | NewEvent]
+    ) -> list[StoredEvent]:
+        """:meth:`append_many` for a coroutine."""
+        prepared = self._prepare(events)
+        if not prepared:
+            return []
+        return await asyncio.wrap_future(self._writer.submit(prepared))
+
+    def append_each(
+        self, events: Sequence[EventPayload | NewEvent]
+    ) -> list[StoredEvent | TuneBackError]:
+        """Append events that stand alone: each is stored or refused on its own.
+
+        They are queued together, so they normally share one commit; the result
+        holds, in order, each stored event or the error that refused it.
+        """
+        futures = [self._writer.submit(self._prepare([event])) for event in events]
+        results: list[StoredEvent | TuneBackError] = []
+        for future in futures:
+            try:
+                results.append(future.result()[0])
+            except TuneBackError as exc:
+                results.append(exc)
+        return results
+
+    @staticmethod
+    def _prepare(events: Iterable[EventPayload | NewEvent]) -> list[PreparedEvent]:
+        prepared: list[PreparedEvent] = []
+        for event in events:
+            wanted = event if isinstance(event, NewEvent) else NewEvent(event)
+            if not isinstance(wanted.payload, EventPayload):
+                raise ValidationError(
+                    f"cannot append {type(wanted.payload).__name__}: not an event payload"
                 )
-                stored[new.id] = new
-                fresh.append(new)
-                result.append(new)
-            if fresh:
-                self._inserts(
-                    conn,
-                    t.events,
-                    [
-                        {
-                            "seq": e.seq,
-                            "id": e.id,
-                            "type": e.type,
-                            "version": e.version,
-                            "project": e.project,
-                            "recorded_at": e.recorded_at,
-                            "payload": EncodedJson(e.payload.model_dump_json(by_alias=True)),
-                        }
-                        for e in fresh
-                    ],
+            prepared.append(
+                PreparedEvent(
+                    # Fixed before the write, so a write retried after a lost
+                    # connection finds its own event instead of adding another.
+                    id=wanted.id or new_id(),
+                    payload=wanted.payload,
+                    encoded=wanted.payload.model_dump_json(by_alias=True),
+                    given=wanted.id is not None,
+                    ensure=wanted.ensure,
+                    once=wanted.once,
                 )
-                Projector(conn, self._known_projects, self._inserts).apply(fresh)
-        for written in fresh:
-            if written.type in _RULE_EVENTS:
-                self._rules.pop(written.project, None)
-        return result
+            )
+        return prepared
+
+    def _committed(self, written: list[StoredEvent]) -> None:
+        for event in written:
+            if event.type in _RULE_EVENTS:
+                self._rules.pop(event.project, None)
 
     def events_after(
         self,
@@ -239,21 +242,21 @@ class Store:
         project: str | None = None,
         types: Sequence[str] | None = None,
     ) -> list[StoredEvent]:
-        """Events with a sequence number above ``seq``, oldest first."""
-        query = select(t.events).where(t.events.c.seq > seq).order_by(t.events.c.seq).limit(limit)
-        if project is not None:
-            query = query.where(t.events.c.project == project)
-        if types:
-            query = query.where(t.events.c.type.in_(list(types)))
+        """Events after the one numbered ``seq``, in log order (see :mod:`.follow`).
+
+        Pass the ``seq`` of the last event you read to read on: no event that
+        commits later can land behind it.
+        """
         with self._reading() as conn:
-            return [_event_from_row(row) for row in conn.execute(query)]
+            rows = follow.page(conn, seq, limit, dialect=self.dialect, project=project, types=types)
+            return [event_from_row(row) for row in rows]
 
     def get_event(self, event_id: str) -> StoredEvent:
         with self._reading() as conn:
             row = conn.execute(select(t.events).where(t.events.c.id == event_id)).first()
         if row is None:
             raise NotFoundError(f"no event with id {event_id}")
-        return _event_from_row(row)
+        return event_from_row(row)
 
     def last_seq(self) -> int:
         with self._reading() as conn:
@@ -269,25 +272,17 @@ class Store:
 
         def work() -> int:
             replayed = 0
-            with self._writing() as conn:
-                for table in reversed(t.PROJECTIONS):
-                    conn.execute(delete(table))
-                self._known_projects.clear()
-                self._rules.clear()
-                projector = Projector(conn, self._known_projects, self._inserts)
-                after = 0
-                while True:
-                    rows = conn.execute(
-                        select(t.events)
-                        .where(t.events.c.seq > after)
-                        .order_by(t.events.c.seq)
-                        .limit(REBUILD_PAGE)
-                    ).all()
-                    if not rows:
-                        break
-                    projector.apply(_event_from_row(row) for row in rows)
-                    replayed += len(rows)
-                    after = rows[-1].seq
+            with self._write_lock, self.engine.connect() as conn:
+                conn = conn.execution_options(**{WRITE_OPTION: True})
+                with conn.begin():
+                    for table in reversed(t.PROJECTIONS):
+                        conn.execute(delete(table))
+                    self._known_projects.clear()
+                    self._rules.clear()
+                    projector = Projector(conn, self._known_projects, self._inserts)
+                    for rows in follow.replay_pages(conn, self.dialect, REBUILD_PAGE):
+                        projector.apply(event_from_row(row) for row in rows)
+                        replayed += len(rows)
             return replayed
 
         return self._guard(work, "rebuild")  # type: ignore[no-any-return]
@@ -527,7 +522,7 @@ def _feedback_from_row(row: Any) -> FeedbackRecord:
     return FeedbackRecord.model_validate(data)
 
 
-def _event_from_row(row: Any) -> StoredEvent:
+def event_from_row(row: Any) -> StoredEvent:
     return StoredEvent(
         seq=row.seq,
         id=row.id,

@@ -39,8 +39,9 @@ ID = String(64)
 events = Table(
     "events",
     metadata,
-    # Assigned by the store under its write lock, so the log is gapless and in
-    # commit order: a follower reading "seq > n" can never skip an event.
+    # SQLite: max + 1 inside the one write transaction, gapless and in commit
+    # order. PostgreSQL: from the events_seq sequence, unique and rising; the
+    # log's order there is (tx, seq) — see tuneback.storage.follow.
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("id", ID, nullable=False, unique=True),
     Column("type", String(64), nullable=False),
@@ -48,8 +49,12 @@ events = Table(
     Column("project", String(64), nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("payload", JsonType, nullable=False),
+    # PostgreSQL: the writing transaction's id, set by the database
+    # (pg_current_xact_id()); NULL on SQLite, which needs no such order.
+    Column("tx", BigInteger, nullable=True, info={"set_by_database": True}),
     Index(None, "project", "seq"),
     Index(None, "type", "seq"),
+    Index(None, "tx", "seq"),
 )
 
 projects = Table(

@@ -1,0 +1,305 @@
+"""Committing a group of write requests: ids checked, sequence numbers given, projections applied.
+
+This is what the writer thread (:mod:`tuneback.storage.writer`) runs for each
+group. On SQLite the file has one writer at a time (``BEGIN IMMEDIATE``), so
+``seq`` is ``max + 1`` and gapless in commit order. On PostgreSQL writers in
+many processes commit concurrently: ``seq`` comes from a sequence, and each row
+records the id of the transaction that wrote it (``tx``); followers read in
+``(tx, seq)`` order and only below the oldest transaction still running, so
+nothing can appear later behind them (see :mod:`tuneback.storage.follow`).
+
+The only locks taken are the narrow ones a projection needs (one rater's
+rating of one answer, one dataset's version, one feedback config); they are
+taken first, in a fixed order, before the transaction writes anything, so a
+transaction that waited for another gets a later transaction id and replay in
+``(tx, seq)`` order applies them in the order they committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from tuneback.domain import EventPayload, FeedbackRecorded, StoredEvent, utcnow
+from tuneback.errors import ConflictError, StorageError, TuneBackError
+from tuneback.storage import tables as t
+from tuneback.storage.bulk import BulkInserts
+from tuneback.storage.engine import WRITE_OPTION, EncodedJson, database_unavailable
+from tuneback.storage.projections import Projector, lock_keys, rating_taken
+from tuneback.storage.writer import WriteRequest
+
+LOOKUP_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """An event ready to store: its id fixed before the write, its payload encoded."""
+
+    id: str
+    payload: EventPayload
+    encoded: str
+    given: bool
+    """The caller named the id: it may already be stored (a retry)."""
+    ensure: bool = False
+    """Keep what is stored under this id if it is the same kind of thing in the same project."""
+    once: bool = False
+    """Feedback only: refuse it if the rater already holds a current rating on this key."""
+
+
+Outcome = list[StoredEvent] | TuneBackError
+
+
+class GroupCommit:
+    """Commits groups of requests on one engine; called by the writer thread only."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        inserts: BulkInserts,
+        known_projects: set[str],
+        *,
+        committed: Callable[[list[StoredEvent]], None],
+        describe: Callable[[], str],
+    ) -> None:
+        self._engine = engine
+        self._inserts = inserts
+        self._known_projects = known_projects
+        self._committed = committed
+        self._describe = describe
+        self._postgres = engine.dialect.name == "postgresql"
+
+    def __call__(self, group: list[WriteRequest]) -> None:
+        try:
+            outcomes = self._write(group)
+        except Exception as exc:
+            failure = self._failure(exc)
+            if len(group) > 1 and not isinstance(failure, StorageError):
+                # The group's transaction failed as a whole: find the request at
+                # fault by committing each alone.
+                for request in group:
+                    self([request])
+                return
+            if isinstance(exc, IntegrityError) and group[0].attempts == 0:
+                # Another process stored one of these ids between our lookup and
+                # our insert; looking again now answers with theirs.
+                group[0].attempts += 1
+                self(group)
+                return
+            group[0].fail(failure)
+            return
+        for request, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, TuneBackError):
+                request.fail(outcome)
+            else:
+                request.done(outcome)
+
+    def _failure(self, exc: Exception) -> TuneBackError:
+        if isinstance(exc, TuneBackError):
+            return exc
+        if isinstance(exc, IntegrityError):
+            reason = str(exc.orig).splitlines()[0] if exc.orig else None
+            return ConflictError(
+                "the write conflicts with data already stored "
+                "(an id is already used by a different object)",
+                details={"reason": reason},
+            )
+        if isinstance(exc, DBAPIError) and database_unavailable(exc):
+            return StorageError(f"cannot write to database {self._describe()}: {_reason(exc)}")
+        if isinstance(exc, LookupError):
+            return ConflictError(str(exc).strip("'\""))
+        raise exc
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                # Projects noted as known in a rolled-back transaction were never
+                # stored; forget them so they are written again.
+                self._known_projects.clear()
+                raise
+
+    def _write(self, group: list[WriteRequest]) -> list[Outcome]:
+        events = [e for r in group for e in r.events]
+        with self._transaction() as conn:
+            if self._postgres:
+                self._lock(conn, events)
+            stored = self._lookup(conn, [e.id for e in events if e.given])
+            outcomes: list[Outcome] = []
+            fresh: list[PreparedEvent] = []
+            for request in group:
+                try:
+                    placed = self._admit(conn, request.events, stored, fresh)
+                except TuneBackError as exc:
+                    outcomes.append(exc)
+                    continue
+                outcomes.append(placed)  # type: ignore[arg-type]
+            written = self._store(conn, fresh)
+            by_id = {e.id: e for e in written}
+            resolved: list[Outcome] = []
+            for outcome in outcomes:
+                if isinstance(outcome, TuneBackError):
+                    resolved.append(outcome)
+                    continue
+                resolved.append([by_id.get(e.id) or e for e in outcome])
+        if written:
+            self._committed(written)
+        return resolved
+
+    def _admit(
+        self,
+        conn: Connection,
+        events: Sequence[PreparedEvent],
+        stored: dict[str, StoredEvent | PreparedEvent],
+        fresh: list[PreparedEvent],
+    ) -> list[StoredEvent | PreparedEvent]:
+        """Place one request's events: the stored original for a retry, else new.
+
+        Raises (and places nothing) when an id names something else.
+        """
+        placed: list[StoredEvent | PreparedEvent] = []
+        mine: dict[str, PreparedEvent] = {}
+        for event in events:
+            earlier = mine.get(event.id) or stored.get(event.id)
+            if earlier is not None:
+                _check_same(earlier, event)
+                placed.append(earlier)
+                continue
+            if event.once and _rated(conn, event, fresh + list(mine.values())):
+                assert isinstance(event.payload, FeedbackRecorded)
+                key = event.payload.feedback.key
+                raise ConflictError(
+                    f"you already rated this answer ({key}) and ratings are locked in this project",
+                    details={"key": key},
+                )
+            mine[event.id] = event
+            placed.append(event)
+        stored.update(mine)
+        fresh.extend(mine.values())
+        return placed
+
+    def _store(self, conn: Connection, fresh: list[PreparedEvent]) -> list[StoredEvent]:
+        if not fresh:
+            return []
+        seqs = self._next_seqs(conn, len(fresh))
+        recorded_at = utcnow()
+        written = [
+            # Built without validation: every field is already valid.
+            StoredEvent.model_construct(
+                seq=seq,
+                id=e.id,
+                type=e.payload.type,
+                version=e.payload.version,
+                project=e.payload.project,
+                recorded_at=recorded_at,
+                payload=e.payload,
+            )
+            for seq, e in zip(seqs, fresh, strict=True)
+        ]
+        self._inserts(
+            conn,
+            t.events,
+            [
+                {
+                    "seq": w.seq,
+                    "id": w.id,
+                    "type": w.type,
+                    "version": w.version,
+                    "project": w.project,
+                    "recorded_at": recorded_at,
+                    "payload": EncodedJson(e.encoded),
+                }
+                for w, e in zip(written, fresh, strict=True)
+            ],
+        )
+        Projector(conn, self._known_projects, self._inserts).apply(written)
+        return written
+
+    def _next_seqs(self, conn: Connection, count: int) -> list[int]:
+        if self._postgres:
+            rows = conn.execute(
+                text("SELECT nextval('events_seq') FROM generate_series(1, :n)"), {"n": count}
+            )
+            return sorted(int(row[0]) for row in rows)
+        last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
+        return list(range(int(last) + 1, int(last) + 1 + count))
+
+    @staticmethod
+    def _lookup(conn: Connection, ids: list[str]) -> dict[str, StoredEvent | PreparedEvent]:
+        from tuneback.storage.store import event_from_row
+
+        found: dict[str, StoredEvent | PreparedEvent] = {}
+        for start in range(0, len(ids), LOOKUP_CHUNK):
+            chunk = ids[start : start + LOOKUP_CHUNK]
+            rows = conn.execute(select(t.events).where(t.events.c.id.in_(chunk)))
+            found.update((row.id, event_from_row(row)) for row in rows)
+        return found
+
+    @staticmethod
+    def _lock(conn: Connection, events: list[PreparedEvent]) -> None:
+        keys = sorted({key for e in events for key in lock_keys(e.payload)})
+        if keys:
+            conn.execute(_LOCK_SLOTS, {"keys": keys})
+
+
+# Keys are hashed with the schema's name, so two schemas of one database never
+# share a lock; they are taken in sorted order, so two groups cannot deadlock.
+_LOCK_SLOTS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
+    "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS slots"
+).bindparams(bindparam("keys"))
+
+
+def _rated(conn: Connection, event: PreparedEvent, pending: list[PreparedEvent]) -> bool:
+    payload = event.payload
+    assert isinstance(payload, FeedbackRecorded)
+    feedback = payload.feedback
+    for other in pending:
+        if isinstance(other.payload, FeedbackRecorded):
+            o = other.payload.feedback
+            if (o.run_id, o.conversation_id, o.key, o.user) == (
+                feedback.run_id,
+                feedback.conversation_id,
+                feedback.key,
+                feedback.user,
+            ):
+                return True
+    return rating_taken(conn, feedback)
+
+
+def _check_same(earlier: StoredEvent | PreparedEvent, wanted: PreparedEvent) -> None:
+    """A retry is a no-op only when it carries the same thing as the stored event."""
+    payload = earlier.payload
+    same_kind = type(payload) is type(wanted.payload) and payload.project == wanted.payload.project
+    if same_kind and (wanted.ensure or _restates(payload, wanted.payload)):
+        return
+    kind = payload.type if payload.project == wanted.payload.project else "event"
+    raise ConflictError(
+        f"id {wanted.id} is already used by a different {kind}; "
+        "use a new id for a new object (a retry must send the same content)",
+        details={"id": wanted.id},
+    )
+
+
+def _restates(stored: EventPayload, wanted: EventPayload) -> bool:
+    """Every field the writer set is what was stored (defaults such as times may differ)."""
+    given = wanted.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    return _subset(given, stored.model_dump(mode="json", by_alias=True))
+
+
+def _subset(given: Any, stored: Any) -> bool:
+    if isinstance(given, dict) and isinstance(stored, dict):
+        return all(k in stored and _subset(v, stored[k]) for k, v in given.items())
+    return bool(given == stored)
+
+
+def _reason(exc: DBAPIError) -> str:
+    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
