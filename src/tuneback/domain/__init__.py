@@ -33,6 +33,7 @@ from tuneback.domain.events import (
     RunFailed,
     StoredEvent,
     dump_payload,
+    encode_payload,
     parse_payload,
 )
 from tuneback.domain.feedback import (
@@ -106,6 +107,7 @@ __all__ = [
     "StoredEvent",
     "describe_value",
     "dump_payload",
+    "encode_payload",
     "new_id",
     "normalize_score",
     "parse_payload",

@@ -3,13 +3,19 @@
 Each payload class names its dotted ``type`` and its ``version``; a stored event is
 read back through :func:`parse_payload`, which finds the class by both, so an old
 version can keep its own class (and be upcast) when a payload changes shape.
+A payload is stored as the text :func:`encode_payload` returns, which refuses
+anything that would not read back equal.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, Field, model_validator
+from pydantic_core import PydanticSerializationError, to_json
 
 from tuneback.domain.common import (
     DomainModel,
@@ -245,6 +251,147 @@ def parse_payload(type_: str, version: int, data: dict[str, Any]) -> EventPayloa
             details={"known": list(EVENT_TYPES)},
         )
     return validate(cls, data, what=f"{type_} payload")
+
+
+def encode_payload(payload: EventPayload) -> str:
+    """The JSON text to store for ``payload``, once it is known to read back equal.
+
+    The log is replayed for good, so a payload that would be stored changed (an
+    infinite number becomes null, a tuple a list) or that PostgreSQL cannot hold
+    (a NUL character, a lone surrogate) is refused with a
+    :class:`~tuneback.errors.ValidationError` naming the field, never mended.
+    The check is the read itself: the text is parsed back as every reader
+    parses it, with :func:`parse_payload`, and compared with ``payload``.
+    """
+    try:
+        text = payload.model_dump_json(by_alias=True)
+    except PydanticSerializationError as exc:
+        raise _refusal(payload, f"cannot be written as JSON ({exc})") from None
+    # JSON writes NUL as this escape. The text may also hold it after an escaped
+    # backslash, which is harmless: hence the closer look before refusing.
+    if "\\u0000" in text and (problem := _first_unstorable(payload, ())) is not None:
+        raise _refusal_at(payload, *problem)
+    try:
+        read_back = parse_payload(payload.type, payload.version, json.loads(text))
+    except ValidationError as exc:
+        raise _refusal(
+            payload, f"{exc.message} (once stored and read back)", details=exc.details
+        ) from None
+    if read_back != payload:
+        fallback = f"invalid {payload.type} payload: would not read back equal"
+        raise _refusal(payload, fallback, read_back=read_back)
+    return text
+
+
+# Everything below runs only when a payload is refused, to say where and why.
+
+_Loc = tuple[str | int, ...]
+_Problem = tuple[_Loc, str, str]
+"""Where (``loc``), what (``msg``) and which kind of problem (``type``), as the API shows them."""
+
+
+def _refusal(
+    payload: EventPayload,
+    fallback: str,
+    *,
+    details: Any = None,
+    read_back: EventPayload | None = None,
+) -> ValidationError:
+    problem = _first_unstorable(payload, ())
+    if problem is None and read_back is not None:
+        problem = _first_difference(payload, read_back, ())
+    if problem is None:
+        return ValidationError(fallback, details=details)
+    return _refusal_at(payload, *problem)
+
+
+def _refusal_at(payload: EventPayload, loc: _Loc, message: str, kind: str) -> ValidationError:
+    where = ".".join(str(part) for part in loc) or "payload"
+    return ValidationError(
+        f"invalid {payload.type} payload: {where}: {message}",
+        details=[{"loc": list(loc), "msg": message, "type": kind}],
+    )
+
+
+def _first_unstorable(value: Any, loc: _Loc) -> _Problem | None:
+    """The first non-finite number, text PostgreSQL refuses, or value JSON cannot hold."""
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return None
+        return loc, f"numbers must be finite (got {value})", "finite_number"
+    if isinstance(value, str):
+        return _text_problem(value, loc, "text")
+    if isinstance(value, BaseModel):
+        items: Iterable[tuple[str | int, Any]] = (
+            (field.alias or name, getattr(value, name))
+            for name, field in type(value).model_fields.items()
+        )
+    elif isinstance(value, dict):
+        for key in value:
+            if isinstance(key, str) and (problem := _text_problem(key, (*loc, _key(key)), "keys")):
+                return problem
+        items = ((_key(key), item) for key, item in value.items())
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = enumerate(value)
+    else:
+        try:
+            to_json(value)
+        except PydanticSerializationError:
+            return loc, f"values of type {type(value).__name__} cannot be stored as JSON", "json"
+        return None
+    for part, item in items:
+        problem = _first_unstorable(item, (*loc, part))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _text_problem(text: str, loc: _Loc, what: str) -> _Problem | None:
+    if "\x00" in text:
+        return loc, f"{what} must not contain NUL characters (\\x00)", "string_nul"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = ascii(text[exc.start])
+        message = f"{what} must be valid Unicode (lone surrogate {char} at position {exc.start})"
+        return loc, message, "string_surrogate"
+    return None
+
+
+def _key(key: Any) -> str | int:
+    # Keys go into the message and the API's error body, which must stay encodable.
+    if isinstance(key, int) or (isinstance(key, str) and key.isprintable()):
+        return key
+    return ascii(key)
+
+
+def _first_difference(before: Any, after: Any, loc: _Loc) -> _Problem | None:
+    """The first place where ``after``, the payload as read back, differs from ``before``."""
+    if isinstance(before, BaseModel) and type(before) is type(after):
+        pairs: Iterable[tuple[str | int, Any, Any]] = (
+            (field.alias or name, getattr(before, name), getattr(after, name))
+            for name, field in type(before).model_fields.items()
+        )
+    elif isinstance(before, dict) and isinstance(after, dict) and before.keys() == after.keys():
+        pairs = ((_key(key), item, after[key]) for key, item in before.items())
+    elif isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        pairs = ((index, *pair) for index, pair in enumerate(zip(before, after, strict=True)))
+    elif before == after:
+        return None
+    else:
+        return loc, f"{_brief(before)} would be stored as {_brief(after)}", "round_trip"
+    for part, item, other in pairs:
+        problem = _first_difference(item, other, (*loc, part))
+        if problem is not None:
+            return problem
+    return None
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 class StoredEvent(DomainModel):

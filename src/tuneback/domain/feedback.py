@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from tuneback.domain.common import (
     DomainModel,
@@ -30,7 +30,17 @@ from tuneback.errors import ValidationError
 
 FeedbackKind = Literal["explicit", "implicit", "comment", "correction"]
 FeedbackSource = Literal["end_user", "annotator", "api"]
-RawValue = bool | int | float | str | None
+
+
+def _finite(value: bool | int | float | str | None) -> bool | int | float | str | None:
+    # JSON has no inf or nan: stored, they would read back as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"numbers must be finite (got {value})")
+    return value
+
+
+RawValue = Annotated[bool | int | float | str | None, AfterValidator(_finite)]
+"""What a person chose (👍, 4 stars, a label…), before it is normalised to a score."""
 
 FeedbackKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 
@@ -48,7 +58,7 @@ class Feedback(DomainModel):
     conversation_id: Identifier | None = None
     key: FeedbackKey
     kind: FeedbackKind = "explicit"
-    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    score: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
     value: RawValue = None
     comment: str | None = None
     correction: str | None = None
@@ -70,15 +80,15 @@ class Feedback(DomainModel):
 
 class Category(DomainModel):
     label: str = Field(min_length=1)
-    score: float | None = Field(default=None, ge=0.0, le=1.0)
+    score: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
 
 
 class ContinuousConfig(DomainModel):
     """A numeric key: values from ``min`` to ``max`` map linearly onto 0..1."""
 
     type: Literal["continuous"] = "continuous"
-    min: float
-    max: float
+    min: float = Field(allow_inf_nan=False)
+    max: float = Field(allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> ContinuousConfig:

@@ -35,8 +35,8 @@ class QueueRule(DomainModel):
     status: RunStatus | None = None
     key: FeedbackKey | None = None
     """A feedback key the run has current feedback on (with a score in range, when one is set)."""
-    min_score: float | None = Field(default=None, ge=0, le=1)
-    max_score: float | None = Field(default=None, ge=0, le=1)
+    min_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
+    max_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     has: Literal["feedback", "comment", "correction", "none"] | None = None
     """Current feedback of a kind on the run (``none``: no feedback at all)."""
     lacks: Literal["comment", "correction"] | None = None

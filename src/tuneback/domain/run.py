@@ -42,8 +42,8 @@ class Run(DomainModel):
     output: str | None = None
     status: RunStatus = "ok"
     error: str | None = None
-    latency_ms: float | None = Field(default=None, ge=0)
-    ttft_ms: float | None = Field(default=None, ge=0)
+    latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    ttft_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     prompt_tokens: int | None = Field(default=None, ge=0)
     completion_tokens: int | None = Field(default=None, ge=0)
     tags: list[str] = Field(default_factory=list)
