@@ -16,10 +16,18 @@ async def test_a_logged_run_reads_back_whole(api: Api) -> None:
 
 async def test_resending_a_run_id_is_a_no_op(api: Api) -> None:
     first = await api.keyed.post("/api/v1/runs", json=run_body(id="same"))
-    again = await api.keyed.post("/api/v1/runs", json=run_body(id="same", output="changed"))
+    again = await api.keyed.post("/api/v1/runs", json=run_body(id="same"))
     assert again.status_code == 201
     assert again.json() == first.json()
     assert [e.type for e in api.store.events_after(0)] == ["run.completed"]
+
+
+async def test_reusing_a_run_id_for_a_different_run_is_a_conflict(api: Api) -> None:
+    first = await api.keyed.post("/api/v1/runs", json=run_body(id="same"))
+    clash = await api.keyed.post("/api/v1/runs", json=run_body(id="same", output="changed"))
+    assert clash.status_code == 409
+    assert clash.json()["error"]["type"] == "conflict"
+    assert api.store.get_run("same").output == first.json()["output"]
 
 
 async def test_an_id_used_by_other_data_is_a_conflict(api: Api) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
@@ -14,9 +15,15 @@ from tuneback.errors import ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
+_ULID_LOCK = threading.Lock()
+
+
 def new_id() -> str:
     """A new ULID as its 26-character string: unique and sortable by time."""
-    return str(ULID())
+    # ULIDs made in the same millisecond step on from the last one, and that
+    # state is not safe across threads: two threads could get the same id.
+    with _ULID_LOCK:
+        return str(ULID())
 
 
 def utcnow() -> datetime:

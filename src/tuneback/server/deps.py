@@ -35,25 +35,31 @@ class Services:
         )
 
 
-def get_services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_store(request: Request) -> Store:
-    return get_services(request).store
+# The getters are coroutines only so that FastAPI calls them in the event loop:
+# a plain function would cost each request a trip to the thread pool.
+async def get_services(request: Request) -> Services:
+    return _services(request)
 
 
-def get_settings(request: Request) -> Settings:
-    return get_services(request).settings
+async def get_store(request: Request) -> Store:
+    return _services(request).store
 
 
-def get_chat(request: Request) -> ChatService:
-    return get_services(request).chat
+async def get_settings(request: Request) -> Settings:
+    return _services(request).settings
 
 
-def get_feedback(request: Request) -> FeedbackService:
-    return get_services(request).feedback
+async def get_chat(request: Request) -> ChatService:
+    return _services(request).chat
+
+
+async def get_feedback(request: Request) -> FeedbackService:
+    return _services(request).feedback
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

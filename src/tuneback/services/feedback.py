@@ -8,6 +8,7 @@ rated at all. Retries with the same id change nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,12 +26,13 @@ from tuneback.domain import (
     ProjectConfigured,
     ProjectSettings,
     Run,
+    StoredEvent,
     normalize_score,
     validate,
 )
 from tuneback.domain.feedback import RawValue
 from tuneback.errors import ConflictError, NotFoundError, ValidationError
-from tuneback.storage import Store
+from tuneback.storage import NewEvent, Store
 
 Config = ContinuousConfig | CategoricalConfig | FreeformConfig
 
@@ -88,20 +90,19 @@ class FeedbackService:
         source: FeedbackSource = "end_user",
         metadata: Mapping[str, Any] | None = None,
         feedback_id: str | None = None,
+        scope: str | None = None,
     ) -> FeedbackRecord:
         """Record feedback on a run and return it as stored.
 
         ``value`` is what the person chose (👍, 4 stars, a label) and is scored by
         the key's config; ``score`` may be given instead, already in 0..1.
-        Sending the same ``feedback_id`` again returns the first result.
+        Sending the same ``feedback_id`` with the same feedback again returns the
+        first result; the same id with different feedback is a conflict. With a
+        ``scope``, only runs of that project can be rated.
         """
-        if feedback_id is not None:
-            try:
-                return self.store.get_feedback(feedback_id)
-            except NotFoundError:
-                pass
+        run = self._run(run_id, scope)
         feedback = self.build(
-            self.store.get_run(run_id),
+            run,
             key=key,
             value=value,
             score=score,
@@ -113,13 +114,82 @@ class FeedbackService:
             metadata=metadata,
             feedback_id=feedback_id,
         )
-        payload = FeedbackRecorded(feedback=feedback)
-        stored = self.store.append(payload, event_id=feedback.id)
-        if stored.payload is not payload:
-            # A concurrent retry stored this id first: answer with what it stored.
+        event = self.new_event(feedback)
+        return self._answer(feedback, event, self.store.append_many([event])[0])
+
+    async def record_async(
+        self,
+        *,
+        run_id: str,
+        key: str,
+        value: RawValue = None,
+        score: float | None = None,
+        kind: FeedbackKind | None = None,
+        comment: str | None = None,
+        correction: str | None = None,
+        user: str | None = None,
+        source: FeedbackSource = "end_user",
+        metadata: Mapping[str, Any] | None = None,
+        feedback_id: str | None = None,
+        scope: str | None = None,
+    ) -> FeedbackRecord:
+        """:meth:`record` for a coroutine.
+
+        When the run and the project's rules are in memory (the usual case while
+        people rate answers) nothing blocks; otherwise one trip to a worker thread
+        reads them. The write itself is awaited without holding a thread.
+        """
+        run = self.store.recent_run(run_id)
+        rules = self.store.recent_rules(run.project) if run is not None else None
+        if run is None or rules is None or rules[0].latest_only:
+            run = await asyncio.to_thread(self._run, run_id, scope)
+        elif scope is not None and run.project != scope:
+            raise NotFoundError(f"no run with id {run_id}", details={"run_id": run_id})
+        fields: dict[str, Any] = {
+            "key": key,
+            "value": value,
+            "score": score,
+            "kind": kind,
+            "comment": comment,
+            "correction": correction,
+            "user": user,
+            "source": source,
+            "metadata": metadata,
+            "feedback_id": feedback_id,
+        }
+        if rules is None or rules[0].latest_only:
+            feedback = await asyncio.to_thread(lambda: self.build(run, **fields))
+        else:
+            feedback = self.build(run, configs=rules[1], settings=rules[0], **fields)
+        event = self.new_event(feedback, rules[0] if rules else None)
+        stored = (await self.store.append_many_async([event]))[0]
+        if stored.payload is not event.payload:
+            return await asyncio.to_thread(self._answer, feedback, event, stored)
+        return self._answer(feedback, event, stored)
+
+    def new_event(self, feedback: Feedback, settings: ProjectSettings | None = None) -> NewEvent:
+        """The event that records ``feedback``, with the project's rate-once rule attached.
+
+        Whether the rater already rated this answer is checked inside the write,
+        so two ratings sent at once cannot both pass a locked key.
+        """
+        settings = settings or self.store.project_rules(feedback.project)[0]
+        once = not settings.changeable and feedback.user is not None
+        return NewEvent(FeedbackRecorded(feedback=feedback), feedback.id, once=once)
+
+    def _run(self, run_id: str, scope: str | None) -> Run:
+        run = self.store.get_run(run_id)
+        if scope is not None and run.project != scope:
+            # Another project's runs do not exist for this caller.
+            raise NotFoundError(f"no run with id {run_id}", details={"run_id": run_id})
+        return run
+
+    def _answer(self, feedback: Feedback, event: NewEvent, stored: StoredEvent) -> FeedbackRecord:
+        if stored.payload is not event.payload:
+            # A retry of feedback stored earlier: answer with it as it is now.
             return self.store.get_feedback(feedback.id)
         # Just recorded, so it is current: no need to read it back.
-        return FeedbackRecord(**feedback.model_dump())
+        return FeedbackRecord.model_construct(**feedback.__dict__)
 
     def build(
         self,
@@ -193,16 +263,8 @@ class FeedbackService:
         user: str | None,
         settings: ProjectSettings | None = None,
     ) -> None:
+        # A locked ("rate once") key is checked inside the write: see new_event.
         settings = settings or self.store.project_rules(project)[0]
-        if not settings.changeable and user is not None:
-            earlier = [
-                f for f in self.store.feedback_for_run(run_id) if f.key == key and f.user == user
-            ]
-            if earlier:
-                raise ConflictError(
-                    f"you already rated this answer ({key}) and ratings are locked in this project",
-                    details={"feedback_id": earlier[0].id},
-                )
         if settings.latest_only and conversation_id is not None:
             path = self.store.conversation_messages(conversation_id)
             answers = [m for m in path if m.role == "assistant" and m.run_id]

@@ -17,17 +17,16 @@ from tuneback.domain import (
     Comparison,
     ComparisonRecorded,
     EventPayload,
-    FeedbackRecorded,
     ProjectSettings,
     Run,
 )
 from tuneback.domain.feedback import FeedbackKind, FeedbackSource, RawValue
-from tuneback.errors import ConflictError, NotFoundError, TuneBackError
+from tuneback.errors import NotFoundError, TuneBackError
 from tuneback.services.comparisons import check_candidates
 from tuneback.services.feedback import Config, FeedbackService
-from tuneback.services.runs import run_event, same_kind
+from tuneback.services.runs import run_event
 from tuneback.storage import NewEvent, Store
-from tuneback.storage.queries import Queries, existing_events
+from tuneback.storage.queries import Queries
 
 _TYPE_OF_EVENT = {
     "run.completed": "run",
@@ -97,23 +96,16 @@ class IngestService:
             item if isinstance(item, ItemResult) else None for item in items
         ]
         pending = [(i, item) for i, item in enumerate(items) if not isinstance(item, ItemResult)]
-        known = existing_events(self.store, [item.id for _, item in pending])
-        fresh: list[tuple[int, Item]] = []
-        for index, item in pending:
-            stored_type = known.get(item.id)
-            if stored_type is None:
-                fresh.append((index, item))
-            elif _TYPE_OF_EVENT.get(stored_type) == item_type(item):
-                results[index] = ItemResult(index, item_type(item), item.id, 201)
+        events = self._prepare(pending, results, scope)
+        # Each item is its own write, so one that clashes with a stored id fails
+        # alone; queued together, they normally share one commit.
+        outcomes = self.store.append_each([event for _, _, event in events])
+        for (index, item_id, event), outcome in zip(events, outcomes, strict=True):
+            kind = _kind(event.payload)
+            if isinstance(outcome, TuneBackError):
+                results[index] = ItemResult.failed(index, kind, item_id, outcome)
             else:
-                results[index] = ItemResult.failed(
-                    index,
-                    item_type(item),
-                    item.id,
-                    ConflictError(f"id {item.id} is already used by a {stored_type} event"),
-                )
-        events = self._prepare(fresh, results, scope)
-        self._append(events, results)
+                results[index] = ItemResult(index, kind, item_id, 201)
         return [r for r in results if r is not None]
 
     def _prepare(
@@ -139,7 +131,7 @@ class IngestService:
             except TuneBackError as exc:
                 results[index] = ItemResult.failed(index, item_type(item), item.id, exc)
                 continue
-            events.append((index, item.id, NewEvent(payload, item.id)))
+            events.append((index, item.id, payload))
         return events
 
     def _payload(
@@ -148,12 +140,12 @@ class IngestService:
         runs: dict[str, Run],
         configs: dict[str, dict[str, Config]],
         settings: dict[str, ProjectSettings],
-    ) -> EventPayload:
+    ) -> NewEvent:
         if isinstance(item, Run):
-            return run_event(item)
+            return NewEvent(run_event(item), item.id)
         if isinstance(item, Comparison):
             check_candidates(item, runs)
-            return ComparisonRecorded(comparison=item)
+            return NewEvent(ComparisonRecorded(comparison=item), item.id)
         run = runs.get(item.run_id)
         if run is None:
             raise NotFoundError(f"no run with id {item.run_id}", details={"run_id": item.run_id})
@@ -175,46 +167,7 @@ class IngestService:
             configs=configs[run.project],
             settings=settings[run.project],
         )
-        return FeedbackRecorded(feedback=feedback)
-
-    def _append(
-        self, events: list[tuple[int, str, NewEvent]], results: list[ItemResult | None]
-    ) -> None:
-        if not events:
-            return
-        try:
-            stored = self.store.append_many([event for _, _, event in events])
-        except ConflictError:
-            # One item clashes with a stored row (e.g. a run id already taken
-            # under another event id): find it by writing the items one by one.
-            for entry in events:
-                self._append_one(entry, results)
-            return
-        for (index, item_id, event), saved in zip(events, stored, strict=True):
-            self._settle(index, item_id, event, saved, results)
-
-    def _append_one(
-        self, entry: tuple[int, str, NewEvent], results: list[ItemResult | None]
-    ) -> None:
-        index, item_id, event = entry
-        try:
-            saved = self.store.append_many([event])[0]
-        except TuneBackError as exc:
-            results[index] = ItemResult.failed(index, _kind(event.payload), item_id, exc)
-            return
-        self._settle(index, item_id, event, saved, results)
-
-    @staticmethod
-    def _settle(
-        index: int, item_id: str, event: NewEvent, saved: Any, results: list[ItemResult | None]
-    ) -> None:
-        kind = _kind(event.payload)
-        try:
-            same_kind(saved, event.payload, kind, item_id)
-        except ConflictError as exc:
-            results[index] = ItemResult.failed(index, kind, item_id, exc)
-            return
-        results[index] = ItemResult(index, kind, item_id, 201)
+        return self.feedback.new_event(feedback, settings[run.project])
 
 
 def _kind(payload: EventPayload) -> str:

@@ -17,7 +17,6 @@ from typing import Any, Literal
 from tuneback.domain import (
     CategoricalConfig,
     FeedbackRecord,
-    FeedbackRecorded,
     ProjectSettings,
     QueueRule,
     ReviewQueue,
@@ -30,7 +29,7 @@ from tuneback.domain.agreement import cohen_kappa, krippendorff_alpha
 from tuneback.domain.feedback import BUILTIN_CONFIGS, RawValue
 from tuneback.errors import ConflictError, ValidationError
 from tuneback.services.feedback import FeedbackService
-from tuneback.storage import NewEvent, Store
+from tuneback.storage import Store
 from tuneback.storage.review import QueueCounts, QueueItem, ReviewStore
 
 Clock = Callable[[], datetime]
@@ -214,7 +213,7 @@ class ReviewService:
             built.append(
                 self.feedback.build(run, key="correction", correction=correction, **common)
             )
-        self.store.append_many([NewEvent(FeedbackRecorded(feedback=f), f.id) for f in built])
+        self.store.append_many([self.feedback.new_event(f) for f in built])
         self.reviews.release(queue.id, run_id, reviewer)
         return [self.store.get_feedback(f.id) for f in built]
 

@@ -85,7 +85,10 @@ class RunService:
         events = [NewEvent(run_event(run), run.id)]
         if conversation is not None:
             events.insert(
-                0, NewEvent(ConversationStarted(conversation=conversation), conversation.id)
+                0,
+                NewEvent(
+                    ConversationStarted(conversation=conversation), conversation.id, ensure=True
+                ),
             )
         stored = self.store.append_many(events)
         same_kind(stored[-1], events[-1].payload, "run", run.id)

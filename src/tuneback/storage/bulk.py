@@ -20,8 +20,7 @@ class BulkInsert:
     """An ``INSERT`` into one table, ready to take many row dicts at once."""
 
     def __init__(self, table: Table, dialect: Dialect) -> None:
-        # Columns the database fills in itself (a server default) are left out.
-        columns = [c for c in table.columns if not c.info.get("set_by_database")]
+        columns = list(table.columns)
         keys = [column.key for column in columns]
         compiled = insert(table).compile(dialect=dialect, column_keys=keys)
         self.sql = compiled.string

@@ -1,18 +1,24 @@
 """Committing a group of write requests: ids checked, sequence numbers given, projections applied.
 
 This is what the writer thread (:mod:`tuneback.storage.writer`) runs for each
-group. On SQLite the file has one writer at a time (``BEGIN IMMEDIATE``), so
-``seq`` is ``max + 1`` and gapless in commit order. On PostgreSQL writers in
-many processes commit concurrently: ``seq`` comes from a sequence, and each row
-records the id of the transaction that wrote it (``tx``); followers read in
-``(tx, seq)`` order and only below the oldest transaction still running, so
-nothing can appear later behind them (see :mod:`tuneback.storage.follow`).
+group, in one transaction:
 
-The only locks taken are the narrow ones a projection needs (one rater's
-rating of one answer, one dataset's version, one feedback config); they are
-taken first, in a fixed order, before the transaction writes anything, so a
-transaction that waited for another gets a later transaction id and replay in
-``(tx, seq)`` order applies them in the order they committed.
+1. take the narrow locks the group's projections need (one rater's rating of
+   one answer, one dataset's version, one feedback config), sorted, so two
+   writers never deadlock;
+2. look up the ids callers named (a retry is answered with what is stored;
+   the same id carrying something else is a conflict);
+3. apply the projections;
+4. take the log's tail — on SQLite the file's one writer lock
+   (``BEGIN IMMEDIATE``) already is; on PostgreSQL an advisory lock for this
+   schema — number the events ``max(seq) + 1 …``, insert them, and commit.
+
+On PostgreSQL, writers in several processes do steps 1–3 side by side; they
+queue only for step 4, which is one query, one insert and the commit. Holding
+the tail through the commit is what keeps ``seq`` gapless and in commit order,
+so a follower reading ``seq > n`` can never miss an event that commits late,
+and a replay applies dependent writes in the order they committed (a writer
+that waited for another's narrow lock reaches the tail after it).
 """
 
 from __future__ import annotations
@@ -189,21 +195,30 @@ class GroupCommit:
     def _store(self, conn: Connection, fresh: list[PreparedEvent]) -> list[StoredEvent]:
         if not fresh:
             return []
-        seqs = self._next_seqs(conn, len(fresh))
         recorded_at = utcnow()
-        written = [
+
+        def numbered(first: int) -> list[StoredEvent]:
             # Built without validation: every field is already valid.
-            StoredEvent.model_construct(
-                seq=seq,
-                id=e.id,
-                type=e.payload.type,
-                version=e.payload.version,
-                project=e.payload.project,
-                recorded_at=recorded_at,
-                payload=e.payload,
-            )
-            for seq, e in zip(seqs, fresh, strict=True)
-        ]
+            return [
+                StoredEvent.model_construct(
+                    seq=first + n,
+                    id=e.id,
+                    type=e.payload.type,
+                    version=e.payload.version,
+                    project=e.payload.project,
+                    recorded_at=recorded_at,
+                    payload=e.payload,
+                )
+                for n, e in enumerate(fresh)
+            ]
+
+        # The projections do not read the number, so they go in before the tail
+        # is taken: writers in other processes do this part side by side.
+        Projector(conn, self._known_projects, self._inserts).apply(numbered(0))
+        if self._postgres:
+            conn.execute(_LOCK_TAIL)
+        last = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
+        written = numbered(last + 1)
         self._inserts(
             conn,
             t.events,
@@ -220,17 +235,7 @@ class GroupCommit:
                 for w, e in zip(written, fresh, strict=True)
             ],
         )
-        Projector(conn, self._known_projects, self._inserts).apply(written)
         return written
-
-    def _next_seqs(self, conn: Connection, count: int) -> list[int]:
-        if self._postgres:
-            rows = conn.execute(
-                text("SELECT nextval('events_seq') FROM generate_series(1, :n)"), {"n": count}
-            )
-            return sorted(int(row[0]) for row in rows)
-        last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
-        return list(range(int(last) + 1, int(last) + 1 + count))
 
     @staticmethod
     def _lookup(conn: Connection, ids: list[str]) -> dict[str, StoredEvent | PreparedEvent]:
@@ -252,6 +257,7 @@ class GroupCommit:
 
 # Keys are hashed with the schema's name, so two schemas of one database never
 # share a lock; they are taken in sorted order, so two groups cannot deadlock.
+_LOCK_TAIL = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/log', 0))")
 _LOCK_SLOTS = text(
     "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
     "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS slots"
@@ -298,6 +304,8 @@ def _restates(stored: EventPayload, wanted: EventPayload) -> bool:
 def _subset(given: Any, stored: Any) -> bool:
     if isinstance(given, dict) and isinstance(stored, dict):
         return all(k in stored and _subset(v, stored[k]) for k, v in given.items())
+    if isinstance(given, list) and isinstance(stored, list):
+        return len(given) == len(stored) and all(map(_subset, given, stored))
     return bool(given == stored)
 
 

@@ -6,7 +6,8 @@ thread per store that commits whatever is waiting in one transaction (group
 commit, :mod:`tuneback.storage.writer`); callers wait on their own result, and
 async callers hold no thread while they wait. What a commit does — ids,
 sequence numbers, narrow locks, projections — is :mod:`tuneback.storage.commit`;
-how followers read the log safely is :mod:`tuneback.storage.follow`.
+the log stays gapless and in commit order, so a follower reading
+``seq > n`` never misses an event.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ from tuneback.domain import (
     Project,
     ProjectSettings,
     Run,
+    RunCompleted,
+    RunFailed,
     StoredEvent,
     new_id,
     parse_payload,
 )
 from tuneback.errors import NotFoundError, StorageError, TuneBackError, ValidationError
-from tuneback.storage import follow, migrate
+from tuneback.storage import migrate
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
 from tuneback.storage.commit import GroupCommit, PreparedEvent
@@ -61,6 +64,8 @@ M = TypeVar("M", bound=BaseModel)
 REBUILD_PAGE = 2_000
 RULES_TTL = 1.0
 """Seconds a project's settings and feedback configs are kept between reads."""
+RECENT_RUNS = 20_000
+"""Runs kept in memory by id: a run never changes once stored, and ratings follow answers."""
 _RULE_EVENTS = frozenset({"feedback.config_set", "project.configured"})
 
 
@@ -96,6 +101,7 @@ class Store:
         self._known_projects: set[str] = set()
         self._inserts = BulkInserts(self.engine.dialect)
         self._rules: dict[str, tuple[float, tuple[ProjectSettings, dict[str, Any]]]] = {}
+        self._runs: dict[str, Run] = {}
         self._writer = GroupWriter(
             GroupCommit(
                 self.engine,
@@ -233,6 +239,29 @@ class Store:
         for event in written:
             if event.type in _RULE_EVENTS:
                 self._rules.pop(event.project, None)
+            elif isinstance(event.payload, RunCompleted | RunFailed):
+                self._remember_run(event.payload.run)
+
+    def _remember_run(self, run: Run) -> None:
+        runs = self._runs
+        runs[run.id] = run
+        if len(runs) > RECENT_RUNS:
+            # The oldest tenth goes: dicts keep insertion order.
+            for old in list(runs)[: RECENT_RUNS // 10]:
+                runs.pop(old, None)
+
+    def recent_run(self, run_id: str) -> Run | None:
+        """The run if it is in memory (written or read here lately), without a database trip."""
+        return self._runs.get(run_id)
+
+    def recent_rules(
+        self, project: str
+    ) -> tuple[ProjectSettings, dict[str, FeedbackConfigType]] | None:
+        """:meth:`project_rules` if they are in memory and fresh, without a database trip."""
+        cached = self._rules.get(project)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
 
     def events_after(
         self,
@@ -242,14 +271,14 @@ class Store:
         project: str | None = None,
         types: Sequence[str] | None = None,
     ) -> list[StoredEvent]:
-        """Events after the one numbered ``seq``, in log order (see :mod:`.follow`).
-
-        Pass the ``seq`` of the last event you read to read on: no event that
-        commits later can land behind it.
-        """
+        """Events with a sequence number above ``seq``, oldest first."""
+        query = select(t.events).where(t.events.c.seq > seq).order_by(t.events.c.seq).limit(limit)
+        if project is not None:
+            query = query.where(t.events.c.project == project)
+        if types:
+            query = query.where(t.events.c.type.in_(list(types)))
         with self._reading() as conn:
-            rows = follow.page(conn, seq, limit, dialect=self.dialect, project=project, types=types)
-            return [event_from_row(row) for row in rows]
+            return [event_from_row(row) for row in conn.execute(query)]
 
     def get_event(self, event_id: str) -> StoredEvent:
         with self._reading() as conn:
@@ -280,9 +309,19 @@ class Store:
                     self._known_projects.clear()
                     self._rules.clear()
                     projector = Projector(conn, self._known_projects, self._inserts)
-                    for rows in follow.replay_pages(conn, self.dialect, REBUILD_PAGE):
+                    after = 0
+                    while True:
+                        rows = conn.execute(
+                            select(t.events)
+                            .where(t.events.c.seq > after)
+                            .order_by(t.events.c.seq)
+                            .limit(REBUILD_PAGE)
+                        ).all()
+                        if not rows:
+                            break
                         projector.apply(event_from_row(row) for row in rows)
                         replayed += len(rows)
+                        after = rows[-1].seq
             return replayed
 
         return self._guard(work, "rebuild")  # type: ignore[no-any-return]
@@ -413,7 +452,9 @@ class Store:
         return self._one(t.messages, Message, message_id, "message")
 
     def get_run(self, run_id: str) -> Run:
-        return self._one(t.runs, Run, run_id, "run")
+        run = self._one(t.runs, Run, run_id, "run")
+        self._remember_run(run)
+        return run
 
     def list_runs(self, project: str = "default", *, limit: int = 100) -> list[Run]:
         """A project's runs, newest first."""

@@ -39,9 +39,9 @@ ID = String(64)
 events = Table(
     "events",
     metadata,
-    # SQLite: max + 1 inside the one write transaction, gapless and in commit
-    # order. PostgreSQL: from the events_seq sequence, unique and rising; the
-    # log's order there is (tx, seq) — see tuneback.storage.follow.
+    # Assigned as max + 1 while the writer holds the log's tail until it commits
+    # (see tuneback.storage.commit), so the log is gapless and in commit order:
+    # a follower reading "seq > n" can never skip an event.
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
     Column("id", ID, nullable=False, unique=True),
     Column("type", String(64), nullable=False),
@@ -49,12 +49,8 @@ events = Table(
     Column("project", String(64), nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Column("payload", JsonType, nullable=False),
-    # PostgreSQL: the writing transaction's id, set by the database
-    # (pg_current_xact_id()); NULL on SQLite, which needs no such order.
-    Column("tx", BigInteger, nullable=True, info={"set_by_database": True}),
     Index(None, "project", "seq"),
     Index(None, "type", "seq"),
-    Index(None, "tx", "seq"),
 )
 
 projects = Table(

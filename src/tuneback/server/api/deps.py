@@ -37,7 +37,7 @@ class ApiServices:
         )
 
 
-def get_api(request: Request) -> ApiServices:
+async def get_api(request: Request) -> ApiServices:
     api: ApiServices = request.app.state.api
     return api
 

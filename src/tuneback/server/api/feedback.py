@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.exceptions import HTTPException
 
-from tuneback.domain import FeedbackRecord, FeedbackRecorded, Run, new_id
+from tuneback.domain import new_id
 from tuneback.domain.feedback import FeedbackSource
 from tuneback.errors import NotFoundError
 from tuneback.server.api.deps import ApiDep, feedback_public
@@ -29,8 +29,6 @@ from tuneback.server.deps import FeedbackDep, StoreDep
 from tuneback.services.feedback import FeedbackService
 from tuneback.services.ingest import FeedbackDraft
 from tuneback.services.keys import TokenError
-from tuneback.services.runs import same_kind
-from tuneback.storage import Store
 
 router = APIRouter(prefix="/feedback", tags=["feedback"])
 
@@ -55,19 +53,19 @@ def draft_from(body: FeedbackCreate) -> FeedbackDraft:
     )
 
 
-def record(
-    store: Store,
+async def record(
     service: FeedbackService,
-    run: Run,
     *,
+    run_id: str,
     key: str,
     fields: FeedbackFields,
     source: FeedbackSource,
     feedback_id: str | None = None,
+    scope: str | None = None,
 ) -> FeedbackPublic:
     """Check and store one piece of feedback; acknowledged once committed."""
-    feedback = service.build(
-        run,
+    recorded = await service.record_async(
+        run_id=run_id,
         key=key,
         value=fields.value,
         score=fields.score,
@@ -78,33 +76,23 @@ def record(
         source=source,
         metadata=fields.metadata,
         feedback_id=feedback_id,
+        scope=scope,
     )
-    payload = FeedbackRecorded(feedback=feedback)
-    stored = store.append(payload, event_id=feedback.id)
-    same_kind(stored, payload, "feedback", feedback.id)
-    if stored.payload is not payload:
-        # Someone stored this id first (a concurrent retry): answer with theirs.
-        return feedback_public(store.get_feedback(feedback.id))
-    # Just recorded, so it is current: no need to read it back.
-    return feedback_public(FeedbackRecord.model_construct(**feedback.__dict__))
+    return feedback_public(recorded)
 
 
 @router.post("", status_code=201, summary="Record feedback on a run")
-def create_feedback(
-    body: FeedbackCreate, caller: CallerDep, store: StoreDep, service: FeedbackDep
+async def create_feedback(
+    body: FeedbackCreate, caller: CallerDep, service: FeedbackDep
 ) -> FeedbackPublic:
-    if body.id is not None:
-        try:
-            earlier = store.get_feedback(body.id)
-        except NotFoundError:
-            pass
-        else:
-            caller.check(earlier.project, "feedback", body.id)
-            return feedback_public(earlier)
-    run = store.get_run(body.run_id)
-    caller.check(run.project, "run", body.run_id)
-    return record(
-        store, service, run, key=body.key, fields=body, source=body.source, feedback_id=body.id
+    return await record(
+        service,
+        run_id=body.run_id,
+        key=body.key,
+        fields=body,
+        source=body.source,
+        feedback_id=body.id,
+        scope=caller.scope,
     )
 
 
@@ -190,17 +178,24 @@ def token_url(request: Request, token: str) -> str:
     return str(request.url_for("feedback_with_token", token=token))
 
 
-def _use_token(
-    token: str, fields: TokenFeedback, api: ApiDep, store: Store, service: FeedbackService
+async def _use_token(
+    token: str, fields: TokenFeedback, api: ApiDep, service: FeedbackService
 ) -> FeedbackPublic:
     try:
         claims = api.keys.check_token(token)
     except TokenError as exc:
         raise unauthorized(str(exc)) from None
-    run = store.get_run(claims.run_id)
-    if run.project != claims.project:
-        raise HTTPException(403, "the feedback token does not match this run's project")
-    return record(store, service, run, key=claims.key, fields=fields, source="end_user")
+    try:
+        return await record(
+            service,
+            run_id=claims.run_id,
+            key=claims.key,
+            fields=fields,
+            source="end_user",
+            scope=claims.project,
+        )
+    except NotFoundError:
+        raise HTTPException(403, "the feedback token does not match this run's project") from None
 
 
 @router.post(
@@ -209,20 +204,19 @@ def _use_token(
     name="feedback_with_token",
     summary="Rate the run a token names; no API key needed",
 )
-def feedback_with_token(
-    token: str, body: TokenFeedback, api: ApiDep, store: StoreDep, service: FeedbackDep
+async def feedback_with_token(
+    token: str, body: TokenFeedback, api: ApiDep, service: FeedbackDep
 ) -> FeedbackPublic:
-    return _use_token(token, body, api, store, service)
+    return await _use_token(token, body, api, service)
 
 
 @router.get(
     "/tokens/{token}",
     summary="One-click rating from a link: the feedback goes in the query string",
 )
-def feedback_with_token_link(
+async def feedback_with_token_link(
     token: str,
     api: ApiDep,
-    store: StoreDep,
     service: FeedbackDep,
     value: Annotated[str | None, Query(max_length=200)] = None,
     score: Annotated[float | None, Query(ge=0, le=1)] = None,
@@ -234,4 +228,4 @@ def feedback_with_token_link(
         # Links carry text; "4" on a stars link means the number 4.
         parsed = float(value) if "." in value else int(value)
     fields = TokenFeedback(value=parsed, score=score, comment=comment, user=user)
-    return _use_token(token, fields, api, store, service)
+    return await _use_token(token, fields, api, service)
