@@ -64,3 +64,10 @@ def database_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -
 def store(database_url: str) -> Iterator[Store]:
     with Store(database_url) as store:
         yield store
+
+
+@pytest.fixture
+def store_url_only(database_url: str) -> str:
+    """A migrated, empty database of the test's dialect, for tests that open stores themselves."""
+    Store(database_url).close()
+    return database_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from typing import Annotated
 
@@ -11,6 +12,7 @@ import typer
 from tuneback.cli.app import DatabaseOption, app, err, settings_with
 from tuneback.domain import ProjectSettings
 from tuneback.errors import ConfigurationError
+from tuneback.server.workers import refuse_sqlite, worker_environment
 from tuneback.storage import Store
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -77,6 +79,14 @@ def serve(
         bool,
         typer.Option("--no-auth", help="Serve /api/v1 without API keys (loopback only)."),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes to run (PostgreSQL only); each commits its requests "
+            "together, and all of them share the database.",
+        ),
+    ] = 1,
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the chat, the pages and the API over HTTP.
@@ -87,6 +97,7 @@ def serve(
         tuneback serve                                  # chat with the embedded local model
         tuneback serve -m openai:gpt-4o-mini -m echo    # offer two models
         tuneback serve --feedback faces,comment --host 0.0.0.0
+        tuneback serve --workers 4 --database-url postgresql://localhost/tuneback
     """
     import uvicorn
 
@@ -111,13 +122,31 @@ def serve(
         raise ConfigurationError(
             f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
         )
+    refuse_sqlite(settings.database_url, workers)
+    models = model or [settings.model]
     store = Store(settings.database_url)
     try:
         if feedback is not None:
             save_widgets(store, settings.project, feedback)
-        application = create_app(
-            settings, store=store, models=model or [settings.model], pages=chosen_pages
-        )
+        if workers > 1:
+            store.close()
+            err.print(
+                f"tuneback {', '.join(chosen_pages)} · {workers} workers · data in "
+                f"{store.display_url}"
+            )
+            for url in share_urls(settings.host, settings.port):
+                err.print(f"  open {url}")
+            os.environ.update(worker_environment(settings, models=models, pages=chosen_pages))
+            uvicorn.run(
+                "tuneback.server.workers:create_worker_app",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_level=settings.log_level,
+            )
+            return
+        application = create_app(settings, store=store, models=models, pages=chosen_pages)
         err.print(f"tuneback {', '.join(chosen_pages)} · data in {store.display_url}")
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}")

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tuneback.errors import TuneBackError
+from tuneback.storage import DatabaseError, describe_database_error
 
 log = logging.getLogger("tuneback.server")
 
@@ -55,6 +56,15 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Reads outside the Store's own guard (queries, analytics, review) land
+    # here: a database that went away is a 503 the client can retry, not a 500.
+    assert isinstance(exc, DatabaseError)
+    error = describe_database_error(exc, request.app.state.services.store.display_url)
+    log.warning("%s %s: %s", request.method, request.url.path, error.message)
+    return error_response(error.status_code, error.type, error.message, error.details)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "tuneback hit an unexpected error; see the log")
@@ -64,4 +74,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TuneBackError, _tuneback_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DatabaseError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -15,6 +15,7 @@ disconnects stops the model and leaves a cancelled run with the partial answer.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -295,8 +296,8 @@ class Call:
             if self._stream is not None:
                 self._stream.close()
 
-    def record(self, status: str, error: str | None = None) -> Run:
-        """Store the run (and its conversation, the first time); once per call."""
+    def finish(self, status: str, error: str | None = None) -> Run | None:
+        """The call as a Run, the first time it is asked for; None after that."""
         finished = time.perf_counter()
         usage = self.usage
         metadata: dict[str, Any] = {"source": "proxy", "stream": self.body.stream}
@@ -327,10 +328,21 @@ class Call:
         )
         with self._lock:
             if self.recorded:
-                return run
+                return None
             self.recorded = True
-        self.request.app.state.api.runs.log_exchange(run, self.conversation)
         return run
+
+    def record(self, status: str, error: str | None = None) -> None:
+        """Store the run (and its conversation, the first time); once per call."""
+        run = self.finish(status, error)
+        if run is not None:
+            self.request.app.state.api.runs.log_exchange(run, self.conversation)
+
+    async def record_async(self, status: str, error: str | None = None) -> None:
+        """:meth:`record` awaiting the commit without holding a thread."""
+        run = self.finish(status, error)
+        if run is not None:
+            await self.request.app.state.api.runs.log_exchange_async(run, self.conversation)
 
     @property
     def project(self) -> str:
@@ -357,19 +369,27 @@ class Call:
         }
 
 
-def _fail(call: Call, exc: TuneBackError) -> JSONResponse:
-    call.record("error", exc.message)
+async def _fail(call: Call, exc: TuneBackError) -> JSONResponse:
+    await call.record_async("error", exc.message)
     return model_failure(exc).response()
 
 
-def _complete(call: Call) -> dict[str, Any] | JSONResponse:
+def _generate(call: Call) -> TuneBackError | None:
+    """Run the model to the end; in a worker thread (models block)."""
     try:
         call.open()
         while call.next_chunk() is not None:
             pass
     except TuneBackError as exc:
-        return _fail(call, exc)
-    call.record("ok")
+        return exc
+    return None
+
+
+async def _complete(call: Call) -> dict[str, Any] | JSONResponse:
+    failure = await run_in_threadpool(_generate, call)
+    if failure is not None:
+        return await _fail(call, failure)
+    await call.record_async("ok")
     return {
         "id": call.run_id,
         "object": "chat.completion",
@@ -398,7 +418,69 @@ def _chunk(call: Call, delta: dict[str, Any], finish: str | None = None) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
 
-async def _events(call: Call, first: str | None) -> AsyncIterator[str]:
+class Pump:
+    """A thread that reads the model's chunks as they come and hands them to the event loop.
+
+    Each chunk reaches the response as soon as the model yields it: no trip to
+    a thread pool and no write stands between the model's chunk and the
+    client's. When the client goes away, the thread stops the model and stores
+    what was said as a cancelled run.
+    """
+
+    _END = object()
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.loop = asyncio.get_running_loop()
+        self.chunks: asyncio.Queue[object] = asyncio.Queue()
+        self.abandoned = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="tuneback-stream", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _put(self, item: object) -> None:
+        self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
+
+    def _run(self) -> None:
+        call = self.call
+        try:
+            call.open()
+            while not self.abandoned.is_set():
+                chunk = call.next_chunk()
+                if chunk is None:
+                    self._put(self._END)
+                    return
+                self._put(chunk)
+        except TuneBackError as exc:
+            self._put(exc)
+            return
+        except Exception as exc:  # pragma: no cover - an adapter bug
+            log.exception("the model failed while streaming run %s", call.run_id)
+            self._put(ModelError(f"the model failed: {exc}"))
+
+    def abandon(self) -> None:
+        """The client went away: stop at the next chunk, then keep the partial answer."""
+        self.abandoned.set()
+
+        def stop() -> None:
+            self.thread.join()
+            _abandon(self.call)
+
+        threading.Thread(target=stop, name="tuneback-stream-stop", daemon=True).start()
+
+    async def next(self) -> str | None:
+        """The next chunk, None at the end; raises the model's failure."""
+        item = await self.chunks.get()
+        if item is self._END:
+            return None
+        if isinstance(item, TuneBackError):
+            raise item
+        assert isinstance(item, str)
+        return item
+
+
+async def _events(call: Call, pump: Pump, first: str | None) -> AsyncIterator[str]:
     include_usage = bool(call.body.stream_options and call.body.stream_options.include_usage)
     done = False
     try:
@@ -406,9 +488,8 @@ async def _events(call: Call, first: str | None) -> AsyncIterator[str]:
         chunk = first
         while chunk is not None:
             yield _chunk(call, {"content": chunk})
-            chunk = await run_in_threadpool(call.next_chunk)
+            chunk = await pump.next()
         done = True
-        await run_in_threadpool(call.record, "ok")
         yield _chunk(call, {}, "stop")
         if include_usage:
             usage_event = {
@@ -420,17 +501,20 @@ async def _events(call: Call, first: str | None) -> AsyncIterator[str]:
                 "usage": call.usage_json(),
             }
             yield f"data: {json.dumps(usage_event)}\n\n"
+        # Stored before the stream ends, so a client that rates the answer as
+        # soon as it has it finds the run.
+        await call.record_async("ok")
         yield "data: [DONE]\n\n"
     except TuneBackError as exc:
         # Headers are gone already: the failure travels as an event, as OpenAI does.
         done = True
-        await run_in_threadpool(call.record, "error", exc.message)
+        await call.record_async("error", exc.message)
         yield f"data: {json.dumps(model_failure(exc).body())}\n\n"
     finally:
         if not done:
             # The client went away: awaiting here could be cancelled too, so a
             # thread stops the model and keeps the partial answer.
-            threading.Thread(target=_abandon, args=(call,), daemon=True).start()
+            pump.abandon()
 
 
 def _abandon(call: Call) -> None:
@@ -439,15 +523,6 @@ def _abandon(call: Call) -> None:
         call.record("cancelled")
     except Exception:  # pragma: no cover - nothing left to tell the client
         log.exception("could not record the cancelled run %s", call.run_id)
-
-
-def _start(call: Call) -> tuple[dict[str, str], str | None, TuneBackError | None]:
-    headers = call.headers()
-    try:
-        call.open()
-        return headers, call.next_chunk(), None
-    except TuneBackError as exc:
-        return headers, None, exc
 
 
 @router.post("/chat/completions")
@@ -464,24 +539,26 @@ async def chat_completions(request: Request) -> Response:
     except ProxyError as exc:
         return exc.response()
     call = Call(request, caller, body, adapter, inputs, conversation)
+    keys = request.app.state.api.keys
+    headers = call.headers() if keys.secret_ready else await run_in_threadpool(call.headers)
     if not body.stream:
-        headers = await run_in_threadpool(call.headers)
-        result = await run_in_threadpool(_complete, call)
+        result = await _complete(call)
         if isinstance(result, JSONResponse):
             result.headers.update(headers)
             return result
         return JSONResponse(result, headers=headers)
-    # One trip to a worker thread for the headers, the upstream call and the
-    # first chunk: each trip costs time to first token. The first chunk is
-    # awaited before answering, so a refused key or a dead upstream still gets
-    # its own status code instead of a 200 stream.
-    headers, first, failure = await run_in_threadpool(_start, call)
-    if failure is not None:
-        response = await run_in_threadpool(_fail, call, failure)
+    # The first chunk is awaited before answering, so a refused key or a dead
+    # upstream still gets its own status code instead of a 200 stream.
+    pump = Pump(call)
+    pump.start()
+    try:
+        first = await pump.next()
+    except TuneBackError as failure:
+        response = await _fail(call, failure)
         response.headers.update(headers)
         return response
     return StreamingResponse(
-        _events(call, first),
+        _events(call, pump, first),
         media_type="text/event-stream",
         headers={**headers, "Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

@@ -144,6 +144,11 @@ class KeyService:
 
     # -- feedback tokens ---------------------------------------------------------
 
+    @property
+    def secret_ready(self) -> bool:
+        """Whether tokens can be signed without reading the secret from the database."""
+        return self._secret is not None
+
     def _signing_secret(self) -> bytes:
         if self._secret is None:
             made = secrets.token_hex(32)

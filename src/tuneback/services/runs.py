@@ -82,6 +82,20 @@ class RunService:
         The conversation is appended with its own id as event id, so naming it on
         every call of a chat starts it once and changes nothing afterwards.
         """
+        events = self._exchange(run, conversation)
+        stored = self.store.append_many(events)
+        same_kind(stored[-1], events[-1].payload, "run", run.id)
+        return run
+
+    async def log_exchange_async(self, run: Run, conversation: Conversation | None) -> Run:
+        """:meth:`log_exchange` for a coroutine: no thread is held while it commits."""
+        events = self._exchange(run, conversation)
+        stored = await self.store.append_many_async(events)
+        same_kind(stored[-1], events[-1].payload, "run", run.id)
+        return run
+
+    @staticmethod
+    def _exchange(run: Run, conversation: Conversation | None) -> list[NewEvent]:
         events = [NewEvent(run_event(run), run.id)]
         if conversation is not None:
             events.insert(
@@ -90,9 +104,7 @@ class RunService:
                     ConversationStarted(conversation=conversation), conversation.id, ensure=True
                 ),
             )
-        stored = self.store.append_many(events)
-        same_kind(stored[-1], events[-1].payload, "run", run.id)
-        return run
+        return events
 
     def end_conversation(self, conversation_id: str) -> Conversation:
         conversation = self.store.get_conversation(conversation_id)

@@ -42,6 +42,7 @@ from tuneback.domain import (
     RunCompleted,
     RunFailed,
     StoredEvent,
+    encode_payload,
     new_id,
     parse_payload,
 )
@@ -227,7 +228,7 @@ class Store:
                     # connection finds its own event instead of adding another.
                     id=wanted.id or new_id(),
                     payload=wanted.payload,
-                    encoded=wanted.payload.model_dump_json(by_alias=True),
+                    encoded=encode_payload(wanted.payload),
                     given=wanted.id is not None,
                     ensure=wanted.ensure,
                     once=wanted.once,

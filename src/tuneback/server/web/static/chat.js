@@ -564,11 +564,13 @@ function wire() {
   $("#composer").addEventListener("submit", (event) => { event.preventDefault(); send(); });
   stopBtn.addEventListener("click", async () => {
     if (!streaming) return;
-    if (streaming.runId) {
-      await api("POST", `/ui/runs/${streaming.runId}/cancel`).catch(() => {});
-    } else {
-      streaming.controller.abort();
-    }
+    // Another server process may be streaming this answer (tuneback serve
+    // --workers N): if this one could not stop it, closing the stream makes the
+    // one that holds it stop and keep the partial answer.
+    const stopped = streaming.runId
+      ? await api("POST", `/ui/runs/${streaming.runId}/cancel`).catch(() => ({}))
+      : {};
+    if (!stopped.cancelled && streaming) streaming.controller.abort();
   });
   $("#model").addEventListener("change", showModelStatus);
   $("#settings-toggle").addEventListener("click", (event) => {
