@@ -35,7 +35,7 @@ from tuneback.domain import EventPayload, FeedbackRecorded, StoredEvent, utcnow
 from tuneback.errors import ConflictError, StorageError, TuneBackError
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
-from tuneback.storage.engine import WRITE_OPTION, EncodedJson, database_unavailable
+from tuneback.storage.engine import WRITE_OPTION, EncodedJson, describe_database_error
 from tuneback.storage.projections import Projector, lock_keys, rating_taken
 from tuneback.storage.writer import WriteRequest
 
@@ -114,8 +114,8 @@ class GroupCommit:
                 "(an id is already used by a different object)",
                 details={"reason": reason},
             )
-        if isinstance(exc, DBAPIError) and database_unavailable(exc):
-            return StorageError(f"cannot write to database {self._describe()}: {_reason(exc)}")
+        if isinstance(exc, DBAPIError):
+            return describe_database_error(exc, self._describe())
         if isinstance(exc, LookupError):
             return ConflictError(str(exc).strip("'\""))
         raise exc
@@ -307,7 +307,3 @@ def _subset(given: Any, stored: Any) -> bool:
     if isinstance(given, list) and isinstance(stored, list):
         return len(given) == len(stored) and all(map(_subset, given, stored))
     return bool(given == stored)
-
-
-def _reason(exc: DBAPIError) -> str:
-    return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
