@@ -104,7 +104,7 @@ async def test_a_database_that_goes_away_is_a_503_and_the_server_recovers(
                 "/api/v1/feedback", json={"run_id": "before", "key": "thumbs", "value": "up"}
             )
             assert rated.status_code == 201
-            ids = {e.id for e in store.events_after(0)}
+            ids = {e.id for e in await asyncio.to_thread(store.events_after, 0)}
             assert {"before", "after"} <= ids
             assert "during" not in ids
     finally:
