@@ -1,3 +1,4 @@
+import os
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,7 +21,12 @@ async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
 async def test_healthz_reports_the_database(client: httpx.AsyncClient, dialect: str) -> None:
     response = await client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": __version__, "database": dialect}
+    assert response.json() == {
+        "status": "ok",
+        "version": __version__,
+        "database": dialect,
+        "process": os.getpid(),
+    }
 
 
 async def test_unknown_path_gets_the_one_error_shape(client: httpx.AsyncClient) -> None:

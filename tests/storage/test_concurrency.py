@@ -28,9 +28,9 @@ def _write(store: Store, prefix: str, count: int, acked: list[str]) -> None:
         acked.append(store.append(RunCompleted(run=run)).id)
 
 
-def _start_writer(url: str, count: int, prefix: str) -> subprocess.Popen[str]:
+def _start_writer(url: str, count: int, prefix: str, threads: int = 1) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.storage.writer", url, str(count), prefix],
+        [sys.executable, "-m", "tests.storage.writer", url, str(count), prefix, str(threads)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -101,7 +101,8 @@ def test_concurrent_writers_store_every_event_once_and_a_follower_misses_none(
 def test_a_writer_killed_mid_load_loses_nothing_it_acknowledged(
     store: Store, database_url: str
 ) -> None:
-    proc = _start_writer(database_url, 100_000, "k")
+    # Eight threads in the process, so it dies in the middle of group commits.
+    proc = _start_writer(database_url, 100_000, "k", threads=8)
     assert proc.stdout is not None
     acked = [proc.stdout.readline().strip() for _ in range(300)]
     os.kill(proc.pid, signal.SIGKILL)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tuneback.__about__ import __version__
 from tuneback.server.deps import StoreDep
@@ -15,9 +17,10 @@ class Health(BaseModel):
     status: str
     version: str
     database: str
+    process: int = Field(description="The server process that answered (one of --workers N).")
 
 
 @router.get("/healthz", summary="Is the server up and the database reachable?")
 def healthz(store: StoreDep) -> Health:
     store.ping()
-    return Health(status="ok", version=__version__, database=store.dialect)
+    return Health(status="ok", version=__version__, database=store.dialect, process=os.getpid())
