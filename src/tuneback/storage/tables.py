@@ -10,6 +10,7 @@ able to insert tables in any order.
 from __future__ import annotations
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     Column,
@@ -48,7 +49,9 @@ events = Table(
     Column("version", Integer, nullable=False),
     Column("project", String(64), nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
-    Column("payload", JsonType, nullable=False),
+    # Plain JSON (text) on both databases: JSONB would rewrite numbers, and a
+    # payload must read back exactly as it was acknowledged.
+    Column("payload", JSON, nullable=False),
     Index(None, "project", "seq"),
     Index(None, "type", "seq"),
 )
