@@ -17,8 +17,12 @@ from tuneback.server.api import (
 )
 
 
-def refuse_nul(request: Request) -> None:
-    """NUL in a path or query would reach the database, where PostgreSQL refuses it."""
+async def refuse_nul(request: Request) -> None:
+    """NUL in a path or query would reach the database, where PostgreSQL refuses it.
+
+    A coroutine only so that it runs in the event loop: a plain function would
+    cost every API request a trip to the thread pool.
+    """
     if "\x00" in request.url.path or "%00" in request.url.query:
         raise ValidationError("the URL may not contain NUL (%00) characters")
 
