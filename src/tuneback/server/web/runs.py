@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
@@ -163,7 +164,12 @@ def _chips(request: Request, query: ExplorerQuery) -> list[dict[str, str]]:
 
 
 def _export_command(project: str, query: ExplorerQuery) -> str:
-    parts = ["tuneback export runs --output data/", f"--project {project}"]
+    """The ``tuneback export`` line for this view, safe to paste into a shell.
+
+    Filter values come from the URL, so every argument is quoted: a model named
+    ``gpt $(touch pwned)`` must stay one argument, never a command.
+    """
+    argv = ["tuneback", "export", "runs", "--output", "data/", "--project", project]
     for flag, value in (
         ("--model", query.model),
         ("--since", query.since.isoformat() if query.since else None),
@@ -173,8 +179,8 @@ def _export_command(project: str, query: ExplorerQuery) -> str:
         ("--max-score", query.max_score),
     ):
         if value is not None:
-            parts.append(f"{flag} {value}")
-    return " ".join(parts)
+            argv += [flag, str(value)]
+    return shlex.join(argv)
 
 
 @router.get("/runs")
