@@ -146,6 +146,15 @@ def export(
     ] = 0.0,
     dedup: Annotated[bool, typer.Option(help="Drop rows identical to one already written.")] = True,
     force: Annotated[bool, typer.Option(help="Overwrite files that exist.")] = False,
+    raw_csv: Annotated[
+        bool,
+        typer.Option(
+            "--raw-csv",
+            help="csv: write cells as they are. By default a cell starting with =, +, -, @, "
+            "tab or carriage return gets a leading ' so spreadsheets show it as text "
+            "instead of running it as a formula.",
+        ),
+    ] = False,
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar (only on a terminal).")
     ] = True,
@@ -178,6 +187,7 @@ def export(
             split=split,
             dedup=dedup,
             force=force,
+            raw_csv=raw_csv,
         )
         if progress and err.is_terminal:
             with _RichProgress() as bar:

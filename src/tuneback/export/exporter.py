@@ -58,6 +58,7 @@ def export_dataset(
     split: float = 0.0,
     dedup: bool = True,
     force: bool = False,
+    raw_csv: bool = False,
     progress: ExportProgress | None = None,
 ) -> ExportSummary:
     """Export ``format`` rows into the directory ``output``; returns what was written and skipped.
@@ -65,7 +66,8 @@ def export_dataset(
     Files are named after the format: ``sft.jsonl``, or ``sft-train.jsonl`` and
     ``sft-test.jsonl`` with ``split``; the ``hf`` writer saves a ``DatasetDict``
     (``train``, and ``test`` with ``split``) in the directory ``output/sft``.
-    Existing files are replaced only with ``force``.
+    Existing files are replaced only with ``force``. CSV cells that a
+    spreadsheet would run as formulas get a leading ``'`` unless ``raw_csv``.
     """
     started = time.perf_counter()
     spec = get_format(format)
@@ -88,7 +90,7 @@ def export_dataset(
     if writer == "hf":
         hf_final = output_file(directory, spec.name, force=force)
         hf_temporary = directory / f".{spec.name}.{token}.partial"
-    writers = _open_writers(spec, writer, temporaries)
+    writers = _open_writers(spec, writer, temporaries, raw_csv=raw_csv)
 
     written: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
@@ -166,11 +168,13 @@ def _final_paths(
     }
 
 
-def _open_writers(spec: ExportFormat, writer: str, paths: dict[str, Path]) -> dict[str, RowWriter]:
+def _open_writers(
+    spec: ExportFormat, writer: str, paths: dict[str, Path], *, raw_csv: bool
+) -> dict[str, RowWriter]:
     opened: dict[str, RowWriter] = {}
     try:
         for name, path in paths.items():
-            opened[name] = _open_writer(spec, writer, path)
+            opened[name] = _open_writer(spec, writer, path, raw_csv=raw_csv)
     except BaseException:
         for done in opened.values():
             done.discard()
@@ -178,11 +182,11 @@ def _open_writers(spec: ExportFormat, writer: str, paths: dict[str, Path]) -> di
     return opened
 
 
-def _open_writer(spec: ExportFormat, writer: str, path: Path) -> RowWriter:
+def _open_writer(spec: ExportFormat, writer: str, path: Path, *, raw_csv: bool) -> RowWriter:
     if writer == "jsonl":
         return JsonlWriter(path)
     if writer == "csv":
-        return CsvWriter(path, spec.columns)
+        return CsvWriter(path, spec.columns, raw=raw_csv)
     return ArrowWriter(path, spec.columns, stream=writer == "hf")
 
 

@@ -7,6 +7,13 @@ never leaves a half-written file where a finished one is expected.
 
 pyarrow and datasets are imported only when their writer is used, so the
 JSONL and CSV exports need neither.
+
+A CSV cell whose text starts with ``=``, ``+``, ``-``, ``@``, a tab or a
+carriage return is a formula to Excel, LibreOffice and Google Sheets, and the
+text comes from whoever chatted or rated: such a cell is written with a leading
+``'`` (what OWASP recommends against CSV injection), which spreadsheets read as
+"this is text". ``raw=True`` (``tuneback export --raw-csv``) writes the text as
+it is, for programs that read the file rather than people who open it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from tuneback.errors import ConfigurationError
 
 WRITERS: dict[str, str] = {
     "jsonl": "JSON lines, one row per line (what TRL and OpenAI read)",
-    "csv": "CSV with a header; nested values as JSON text",
+    "csv": "CSV with a header; nested values as JSON text; formula-like cells quoted",
     "parquet": "Apache Parquet (pyarrow), typed columns",
     "hf": "a Hugging Face datasets directory (save_to_disk), train/test splits",
 }
@@ -33,6 +40,9 @@ EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
 
 ARROW_BATCH = 5_000
 """Rows gathered before a Parquet/Arrow record batch is written."""
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula."""
 
 INSTALL_HINT = "pip install 'tuneback[train]' (or pyarrow and datasets)"
 
@@ -73,16 +83,17 @@ class JsonlWriter:
 
 
 class CsvWriter:
-    def __init__(self, path: Path, columns: dict[str, str]) -> None:
+    def __init__(self, path: Path, columns: dict[str, str], *, raw: bool = False) -> None:
         self.path = path
         self._columns = columns
+        self._cell = _csv_cell if raw else _safe_csv_cell
         self._file: IO[str] = path.open("w", encoding="utf-8", newline="", buffering=1 << 20)
         self._csv = csv.writer(self._file)
         self._csv.writerow(columns)
 
     def write(self, data: dict[str, Any], line: str) -> None:
         self._csv.writerow(
-            [_csv_cell(data.get(name), kind) for name, kind in self._columns.items()]
+            [self._cell(data.get(name), kind) for name, kind in self._columns.items()]
         )
 
     def finish(self) -> None:
@@ -103,6 +114,13 @@ def _csv_cell(value: Any, kind: str) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+def _safe_csv_cell(value: Any, kind: str) -> Any:
+    cell = _csv_cell(value, kind)
+    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
+        return "'" + cell
+    return cell
 
 
 def _optional(module: str, needed_by: str) -> Any:
