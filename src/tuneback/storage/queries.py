@@ -21,6 +21,7 @@ from tuneback.domain import Comparison, FeedbackRecord, Run
 from tuneback.errors import ValidationError
 from tuneback.storage import tables as t
 from tuneback.storage.store import Store, _feedback_from_row
+from tuneback.storage.text_match import contains_text
 
 T = TypeVar("T")
 
@@ -153,13 +154,7 @@ class Queries:
         if f.max_tokens is not None:
             found.append(tokens <= f.max_tokens)
         if f.text:
-            pattern = f"%{f.text.lower()}%"
-            found.append(
-                or_(
-                    func.lower(c.output).like(pattern),
-                    func.lower(cast(c.inputs, Text)).like(pattern),
-                )
-            )
+            found.append(contains_text(c.output, cast(c.inputs, Text), text=f.text))
         return found
 
     def explore(
