@@ -1,10 +1,12 @@
 """Who may call the API: project-scoped API keys and presigned feedback tokens.
 
 An API key is ``tb_`` and 43 random characters; only its SHA-256 is stored, so
-the key is shown once, when it is made. A verified key is remembered for a few
-seconds: checking the database on every request would cost more than the
-request itself, and a revoked key stops working everywhere within that time
-(at once in the process that revoked it).
+the key is shown once, when it is made. A verified key is remembered for
+``KEY_CACHE_SECONDS`` (2 s): checking the database on every request would cost
+more than the request itself. Revoking a key drops it from the cache of the
+process that revoked it, so there the very next request is refused; other
+server processes (``--workers``, other hosts, a ``tuneback keys revoke`` run
+beside a server) refuse it at most ``KEY_CACHE_SECONDS`` later.
 
 A feedback token lets someone without a key (an end user's browser, a link in
 an e-mail) rate one run on one feedback key until it expires. It is
@@ -24,6 +26,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -37,7 +40,8 @@ TOKEN_PREFIX = "ft1"
 TOKEN_SECRET = "feedback-token-hmac"
 DEFAULT_TOKEN_TTL = timedelta(hours=3)
 MAX_TOKEN_TTL = timedelta(days=30)
-KEY_CACHE_SECONDS = 10.0
+KEY_CACHE_SECONDS = 2.0
+"""How long another process may still accept a key after it is revoked."""
 PROJECT_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 
 
@@ -79,9 +83,13 @@ def _unb64(text: str) -> bytes:
 class KeyService:
     """Makes, checks and revokes API keys; signs and checks feedback tokens."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.access = AccessStore(store)
+        self._clock = clock
         self._verified: dict[str, tuple[float, ApiKeyRecord]] = {}
+        # Bumped by every revocation: a check that read the database before a
+        # revocation must not put the key back into the cache after it.
+        self._revocations = 0
         self._lock = threading.Lock()
         self._secret: bytes | None = None
 
@@ -102,16 +110,17 @@ class KeyService:
         """The record of a key verified in the last few seconds, without a database read."""
         with self._lock:
             found = self._verified.get(hash_key(key))
-        if found is not None and time.monotonic() - found[0] < KEY_CACHE_SECONDS:
+        if found is not None and self._clock() - found[0] < KEY_CACHE_SECONDS:
             return found[1]
         return None
 
     def verify(self, key: str) -> ApiKeyRecord | None:
         """The active key record for ``key``, or None when it is unknown or revoked."""
         digest = hash_key(key)
-        now = time.monotonic()
+        now = self._clock()
         with self._lock:
             cached = self._verified.get(digest)
+            revocations = self._revocations
         if cached is not None and now - cached[0] < KEY_CACHE_SECONDS:
             return cached[1]
         record = self.access.key_by_hash(digest)
@@ -120,7 +129,8 @@ class KeyService:
                 self._verified.pop(digest, None)
             return None
         with self._lock:
-            self._verified[digest] = (now, record)
+            if self._revocations == revocations:
+                self._verified[digest] = (now, record)
         return record
 
     def list(self, project: str | None = None) -> list[ApiKeyRecord]:
@@ -129,13 +139,14 @@ class KeyService:
     def revoke(self, key_id: str) -> ApiKeyRecord:
         record = self.access.revoke_key(key_id)
         with self._lock:
+            self._revocations += 1
             self._verified = {h: v for h, v in self._verified.items() if v[1].id != key_id}
         return record
 
     def _key_active(self, key_id: str) -> bool:
         with self._lock:
             for stamp, record in self._verified.values():
-                if record.id == key_id and time.monotonic() - stamp < KEY_CACHE_SECONDS:
+                if record.id == key_id and self._clock() - stamp < KEY_CACHE_SECONDS:
                     return True
         try:
             return self.access.get_key(key_id).active
