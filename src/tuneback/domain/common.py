@@ -35,7 +35,12 @@ def _as_utc(value: datetime) -> datetime:
     # timestamp in the domain compares and serialises the same way.
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:59:59-23:59 is a valid time that falls after year 9999
+        # in UTC; a ValueError makes it a validation error naming the field.
+        raise ValueError("is out of range once converted to UTC (years 1..9999)") from None
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
@@ -46,7 +51,48 @@ Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 
 ProjectName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 
-Metadata = dict[str, Any]
+MAX_JSON_DEPTH = 64
+"""How deep free-form JSON (metadata, params, rules…) may nest.
+
+Deeper values are refused: encoding or comparing them would recurse until
+Python gives up, and no honest client nests this deep.
+"""
+
+
+def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """True when ``value`` nests dicts and lists more than ``limit`` levels deep.
+
+    A loop over an explicit stack, not a recursion, so that any depth is measured
+    safely: this is the check that keeps the recursive code that follows safe.
+    """
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _shallow(value: dict[str, Any]) -> dict[str, Any]:
+    if json_depth_exceeds(value):
+        raise ValueError(
+            f"nests deeper than {MAX_JSON_DEPTH} levels (the limit for free-form JSON)"
+        )
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], AfterValidator(_shallow)]
+"""A free-form JSON object, nested at most :data:`MAX_JSON_DEPTH` levels deep."""
+
+Metadata = JsonObject
+"""Free-form metadata a client attaches to a run, feedback, a conversation…"""
 
 
 class DomainModel(BaseModel):

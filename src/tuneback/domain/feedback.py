@@ -13,6 +13,7 @@ Scores are normalised so that every key can be compared and averaged:
 from __future__ import annotations
 
 import math
+import sys
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -33,10 +34,16 @@ FeedbackSource = Literal["end_user", "annotator", "api"]
 
 
 def _finite(value: bool | int | float | str | None) -> bool | int | float | str | None:
-    # JSON has no inf or nan: stored, they would read back as null.
+    # JSON has no inf or nan: stored, they would read back as null. An integer
+    # past the largest float (10**400) could never be scored or averaged.
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"numbers must be finite (got {value})")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST:
+        raise ValueError("numbers must be finite (got an integer too large for a float)")
     return value
+
+
+_LARGEST = int(sys.float_info.max)
 
 
 RawValue = Annotated[bool | int | float | str | None, AfterValidator(_finite)]
@@ -176,6 +183,8 @@ def _number(key: str, value: RawValue) -> float:
         raise ValidationError(f"{key} takes a number, not {value!r}", details={"key": key})
     try:
         number = float(value)
+    except OverflowError:
+        raise ValidationError(f"{key} takes a finite number", details={"key": key}) from None
     except ValueError:
         raise ValidationError(
             f"{key} takes a number, not {value!r}", details={"key": key, "value": value}

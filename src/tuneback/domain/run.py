@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from tuneback.domain.common import (
     DomainModel,
     Identifier,
+    JsonObject,
     Metadata,
     ProjectName,
     UtcDatetime,
@@ -37,8 +38,8 @@ class Run(DomainModel):
     message_id: Identifier | None = None
     user: str | None = None
     model: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[ChatMessage] | dict[str, Any] = Field(default_factory=list)
+    params: JsonObject = Field(default_factory=dict)
+    inputs: list[ChatMessage] | JsonObject = Field(default_factory=list)
     output: str | None = None
     status: RunStatus = "ok"
     error: str | None = None

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from tuneback.config import Settings
+from tuneback.errors import ValidationError
 from tuneback.services.catalog import ModelCatalog
 from tuneback.services.chat import ChatService
 from tuneback.services.feedback import FeedbackService
@@ -33,6 +34,17 @@ class Services:
             chat=ChatService(store, models),
             feedback=FeedbackService(store),
         )
+
+
+async def refuse_nul(request: Request) -> None:
+    """NUL in a path or query would reach the database, where PostgreSQL refuses it.
+
+    Every router but the static files depends on it: the API and the pages alike.
+    A coroutine only so that it runs in the event loop: a plain function would
+    cost every request a trip to the thread pool.
+    """
+    if "\x00" in request.url.path or "%00" in request.url.query:
+        raise ValidationError("the URL may not contain NUL (%00) characters")
 
 
 def _services(request: Request) -> Services:

@@ -36,6 +36,7 @@ from tuneback.domain import (
     utcnow,
     validate,
 )
+from tuneback.domain.common import MAX_JSON_DEPTH, json_depth_exceeds
 from tuneback.errors import ModelError, TuneBackError, ValidationError
 from tuneback.models import ModelOptions, Usage
 from tuneback.services.catalog import ModelCatalog
@@ -53,9 +54,20 @@ def _bad(line: int, message: str) -> ValidationError:
     return ValidationError(f"line {line}: {message}", details={"line": line})
 
 
+def _csv_problem(exc: csv.Error) -> str:
+    limit = csv.field_size_limit()
+    if "field limit" in str(exc):
+        return f"a field is longer than {limit // 1024} KiB ({limit:,} characters)"
+    return str(exc)
+
+
 def _from_csv(text: str) -> list[list[ChatMessage]]:
     reader = csv.DictReader(io.StringIO(text))
-    columns = [c.strip().lower() for c in reader.fieldnames or []]
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        raise _bad(reader.line_num + 1, f"not valid CSV: {_csv_problem(exc)}") from None
+    columns = [c.strip().lower() for c in fieldnames or []]
     if "prompt" not in columns:
         raise ValidationError(
             "the CSV file needs a header row with a 'prompt' column (and optionally 'system')",
@@ -63,7 +75,13 @@ def _from_csv(text: str) -> list[list[ChatMessage]]:
         )
     reader.fieldnames = columns
     prompts = []
-    for row in reader:
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        # Python's csv refuses fields over its limit (128 KiB) and stray quotes;
+        # either way the file is the problem, so say where.
+        raise _bad(reader.line_num + 1, f"not valid CSV: {_csv_problem(exc)}") from None
+    for row in rows:
         prompt = (row.get("prompt") or "").strip()
         if not prompt:
             continue
@@ -71,6 +89,9 @@ def _from_csv(text: str) -> list[list[ChatMessage]]:
         messages = [ChatMessage(role="system", content=system)] if system else []
         prompts.append([*messages, ChatMessage(role="user", content=prompt)])
     return prompts
+
+
+_TOO_DEEP = f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
 
 
 def _from_jsonl(text: str) -> list[list[ChatMessage]]:
@@ -82,6 +103,12 @@ def _from_jsonl(text: str) -> list[list[ChatMessage]]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             raise _bad(number, f"not JSON ({exc.msg})") from None
+        except ValueError as exc:  # an integer of thousands of digits
+            raise _bad(number, f"not JSON ({exc})") from None
+        except RecursionError:
+            raise _bad(number, _TOO_DEEP) from None
+        if json_depth_exceeds(data):
+            raise _bad(number, _TOO_DEEP)
         if not isinstance(data, dict):
             raise _bad(number, "each line must be an object with 'prompt' or 'messages'")
         if isinstance(data.get("messages"), list):

@@ -1,8 +1,7 @@
 """The JSON API under ``/api/v1``: one router per resource, gathered here."""
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 
-from tuneback.errors import ValidationError
 from tuneback.server.api import (
     comparisons,
     configs,
@@ -15,17 +14,7 @@ from tuneback.server.api import (
     runs,
     stats,
 )
-
-
-async def refuse_nul(request: Request) -> None:
-    """NUL in a path or query would reach the database, where PostgreSQL refuses it.
-
-    A coroutine only so that it runs in the event loop: a plain function would
-    cost every API request a trip to the thread pool.
-    """
-    if "\x00" in request.url.path or "%00" in request.url.query:
-        raise ValidationError("the URL may not contain NUL (%00) characters")
-
+from tuneback.server.deps import refuse_nul
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul)])
 for _resource in (

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from tuneback.domain import Run, RunStatus, validate
+from tuneback.domain.common import UtcDatetime
 from tuneback.server.api.deps import ApiDep
 from tuneback.server.api.schemas import RunCreate, RunPublic, RunsPublic
 from tuneback.server.auth import Caller, CallerDep
@@ -44,8 +44,8 @@ def list_runs(
     user: str | None = None,
     conversation_id: str | None = None,
     status: RunStatus | None = None,
-    since: Annotated[datetime | None, Query(description="Created at or after.")] = None,
-    until: Annotated[datetime | None, Query(description="Created before.")] = None,
+    since: Annotated[UtcDatetime | None, Query(description="Created at or after.")] = None,
+    until: Annotated[UtcDatetime | None, Query(description="Created before.")] = None,
     tag: str | None = None,
     has_feedback: Annotated[
         str | None, Query(description="Only runs with current feedback on this key.")

@@ -22,20 +22,29 @@ from tuneback.domain import (
     RunStatus,
     RunType,
 )
-from tuneback.domain.common import Identifier, Metadata, ProjectName
+from tuneback.domain.common import Identifier, JsonObject, Metadata, ProjectName, UtcDatetime
 from tuneback.domain.feedback import FeedbackConfig, FeedbackKey, RawValue
 
 TokenSeconds = Annotated[int, Field(ge=1, le=30 * 24 * 3600)]
 
 
 def contains_nul(data: Any) -> bool:
-    """True when any string in ``data`` holds a NUL character, which PostgreSQL cannot store."""
-    if isinstance(data, str):
-        return "\x00" in data
-    if isinstance(data, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in data.items())
-    if isinstance(data, list):
-        return any(contains_nul(v) for v in data)
+    """True when any string in ``data`` holds a NUL character, which PostgreSQL cannot store.
+
+    A loop, not a recursion: it runs before any field is checked, so a body
+    nested thousands deep must reach the depth rule rather than crash here.
+    """
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
     return False
 
 
@@ -77,8 +86,8 @@ class RunCreate(Body):
     message_id: Identifier | None = None
     user: str | None = Field(default=None, max_length=200)
     model: str | None = Field(default=None, max_length=200)
-    params: dict[str, Any] = Field(default_factory=dict)
-    inputs: list[ChatMessage] | dict[str, Any] = Field(default_factory=list)
+    params: JsonObject = Field(default_factory=dict)
+    inputs: list[ChatMessage] | JsonObject = Field(default_factory=list)
     output: str | None = None
     status: RunStatus = "ok"
     error: str | None = None
@@ -88,8 +97,8 @@ class RunCreate(Body):
     completion_tokens: int | None = Field(default=None, ge=0, le=2**31 - 1)
     tags: list[str] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
-    started_at: datetime | None = None
-    created_at: datetime | None = Field(default=None, description="Defaults to now.")
+    started_at: UtcDatetime | None = None
+    created_at: UtcDatetime | None = Field(default=None, description="Defaults to now.")
 
 
 class RunPublic(Public):
@@ -223,7 +232,7 @@ class ConversationCreate(Body):
     title: str | None = None
     tags: list[str] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
-    started_at: datetime | None = None
+    started_at: UtcDatetime | None = None
 
 
 class ConversationPublic(Public):
@@ -250,7 +259,7 @@ class MessageCreate(Body):
     role: Role
     content: str
     run_id: Identifier | None = None
-    created_at: datetime | None = None
+    created_at: UtcDatetime | None = None
 
 
 class MessagePublic(Public):

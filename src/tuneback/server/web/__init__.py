@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
+
+from tuneback.server.deps import refuse_nul
 
 STATIC = Path(__file__).parent / "static"
 
@@ -17,10 +19,11 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
 
     app.state.pages = list(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    checked = [Depends(refuse_nul)]
     if "chat" in pages:
-        app.include_router(chat.router)
+        app.include_router(chat.router, dependencies=checked)
     if "dashboard" in pages:
-        app.include_router(dashboard.router)
-        app.include_router(runs.router)
+        app.include_router(dashboard.router, dependencies=checked)
+        app.include_router(runs.router, dependencies=checked)
     if "review" in pages:
-        review.install(app)
+        review.install(app, dependencies=checked)

@@ -7,10 +7,11 @@ the chat page. Opening the work page reserves its item for that reviewer.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,14 +46,17 @@ class ReviewPages:
     tasks: AnnotationService
 
 
-def install(app: FastAPI) -> None:
-    """Serve the review pages on ``app`` (its services are already built)."""
+def install(app: FastAPI, *, dependencies: Sequence[params.Depends] = ()) -> None:
+    """Serve the review pages on ``app`` (its services are already built).
+
+    ``dependencies`` run before every route, as for the other page groups.
+    """
     services: Services = app.state.services
     reviews = ReviewService(services.store, services.feedback)
     app.state.review = ReviewPages(
         services, reviews, AnnotationService(services.store, services.models, reviews)
     )
-    app.include_router(router)
+    app.include_router(router, dependencies=dependencies)
 
 
 def _pages(request: Request) -> ReviewPages:
@@ -120,6 +124,21 @@ def _reviewer(request: Request) -> str:
     if not name:
         raise ValidationError("say who is reviewing: add ?user=yourname to the page's address")
     return name
+
+
+def _page_number(raw: str | None, last_page: int) -> int:
+    """``?page=``: a whole number from 1; a page past the end shows the last page."""
+    # Clamped rather than refused: a page number in a saved link goes stale as
+    # the queue shrinks. Clamping before int() also keeps the offset of
+    # ?page=9999999999999999999 from reaching the database.
+    text = (raw or "1").strip()
+    digits = text.lstrip("0")
+    if not (text.isascii() and text.isdigit() and digits):
+        raise ValidationError(
+            f"page: must be a whole number from 1, not {text[:20]!r}",
+            details=[{"loc": ["query", "page"], "msg": "must be a whole number from 1"}],
+        )
+    return last_page if len(digits) > 12 else min(int(digits), last_page)
 
 
 def _task_json(task: TaskProgress, running: bool) -> dict[str, Any]:
@@ -206,7 +225,8 @@ def queue_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
     """A queue's progress, its reviewers, their agreement, and its items."""
     progress = pages.reviews.progress(queue_id)
     queue = progress.queue
-    page = max(1, int(request.query_params.get("page", "1") or 1))
+    last_page = max(1, -(-progress.counts.total // 50))
+    page = _page_number(request.query_params.get("page"), last_page)
     items = pages.reviews.items(queue_id, limit=50, offset=(page - 1) * 50)
     visible = pages.reviews.visible_answers(queue, items)
     agreement = pages.reviews.agreement(queue_id)
@@ -247,7 +267,7 @@ def queue_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
         ],
         agreement=agreement,
         page=page,
-        pages=max(1, -(-progress.counts.total // 50)),
+        pages=last_page,
         user=current_user(request),
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from tuneback.domain import describe_value
+from tuneback.domain.common import UtcDatetime
 from tuneback.errors import ValidationError
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.identity import current_user
@@ -90,8 +90,8 @@ class ExplorerQuery(BaseModel):
     user: str | None = None
     status: Literal["ok", "error", "cancelled"] | None = None
     tag: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
     key: str | None = None
     min_score: float | None = Field(default=None, ge=0, le=1)
     max_score: float | None = Field(default=None, ge=0, le=1)
