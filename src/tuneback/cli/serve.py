@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import socket
 from typing import Annotated
 
 import typer
@@ -12,6 +11,13 @@ import typer
 from tuneback.cli.app import DatabaseOption, app, err, settings_with
 from tuneback.domain import ProjectSettings
 from tuneback.errors import ConfigurationError
+from tuneback.server.security import machine_addresses
+from tuneback.server.slow_clients import (
+    HEADER_TIMEOUT_SECONDS,
+    KEEP_ALIVE_SECONDS,
+    MAX_CONNECTIONS,
+    ServerLimits,
+)
 from tuneback.server.workers import refuse_sqlite, worker_environment
 from tuneback.storage import Store
 
@@ -32,11 +38,7 @@ def share_urls(host: str, port: int) -> list[str]:
     if host not in ("0.0.0.0", "::"):
         return [f"http://{host}:{port}/"]
     urls = [f"http://127.0.0.1:{port}/"]
-    try:
-        addresses = {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None)}
-    except OSError:
-        addresses = set()
-    for address in sorted(addresses):
+    for address in machine_addresses():
         if ":" not in address and not address.startswith("127."):
             urls.append(f"http://{address}:{port}/")
     return urls
@@ -87,6 +89,31 @@ def serve(
             "together, and all of them share the database.",
         ),
     ] = 1,
+    keep_alive: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="SECONDS",
+            help="Close a connection idle this long after its last response.",
+        ),
+    ] = KEEP_ALIVE_SECONDS,
+    header_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            metavar="SECONDS",
+            help="Close a connection whose request headers take longer than this to arrive "
+            "(slow or idle clients).",
+        ),
+    ] = HEADER_TIMEOUT_SECONDS,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Open connections (or requests in progress) per process beyond which "
+            "requests are answered 503 at once.",
+        ),
+    ] = MAX_CONNECTIONS,
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the chat, the pages and the API over HTTP.
@@ -123,6 +150,9 @@ def serve(
             f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
         )
     refuse_sqlite(settings.database_url, workers)
+    limits = ServerLimits(
+        keep_alive=keep_alive, header_timeout=header_timeout, max_connections=max_connections
+    ).uvicorn_options()
     models = model or [settings.model]
     store = Store(settings.database_url)
     try:
@@ -144,6 +174,7 @@ def serve(
                 host=settings.host,
                 port=settings.port,
                 log_level=settings.log_level,
+                **limits,
             )
             return
         application = create_app(settings, store=store, models=models, pages=chosen_pages)
@@ -151,7 +182,11 @@ def serve(
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}")
         uvicorn.run(
-            application, host=settings.host, port=settings.port, log_level=settings.log_level
+            application,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            **limits,
         )
     finally:
         store.close()
