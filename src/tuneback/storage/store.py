@@ -12,7 +12,6 @@ the log stays gapless and in commit order, so a follower reading
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -194,7 +193,7 @@ class Store:
         prepared = self._prepare(events)
         if not prepared:
             return []
-        return await asyncio.wrap_future(self._writer.submit(prepared))
+        return await self._writer.submit_async(prepared)
 
     def append_each(
         self, events: Sequence[EventPayload | NewEvent]

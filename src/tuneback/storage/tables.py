@@ -160,7 +160,7 @@ feedback = Table(
     Column("superseded_by", ID),
     Column("retracted_at", UtcDateTime),
     Column("current", Boolean, nullable=False),
-    Index(None, "run_id", "key"),
+    Index(None, "run_id", "key", "user"),
     Index(None, "project", "key", "created_at"),
     Index(None, "project", "user", "created_at"),
     Index(None, "conversation_id"),

@@ -15,13 +15,16 @@ its own, so only the one at fault sees the error.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import queue
 import threading
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuneback.errors import StorageError
 
@@ -37,19 +40,37 @@ GROUP_EVENTS = 5_000
 
 @dataclass
 class WriteRequest:
-    """Events that are stored together or not at all, and the future of their result."""
+    """Events that are stored together or not at all, and how their caller waits.
+
+    A thread waits on ``future``; a coroutine awaits ``waiter``, an asyncio
+    future of its own loop. The commit records the outcome with :meth:`done` or
+    :meth:`fail`; the writer hands it over once the whole group is through.
+    """
 
     events: Sequence[PreparedEvent]
-    future: Future[list[StoredEvent]] = field(default_factory=Future)
+    future: Future[list[StoredEvent]] | None = None
+    waiter: asyncio.Future[list[StoredEvent]] | None = None
     attempts: int = 0
+    outcome: list[StoredEvent] | BaseException | None = field(default=None, repr=False)
 
     def done(self, stored: list[StoredEvent]) -> None:
-        if not self.future.done():
-            self.future.set_result(stored)
+        if self.outcome is None:
+            self.outcome = stored
 
     def fail(self, exc: BaseException) -> None:
-        if not self.future.done():
-            self.future.set_exception(exc)
+        if self.outcome is None:
+            self.outcome = exc
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Any], list[StoredEvent] | BaseException]]) -> None:
+    """Runs in the caller's event loop: one call wakes every coroutine of a group."""
+    for waiter, outcome in pairs:
+        if waiter.done():  # the caller was cancelled meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
 
 
 CommitGroup = Callable[[list[WriteRequest]], None]
@@ -75,12 +96,21 @@ class GroupWriter:
 
     def submit(self, events: Sequence[PreparedEvent]) -> Future[list[StoredEvent]]:
         """Queue events to be committed together; the future resolves after commit."""
+        future: Future[list[StoredEvent]] = Future()
+        self._put(WriteRequest(events, future=future))
+        return future
+
+    def submit_async(self, events: Sequence[PreparedEvent]) -> asyncio.Future[list[StoredEvent]]:
+        """:meth:`submit` for a coroutine: await the result; no thread waits for it."""
+        waiter: asyncio.Future[list[StoredEvent]] = asyncio.get_running_loop().create_future()
+        self._put(WriteRequest(events, waiter=waiter))
+        return waiter
+
+    def _put(self, request: WriteRequest) -> None:
         if self._closed:
             raise StorageError("the store is closed: no more writes are taken")
-        request = WriteRequest(events)
         self._ensure_started()
         self._queue.put(request)
-        return request.future
 
     def _ensure_started(self) -> None:
         if self._thread is not None:
@@ -127,3 +157,26 @@ class GroupWriter:
                 log.exception("write group failed")
                 for request in group:
                     request.fail(exc)
+            self._hand_over(group)
+
+    @staticmethod
+    def _hand_over(group: list[WriteRequest]) -> None:
+        """Give every caller its outcome: threads at once, coroutines one wake-up per loop."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = (
+            defaultdict(list)
+        )
+        for request in group:
+            outcome = request.outcome
+            if outcome is None:  # pragma: no cover - every commit path records one
+                outcome = StorageError("the write was neither stored nor refused")
+            if request.waiter is not None:
+                by_loop[request.waiter.get_loop()].append((request.waiter, outcome))
+            elif request.future is not None and not request.future.done():
+                if isinstance(outcome, BaseException):
+                    request.future.set_exception(outcome)
+                else:
+                    request.future.set_result(outcome)
+        for loop, pairs in by_loop.items():
+            # A loop that has closed has nobody waiting on it any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, pairs)
