@@ -6,10 +6,11 @@ against it by a test.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tuneback.storage import default_sqlite_url
 
@@ -50,12 +51,47 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="How much the server logs."
     )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Host names the server answers to, comma-separated; a request for any other "
+            "host gets 400 (this stops DNS rebinding). Default: 127.0.0.1, localhost, ::1 "
+            "and TUNEBACK_HOST; on 0.0.0.0 also this machine's name and addresses. "
+            "* admits any host."
+        ),
+    )
+    base_url: str | None = Field(
+        default=None,
+        description=(
+            "The address people reach the server at, e.g. https://feedback.example.com: "
+            "feedback links are built on it. Default: the address a request came to when "
+            "its host is allowed, else http://TUNEBACK_HOST:TUNEBACK_PORT."
+        ),
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) address like https://example.com")
+        return value.rstrip("/")
 
 
 def settings_table() -> list[tuple[str, str, str]]:
     """(environment variable, default, description) for every setting."""
     rows = []
     for name, field in Settings.model_fields.items():
-        default = "(see meaning)" if field.default_factory else str(field.default)
+        derived = field.default_factory is not None or field.default is None
+        default = "(see meaning)" if derived else str(field.default)
         rows.append((f"TUNEBACK_{name.upper()}", default, field.description or ""))
     return rows

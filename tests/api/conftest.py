@@ -12,10 +12,13 @@ from fastapi import FastAPI
 from tuneback.config import Settings
 from tuneback.models import ScriptedModel
 from tuneback.server import create_app
+from tuneback.server.security import LOOPBACK_HOSTS
 from tuneback.services.keys import KeyService
 from tuneback.storage import Store
 
 BASE = "http://tuneback.test"
+TEST_HOSTS = ["tuneback.test", *LOOPBACK_HOSTS]
+"""The in-process clients name tuneback.test; live servers are reached on loopback."""
 
 
 @dataclass
@@ -28,6 +31,7 @@ class Api:
 
 
 def make_app(store: Store, **settings: object) -> FastAPI:
+    settings = {"allowed_hosts": TEST_HOSTS, **settings}
     return create_app(
         Settings(database_url=str(store.url), **settings),  # type: ignore[arg-type]
         store=store,

@@ -14,7 +14,7 @@ from tuneback.storage import Store
 async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(database_url=str(store.url)), store=store)
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tuneback.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         yield client
 
 

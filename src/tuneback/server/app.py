@@ -20,6 +20,7 @@ from tuneback.server.api.deps import ApiServices
 from tuneback.server.deps import Services
 from tuneback.server.errors import install_error_handlers
 from tuneback.server.limits import BodyLimit
+from tuneback.server.security import SiteGuard, SitePolicy
 from tuneback.server.web import install_web
 from tuneback.services.catalog import ModelCatalog
 from tuneback.storage import Store
@@ -66,6 +67,13 @@ def create_app(
     app.state.api = ApiServices.build(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # Added last, so it runs first: a refused host or cross-site write costs nothing.
+    app.state.site = SitePolicy.from_settings(settings)
+    app.add_middleware(
+        SiteGuard,
+        policy=app.state.site,
+        docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
+    )
     app.include_router(health.router)
     app.include_router(api_router)
     app.include_router(proxy.router)

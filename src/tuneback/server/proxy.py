@@ -37,6 +37,7 @@ from tuneback.domain import ChatMessage, Conversation, Run, new_id, utcnow
 from tuneback.errors import ModelError, ModelUnavailableError, TuneBackError
 from tuneback.models import ModelAdapter, ModelOptions, Usage
 from tuneback.server.auth import Caller, authenticate
+from tuneback.server.security import public_url
 from tuneback.services.catalog import ModelCatalog
 
 log = logging.getLogger("tuneback.proxy")
@@ -357,7 +358,7 @@ class Call:
             api_key_id=self.caller.key_id,
             expires_in=timedelta(hours=3),
         )
-        url = str(self.request.url_for("feedback_with_token", token=token))
+        url = public_url(self.request, "feedback_with_token", token=token)
         return {RUN_HEADER: self.run_id, FEEDBACK_HEADER: url}
 
     def usage_json(self) -> dict[str, int]:

@@ -40,6 +40,8 @@ def worker_environment(
         "TUNEBACK_DATABASE_URL": settings.database_url,
         "TUNEBACK_PROJECT": settings.project,
         "TUNEBACK_AUTH": "true" if settings.auth else "false",
+        "TUNEBACK_HOST": settings.host,
+        "TUNEBACK_PORT": str(settings.port),
         "TUNEBACK_LOG_LEVEL": settings.log_level,
         OPTIONS_VARIABLE: json.dumps({"models": models, "pages": pages}),
     }
