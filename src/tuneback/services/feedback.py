@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from tuneback.domain import (
     CategoricalConfig,
@@ -35,6 +35,20 @@ from tuneback.errors import ConflictError, NotFoundError, ValidationError
 from tuneback.storage import NewEvent, Store
 
 Config = ContinuousConfig | CategoricalConfig | FreeformConfig
+
+
+class Rating(TypedDict, total=False):
+    """What a person said about an answer, as every way of recording it passes it on."""
+
+    value: RawValue
+    score: float | None
+    kind: FeedbackKind | None
+    comment: str | None
+    correction: str | None
+    user: str | None
+    source: FeedbackSource
+    metadata: Mapping[str, Any] | None
+    feedback_id: str | None
 
 
 def infer_kind(key: str, *, comment: str | None, correction: str | None) -> FeedbackKind:
@@ -77,20 +91,7 @@ class FeedbackService:
         return parsed
 
     def record(
-        self,
-        *,
-        run_id: str,
-        key: str,
-        value: RawValue = None,
-        score: float | None = None,
-        kind: FeedbackKind | None = None,
-        comment: str | None = None,
-        correction: str | None = None,
-        user: str | None = None,
-        source: FeedbackSource = "end_user",
-        metadata: Mapping[str, Any] | None = None,
-        feedback_id: str | None = None,
-        scope: str | None = None,
+        self, *, run_id: str, key: str, scope: str | None = None, **rating: Unpack[Rating]
     ) -> FeedbackRecord:
         """Record feedback on a run and return it as stored.
 
@@ -100,38 +101,12 @@ class FeedbackService:
         first result; the same id with different feedback is a conflict. With a
         ``scope``, only runs of that project can be rated.
         """
-        run = self._run(run_id, scope)
-        feedback = self.build(
-            run,
-            key=key,
-            value=value,
-            score=score,
-            kind=kind,
-            comment=comment,
-            correction=correction,
-            user=user,
-            source=source,
-            metadata=metadata,
-            feedback_id=feedback_id,
-        )
+        feedback = self.build(self._run(run_id, scope), key=key, **rating)
         event = self.new_event(feedback)
         return self._answer(feedback, event, self.store.append_many([event])[0])
 
     async def record_async(
-        self,
-        *,
-        run_id: str,
-        key: str,
-        value: RawValue = None,
-        score: float | None = None,
-        kind: FeedbackKind | None = None,
-        comment: str | None = None,
-        correction: str | None = None,
-        user: str | None = None,
-        source: FeedbackSource = "end_user",
-        metadata: Mapping[str, Any] | None = None,
-        feedback_id: str | None = None,
-        scope: str | None = None,
+        self, *, run_id: str, key: str, scope: str | None = None, **rating: Unpack[Rating]
     ) -> FeedbackRecord:
         """:meth:`record` for a coroutine.
 
@@ -142,25 +117,13 @@ class FeedbackService:
         run = self.store.recent_run(run_id)
         rules = self.store.recent_rules(run.project) if run is not None else None
         if run is None or rules is None or rules[0].latest_only:
-            run = await asyncio.to_thread(self._run, run_id, scope)
-        elif scope is not None and run.project != scope:
-            raise NotFoundError(f"no run with id {run_id}", details={"run_id": run_id})
-        fields: dict[str, Any] = {
-            "key": key,
-            "value": value,
-            "score": score,
-            "kind": kind,
-            "comment": comment,
-            "correction": correction,
-            "user": user,
-            "source": source,
-            "metadata": metadata,
-            "feedback_id": feedback_id,
-        }
-        if rules is None or rules[0].latest_only:
-            feedback = await asyncio.to_thread(lambda: self.build(run, **fields))
+            feedback = await asyncio.to_thread(
+                lambda: self.build(self._run(run_id, scope), key=key, **rating)
+            )
         else:
-            feedback = self.build(run, configs=rules[1], settings=rules[0], **fields)
+            if scope is not None and run.project != scope:
+                raise NotFoundError(f"no run with id {run_id}", details={"run_id": run_id})
+            feedback = self.build(run, key=key, configs=rules[1], settings=rules[0], **rating)
         event = self.new_event(feedback, rules[0] if rules else None)
         stored = (await self.store.append_many_async([event]))[0]
         if stored.payload is not event.payload:
