@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tuneback.domain.common import MAX_JSON_DEPTH
 from tuneback.errors import TuneBackError
 from tuneback.storage import DatabaseError, describe_database_error
 
@@ -65,6 +66,20 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(error.status_code, error.type, error.message, error.details)
 
 
+async def _too_deep(request: Request, exc: Exception) -> JSONResponse:
+    # The depth rule (MAX_JSON_DEPTH) refuses deep JSON before anything recurses
+    # over it; this is the backstop for a path that recursed first. Deep nesting
+    # is the only input that exhausts the stack, so it is the client's mistake.
+    assert isinstance(exc, RecursionError)
+    log.warning("%s %s: input nested too deeply", request.method, request.url.path)
+    return error_response(
+        422,
+        "validation_error",
+        f"the request nests too deeply: JSON values may nest at most {MAX_JSON_DEPTH} levels",
+        {"max_depth": MAX_JSON_DEPTH},
+    )
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_response(500, "internal_error", "tuneback hit an unexpected error; see the log")
@@ -75,4 +90,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DatabaseError, _database_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected_error)

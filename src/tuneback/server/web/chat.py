@@ -16,11 +16,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from tuneback.domain import Conversation, FeedbackRecord, Run, describe_value
+from tuneback.domain.feedback import RawValue
 from tuneback.errors import ModelError, NotFoundError
+from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.identity import current_user, guest_name, remember
 from tuneback.server.web.markdown import pygments_css, render_markdown
@@ -31,11 +33,7 @@ from tuneback.storage import Store
 router = APIRouter(include_in_schema=False)
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SendBody(StrictBody):
+class SendBody(Body):
     content: str = Field(min_length=1, max_length=100_000)
     conversation_id: str | None = None
     model: str | None = None
@@ -44,7 +42,7 @@ class SendBody(StrictBody):
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
 
 
-class RegenerateBody(StrictBody):
+class RegenerateBody(Body):
     model: str | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1, le=32_768)
@@ -54,9 +52,9 @@ class EditBody(RegenerateBody):
     content: str = Field(min_length=1, max_length=100_000)
 
 
-class FeedbackBody(StrictBody):
+class FeedbackBody(Body):
     key: str = Field(min_length=1, max_length=64)
-    value: bool | int | float | str | None = None
+    value: RawValue = None
     comment: str | None = Field(default=None, max_length=10_000)
     correction: str | None = Field(default=None, max_length=100_000)
     reasons: list[str] = Field(default_factory=list, max_length=20)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, params
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tuneback.domain import (
     BUILTIN_CONFIGS,
@@ -24,8 +24,9 @@ from tuneback.domain import (
     describe_value,
     utcnow,
 )
-from tuneback.domain.feedback import FACES
+from tuneback.domain.feedback import FACES, RawValue
 from tuneback.errors import ValidationError
+from tuneback.server.api.schemas import Body
 from tuneback.server.deps import Services
 from tuneback.server.web.identity import current_user
 from tuneback.server.web.markdown import render_markdown
@@ -67,10 +68,6 @@ def _pages(request: Request) -> ReviewPages:
 ReviewDep = Annotated[ReviewPages, Depends(_pages)]
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 RULE_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "thumbs_down_uncorrected": (
         "Thumbs-down without a correction",
@@ -87,7 +84,7 @@ FACE_WORDS = ("Awful", "Bad", "Okay", "Good", "Great")
 KEY_CHOICES = ("thumbs", "faces", "stars", "comment", "correction")
 
 
-class QueueBody(StrictBody):
+class QueueBody(Body):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2_000)
     preset: str | None = None
@@ -97,13 +94,13 @@ class QueueBody(StrictBody):
     lease_minutes: float = Field(default=10, gt=0, le=1440)
 
 
-class AnswerBody(StrictBody):
-    answers: dict[str, bool | int | float | str | None] = Field(default_factory=dict)
+class AnswerBody(Body):
+    answers: dict[str, RawValue] = Field(default_factory=dict)
     comment: str | None = Field(default=None, max_length=10_000)
     correction: str | None = Field(default=None, max_length=100_000)
 
 
-class TaskBody(StrictBody):
+class TaskBody(Body):
     name: str = Field(min_length=1, max_length=200)
     filename: str = Field(default="", max_length=300)
     content: str = Field(min_length=1)

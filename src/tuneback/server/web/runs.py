@@ -13,7 +13,9 @@ from pydantic import ValidationError as PydanticValidationError
 
 from tuneback.domain import describe_value
 from tuneback.domain.common import UtcDatetime
+from tuneback.domain.feedback import RawValue
 from tuneback.errors import ValidationError
+from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.identity import current_user
 from tuneback.server.web.markdown import render_markdown
@@ -24,23 +26,19 @@ from tuneback.storage.queries import COUNT_CAP, Queries, RunFilter
 router = APIRouter(include_in_schema=False)
 
 
-class StrictBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class AnnotateBody(StrictBody):
+class AnnotateBody(Body):
     key: str = Field(min_length=1, max_length=64)
-    value: bool | int | float | str | None = None
+    value: RawValue = None
     comment: str | None = Field(default=None, max_length=10_000)
     correction: str | None = Field(default=None, max_length=100_000)
 
 
-class DatasetBody(StrictBody):
+class DatasetBody(Body):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2_000)
 
 
-class AddRunsBody(StrictBody):
+class AddRunsBody(Body):
     run_ids: list[str] = Field(min_length=1, max_length=10_000)
 
 
