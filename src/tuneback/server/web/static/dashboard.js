@@ -1,6 +1,11 @@
 // Dashboard charts, drawn with the plotly bundle the server serves from the plotly package.
 "use strict";
 
+// The period and model pickers apply at once (no inline handlers: the CSP forbids them).
+document.querySelectorAll("[data-submit-on-change]").forEach((select) => {
+  select.addEventListener("change", () => select.form.submit());
+});
+
 (function () {
   const data = JSON.parse(document.getElementById("dashboard-data").textContent);
   if (!window.Plotly || !data.over_time.length) return;
