@@ -20,7 +20,7 @@ from tuneback.domain.events import ConversationStarted
 from tuneback.models import EchoModel
 from tuneback.server import create_app
 from tuneback.server.proxy import FEEDBACK_HEADER
-from tuneback.server.security import PAGE_POLICY, SitePolicy, machine_addresses
+from tuneback.server.security import EMPTY_STYLE_HASH, PAGE_POLICY, SitePolicy, machine_addresses
 from tuneback.services.keys import KeyService
 from tuneback.storage import Store
 
@@ -65,6 +65,7 @@ async def test_a_page_carries_the_security_headers(client: httpx.AsyncClient) ->
         "default-src": "'self'",
         "script-src": "'self'",
         "style-src": "'self'",
+        "style-src-elem": f"'self' '{EMPTY_STYLE_HASH}' 'report-sample'",
         "style-src-attr": "'unsafe-inline'",
         "img-src": "'self' data:",
         "connect-src": "'self'",
