@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -26,8 +27,16 @@ _HTTP_TYPES = {
 }
 
 
+class _AsciiJSONResponse(JSONResponse):
+    # An error may quote what the client sent, and that can hold a lone
+    # surrogate ("\ud800" in the request's JSON), which UTF-8 cannot encode:
+    # escaped as ASCII it goes back exactly as it came.
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def error_response(status: int, type_: str, message: str, details: Any = None) -> JSONResponse:
-    return JSONResponse(
+    return _AsciiJSONResponse(
         {"error": {"type": type_, "message": message, "details": details}}, status_code=status
     )
 
