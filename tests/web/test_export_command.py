@@ -66,7 +66,7 @@ async def test_hostile_filters_stay_single_arguments(store: Store) -> None:
         "since": "2026-03-01T12:00:00+00:00",
     }
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://tuneback.test") as client:
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
         response = await client.get("/runs", params=hostile)
     assert response.status_code == 200
     parser = _ExportCommand()
