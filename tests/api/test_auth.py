@@ -36,9 +36,7 @@ async def test_a_wrong_key_is_401(api: Api) -> None:
 
 async def test_without_auth_no_key_is_needed(store) -> None:  # type: ignore[no-untyped-def]
     app = make_app(store, auth=False, project="open")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=BASE
-    ) as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         response = await client.post("/api/v1/runs", json=run_body())
         assert response.status_code == 201
         assert response.json()["project"] == "open"

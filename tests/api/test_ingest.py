@@ -77,9 +77,7 @@ async def test_bad_items_fail_alone_with_207(api: Api) -> None:
 
 async def test_bodies_over_the_limit_get_413(store) -> None:  # type: ignore[no-untyped-def]
     app = make_app(store, auth=False, max_body_bytes=2048)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url=BASE
-    ) as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
         items = [{"type": "run", **run_body(output="x" * 4000)}]
         response = await client.post("/api/v1/ingest", json={"items": items})
         assert response.status_code == 413
