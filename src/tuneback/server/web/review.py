@@ -24,6 +24,7 @@ from tuneback.domain import (
     describe_value,
     utcnow,
 )
+from tuneback.domain.common import JsonObject
 from tuneback.domain.feedback import FACES, RawValue
 from tuneback.errors import ValidationError
 from tuneback.server.api.schemas import Body
@@ -88,7 +89,7 @@ class QueueBody(Body):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2_000)
     preset: str | None = None
-    rule: dict[str, Any] = Field(default_factory=dict)
+    rule: JsonObject = Field(default_factory=dict)
     keys: list[str] = Field(min_length=1, max_length=10)
     reviewers_per_item: int = Field(default=1, ge=1, le=20)
     lease_minutes: float = Field(default=10, gt=0, le=1440)
