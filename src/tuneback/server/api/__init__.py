@@ -14,9 +14,15 @@ from tuneback.server.api import (
     runs,
     stats,
 )
+from tuneback.server.api.schemas import error_responses
 from tuneback.server.deps import refuse_nul
 
-api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(refuse_nul)])
+# Every operation can answer these, in the one error shape.
+api_router = APIRouter(
+    prefix="/api/v1",
+    dependencies=[Depends(refuse_nul)],
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
+)
 for _resource in (
     runs, feedback, configs, conversations, comparisons, events, ingest, keys, stats,
 ):  # fmt: skip

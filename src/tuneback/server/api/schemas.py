@@ -69,6 +69,33 @@ class Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class ErrorDetail(Public):
+    type: str = Field(description="What kind of error, e.g. not_found, conflict, storage_error.")
+    message: str = Field(description="What happened and what to do about it.")
+    details: Any = Field(default=None, description="More about it, e.g. the fields at fault.")
+
+
+class ErrorPublic(Public):
+    """The one shape of every error answer."""
+
+    error: ErrorDetail
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error answers an operation can give, all in the one shape."""
+    said = {
+        400: "The request cannot work as sent (a setting, option or parameter).",
+        401: "No API key, or an unknown or revoked one.",
+        403: "The key may not act on this project.",
+        404: "Nothing with that id (in this key's project).",
+        409: "An id already names something else, or a locked rating was given again.",
+        413: "The body is larger than the server takes.",
+        422: "The input broke a rule; details names the fields.",
+        503: "The database is not answering; try again shortly.",
+    }
+    return {status: {"model": ErrorPublic, "description": said[status]} for status in statuses}
+
+
 # -- runs ---------------------------------------------------------------------------
 
 
