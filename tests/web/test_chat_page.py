@@ -36,7 +36,8 @@ def _only_run(server: LiveServer) -> Run:
 
 
 def test_a_message_streams_and_is_recorded(page: Page, live_server: LiveServer) -> None:
-    live_server.scripted.enqueue(chunks=["The capital ", "of France ", "is **Paris**."], delay=0.05)
+    # Chunks far enough apart that the page is seen mid-answer even on a busy machine.
+    live_server.scripted.enqueue(chunks=["The capital ", "of France ", "is **Paris**."], delay=0.4)
     page.goto(f"{live_server.url}/?user=ann")
     expect(page.locator("#model-status")).to_have_text("ready")
     _ask(page, "What is the capital of France?")
