@@ -16,7 +16,7 @@ import math
 import sys
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from tuneback.domain.common import (
     DomainModel,
@@ -90,8 +90,17 @@ class Category(DomainModel):
     score: float | None = Field(default=None, ge=0.0, le=1.0, allow_inf_nan=False)
 
 
+def _type_is_required(schema: dict[str, Any]) -> None:
+    """A config is told apart by its ``type``: the schema says it must be sent."""
+    required = schema.setdefault("required", [])
+    if "type" not in required:
+        required.insert(0, "type")
+
+
 class ContinuousConfig(DomainModel):
     """A numeric key: values from ``min`` to ``max`` map linearly onto 0..1."""
+
+    model_config = ConfigDict(json_schema_extra=_type_is_required)
 
     type: Literal["continuous"] = "continuous"
     min: float = Field(allow_inf_nan=False)
@@ -107,6 +116,8 @@ class ContinuousConfig(DomainModel):
 class CategoricalConfig(DomainModel):
     """A key with a fixed set of labels; a label's score (if any) is its normalised score."""
 
+    model_config = ConfigDict(json_schema_extra=_type_is_required)
+
     type: Literal["categorical"] = "categorical"
     categories: list[Category] = Field(min_length=1)
 
@@ -117,6 +128,8 @@ class CategoricalConfig(DomainModel):
 
 class FreeformConfig(DomainModel):
     """Any text; no score."""
+
+    model_config = ConfigDict(json_schema_extra=_type_is_required)
 
     type: Literal["freeform"] = "freeform"
 
