@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from tuneback.domain import Comparison, ComparisonRecorded, Run
 from tuneback.errors import NotFoundError, ValidationError
-from tuneback.services.runs import same_kind
 from tuneback.storage import Store
 from tuneback.storage.queries import Queries
 
@@ -37,6 +36,5 @@ class ComparisonService:
         check_candidates(comparison, runs)
         payload = ComparisonRecorded(comparison=comparison)
         stored = self.store.append(payload, event_id=comparison.id)
-        same_kind(stored, payload, "comparison", comparison.id)
         assert isinstance(stored.payload, ComparisonRecorded)
         return stored.payload.comparison

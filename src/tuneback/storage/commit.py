@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tuneback.domain import EventPayload, FeedbackRecorded, StoredEvent, utcnow
+from tuneback.domain import EventPayload, FeedbackRecorded, StoredEvent, parse_payload, utcnow
 from tuneback.errors import ConflictError, StorageError, TuneBackError
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
@@ -215,8 +215,7 @@ class GroupCommit:
         # The projections do not read the number, so they go in before the tail
         # is taken: writers in other processes do this part side by side.
         Projector(conn, self._known_projects, self._inserts).apply(numbered(0))
-        if self._postgres:
-            conn.execute(_LOCK_TAIL)
+        hold_log_tail(conn)
         last = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
         written = numbered(last + 1)
         self._inserts(
@@ -239,8 +238,6 @@ class GroupCommit:
 
     @staticmethod
     def _lookup(conn: Connection, ids: list[str]) -> dict[str, StoredEvent | PreparedEvent]:
-        from tuneback.storage.store import event_from_row
-
         found: dict[str, StoredEvent | PreparedEvent] = {}
         for start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = ids[start : start + LOOKUP_CHUNK]
@@ -307,3 +304,21 @@ def _subset(given: Any, stored: Any) -> bool:
     if isinstance(given, list) and isinstance(stored, list):
         return len(given) == len(stored) and all(map(_subset, given, stored))
     return bool(given == stored)
+
+
+def hold_log_tail(conn: Connection) -> None:
+    """Hold the log's tail until ``conn``'s transaction ends (SQLite's write lock already does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_TAIL)
+
+
+def event_from_row(row: Any) -> StoredEvent:
+    return StoredEvent(
+        seq=row.seq,
+        id=row.id,
+        type=row.type,
+        version=row.version,
+        project=row.project,
+        recorded_at=row.recorded_at,
+        payload=parse_payload(row.type, row.version, row.payload),
+    )

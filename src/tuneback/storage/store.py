@@ -12,7 +12,6 @@ the log stays gapless and in commit order, so a follower reading
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -43,13 +42,12 @@ from tuneback.domain import (
     StoredEvent,
     encode_payload,
     new_id,
-    parse_payload,
 )
 from tuneback.errors import NotFoundError, StorageError, TuneBackError, ValidationError
 from tuneback.storage import migrate
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
-from tuneback.storage.commit import GroupCommit, PreparedEvent
+from tuneback.storage.commit import GroupCommit, PreparedEvent, event_from_row, hold_log_tail
 from tuneback.storage.engine import (
     WRITE_OPTION,
     describe_database_error,
@@ -97,7 +95,6 @@ class Store:
     def __init__(self, url: str, *, migrate_schema: bool = True, echo: bool = False) -> None:
         self.url = parse_database_url(url)
         self.engine: Engine = make_engine(url, echo=echo)
-        self._write_lock = threading.Lock()
         self._known_projects: set[str] = set()
         self._inserts = BulkInserts(self.engine.dialect)
         self._rules: dict[str, tuple[float, tuple[ProjectSettings, dict[str, Any]]]] = {}
@@ -301,9 +298,11 @@ class Store:
 
         def work() -> int:
             replayed = 0
-            with self._write_lock, self.engine.connect() as conn:
+            with self.engine.connect() as conn:
                 conn = conn.execution_options(**{WRITE_OPTION: True})
                 with conn.begin():
+                    # Writers queue at the log's tail until the rebuild commits.
+                    hold_log_tail(conn)
                     for table in reversed(t.PROJECTIONS):
                         conn.execute(delete(table))
                     self._known_projects.clear()
@@ -561,18 +560,6 @@ def _feedback_from_row(row: Any) -> FeedbackRecord:
     data = dict(row)
     del data["current"]  # derived from the history marks, which the record carries
     return FeedbackRecord.model_validate(data)
-
-
-def event_from_row(row: Any) -> StoredEvent:
-    return StoredEvent(
-        seq=row.seq,
-        id=row.id,
-        type=row.type,
-        version=row.version,
-        project=row.project,
-        recorded_at=row.recorded_at,
-        payload=parse_payload(row.type, row.version, row.payload),
-    )
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
