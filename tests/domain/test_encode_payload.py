@@ -32,6 +32,7 @@ from tuneback.domain import (
     DatasetItem,
     DatasetItemAdded,
     DatasetItemRemoved,
+    EventForgotten,
     EventPayload,
     Feedback,
     FeedbackConfigSet,
@@ -466,6 +467,14 @@ def payload_strategies(
         ),
         DatasetItemRemoved: st.builds(
             DatasetItemRemoved, project=NAMES, dataset_id=IDS, item_id=IDS
+        ),
+        EventForgotten: st.builds(
+            EventForgotten,
+            project=NAMES,
+            was=st.sampled_from(["message.added", "run.completed", "dataset.item_added"]),
+            forgotten_at=TIMES,
+            dataset_id=st.none() | IDS,
+            task_id=st.none() | IDS,
         ),
         FeedbackConfigSet: st.builds(FeedbackConfigSet, project=NAMES, key=KEYS, config=configs),
         ProjectConfigured: st.builds(

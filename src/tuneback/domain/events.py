@@ -167,6 +167,33 @@ class DatasetItemRemoved(EventPayload):
         return self.project_name
 
 
+class EventForgotten(EventPayload):
+    """A tombstone: what an event becomes when the person whose data it held is forgotten.
+
+    The row keeps its ``seq``, id, project and time, so the log stays gapless and
+    every follower's cursor stays valid; the payload is replaced by this one, which
+    holds nothing anyone wrote. Replay applies none of the original's content, only
+    the counters it moved on things that were not the person's own (a dataset's
+    version, an annotation task's progress), so every other row reads the same
+    after a rebuild as before. Only forgetting writes tombstones; a write that
+    names a forgotten event's id is refused.
+    """
+
+    type = "event.forgotten"
+    project_name: ProjectName = Field(alias="project")
+    was: str = Field(min_length=1, max_length=64)
+    """The type the event had: says what kind of thing was removed, not what it said."""
+    forgotten_at: UtcDatetime = Field(default_factory=utcnow)
+    dataset_id: Identifier | None = None
+    """The dataset whose version the original moved; replay still moves it."""
+    task_id: Identifier | None = None
+    """The annotation task whose progress the original counted (done or failed, by ``was``)."""
+
+    @property
+    def project(self) -> str:
+        return self.project_name
+
+
 class FeedbackConfigSet(EventPayload):
     """Declares what a feedback key accepts in a project (continuous, categorical, free-form)."""
 
@@ -235,6 +262,10 @@ PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(sorted({name for name, _ in PAYLOAD_TYPES}))
+"""The types writers append."""
+
+# Read like any payload, but never appended: only forgetting a user writes one.
+PAYLOAD_TYPES[(EventForgotten.type, EventForgotten.version)] = EventForgotten
 
 
 def dump_payload(payload: EventPayload) -> dict[str, Any]:

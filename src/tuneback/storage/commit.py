@@ -31,7 +31,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from tuneback.domain import EventPayload, FeedbackRecorded, StoredEvent, parse_payload, utcnow
+from tuneback.domain import (
+    EventForgotten,
+    EventPayload,
+    FeedbackRecorded,
+    StoredEvent,
+    parse_payload,
+    utcnow,
+)
 from tuneback.errors import ConflictError, StorageError, TuneBackError
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
@@ -281,6 +288,13 @@ def _rated(conn: Connection, event: PreparedEvent, pending: list[PreparedEvent])
 def _check_same(earlier: StoredEvent | PreparedEvent, wanted: PreparedEvent) -> None:
     """A retry is a no-op only when it carries the same thing as the stored event."""
     payload = earlier.payload
+    if isinstance(payload, EventForgotten):
+        # Answering with the tombstone would hand a caller an event it never
+        # wrote; storing the retry would bring back what was forgotten.
+        raise ConflictError(
+            f"event {wanted.id} was forgotten at its user's request and cannot be written again",
+            details={"id": wanted.id, "forgotten_at": payload.forgotten_at.isoformat()},
+        )
     same_kind = type(payload) is type(wanted.payload) and payload.project == wanted.payload.project
     if same_kind and (wanted.ensure or _restates(payload, wanted.payload)):
         return

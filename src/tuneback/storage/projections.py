@@ -29,6 +29,7 @@ from tuneback.domain import (
     DatasetCreated,
     DatasetItemAdded,
     DatasetItemRemoved,
+    EventForgotten,
     EventPayload,
     Feedback,
     FeedbackConfigSet,
@@ -97,6 +98,7 @@ class Projector:
             DatasetCreated: self._dataset_created,
             DatasetItemAdded: self._dataset_item_added,
             DatasetItemRemoved: self._dataset_item_removed,
+            EventForgotten: self._event_forgotten,
             FeedbackConfigSet: self._feedback_config_set,
             ProjectConfigured: self._project_configured,
             ReviewQueueCreated: self._review_queue_created,
@@ -253,6 +255,26 @@ class Projector:
                 update(t.datasets)
                 .where(t.datasets.c.id == payload.dataset_id)
                 .values(version=t.datasets.c.version + 1)
+            )
+
+    def _event_forgotten(self, payload: EventForgotten, event: StoredEvent) -> None:
+        # Only what the original did to rows that were not the forgotten person's:
+        # the dataset's version and the task's progress read as they did before.
+        if payload.dataset_id is not None:
+            self.flush()
+            self._conn.execute(
+                update(t.datasets)
+                .where(t.datasets.c.id == payload.dataset_id)
+                .values(version=t.datasets.c.version + 1)
+            )
+        if payload.task_id is not None:
+            self.flush()
+            counter = "done" if payload.was == RunCompleted.type else "failed"
+            column = t.annotation_tasks.c[counter]
+            self._conn.execute(
+                update(t.annotation_tasks)
+                .where(t.annotation_tasks.c.id == payload.task_id)
+                .values({column: column + 1})
             )
 
     def _feedback_config_set(self, payload: FeedbackConfigSet, event: StoredEvent) -> None:

@@ -29,6 +29,7 @@ from tuneback.domain import (
     Conversation,
     DatasetItemRecord,
     DatasetRecord,
+    EventForgotten,
     EventPayload,
     FeedbackConfig,
     FeedbackRecord,
@@ -54,6 +55,7 @@ from tuneback.storage.engine import (
     make_engine,
     parse_database_url,
 )
+from tuneback.storage.forget import ForgetCounts, forget_user
 from tuneback.storage.projections import Projector, count_rows
 from tuneback.storage.writer import GroupWriter
 
@@ -217,6 +219,11 @@ class Store:
             if not isinstance(wanted.payload, EventPayload):
                 raise ValidationError(
                     f"cannot append {type(wanted.payload).__name__}: not an event payload"
+                )
+            if isinstance(wanted.payload, EventForgotten):
+                raise ValidationError(
+                    "cannot append event.forgotten: tombstones are written only by "
+                    "forgetting a user (tuneback users forget)"
                 )
             prepared.append(
                 PreparedEvent(
@@ -518,6 +525,19 @@ class Store:
             ]
 
     # -- administration -------------------------------------------------------------
+
+    def forget_user(self, name: str, *, project: str | None = None) -> ForgetCounts:
+        """Remove an end user's data from every table and from the log's readable history.
+
+        Their events become ``event.forgotten`` tombstones in place (see
+        :mod:`tuneback.storage.forget` for what counts as theirs); writes queue
+        at the log's tail until it commits. Raises :class:`NotFoundError` when
+        ``name`` has no data (in ``project``, when given).
+        """
+        counts, runs = self._guard(lambda: forget_user(self.engine, name, project), "write to")
+        for run_id in runs:
+            self._runs.pop(run_id, None)
+        return counts  # type: ignore[no-any-return]
 
     def info(self) -> dict[str, Any]:
         """What ``tuneback db info`` shows: where the data is, its schema version, row counts."""

@@ -1,0 +1,304 @@
+"""Forgetting an end user: their data leaves every table and the log's readable history.
+
+What belongs to a user called NAME (in one project, or in all):
+
+- the conversations they started, with every message and every run in them;
+- the runs logged with ``user = NAME``, and the steps under those runs (child runs);
+- the feedback they gave, and all feedback on their runs and conversations
+  (a comment or correction on someone's answer quotes or answers it);
+- the comparisons they made, and every comparison with one of their runs as a
+  candidate (its prompt is their prompt);
+- dataset items copied from their runs (``source_run_id``), removed ones too;
+- what points at their runs outside the log: review leases and skips.
+
+Review queues and annotation tasks are rules and prompt sets written by the
+team, not by the user, so they stay; so do datasets themselves.
+
+Each of the user's events is rewritten in place into an ``event.forgotten``
+tombstone (same ``seq``, id, project and time; no content), and their rows are
+deleted from the projections, in one transaction that holds the log's tail the
+way every writer and ``rebuild`` do, so no write interleaves. The tombstone
+keeps the counters the original moved on other rows (a dataset's version, a
+task's progress), so the projections after forgetting are exactly what a
+rebuild of the rewritten log produces. On SQLite the rewrite runs with
+``secure_delete`` and the write-ahead log is truncated afterwards, so the old
+bytes do not linger in free pages; on PostgreSQL the touched tables are vacuumed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Column, Connection, Engine, Table, bindparam, delete, select, text, update
+
+from tuneback.domain import EventForgotten, RunCompleted, RunFailed, encode_payload, utcnow
+from tuneback.errors import NotFoundError
+from tuneback.storage import tables as t
+from tuneback.storage.commit import hold_log_tail
+from tuneback.storage.engine import WRITE_OPTION, EncodedJson
+
+CHUNK = 500
+SCAN_PAGE = 2_000
+
+# The event types that can carry a user's data; everything else (configs,
+# queues, tasks, datasets, audits, tombstones) is left as it is.
+_SCANNED = (
+    "conversation.started",
+    "conversation.ended",
+    "message.added",
+    RunCompleted.type,
+    RunFailed.type,
+    "feedback.recorded",
+    "feedback.retracted",
+    "comparison.recorded",
+    "dataset.item_added",
+    "dataset.item_removed",
+)
+
+_REWRITE = (
+    update(t.events)
+    .where(t.events.c.id == bindparam("b_id"))
+    .values(
+        type=bindparam("b_type"), version=bindparam("b_version"), payload=bindparam("b_payload")
+    )
+)
+
+
+@dataclass
+class ForgetCounts:
+    """What forgetting removed: rows per kind of thing, and events turned into tombstones."""
+
+    conversations: int = 0
+    messages: int = 0
+    runs: int = 0
+    feedback: int = 0
+    comparisons: int = 0
+    dataset_items: int = 0
+    events: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "conversations": self.conversations,
+            "messages": self.messages,
+            "runs": self.runs,
+            "feedback": self.feedback,
+            "comparisons": self.comparisons,
+            "dataset_items": self.dataset_items,
+            "events": self.events,
+        }
+
+
+@dataclass
+class _Owned:
+    """The ids of everything that belongs to the user."""
+
+    conversations: set[str] = field(default_factory=set)
+    messages: set[str] = field(default_factory=set)
+    runs: set[str] = field(default_factory=set)
+    feedback: set[str] = field(default_factory=set)
+    comparisons: set[str] = field(default_factory=set)
+    dataset_items: set[str] = field(default_factory=set)
+
+
+def forget_user(engine: Engine, name: str, project: str | None) -> tuple[ForgetCounts, set[str]]:
+    """Forget ``name`` (in ``project``, or everywhere) in one transaction.
+
+    Returns the counts and the ids of the runs removed (for in-memory caches).
+    Raises :class:`NotFoundError`, changing nothing, when the user has no data.
+    """
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # Deleted and overwritten content is zeroed in the file, not left in
+            # free pages. Run on the driver's connection: outside any transaction.
+            _driver(conn).execute("PRAGMA secure_delete=ON")
+        try:
+            counts, runs = _forget(conn.execution_options(**{WRITE_OPTION: True}), name, project)
+        finally:
+            if sqlite:
+                _driver(conn).execute("PRAGMA secure_delete=OFF")
+        if sqlite:
+            # Old page versions move out of the write-ahead log into the file.
+            _driver(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        else:
+            _vacuum(conn)
+    return counts, runs
+
+
+def _forget(conn: Connection, name: str, project: str | None) -> tuple[ForgetCounts, set[str]]:
+    with conn.begin():
+        hold_log_tail(conn)
+        owned = _owned(conn, name, project)
+        tombstones = _tombstones(conn, owned, project)
+        if not tombstones and not any(vars(owned).values()):
+            where = f" in project {project}" if project is not None else ""
+            raise NotFoundError(f"no data for user {name!r}{where}: nothing to forget")
+        for start in range(0, len(tombstones), CHUNK):
+            conn.execute(_REWRITE, tombstones[start : start + CHUNK])
+        counts = _delete_rows(conn, owned)
+        counts.events = len(tombstones)
+    return counts, owned.runs
+
+
+def _driver(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _owned(conn: Connection, name: str, project: str | None) -> _Owned:
+    owned = _Owned()
+
+    def scoped(table: Table, *where: Any) -> Any:
+        query = select(table.c.id).where(*where)
+        return query.where(table.c.project == project) if project is not None else query
+
+    c, r, f = t.conversations.c, t.runs.c, t.feedback.c
+    owned.conversations = set(conn.execute(scoped(t.conversations, c.user == name)).scalars())
+    owned.runs = set(conn.execute(scoped(t.runs, r.user == name)).scalars())
+    owned.runs |= _ids_where(conn, r.id, r.conversation_id, owned.conversations)
+    frontier = set(owned.runs)
+    while frontier:  # the steps of a traced chain hang under its root run
+        frontier = _ids_where(conn, r.id, r.parent_run_id, frontier) - owned.runs
+        owned.runs |= frontier
+    m = t.messages.c
+    owned.messages = _ids_where(conn, m.id, m.conversation_id, owned.conversations)
+    owned.messages |= _ids_where(conn, m.id, m.run_id, owned.runs)
+    owned.feedback = set(conn.execute(scoped(t.feedback, f.user == name)).scalars())
+    owned.feedback |= _ids_where(conn, f.id, f.run_id, owned.runs)
+    owned.feedback |= _ids_where(conn, f.id, f.conversation_id, owned.conversations)
+    cmp = t.comparisons.c
+    owned.comparisons = set(conn.execute(scoped(t.comparisons, cmp.user == name)).scalars())
+    cr = t.comparison_runs.c
+    owned.comparisons |= _ids_where(conn, cr.comparison_id, cr.run_id, owned.runs)
+    return owned
+
+
+def _tombstones(conn: Connection, owned: _Owned, project: str | None) -> list[dict[str, Any]]:
+    """Walk the log once and make a tombstone for every event that holds the user's data.
+
+    Dataset items are found here rather than in the projection: an item that
+    was removed since still carries the user's text in its ``item_added`` event.
+    """
+    forgotten_at = utcnow()
+    present: set[str] = set()  # the user's items in their datasets at this point of the log
+    rewrites: list[dict[str, Any]] = []
+    for row in _scan(conn, project):
+        data = row.payload
+        was = row.type
+        dataset_id: str | None = None
+        task_id: str | None = None
+        if was == "conversation.started":
+            mine = data["conversation"]["id"] in owned.conversations
+        elif was == "conversation.ended":
+            mine = data["conversation_id"] in owned.conversations
+        elif was == "message.added":
+            mine = data["message"]["id"] in owned.messages
+        elif was in (RunCompleted.type, RunFailed.type):
+            mine = data["run"]["id"] in owned.runs
+            task = (data["run"].get("metadata") or {}).get("annotation_task")
+            task_id = task if mine and isinstance(task, str) else None
+        elif was == "feedback.recorded":
+            mine = data["feedback"]["id"] in owned.feedback
+        elif was == "feedback.retracted":
+            mine = data["feedback_id"] in owned.feedback
+        elif was == "comparison.recorded":
+            mine = data["comparison"]["id"] in owned.comparisons
+        elif was == "dataset.item_added":
+            item = data["item"]
+            mine = item.get("source_run_id") in owned.runs
+            if mine:
+                owned.dataset_items.add(item["id"])
+                present.add(item["id"])
+                dataset_id = item["dataset_id"]
+        else:  # dataset.item_removed
+            mine = data["item_id"] in owned.dataset_items
+            if mine and data["item_id"] in present:
+                # Removing a present item moved the version; removing an absent one did not.
+                present.discard(data["item_id"])
+                dataset_id = data["dataset_id"]
+        if not mine:
+            continue
+        tombstone = EventForgotten(
+            project=row.project,
+            was=was,
+            forgotten_at=forgotten_at,
+            dataset_id=dataset_id,
+            task_id=task_id,
+        )
+        rewrites.append(
+            {
+                "b_id": row.id,
+                "b_type": tombstone.type,
+                "b_version": tombstone.version,
+                "b_payload": EncodedJson(encode_payload(tombstone)),
+            }
+        )
+    return rewrites
+
+
+def _scan(conn: Connection, project: str | None) -> Iterator[Any]:
+    e = t.events.c
+    after = 0
+    while True:
+        query = (
+            select(e.seq, e.id, e.type, e.project, e.payload)
+            .where(e.seq > after, e.type.in_(_SCANNED))
+            .order_by(e.seq)
+            .limit(SCAN_PAGE)
+        )
+        if project is not None:
+            query = query.where(e.project == project)
+        rows = conn.execute(query).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1].seq
+
+
+def _delete_rows(conn: Connection, owned: _Owned) -> ForgetCounts:
+    counts = ForgetCounts()
+    counts.conversations = _delete(conn, t.conversations.c.id, owned.conversations)
+    counts.messages = _delete(conn, t.messages.c.id, owned.messages)
+    counts.runs = _delete(conn, t.runs.c.id, owned.runs)
+    counts.feedback = _delete(conn, t.feedback.c.id, owned.feedback)
+    _delete(conn, t.review_feedback.c.feedback_id, owned.feedback)
+    counts.comparisons = _delete(conn, t.comparisons.c.id, owned.comparisons)
+    _delete(conn, t.comparison_runs.c.comparison_id, owned.comparisons)
+    counts.dataset_items = _delete(conn, t.dataset_items.c.id, owned.dataset_items)
+    _delete(conn, t.review_leases.c.run_id, owned.runs)
+    _delete(conn, t.review_skips.c.run_id, owned.runs)
+    return counts
+
+
+def _ids_where(
+    conn: Connection, wanted: Column[Any], key: Column[Any], values: set[str]
+) -> set[str]:
+    found: set[str] = set()
+    for chunk in _chunks(values):
+        found.update(conn.execute(select(wanted).where(key.in_(chunk))).scalars())
+    return found
+
+
+def _delete(conn: Connection, key: Column[Any], values: set[str]) -> int:
+    removed = 0
+    for chunk in _chunks(values):
+        removed += conn.execute(delete(key.table).where(key.in_(chunk))).rowcount
+    return removed
+
+
+def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
+
+
+_VACUUMED = (t.events, t.conversations, t.messages, t.runs, t.feedback, t.comparisons)
+
+
+def _vacuum(conn: Connection) -> None:
+    # Dead row versions keep the old text on disk until a vacuum reclaims them;
+    # VACUUM cannot run inside a transaction, hence autocommit.
+    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+    for table in (*_VACUUMED, t.dataset_items):
+        auto.execute(text(f'VACUUM "{table.name}"'))
