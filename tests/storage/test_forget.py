@@ -9,6 +9,8 @@ log produces exactly the tables the forget left.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -52,6 +54,7 @@ from tuneback.domain import (
 from tuneback.errors import ConflictError, NotFoundError, ValidationError
 from tuneback.export import FORMATS, export_dataset
 from tuneback.storage import NewEvent, Store
+from tuneback.storage.commit import hold_log_tail
 from tuneback.storage.review import ReviewStore
 
 ALICE, BOB = "alice-q9", "bob-k4"
@@ -446,3 +449,48 @@ def test_exports_after_forgetting_lack_the_user(store: Store, tmp_path: Path, fo
     assert ALICE not in written
     had = "".join(Path(f.path).read_text() for f in before.files)
     assert (BOB_TEXT in written) == (BOB_TEXT in had)
+
+
+def test_a_write_in_flight_during_the_forget_is_forgotten_too(store: Store) -> None:
+    if store.dialect != "postgresql":
+        pytest.skip("an SQLite writer holds the database from its first statement")
+    alice, _, _ = seed(store)
+    alice_run = next(e.run for e in alice.events if isinstance(e, RunCompleted))
+    late = Feedback(
+        project=PROJECT, run_id=alice_run.id, key="late", comment=f"{ALICE_TEXT} late", user=BOB
+    )
+    waiting = text(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+
+    def queued(n: int) -> None:
+        with store.engine.connect() as probe:
+            for _ in range(200):
+                if probe.execute(waiting).scalar_one() >= n:
+                    return
+                probe.rollback()
+                time.sleep(0.02)
+        raise AssertionError(f"{n} transactions never queued at the log's tail")
+
+    results: dict[str, Any] = {}
+    with store.engine.connect() as gate:
+        gate.begin()
+        hold_log_tail(gate)  # the tail is busy: the forget queues first...
+        forget = threading.Thread(target=lambda: results.update(counts=store.forget_user(ALICE)))
+        forget.start()
+        queued(1)
+        # ...then a writer applies its projections and queues behind it.
+        write = threading.Thread(
+            target=lambda: results.update(late=store.append(FeedbackRecorded(feedback=late)))
+        )
+        write.start()
+        queued(2)
+        gate.commit()
+    forget.join(timeout=30)
+    write.join(timeout=30)
+
+    assert results["counts"].feedback == 9
+    assert results["counts"].events == 22
+    assert ALICE_TEXT not in all_text(store)
+    assert store.get_event(results["late"].id).type == "event.forgotten"

@@ -17,7 +17,9 @@ team, not by the user, so they stay; so do datasets themselves.
 Each of the user's events is rewritten in place into an ``event.forgotten``
 tombstone (same ``seq``, id, project and time; no content), and their rows are
 deleted from the projections, in one transaction that holds the log's tail the
-way every writer and ``rebuild`` do, so no write interleaves. The tombstone
+way every writer and ``rebuild`` do, so no write interleaves. (On PostgreSQL a
+short second pass follows, for a write that was already in flight: see
+:func:`forget_user`.) The tombstone
 keeps the counters the original moved on other rows (a dataset's version, a
 task's progress), so the projections after forgetting are exactly what a
 rebuild of the rewritten log produces. On SQLite the rewrite runs with
@@ -31,7 +33,18 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, Table, bindparam, delete, select, text, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 
 from tuneback.domain import EventForgotten, RunCompleted, RunFailed, encode_payload, utcnow
 from tuneback.errors import NotFoundError
@@ -41,6 +54,8 @@ from tuneback.storage.engine import WRITE_OPTION, EncodedJson
 
 CHUNK = 500
 SCAN_PAGE = 2_000
+SWEEPS = 3
+"""Further passes on PostgreSQL, for writes that were in flight during the first."""
 
 # The event types that can carry a user's data; everything else (configs,
 # queues, tasks, datasets, audits, tombstones) is left as it is.
@@ -78,6 +93,10 @@ class ForgetCounts:
     dataset_items: int = 0
     events: int = 0
 
+    def add(self, other: ForgetCounts) -> None:
+        for name, count in other.as_dict().items():
+            setattr(self, name, getattr(self, name) + count)
+
     def as_dict(self) -> dict[str, int]:
         return {
             "conversations": self.conversations,
@@ -103,11 +122,11 @@ class _Owned:
 
 
 def forget_user(engine: Engine, name: str, project: str | None) -> tuple[ForgetCounts, set[str]]:
-    """Forget ``name`` (in ``project``, or everywhere) in one transaction.
+    """Forget ``name`` (in ``project``, or everywhere); returns the counts and removed run ids.
 
-    Returns the counts and the ids of the runs removed (for in-memory caches).
     Raises :class:`NotFoundError`, changing nothing, when the user has no data.
     """
+    forgetting = _Forgetting(name, project)
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -115,7 +134,18 @@ def forget_user(engine: Engine, name: str, project: str | None) -> tuple[ForgetC
             # free pages. Run on the driver's connection: outside any transaction.
             _driver(conn).execute("PRAGMA secure_delete=ON")
         try:
-            counts, runs = _forget(conn.execution_options(**{WRITE_OPTION: True}), name, project)
+            writing = conn.execution_options(**{WRITE_OPTION: True})
+            forgetting.run(writing, first=True)
+            if not sqlite:
+                # A PostgreSQL writer applies its projections before it queues
+                # for the tail, so one may have written a row about this user
+                # that the pass could not see, and commit it right after. Such
+                # writers queued ahead of the next pass, which looks again with
+                # every id found so far. (An SQLite writer holds the database
+                # from its first statement: none is ever in flight.)
+                for _ in range(SWEEPS):
+                    if not forgetting.run(writing, first=False):
+                        break
         finally:
             if sqlite:
                 _driver(conn).execute("PRAGMA secure_delete=OFF")
@@ -124,126 +154,142 @@ def forget_user(engine: Engine, name: str, project: str | None) -> tuple[ForgetC
             _driver(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")
         else:
             _vacuum(conn)
-    return counts, runs
-
-
-def _forget(conn: Connection, name: str, project: str | None) -> tuple[ForgetCounts, set[str]]:
-    with conn.begin():
-        hold_log_tail(conn)
-        owned = _owned(conn, name, project)
-        tombstones = _tombstones(conn, owned, project)
-        if not tombstones and not any(vars(owned).values()):
-            where = f" in project {project}" if project is not None else ""
-            raise NotFoundError(f"no data for user {name!r}{where}: nothing to forget")
-        for start in range(0, len(tombstones), CHUNK):
-            conn.execute(_REWRITE, tombstones[start : start + CHUNK])
-        counts = _delete_rows(conn, owned)
-        counts.events = len(tombstones)
-    return counts, owned.runs
+    return forgetting.counts, forgetting.owned.runs
 
 
 def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
 
-def _owned(conn: Connection, name: str, project: str | None) -> _Owned:
-    owned = _Owned()
+class _Forgetting:
+    """One forget, in passes: the ids found so far and how far the log was read."""
 
-    def scoped(table: Table, *where: Any) -> Any:
-        query = select(table.c.id).where(*where)
-        return query.where(table.c.project == project) if project is not None else query
+    def __init__(self, name: str, project: str | None) -> None:
+        self.name = name
+        self.project = project
+        self.owned = _Owned()
+        self.counts = ForgetCounts()
+        self.present: set[str] = set()
+        """The user's dataset items in their datasets, as of where the log was read to."""
+        self.read_to = 0
 
-    c, r, f = t.conversations.c, t.runs.c, t.feedback.c
-    owned.conversations = set(conn.execute(scoped(t.conversations, c.user == name)).scalars())
-    owned.runs = set(conn.execute(scoped(t.runs, r.user == name)).scalars())
-    owned.runs |= _ids_where(conn, r.id, r.conversation_id, owned.conversations)
-    frontier = set(owned.runs)
-    while frontier:  # the steps of a traced chain hang under its root run
-        frontier = _ids_where(conn, r.id, r.parent_run_id, frontier) - owned.runs
-        owned.runs |= frontier
-    m = t.messages.c
-    owned.messages = _ids_where(conn, m.id, m.conversation_id, owned.conversations)
-    owned.messages |= _ids_where(conn, m.id, m.run_id, owned.runs)
-    owned.feedback = set(conn.execute(scoped(t.feedback, f.user == name)).scalars())
-    owned.feedback |= _ids_where(conn, f.id, f.run_id, owned.runs)
-    owned.feedback |= _ids_where(conn, f.id, f.conversation_id, owned.conversations)
-    cmp = t.comparisons.c
-    owned.comparisons = set(conn.execute(scoped(t.comparisons, cmp.user == name)).scalars())
-    cr = t.comparison_runs.c
-    owned.comparisons |= _ids_where(conn, cr.comparison_id, cr.run_id, owned.runs)
-    return owned
+    def run(self, conn: Connection, *, first: bool) -> bool:
+        """One pass, in one transaction at the log's tail; whether it removed anything."""
+        with conn.begin():
+            hold_log_tail(conn)
+            last = int(
+                conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
+            )
+            self._discover(conn)
+            tombstones = self._tombstones(conn, last)
+            if first and not tombstones and not any(vars(self.owned).values()):
+                where = f" in project {self.project}" if self.project is not None else ""
+                raise NotFoundError(f"no data for user {self.name!r}{where}: nothing to forget")
+            for start in range(0, len(tombstones), CHUNK):
+                conn.execute(_REWRITE, tombstones[start : start + CHUNK])
+            removed = _delete_rows(conn, self.owned)
+            removed.events = len(tombstones)
+        self.counts.add(removed)
+        return any(removed.as_dict().values())
+
+    def _discover(self, conn: Connection) -> None:
+        """Add the ids of every row of the user's that the projections hold."""
+        owned, name, project = self.owned, self.name, self.project
+
+        def scoped(table: Table, *where: Any) -> Any:
+            query = select(table.c.id).where(*where)
+            return query.where(table.c.project == project) if project is not None else query
+
+        c, r, f = t.conversations.c, t.runs.c, t.feedback.c
+        owned.conversations |= set(conn.execute(scoped(t.conversations, c.user == name)).scalars())
+        owned.runs |= set(conn.execute(scoped(t.runs, r.user == name)).scalars())
+        owned.runs |= _ids_where(conn, r.id, r.conversation_id, owned.conversations)
+        frontier = set(owned.runs)
+        while frontier:  # the steps of a traced chain hang under its root run
+            frontier = _ids_where(conn, r.id, r.parent_run_id, frontier) - owned.runs
+            owned.runs |= frontier
+        m = t.messages.c
+        owned.messages |= _ids_where(conn, m.id, m.conversation_id, owned.conversations)
+        owned.messages |= _ids_where(conn, m.id, m.run_id, owned.runs)
+        owned.feedback |= set(conn.execute(scoped(t.feedback, f.user == name)).scalars())
+        owned.feedback |= _ids_where(conn, f.id, f.run_id, owned.runs)
+        owned.feedback |= _ids_where(conn, f.id, f.conversation_id, owned.conversations)
+        cmp = t.comparisons.c
+        owned.comparisons |= set(conn.execute(scoped(t.comparisons, cmp.user == name)).scalars())
+        cr = t.comparison_runs.c
+        owned.comparisons |= _ids_where(conn, cr.comparison_id, cr.run_id, owned.runs)
+
+    def _tombstones(self, conn: Connection, last: int) -> list[dict[str, Any]]:
+        """Read the log on to ``last``; a tombstone for every event holding the user's data.
+
+        Dataset items are found here rather than in the projection: an item that
+        was removed since still carries the user's text in its ``item_added`` event.
+        """
+        owned, present = self.owned, self.present
+        forgotten_at = utcnow()
+        rewrites: list[dict[str, Any]] = []
+        for row in _scan(conn, self.project, self.read_to, last):
+            data = row.payload
+            was = row.type
+            dataset_id: str | None = None
+            task_id: str | None = None
+            if was == "conversation.started":
+                mine = data["conversation"]["id"] in owned.conversations
+            elif was == "conversation.ended":
+                mine = data["conversation_id"] in owned.conversations
+            elif was == "message.added":
+                mine = data["message"]["id"] in owned.messages
+            elif was in (RunCompleted.type, RunFailed.type):
+                mine = data["run"]["id"] in owned.runs
+                task = (data["run"].get("metadata") or {}).get("annotation_task")
+                task_id = task if mine and isinstance(task, str) else None
+            elif was == "feedback.recorded":
+                mine = data["feedback"]["id"] in owned.feedback
+            elif was == "feedback.retracted":
+                mine = data["feedback_id"] in owned.feedback
+            elif was == "comparison.recorded":
+                mine = data["comparison"]["id"] in owned.comparisons
+            elif was == "dataset.item_added":
+                item = data["item"]
+                mine = item.get("source_run_id") in owned.runs
+                if mine:
+                    owned.dataset_items.add(item["id"])
+                    present.add(item["id"])
+                    dataset_id = item["dataset_id"]
+            else:  # dataset.item_removed
+                mine = data["item_id"] in owned.dataset_items
+                if mine and data["item_id"] in present:
+                    # Removing a present item moved the version; an absent one did not.
+                    present.discard(data["item_id"])
+                    dataset_id = data["dataset_id"]
+            if not mine:
+                continue
+            tombstone = EventForgotten(
+                project=row.project,
+                was=was,
+                forgotten_at=forgotten_at,
+                dataset_id=dataset_id,
+                task_id=task_id,
+            )
+            rewrites.append(
+                {
+                    "b_id": row.id,
+                    "b_type": tombstone.type,
+                    "b_version": tombstone.version,
+                    "b_payload": EncodedJson(encode_payload(tombstone)),
+                }
+            )
+        self.read_to = last
+        return rewrites
 
 
-def _tombstones(conn: Connection, owned: _Owned, project: str | None) -> list[dict[str, Any]]:
-    """Walk the log once and make a tombstone for every event that holds the user's data.
-
-    Dataset items are found here rather than in the projection: an item that
-    was removed since still carries the user's text in its ``item_added`` event.
-    """
-    forgotten_at = utcnow()
-    present: set[str] = set()  # the user's items in their datasets at this point of the log
-    rewrites: list[dict[str, Any]] = []
-    for row in _scan(conn, project):
-        data = row.payload
-        was = row.type
-        dataset_id: str | None = None
-        task_id: str | None = None
-        if was == "conversation.started":
-            mine = data["conversation"]["id"] in owned.conversations
-        elif was == "conversation.ended":
-            mine = data["conversation_id"] in owned.conversations
-        elif was == "message.added":
-            mine = data["message"]["id"] in owned.messages
-        elif was in (RunCompleted.type, RunFailed.type):
-            mine = data["run"]["id"] in owned.runs
-            task = (data["run"].get("metadata") or {}).get("annotation_task")
-            task_id = task if mine and isinstance(task, str) else None
-        elif was == "feedback.recorded":
-            mine = data["feedback"]["id"] in owned.feedback
-        elif was == "feedback.retracted":
-            mine = data["feedback_id"] in owned.feedback
-        elif was == "comparison.recorded":
-            mine = data["comparison"]["id"] in owned.comparisons
-        elif was == "dataset.item_added":
-            item = data["item"]
-            mine = item.get("source_run_id") in owned.runs
-            if mine:
-                owned.dataset_items.add(item["id"])
-                present.add(item["id"])
-                dataset_id = item["dataset_id"]
-        else:  # dataset.item_removed
-            mine = data["item_id"] in owned.dataset_items
-            if mine and data["item_id"] in present:
-                # Removing a present item moved the version; removing an absent one did not.
-                present.discard(data["item_id"])
-                dataset_id = data["dataset_id"]
-        if not mine:
-            continue
-        tombstone = EventForgotten(
-            project=row.project,
-            was=was,
-            forgotten_at=forgotten_at,
-            dataset_id=dataset_id,
-            task_id=task_id,
-        )
-        rewrites.append(
-            {
-                "b_id": row.id,
-                "b_type": tombstone.type,
-                "b_version": tombstone.version,
-                "b_payload": EncodedJson(encode_payload(tombstone)),
-            }
-        )
-    return rewrites
-
-
-def _scan(conn: Connection, project: str | None) -> Iterator[Any]:
+def _scan(conn: Connection, project: str | None, after: int, last: int) -> Iterator[Any]:
+    """The events after ``after`` up to ``last`` whose type can hold a user's data."""
     e = t.events.c
-    after = 0
     while True:
         query = (
             select(e.seq, e.id, e.type, e.project, e.payload)
-            .where(e.seq > after, e.type.in_(_SCANNED))
+            .where(e.seq > after, e.seq <= last, e.type.in_(_SCANNED))
             .order_by(e.seq)
             .limit(SCAN_PAGE)
         )
