@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from tuneback.domain import (
     AnnotationTask,
     AnnotationTaskCreated,
+    AuditRecorded,
     Candidate,
     ChatMessage,
     Comparison,
@@ -233,6 +234,13 @@ def conversation_events(
         ReviewQueueCreated(queue=queue),
         AnnotationTaskCreated(task=task),
         FeedbackRecorded(feedback=reviewed),
+        AuditRecorded(
+            action="export",
+            actor="cli",
+            project=project,
+            target="data/",
+            details={"format": "dpo", "writer": "jsonl", "rows": 1},
+        ),
         ConversationEnded(
             project=project, conversation_id=conv.id, ended_at=at + timedelta(minutes=1)
         ),

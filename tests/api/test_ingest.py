@@ -30,6 +30,7 @@ async def test_a_valid_batch_is_stored_whole(api: Api) -> None:
         "errors": [],
     }
     assert [e.type for e in api.store.events_after(0)] == [
+        "audit.recorded",  # the fixture's key
         "run.completed",
         "run.completed",
         "feedback.recorded",
@@ -42,7 +43,7 @@ async def test_resending_a_batch_stores_nothing_twice(api: Api) -> None:
     first = await api.keyed.post("/api/v1/ingest", json={"items": _batch()})
     again = await api.keyed.post("/api/v1/ingest", json={"items": _batch()})
     assert again.json() == first.json()
-    assert api.store.last_seq() == 4
+    assert api.store.last_seq() == 5  # the fixture's key, then the batch
 
 
 async def test_bad_items_fail_alone_with_207(api: Api) -> None:
@@ -72,7 +73,9 @@ async def test_bad_items_fail_alone_with_207(api: Api) -> None:
         body["errors"][0]["error"]["message"]
         == "items.1.run.outptu: Extra inputs are not permitted"
     )
-    assert [e.id for e in api.store.events_after(0)] == ["good"]
+    events = api.store.events_after(0)
+    assert [(e.type, e.id) for e in events[1:]] == [("run.completed", "good")]
+    assert events[0].type == "audit.recorded"  # the fixture's key
 
 
 async def test_bodies_over_the_limit_get_413(store) -> None:  # type: ignore[no-untyped-def]

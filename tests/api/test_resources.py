@@ -48,14 +48,15 @@ async def test_comparisons(api: Api) -> None:
 async def test_events_after_an_offset(api: Api) -> None:
     for n in range(3):
         await api.keyed.post("/api/v1/runs", json=run_body(id=f"r{n}"))
-    page = (await api.keyed.get("/api/v1/events", params={"after": 1})).json()
+    # Event 1 is the audit of the fixture's key.
+    page = (await api.keyed.get("/api/v1/events", params={"after": 2})).json()
     assert [(e["seq"], e["type"], e["payload"]["run"]["id"]) for e in page["data"]] == [
-        (2, "run.completed", "r1"),
-        (3, "run.completed", "r2"),
+        (3, "run.completed", "r1"),
+        (4, "run.completed", "r2"),
     ]
-    assert page["last_seq"] == 3
-    empty = (await api.keyed.get("/api/v1/events", params={"after": 3})).json()
-    assert empty == {"data": [], "count": 0, "last_seq": 3}
+    assert page["last_seq"] == 4
+    empty = (await api.keyed.get("/api/v1/events", params={"after": 4})).json()
+    assert empty == {"data": [], "count": 0, "last_seq": 4}
 
 
 async def test_keys_over_the_api(api: Api) -> None:

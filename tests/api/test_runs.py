@@ -19,7 +19,7 @@ async def test_resending_a_run_id_is_a_no_op(api: Api) -> None:
     again = await api.keyed.post("/api/v1/runs", json=run_body(id="same"))
     assert again.status_code == 201
     assert again.json() == first.json()
-    assert [e.type for e in api.store.events_after(0)] == ["run.completed"]
+    assert [e.type for e in api.store.events_after(0)] == ["audit.recorded", "run.completed"]
 
 
 async def test_reusing_a_run_id_for_a_different_run_is_a_conflict(api: Api) -> None:

@@ -17,6 +17,7 @@ from tuneback.domain import (
     PAYLOAD_TYPES,
     AnnotationTask,
     AnnotationTaskCreated,
+    AuditRecorded,
     Candidate,
     CategoricalConfig,
     Category,
@@ -520,6 +521,16 @@ def payload_strategies(
                 created_by=optional_text,
                 created_at=TIMES,
             ),
+        ),
+        AuditRecorded: st.builds(
+            AuditRecorded,
+            action=st.sampled_from(
+                ["key.created", "key.revoked", "export", "login", "login.failed", "user.forgotten"]
+            ),
+            actor=st.none() | label_text,
+            project=st.none() | NAMES,
+            target=st.none() | label_text,
+            details=metadata,
         ),
     }
 

@@ -30,6 +30,8 @@ from tuneback.export import (
     ExportRules,
     export_dataset,
 )
+from tuneback.services.audit import CLI_ACTOR, AuditService
+from tuneback.services.keys import PROJECT_NAME
 
 ExportFormatName = Enum(  # type: ignore[misc]
     "ExportFormatName", {name.replace("-", "_"): name for name in FORMATS}, type=str
@@ -194,5 +196,18 @@ def export(
                 summary = run(progress=bar)
         else:
             summary = run()
+        AuditService(store).record(
+            action="export",
+            actor=CLI_ACTOR,
+            # A name no project can have found nothing; the filters below still show it.
+            project=filters.project if PROJECT_NAME.fullmatch(filters.project or "") else None,
+            target=str(output),
+            details={
+                "format": summary.format,
+                "writer": summary.writer,
+                "rows": summary.rows_written,
+                "filters": filters.model_dump(mode="json", exclude_defaults=True),
+            },
+        )
     for line in summary.lines():
         out.print(line, markup=False)

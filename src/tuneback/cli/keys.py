@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from tuneback.cli.app import DatabaseOption, app, err, open_store, out
+from tuneback.services.audit import CLI_ACTOR
 from tuneback.services.keys import KeyService
 
 keys_app = typer.Typer(
@@ -24,7 +25,7 @@ def create(
 ) -> None:
     """Make a key and print it once: it cannot be shown again."""
     with open_store(database_url) as store:
-        made = KeyService(store).create(project, name=name)
+        made = KeyService(store).create(project, name=name, actor=CLI_ACTOR)
     out.print(made.key, markup=False)
     err.print(
         f"key {made.record.id} for project {project}: store it now, it is not shown again",
@@ -62,5 +63,5 @@ def revoke(
 ) -> None:
     """Revoke a key: requests with it (and feedback tokens it made) are refused from now on."""
     with open_store(database_url) as store:
-        record = KeyService(store).revoke(key_id)
+        record = KeyService(store).revoke(key_id, actor=CLI_ACTOR)
     out.print(f"revoked {record.id} ({record.project})", markup=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import PydanticSerializationError, to_json
@@ -20,6 +20,7 @@ from pydantic_core import PydanticSerializationError, to_json
 from tuneback.domain.common import (
     DomainModel,
     Identifier,
+    JsonObject,
     ProjectName,
     UtcDatetime,
     utcnow,
@@ -241,6 +242,40 @@ class AnnotationTaskCreated(EventPayload):
         return self.task.project
 
 
+SYSTEM_PROJECT = "_system"
+"""The project an event not tied to one is logged under (a login, forgetting a user).
+
+The log's rows each carry a project; this name is reserved for those events, so
+no API key can be made for it and they stay out of every project's own events.
+"""
+
+AuditAction = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
+]
+"""What was done, dotted: ``key.created``, ``key.revoked``, ``export``, ``login``…"""
+
+
+class AuditRecorded(EventPayload):
+    """Someone did something worth a trace: made or revoked a key, exported, logged in.
+
+    It says who (``actor``: an account name, an API key id, ``cli``, or None when
+    nobody identified themselves), what (``action``), to what (``target``: a key
+    id, an output directory, a user) and a few ``details``: never a secret or
+    anything a user wrote. It changes no projection.
+    """
+
+    type = "audit.recorded"
+    action: AuditAction
+    actor: str | None = Field(default=None, max_length=200)
+    project_name: ProjectName | None = Field(default=None, alias="project")
+    target: str | None = Field(default=None, max_length=500)
+    details: JsonObject = Field(default_factory=dict)
+
+    @property
+    def project(self) -> str:
+        return self.project_name if self.project_name is not None else SYSTEM_PROJECT
+
+
 PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     (cls.type, cls.version): cls
     for cls in (
@@ -259,6 +294,7 @@ PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
         ProjectConfigured,
         ReviewQueueCreated,
         AnnotationTaskCreated,
+        AuditRecorded,
     )
 }
 EVENT_TYPES: tuple[str, ...] = tuple(sorted({name for name, _ in PAYLOAD_TYPES}))

@@ -30,8 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from tuneback.domain import new_id, utcnow
+from tuneback.domain import SYSTEM_PROJECT, new_id, utcnow
 from tuneback.errors import NotFoundError, ValidationError
+from tuneback.services.audit import AuditService
 from tuneback.storage import Store
 from tuneback.storage.keys import AccessStore, ApiKeyRecord
 
@@ -85,6 +86,7 @@ class KeyService:
 
     def __init__(self, store: Store, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.access = AccessStore(store)
+        self.audit = AuditService(store)
         self._clock = clock
         self._verified: dict[str, tuple[float, ApiKeyRecord]] = {}
         # Bumped by every revocation: a check that read the database before a
@@ -95,14 +97,27 @@ class KeyService:
 
     # -- API keys ----------------------------------------------------------------
 
-    def create(self, project: str, *, name: str | None = None) -> NewApiKey:
+    def create(
+        self, project: str, *, name: str | None = None, actor: str | None = None
+    ) -> NewApiKey:
+        """Make a key for ``project``; ``actor`` (who asked) goes into the audit trail."""
         if not PROJECT_NAME.fullmatch(project):
             raise ValidationError(
                 f"project {project!r}: use 1 to 64 letters, digits, '_', '.' or '-'"
             )
+        if project == SYSTEM_PROJECT:
+            # Its events are the audits of every project: no key may read them.
+            raise ValidationError(f"project {project!r} is reserved for tuneback's own events")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         record = self.access.add_key(
             key_id=new_id(), project=project, name=name, key_hash=hash_key(key), prefix=key[:10]
+        )
+        self.audit.record(
+            action="key.created",
+            actor=actor,
+            project=project,
+            target=record.id,
+            details={"name": name} if name is not None else {},
         )
         return NewApiKey(key=key, record=record)
 
@@ -136,11 +151,15 @@ class KeyService:
     def list(self, project: str | None = None) -> list[ApiKeyRecord]:
         return self.access.list_keys(project)
 
-    def revoke(self, key_id: str) -> ApiKeyRecord:
+    def revoke(self, key_id: str, *, actor: str | None = None) -> ApiKeyRecord:
+        """Revoke a key; ``actor`` (who asked) goes into the audit trail."""
         record = self.access.revoke_key(key_id)
         with self._lock:
             self._revocations += 1
             self._verified = {h: v for h, v in self._verified.items() if v[1].id != key_id}
+        self.audit.record(
+            action="key.revoked", actor=actor, project=record.project, target=record.id
+        )
         return record
 
     def _key_active(self, key_id: str) -> bool:

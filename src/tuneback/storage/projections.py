@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
     AnnotationTaskCreated,
+    AuditRecorded,
     ComparisonRecorded,
     ConversationEnded,
     ConversationStarted,
@@ -103,6 +104,7 @@ class Projector:
             ProjectConfigured: self._project_configured,
             ReviewQueueCreated: self._review_queue_created,
             AnnotationTaskCreated: self._annotation_task_created,
+            AuditRecorded: self._audit_recorded,
         }
 
     def apply(self, events: Iterable[StoredEvent]) -> None:
@@ -127,7 +129,9 @@ class Projector:
         self._pending.clear()
 
     def _ensure_project(self, event: StoredEvent) -> None:
-        if event.project in self._known_projects:
+        # An audit names a project without making one: a failed login or a key
+        # made for a project that has no data yet must not add it to the list.
+        if event.project in self._known_projects or isinstance(event.payload, AuditRecorded):
             return
         self.flush()
         if self._conn.dialect.name == "postgresql":
@@ -319,6 +323,9 @@ class Projector:
                 "created_at": task.created_at,
             }
         )
+
+    def _audit_recorded(self, payload: AuditRecorded, event: StoredEvent) -> None:
+        """Audits live in the log only: ``tuneback events --type audit.recorded`` reads them."""
 
 
 def lock_keys(payload: EventPayload) -> list[str]:

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 
 @router.post("", status_code=201, summary="Make an API key (shown once)")
 def create_key(body: ApiKeyCreate, caller: CallerDep, api: ApiDep) -> ApiKeyCreated:
-    made = api.keys.create(caller.project(body.project), name=body.name)
+    made = api.keys.create(caller.project(body.project), name=body.name, actor=caller.key_id)
     return ApiKeyCreated(key=made.key, **made.record.__dict__)
 
 
@@ -26,4 +26,5 @@ def list_keys(caller: CallerDep, api: ApiDep) -> ApiKeysPublic:
 @router.delete("/{key_id}", summary="Revoke an API key")
 def revoke_key(key_id: str, caller: CallerDep, api: ApiDep) -> ApiKeyPublic:
     caller.check(api.keys.access.get_key(key_id).project, "API key", key_id)
-    return ApiKeyPublic.model_validate(api.keys.revoke(key_id).__dict__)
+    revoked = api.keys.revoke(key_id, actor=caller.key_id)
+    return ApiKeyPublic.model_validate(revoked.__dict__)
