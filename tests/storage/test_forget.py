@@ -494,3 +494,15 @@ def test_a_write_in_flight_during_the_forget_is_forgotten_too(store: Store) -> N
     assert results["counts"].events == 22
     assert ALICE_TEXT not in all_text(store)
     assert store.get_event(results["late"].id).type == "event.forgotten"
+
+
+def test_feedback_that_came_before_the_run_it_rates_is_forgotten_with_it(store: Store) -> None:
+    early = Feedback(
+        project=PROJECT, run_id="late-run", key="thumbs", value="up", score=1.0, user=BOB
+    )
+    run = Run(id="late-run", project=PROJECT, user=ALICE, output=f"{ALICE_TEXT} late")
+    rating, _ = store.append_many([FeedbackRecorded(feedback=early), RunCompleted(run=run)])
+    counts = store.forget_user(ALICE)
+    assert (counts.runs, counts.feedback, counts.events) == (1, 1, 2)
+    assert store.get_event(rating.id).type == "event.forgotten"
+    assert ALICE_TEXT not in all_text(store)

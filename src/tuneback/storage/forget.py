@@ -17,14 +17,19 @@ team, not by the user, so they stay; so do datasets themselves.
 Each of the user's events is rewritten in place into an ``event.forgotten``
 tombstone (same ``seq``, id, project and time; no content), and their rows are
 deleted from the projections, in one transaction that holds the log's tail the
-way every writer and ``rebuild`` do, so no write interleaves. (On PostgreSQL a
-short second pass follows, for a write that was already in flight: see
-:func:`forget_user`.) The tombstone
-keeps the counters the original moved on other rows (a dataset's version, a
-task's progress), so the projections after forgetting are exactly what a
-rebuild of the rewritten log produces. On SQLite the rewrite runs with
+way every writer and ``rebuild`` do, so no write interleaves. The log is read
+once beforehand without holding anything; under the tail only the events since
+are read, so writers wait for the rewrite, not for a scan of the whole log. (On
+PostgreSQL a short further pass follows, for a write that was in flight: see
+:func:`forget_user`.)
+
+The tombstone keeps the counters the original moved on other rows (a dataset's
+version, a task's progress), so the projections after forgetting are exactly
+what a rebuild of the rewritten log produces. On SQLite the rewrite runs with
 ``secure_delete`` and the write-ahead log is truncated afterwards, so the old
-bytes do not linger in free pages; on PostgreSQL the touched tables are vacuumed.
+bytes do not linger in free pages; on PostgreSQL the touched tables are
+vacuumed. Copies outside this database (backups, exported files, followers
+that already read the events) are out of its reach.
 """
 
 from __future__ import annotations
@@ -109,6 +114,10 @@ class ForgetCounts:
         }
 
 
+_DISCOVERED = ("conversations", "messages", "runs", "feedback", "comparisons")
+"""The kinds of ids found in the projections (dataset items are found in the log)."""
+
+
 @dataclass
 class _Owned:
     """The ids of everything that belongs to the user."""
@@ -134,6 +143,10 @@ def forget_user(engine: Engine, name: str, project: str | None) -> tuple[ForgetC
             # free pages. Run on the driver's connection: outside any transaction.
             _driver(conn).execute("PRAGMA secure_delete=ON")
         try:
+            # The whole log is read first without holding anything, so writers
+            # wait only while the few events since are read and the rows change.
+            with conn.execution_options(**{WRITE_OPTION: False}).begin():
+                forgetting.read(conn)
             writing = conn.execution_options(**{WRITE_OPTION: True})
             forgetting.run(writing, first=True)
             if not sqlite:
@@ -172,16 +185,30 @@ class _Forgetting:
         self.present: set[str] = set()
         """The user's dataset items in their datasets, as of where the log was read to."""
         self.read_to = 0
+        self.pending: dict[str, dict[str, Any]] = {}
+        """Tombstones made but not yet written, by event id."""
+        self._known = 0
+
+    def read(self, conn: Connection) -> None:
+        """Find the user's rows and read the log on to its end, making tombstones."""
+        last = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
+        self._discover(conn)
+        known = sum(map(len, (vars(self.owned)[k] for k in _DISCOVERED)))
+        if known != self._known:
+            # A new id may be named by an event already read (feedback can come
+            # before the run it rates): read the whole log again. Tombstones
+            # already written are not read again, and the items' presence is
+            # replayed in log order, so what was found before stays right.
+            self.read_to = 0
+            self._known = known
+        self._tombstones(conn, last)
 
     def run(self, conn: Connection, *, first: bool) -> bool:
         """One pass, in one transaction at the log's tail; whether it removed anything."""
         with conn.begin():
             hold_log_tail(conn)
-            last = int(
-                conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
-            )
-            self._discover(conn)
-            tombstones = self._tombstones(conn, last)
+            self.read(conn)
+            tombstones = list(self.pending.values())
             if first and not tombstones and not any(vars(self.owned).values()):
                 where = f" in project {self.project}" if self.project is not None else ""
                 raise NotFoundError(f"no data for user {self.name!r}{where}: nothing to forget")
@@ -189,6 +216,7 @@ class _Forgetting:
                 conn.execute(_REWRITE, tombstones[start : start + CHUNK])
             removed = _delete_rows(conn, self.owned)
             removed.events = len(tombstones)
+        self.pending.clear()
         self.counts.add(removed)
         return any(removed.as_dict().values())
 
@@ -219,7 +247,7 @@ class _Forgetting:
         cr = t.comparison_runs.c
         owned.comparisons |= _ids_where(conn, cr.comparison_id, cr.run_id, owned.runs)
 
-    def _tombstones(self, conn: Connection, last: int) -> list[dict[str, Any]]:
+    def _tombstones(self, conn: Connection, last: int) -> None:
         """Read the log on to ``last``; a tombstone for every event holding the user's data.
 
         Dataset items are found here rather than in the projection: an item that
@@ -227,7 +255,6 @@ class _Forgetting:
         """
         owned, present = self.owned, self.present
         forgotten_at = utcnow()
-        rewrites: list[dict[str, Any]] = []
         for row in _scan(conn, self.project, self.read_to, last):
             data = row.payload
             was = row.type
@@ -271,16 +298,13 @@ class _Forgetting:
                 dataset_id=dataset_id,
                 task_id=task_id,
             )
-            rewrites.append(
-                {
-                    "b_id": row.id,
-                    "b_type": tombstone.type,
-                    "b_version": tombstone.version,
-                    "b_payload": EncodedJson(encode_payload(tombstone)),
-                }
-            )
+            self.pending[row.id] = {
+                "b_id": row.id,
+                "b_type": tombstone.type,
+                "b_version": tombstone.version,
+                "b_payload": EncodedJson(encode_payload(tombstone)),
+            }
         self.read_to = last
-        return rewrites
 
 
 def _scan(conn: Connection, project: str | None, after: int, last: int) -> Iterator[Any]:
