@@ -30,6 +30,7 @@ def test_help_lists_every_command() -> None:
     commands = re.findall(r"^  (\w+)\s", listing, re.MULTILINE)
     assert sorted(commands) == [
         "chat", "db", "events", "export", "keys", "serve", "settings", "stats", "train",
+        "users",
     ]  # fmt: skip
 
 
