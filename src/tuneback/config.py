@@ -6,6 +6,7 @@ against it by a test.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -68,6 +69,54 @@ class Settings(BaseSettings):
             "its host is allowed, else http://TUNEBACK_HOST:TUNEBACK_PORT."
         ),
     )
+
+    rate_limit: str = Field(
+        default="1200/minute",
+        description=(
+            "Writes (POST, PUT, PATCH, DELETE) each API key may make, or each client address "
+            "that sends no valid key, e.g. 600/minute or 10/second;500/hour; more get 429 "
+            "with Retry-After. Counted in each server process. off: no limit."
+        ),
+    )
+    rate_limit_exempt: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1", "::1"],
+        description=(
+            "Client addresses or networks (10.0.0.0/8) never rate-limited, comma-separated. "
+            "Default: loopback, so programs on the server's own machine (tests, benchmarks, "
+            "a local app) are not throttled. Empty: limit every client."
+        ),
+    )
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _check_rate_limit(cls, value: str) -> str:
+        value = value.strip()
+        if value.lower() == "off":
+            return "off"
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate like 600/minute or 10/second;500/hour (or off)"
+            ) from None
+        return value
+
+    @field_validator("rate_limit_exempt", mode="before")
+    @classmethod
+    def _split_exempt(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            for part in value:
+                try:
+                    ip_network(str(part), strict=False)
+                except ValueError:
+                    raise ValueError(
+                        f"{part!r} is not an address or network like 10.0.0.0/8"
+                    ) from None
+        return value
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -10,6 +10,7 @@ status code named here; the CLI prints ``error: <message>`` and exits non-zero.
     ├── ValidationError               422  input broke a rule (bad payload, score out of range)
     ├── NotFoundError                 404  the thing named does not exist
     ├── ConflictError                 409  an id is taken by something else, a locked rating
+    ├── RateLimitedError              429  too many writes from one key or address; retry later
     ├── ConfigurationError            400  a setting or option cannot work (bad URL, unknown model)
     ├── StorageError                  503  the database could not be reached or refused the write
     └── ModelError                    502  the model backend failed (connection, auth, timeout)
@@ -52,6 +53,17 @@ class ConflictError(TuneBackError):
     type = "conflict"
 
 
+class RateLimitedError(TuneBackError):
+    """Over a rate limit: ``retry_after`` says in how many seconds to try again."""
+
+    status_code = 429
+    type = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.retry_after = retry_after
+
+
 class ConfigurationError(TuneBackError):
     status_code = 400
     type = "configuration_error"
@@ -78,6 +90,7 @@ __all__ = [
     "ModelError",
     "ModelUnavailableError",
     "NotFoundError",
+    "RateLimitedError",
     "StorageError",
     "TuneBackError",
     "ValidationError",

@@ -20,6 +20,7 @@ from tuneback.server.api.deps import ApiServices
 from tuneback.server.deps import Services
 from tuneback.server.errors import install_error_handlers
 from tuneback.server.limits import BodyLimit
+from tuneback.server.rate_limits import WriteRateLimit
 from tuneback.server.security import SiteGuard, SitePolicy
 from tuneback.server.web import install_web
 from tuneback.services.catalog import ModelCatalog
@@ -67,6 +68,15 @@ def create_app(
     app.state.api = ApiServices.build(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.rate_limit != "off":
+        # Right after the site guard: a write over the limit costs no more than a count.
+        app.add_middleware(
+            WriteRateLimit,
+            rule=settings.rate_limit,
+            exempt=settings.rate_limit_exempt,
+            keys=app.state.api.keys,
+            keyed=settings.auth,
+        )
     # Added last, so it runs first: a refused host or cross-site write costs nothing.
     app.state.site = SitePolicy.from_settings(settings)
     app.add_middleware(
