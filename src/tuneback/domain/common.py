@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 from pydantic import ValidationError as PydanticValidationError
 from ulid import ULID
 
@@ -43,8 +44,22 @@ def _as_utc(value: datetime) -> datetime:
         raise ValueError("is out of range once converted to UTC (years 1..9999)") from None
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
-"""A timestamp that is always timezone-aware UTC."""
+def _not_a_number(value: Any) -> Any:
+    # A timestamp on the wire is RFC 3339 text, as the API's schema says; pydantic
+    # would also take a number (or text of one) as seconds since 1970.
+    if isinstance(value, int | float) or (
+        isinstance(value, str) and _NUMBER.fullmatch(value.strip()) is not None
+    ):
+        raise ValueError("must be a date-time such as 2024-05-01T12:00:00Z, not a number")
+    return value
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+UtcDatetime = Annotated[
+    datetime, Strict(False), BeforeValidator(_not_a_number), AfterValidator(_as_utc)
+]
+"""A timestamp that is always timezone-aware UTC, sent as date-time text."""
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 """An id: a ULID when tuneback makes it; clients may bring their own (UUIDs, slugs)."""

@@ -98,7 +98,7 @@ def _type_is_required(schema: dict[str, Any]) -> None:
 
 
 class ContinuousConfig(DomainModel):
-    """A numeric key: values from ``min`` to ``max`` map linearly onto 0..1."""
+    """A numeric key: values from `min` to `max` (above `min`) map linearly onto 0..1."""
 
     model_config = ConfigDict(json_schema_extra=_type_is_required)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from tuneback.domain.common import MAX_JSON_DEPTH
 from tuneback.errors import TuneBackError
@@ -25,6 +27,9 @@ _HTTP_TYPES = {
     405: "method_not_allowed",
     413: "payload_too_large",
 }
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class _AsciiJSONResponse(JSONResponse):
@@ -63,7 +68,38 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     response = error_response(exc.status_code, type_, str(exc.detail))
     # Keep what the raiser asked for, e.g. WWW-Authenticate on a 401.
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(allowed_methods(request))
     return response
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the resource at this path answers, for the ``Allow`` of a 405.
+
+    Each method of a path is its own route, and the router's 405 names only the
+    methods of the first route whose path matched. The API's paths come from its
+    OpenAPI document, where (as OpenAPI says) a path without parameters such as
+    ``/feedback/tokens`` comes before a templated one that also matches it
+    (``/feedback/{feedback_id}``); the pages' paths come from the router.
+    """
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    path = request.url.path
+    templated = (
+        operations
+        for template, operations in paths.items()
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path)
+    )
+    operations = paths.get(path) or next(templated, None)
+    if operations is not None:
+        return [method for method in HTTP_METHODS if method.lower() in operations]
+    return [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method, "path_params": {}})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:

@@ -11,7 +11,7 @@ from tuneback.storage import Store
 from tuneback.storage.analytics import Analytics, Bucket, Window
 
 Period = Literal["24h", "7d", "30d", "90d", "all"]
-PERIODS: dict[str, tuple[timedelta | None, Bucket]] = {
+PERIODS: dict[Period, tuple[timedelta | None, Bucket]] = {
     "24h": (timedelta(hours=24), "hour"),
     "7d": (timedelta(days=7), "day"),
     "30d": (timedelta(days=30), "day"),

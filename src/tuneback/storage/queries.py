@@ -7,11 +7,10 @@ pages cost no more than the first.
 
 from __future__ import annotations
 
-import base64
-import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
 from sqlalchemy import Column, ColumnElement, Text, and_, cast, exists, func, literal, or_, select
@@ -63,27 +62,42 @@ class RunFilter:
     """Words to find in the answer or the inputs (case-insensitive)."""
 
 
+CURSOR_PATTERN = r"^-?[0-9]{1,18}~[A-Za-z0-9_.:\-]{1,64}$"
+"""A cursor: the last row's time in microseconds since 1970 (UTC), ``~``, and its id.
+
+Any text of this shape is a place in the list, so a client may also make one
+(``0~`` and an id starts before 1970); rows before that place come next.
+"""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_EARLIEST = -((_EPOCH - datetime(1, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+_LATEST = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
+
+
 def encode_cursor(moment: datetime, row_id: str) -> str:
-    raw = json.dumps([moment.isoformat(), row_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{(moment - _EPOCH) // timedelta(microseconds=1)}~{row_id}"
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        moment, row_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        return datetime.fromisoformat(moment), str(row_id)
-    except (ValueError, TypeError, UnicodeDecodeError):
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    """The microseconds and the row id a cursor names."""
+    if re.fullmatch(CURSOR_PATTERN, cursor) is None:
         raise ValidationError(
-            "cursor: not a cursor this server gave out; pass next_cursor from the previous page",
+            "cursor: not a cursor; pass next_cursor from the previous page",
             details=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "value_error"}],
-        ) from None
+        )
+    micros, row_id = cursor.split("~", 1)
+    return int(micros), row_id
 
 
 def _before(created: Column[Any], row_id: Column[Any], cursor: str | None) -> ColumnElement[bool]:
     if cursor is None:
         return literal(True)
-    moment, last_id = decode_cursor(cursor)
+    micros, last_id = decode_cursor(cursor)
+    # A place outside the years 1..9999 is before or after every row.
+    if micros < _EARLIEST:
+        return literal(False)
+    if micros > _LATEST:
+        return literal(True)
+    moment = _EPOCH + timedelta(microseconds=micros)
     return or_(created < moment, and_(created == moment, row_id < last_id))
 
 

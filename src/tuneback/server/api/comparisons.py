@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tuneback.domain import Comparison, validate
-from tuneback.server.api.deps import ApiDep
+from tuneback.server.api.deps import ApiDep, CursorQuery
 from tuneback.server.api.schemas import ComparisonCreate, ComparisonPublic, ComparisonsPublic
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import StoreDep
@@ -36,7 +36,7 @@ def list_comparisons(
     api: ApiDep,
     run_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> ComparisonsPublic:
     page = api.queries.comparisons(project=caller.scope, run_id=run_id, limit=limit, cursor=cursor)
     data = [ComparisonPublic.model_validate(c.__dict__) for c in page.data]

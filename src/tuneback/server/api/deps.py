@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from tuneback.domain import FeedbackRecord
 from tuneback.server.api.schemas import FeedbackPublic
@@ -14,7 +14,7 @@ from tuneback.services.comparisons import ComparisonService
 from tuneback.services.ingest import IngestService
 from tuneback.services.keys import KeyService
 from tuneback.services.runs import RunService
-from tuneback.storage.queries import Queries
+from tuneback.storage.queries import CURSOR_PATTERN, Queries
 
 
 @dataclass
@@ -43,6 +43,19 @@ async def get_api(request: Request) -> ApiServices:
 
 
 ApiDep = Annotated[ApiServices, Depends(get_api)]
+
+CursorQuery = Annotated[
+    str | None,
+    Query(
+        pattern=CURSOR_PATTERN,
+        max_length=84,
+        description=(
+            "Where the page starts: next_cursor of the previous page. A cursor is the last "
+            "row's time in microseconds since 1970 (UTC), `~`, and its id; rows before it "
+            "come next."
+        ),
+    ),
+]
 
 
 def feedback_public(feedback: FeedbackRecord) -> FeedbackPublic:

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 from tuneback.domain import new_id
 from tuneback.domain.feedback import FeedbackSource
 from tuneback.errors import NotFoundError
-from tuneback.server.api.deps import ApiDep, feedback_public
+from tuneback.server.api.deps import ApiDep, CursorQuery, feedback_public
 from tuneback.server.api.ingest import respond
 from tuneback.server.api.schemas import (
     FeedbackBatch,
@@ -123,7 +123,7 @@ def list_feedback(
         bool, Query(description="Include superseded and retracted feedback.")
     ] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> FeedbacksPublic:
     page = api.queries.feedback(
         project=caller.scope,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from tuneback.domain import Run, RunStatus, validate
 from tuneback.domain.common import UtcDatetime
-from tuneback.server.api.deps import ApiDep
+from tuneback.server.api.deps import ApiDep, CursorQuery
 from tuneback.server.api.schemas import RunCreate, RunPublic, RunsPublic
 from tuneback.server.auth import Caller, CallerDep
 from tuneback.server.deps import StoreDep
@@ -54,7 +54,7 @@ def list_runs(
     min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: CursorQuery = None,
 ) -> RunsPublic:
     scope = caller.project(project) if project is not None or caller.scope else None
     page = api.queries.runs(

@@ -52,7 +52,7 @@ class Body(BaseModel):
     """Base of request bodies: unknown fields are an error, and so is text with NUL in it
     (SQLite would keep it and PostgreSQL refuse it; both databases must answer alike)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     check_nul: ClassVar[bool] = True
 
     @model_validator(mode="before")
@@ -99,8 +99,21 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 # -- runs ---------------------------------------------------------------------------
 
 
+def _needs_text_when(field: str, value: str, text: str) -> dict[str, Any]:
+    """JSON Schema for "when ``field`` is ``value``, ``text`` must be non-empty text"."""
+    return {
+        "if": {"properties": {field: {"const": value}}, "required": [field]},
+        "then": {"properties": {text: {"type": "string", "minLength": 1}}, "required": [text]},
+    }
+
+
 class RunCreate(Body):
-    """A run that happened in your app: what was sent, what came back, how it went."""
+    """A run that happened in your app: what was sent, what came back, how it went.
+
+    A run with status `error` needs its `error` message.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_needs_text_when("status", "error", "error"))
 
     id: Identifier | None = Field(default=None, description="Your id; resending it is a no-op.")
     project: ProjectName | None = Field(
@@ -163,8 +176,22 @@ class RunsPublic(Public):
 
 
 class FeedbackFields(Body):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                _needs_text_when("kind", "comment", "comment"),
+                _needs_text_when("kind", "correction", "correction"),
+            ]
+        }
+    )
+
     value: RawValue = Field(
-        default=None, description="What the person chose (up/down, 4, a label)."
+        default=None,
+        description=(
+            "What the person chose (up/down, 4, a label). It must fit the key's feedback "
+            "config (thumbs: up/down; stars: 1..5; a continuous key: a number from min to max; "
+            "a categorical key: one of its labels); a value that does not is a 422."
+        ),
     )
     score: float | None = Field(default=None, ge=0, le=1, description="Already normalised.")
     kind: FeedbackKind | None = None
@@ -309,6 +336,13 @@ class MessagesPublic(Public):
 
 
 class ComparisonCreate(Body):
+    """Which of two or more runs a person preferred.
+
+    The candidates must be different runs. Send an `outcome` (a, b, tie or
+    both_bad) for exactly two candidates, or a `ranking` that lists every
+    candidate's run_id once, best first. A comparison breaking these is a 422.
+    """
+
     id: Identifier | None = None
     project: ProjectName | None = None
     prompt: list[ChatMessage] = Field(default_factory=list)

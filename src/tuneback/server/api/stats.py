@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import StoreDep
-from tuneback.services.analytics import dashboard
+from tuneback.services.analytics import Period, dashboard
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -18,7 +18,9 @@ def project_stats(
     caller: CallerDep,
     store: StoreDep,
     project: Annotated[str | None, Query(max_length=64)] = None,
-    period: Annotated[str, Query(description="24h, 7d, 30d, 90d or all.")] = "7d",
+    period: Annotated[
+        Period, Query(description="The span the numbers cover, compared with the span before.")
+    ] = "7d",
     model: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     return dashboard(store, project=caller.project(project), period=period, model=model)
