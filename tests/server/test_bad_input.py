@@ -154,6 +154,26 @@ def test_a_body_nested_past_the_parser_is_a_4xx(site: Site) -> None:
         assert site.send("POST", path, body=deep).status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("body", "reason", "at"),
+    [
+        ("{bad", "Expecting property name enclosed in double quotes", 1),
+        ('{"output": "4",}', "Expecting property name enclosed in double quotes", 15),
+        ("[1, 2", "Expecting ',' delimiter", 5),
+    ],
+)
+def test_a_body_that_is_not_json_is_a_400_saying_where(
+    site: Site, body: str, reason: str, at: int
+) -> None:
+    response = site.send("POST", "/api/v1/runs", body=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "type": "bad_request",
+        "message": f"the body is not valid JSON: {reason} (at character {at})",
+        "details": {"at": at},
+    }
+
+
 @pytest.mark.parametrize("key", ["stars", "faces", "thumbs", "accuracy"])
 def test_a_huge_integer_value_is_a_422(site: Site, key: str) -> None:
     body = with_value({"run_id": RUN_ID, "key": key, "value": "HOSTILE"}, str(10**400))

@@ -53,6 +53,18 @@ async def _tuneback_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    unreadable = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+    if unreadable is not None:
+        # A body that is not JSON at all is malformed, like one nested past the
+        # parser: a 400 that says where, not a field-by-field 422.
+        reason = unreadable.get("ctx", {}).get("error", "it cannot be parsed")
+        at = unreadable["loc"][-1]
+        return error_response(
+            400,
+            "bad_request",
+            f"the body is not valid JSON: {reason} (at character {at})",
+            {"at": at},
+        )
     errors = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
