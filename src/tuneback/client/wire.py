@@ -82,7 +82,11 @@ def backoff(attempt: int, base: float) -> float:
 
 @dataclass(frozen=True)
 class FeedbackToken:
-    """A presigned link for rating one run on one key, without an API key."""
+    """A presigned link for rating one run on one key, without an API key.
+
+    ``url`` takes the rating as a JSON POST; opened in a browser it shows the
+    answer and a button per choice, and only a press of one records the rating.
+    """
 
     token: str
     url: str

@@ -21,7 +21,7 @@ from tuneback.server.deps import refuse_nul
 api_router = APIRouter(
     prefix="/api/v1",
     dependencies=[Depends(refuse_nul)],
-    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 503),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
 )
 for _resource in (
     runs, feedback, configs, conversations, comparisons, events, ingest, keys, stats,

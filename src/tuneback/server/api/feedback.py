@@ -6,11 +6,13 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
 from tuneback.domain import new_id
+from tuneback.domain.common import validate
 from tuneback.domain.feedback import FeedbackSource
-from tuneback.errors import NotFoundError
+from tuneback.errors import NotFoundError, ValidationError
 from tuneback.server.api.deps import ApiDep, CursorQuery, feedback_public
 from tuneback.server.api.ingest import respond
 from tuneback.server.api.schemas import (
@@ -23,16 +25,19 @@ from tuneback.server.api.schemas import (
     FeedbackTokenPublic,
     IngestResults,
     TokenFeedback,
+    error_responses,
 )
 from tuneback.server.auth import CallerDep, unauthorized
 from tuneback.server.deps import FeedbackDep, StoreDep
 from tuneback.server.security import public_url
+from tuneback.server.web.feedback_link import link_page, link_value, open_link, read_form
 from tuneback.services.feedback import FeedbackService
 from tuneback.services.ingest import FeedbackDraft
 from tuneback.services.keys import TokenError
 
 router = APIRouter(prefix="/feedback", tags=["feedback"])
 
+ERROR_SCHEMA = "#/components/schemas/ErrorPublic"
 MULTI_STATUS: dict[int | str, dict[str, Any]] = {
     207: {"model": IngestResults, "description": "Some items failed; see errors."}
 }
@@ -216,20 +221,78 @@ async def feedback_with_token(
 
 @router.get(
     "/tokens/{token}",
-    summary="One-click rating from a link: the feedback goes in the query string",
+    summary="The page a feedback link opens: the answer and its choices; it records nothing",
+    response_class=HTMLResponse,
+    responses={
+        # The page's own answers are HTML; the rest keep the one JSON error shape.
+        **{
+            status: {
+                "description": said["description"],
+                "content": {"application/json": {"schema": {"$ref": ERROR_SCHEMA}}},
+            }
+            for status, said in error_responses(400, 403, 409, 413, 422, 429, 503).items()
+        },
+        200: {"description": "The page, with a button per choice that POSTs the rating."},
+        401: {
+            "description": "The link is forged, expired or its key was revoked (a page).",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+        404: {
+            "description": "The answer it rates is gone (a page).",
+            "content": {"text/html": {"schema": {"type": "string"}}},
+        },
+    },
 )
 async def feedback_with_token_link(
     token: str,
+    request: Request,
     api: ApiDep,
-    service: FeedbackDep,
-    value: Annotated[str | None, Query(max_length=200)] = None,
-    score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    comment: Annotated[str | None, Query(max_length=2000)] = None,
-    user: Annotated[str | None, Query(max_length=200)] = None,
-) -> FeedbackPublic:
-    parsed: Any = value
-    if value is not None and value.lstrip("-").replace(".", "", 1).isdigit():
-        # Links carry text; "4" on a stars link means the number 4.
-        parsed = float(value) if "." in value else int(value)
-    fields = TokenFeedback(value=parsed, score=score, comment=comment, user=user)
-    return await _use_token(token, fields, api, service)
+    store: StoreDep,
+    value: Annotated[
+        str | None, Query(max_length=200, description="The choice the page offers first.")
+    ] = None,
+    comment: Annotated[
+        str | None, Query(max_length=2000, description="Fills in the comment field.")
+    ] = None,
+    user: Annotated[
+        str | None, Query(max_length=200, description="Who rates: sent along with the rating.")
+    ] = None,
+) -> Response:
+    # Mail scanners and link previewers open links by themselves: a GET only shows.
+    found = await open_link(token, keys=api.keys, store=store)
+    return link_page(request, token, found, suggested=value, comment=comment, user=user)
+
+
+@router.post(
+    "/tokens/{token}/form",
+    status_code=201,
+    name="feedback_with_token_form",
+    include_in_schema=False,
+)
+async def feedback_with_token_form(
+    token: str, request: Request, api: ApiDep, store: StoreDep, service: FeedbackDep
+) -> Response:
+    """The link page's buttons: the rating as a form, and the page again, thanking."""
+    form = await read_form(request)
+    found = await open_link(token, keys=api.keys, store=store)
+    if isinstance(found, str):
+        return link_page(request, token, found)
+    chosen, comment, user = form.get("value", ""), form.get("comment", ""), form.get("user", "")
+    again = {"comment": comment or None, "user": user or None, "suggested": chosen or None}
+    try:
+        fields = validate(
+            TokenFeedback,
+            {"value": link_value(chosen), "comment": comment or None, "user": user or None},
+            what="rating",
+        )
+        await record(
+            service,
+            run_id=found.claims.run_id,
+            key=found.claims.key,
+            fields=fields,
+            source="end_user",
+            scope=found.claims.project,
+        )
+    except ValidationError as exc:
+        return link_page(request, token, found, status_code=422, problem=exc.message, **again)
+    return link_page(request, token, found, status_code=201, chosen=chosen, **again)

@@ -91,6 +91,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "An id already names something else, or a locked rating was given again.",
         413: "The body is larger than the server takes.",
         422: "The input broke a rule; details names the fields.",
+        429: "Too many writes from this key or address; Retry-After says when to try again.",
         503: "The database is not answering; try again shortly.",
     }
     return {status: {"model": ErrorPublic, "description": said[status]} for status in statuses}
@@ -250,7 +251,12 @@ class FeedbackTokenCreate(Body):
 
 class FeedbackTokenPublic(Public):
     token: str
-    url: str = Field(description="POST feedback here, or GET it with ?value=… for one click.")
+    url: str = Field(
+        description=(
+            "POST feedback here as JSON. Opened in a browser (GET, ?value=… to offer a choice "
+            "first), it shows the answer and a button per choice; opening it records nothing."
+        )
+    )
     run_id: str
     key: str
     expires_at: datetime
