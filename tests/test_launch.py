@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.visitors import open_pages_sync
 from tests.web.conftest import _free_port
 from tuneback.domain import ChatMessage
 from tuneback.launch import as_adapter
@@ -83,7 +84,8 @@ def test_launch_serves_a_function_as_a_chat(tmp_path: Path) -> None:
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.1)
         with httpx.Client(base_url=base) as client:
-            assert client.get("/", params={"user": "ann"}).status_code == 200
+            assert client.get("/").status_code == 200
+            open_pages_sync(client)
             streamed = client.post("/ui/chat", json={"content": "hi there"}).text
             assert "You said: " in streamed
             assert '"status": "ok"' in streamed

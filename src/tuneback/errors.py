@@ -8,6 +8,8 @@ status code named here; the CLI prints ``error: <message>`` and exits non-zero.
 
     TuneBackError                     500  something tuneback could not do
     ├── ValidationError               422  input broke a rule (bad payload, score out of range)
+    ├── AuthenticationError           401  no valid key, session or password was presented
+    ├── PermissionDeniedError         403  the caller is known but its role may not do this
     ├── NotFoundError                 404  the thing named does not exist
     ├── ConflictError                 409  an id is taken by something else, a locked rating
     ├── RateLimitedError              429  too many writes from one key or address; retry later
@@ -41,6 +43,16 @@ class TuneBackError(Exception):
 class ValidationError(TuneBackError):
     status_code = 422
     type = "validation_error"
+
+
+class AuthenticationError(TuneBackError):
+    status_code = 401
+    type = "unauthorized"
+
+
+class PermissionDeniedError(TuneBackError):
+    status_code = 403
+    type = "forbidden"
 
 
 class NotFoundError(TuneBackError):

@@ -22,8 +22,8 @@ def test_create_list_revoke(store: Store) -> None:
 
     listed = runner.invoke(app, ["keys", "list", "-d", url])
     fields = listed.stdout.strip().split("\t")
-    assert fields[:4] == [record.id, "demo", f"{key[:10]}…", "ci"]
-    assert fields[5] == "active"
+    assert fields[:5] == [record.id, "demo", "owner", f"{key[:10]}…", "ci"]
+    assert fields[6] == "active"
     assert key not in listed.stdout
 
     revoked = runner.invoke(app, ["keys", "revoke", record.id, "-d", url])

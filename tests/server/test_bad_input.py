@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.api.conftest import BASE, make_app, run_body
 from tests.conftest import _postgres_schema_url as postgres_schema_url
+from tests.visitors import open_pages_sync
 from tuneback.domain.common import MAX_JSON_DEPTH
 from tuneback.services.keys import KeyService
 from tuneback.storage import Store
@@ -91,6 +92,7 @@ def served(
         with TestClient(
             app, base_url=BASE, headers=headers, raise_server_exceptions=False
         ) as client:
+            open_pages_sync(client)
             made = client.post("/api/v1/runs", json=run_body(id=RUN_ID))
             assert made.status_code == 201, made.text
             made = client.post("/api/v1/conversations", json={"id": CONVERSATION_ID, "user": "ann"})

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from tests.api.conftest import run_body
+from tests.visitors import identity, open_pages
 from tuneback.config import Settings
 from tuneback.domain import Conversation
 from tuneback.domain.events import ConversationStarted
@@ -39,7 +40,7 @@ def _app(store: Store, **settings: object) -> FastAPI:
 async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=_app(store))
     async with httpx.AsyncClient(transport=transport, base_url=OWN) as client:
-        yield client
+        yield await open_pages(client)
 
 
 def _conversation(store: Store, user: str = "ann") -> str:
@@ -138,10 +139,8 @@ SAME_SITE = {
 async def test_a_write_from_the_pages_themselves_is_accepted(
     client: httpx.AsyncClient, store: Store, headers: dict[str, str]
 ) -> None:
-    conversation_id = _conversation(store)
-    response = await client.post(
-        f"/ui/conversations/{conversation_id}/end", params={"user": "ann"}, headers=headers
-    )
+    conversation_id = _conversation(store, await identity(client))
+    response = await client.post(f"/ui/conversations/{conversation_id}/end", headers=headers)
     assert response.status_code == 200, response.text
     assert response.json() == {"ended": True}
     assert _event_types(store) == ["conversation.started", "conversation.ended"]
@@ -150,11 +149,11 @@ async def test_a_write_from_the_pages_themselves_is_accepted(
 async def test_the_origin_of_the_base_url_is_the_servers_own(store: Store) -> None:
     # Behind a TLS proxy the app sees http://127.0.0.1:8000; the browser says https.
     app = _app(store, base_url="https://feedback.example.com", allowed_hosts="127.0.0.1")
-    conversation_id = _conversation(store)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=OWN) as client:
+        await open_pages(client)
+        conversation_id = _conversation(store, await identity(client))
         response = await client.post(
             f"/ui/conversations/{conversation_id}/end",
-            params={"user": "ann"},
             headers={"sec-fetch-site": "same-site", "origin": "https://feedback.example.com"},
         )
     assert response.status_code == 200, response.text

@@ -101,7 +101,7 @@ def test_keys_made_and_revoked_on_the_command_line_are_audited(store: Store) -> 
                 "actor": "cli",
                 "project": "demo",
                 "target": record.id,
-                "details": {"name": "ci"},
+                "details": {"role": "owner", "name": "ci"},
             },
         },
         {
@@ -144,7 +144,7 @@ async def test_keys_made_and_revoked_over_the_api_name_the_key_that_asked(store:
                 "actor": caller.record.id,
                 "project": "demo",
                 "target": new_id,
-                "details": {"name": "bot"},
+                "details": {"role": "owner", "name": "bot"},
             },
         ),
         (

@@ -66,8 +66,8 @@ def site(store: Store) -> Iterator[tuple[str, Seeded]]:
         yield url, seeded
 
 
-def _conversation(store: Store) -> str:
-    conversation = Conversation(project="web", user="ann", model="echo")
+def _conversation(store: Store, user: str = "ann") -> str:
+    conversation = Conversation(project="web", user=user, model="echo")
     store.append(ConversationStarted(conversation=conversation))
     return conversation.id
 
@@ -106,8 +106,10 @@ def test_a_form_on_another_site_cannot_end_a_conversation(
     page: Page, site: tuple[str, Seeded], store: Store, other_host: str
 ) -> None:
     url, _ = site
-    conversation_id = _conversation(store)
-    action = f"{url}/ui/conversations/{conversation_id}/end?user=ann"
+    page.goto(f"{url}/")
+    user = page.evaluate("async () => (await (await fetch('/ui/state')).json()).user")
+    conversation_id = _conversation(store, user)
+    action = f"{url}/ui/conversations/{conversation_id}/end"
     form = f'<form method="post" action="{action}"><button>Win a prize</button></form>'
     with other_site({"/": form}) as port:
         page.goto(f"http://{other_host}:{port}/")
@@ -118,11 +120,11 @@ def test_a_form_on_another_site_cannot_end_a_conversation(
     assert _ended(store) == []
     assert store.get_conversation(conversation_id).ended_at is None
 
-    # The chat page itself may: same request, from tuneback's own origin.
-    page.goto(f"{url}/?user=ann")
+    # The chat page itself may: same request, from tuneback's own origin, with its token.
+    page.goto(f"{url}/")
     status = page.evaluate(
-        "async (path) => (await fetch(path, { method: 'POST' })).status",
-        f"/ui/conversations/{conversation_id}/end?user=ann",
+        "async (path) => (await fetch(path, { method: 'POST', headers: csrfHeaders() })).status",
+        f"/ui/conversations/{conversation_id}/end",
     )
     assert status == 200
     assert _ended(store) == [conversation_id]

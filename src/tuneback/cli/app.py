@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -63,6 +64,14 @@ def root(
     ] = False,
 ) -> None:
     """Collect human feedback on language-model answers and turn it into better models."""
+
+
+class Role(StrEnum):
+    """The roles of accounts and API keys, as a command-line choice."""
+
+    owner = "owner"
+    annotator = "annotator"
+    user = "user"
 
 
 DatabaseOption = Annotated[

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from tuneback.cli.app import DatabaseOption, app, err, open_store, out
+from tuneback.cli.app import DatabaseOption, Role, app, err, open_store, out
 from tuneback.services.audit import CLI_ACTOR
 from tuneback.services.keys import KeyService
 
@@ -21,14 +21,27 @@ app.add_typer(keys_app, name="keys")
 def create(
     project: Annotated[str, typer.Option("--project", "-p", help="Project the key can use.")],
     name: Annotated[str | None, typer.Option(help="A label to recognise the key by.")] = None,
+    role: Annotated[
+        Role,
+        typer.Option(
+            help=(
+                "What the key may do: owner (everything in its project), "
+                "annotator (read runs, review), user (an app logging runs and feedback)."
+            )
+        ),
+    ] = Role.owner,
     database_url: DatabaseOption = None,
 ) -> None:
-    """Make a key and print it once: it cannot be shown again."""
+    """Make a key and print it once: it cannot be shown again.
+
+    An app that only logs runs and its users' feedback needs no more than --role user.
+    """
     with open_store(database_url) as store:
-        made = KeyService(store).create(project, name=name, actor=CLI_ACTOR)
+        made = KeyService(store).create(project, name=name, role=role.value, actor=CLI_ACTOR)
     out.print(made.key, markup=False)
     err.print(
-        f"key {made.record.id} for project {project}: store it now, it is not shown again",
+        f"{role.value} key {made.record.id} for project {project}: "
+        "store it now, it is not shown again",
         markup=False,
     )
 
@@ -40,7 +53,7 @@ def list_keys(
     ] = None,
     database_url: DatabaseOption = None,
 ) -> None:
-    """List keys (id, project, prefix, name, created, revoked) as tab-separated lines."""
+    """List keys (id, project, role, prefix, name, created, revoked) as tab-separated lines."""
     with open_store(database_url) as store:
         records = KeyService(store).list(project)
     for record in records:
@@ -48,6 +61,7 @@ def list_keys(
         fields = [
             record.id,
             record.project,
+            record.role,
             f"{record.prefix}…",
             record.name or "",
             record.created_at.isoformat(),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -11,6 +11,7 @@ import typer
 from tuneback.cli.app import DatabaseOption, app, err, settings_with
 from tuneback.domain import ProjectSettings
 from tuneback.errors import ConfigurationError
+from tuneback.server.access import listens_on_loopback
 from tuneback.server.security import machine_addresses
 from tuneback.server.slow_clients import (
     HEADER_TIMEOUT_SECONDS,
@@ -20,17 +21,6 @@ from tuneback.server.slow_clients import (
 )
 from tuneback.server.workers import refuse_sqlite, worker_environment
 from tuneback.storage import Store
-
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def share_urls(host: str, port: int) -> list[str]:
@@ -63,6 +53,14 @@ def serve(
             metavar="WIDGETS",
             help="Feedback widgets under each answer, comma-separated: "
             "thumbs, faces, stars, comment, correction (saved as the project's setting).",
+        ),
+    ] = None,
+    chat_access: Annotated[
+        ChatAccessChoice | None,
+        typer.Option(
+            help="Who may use the chat: open (anyone; each browser keeps its own "
+            "conversations) or accounts (signed-in accounts only). Saved as the project's "
+            "setting.",
         ),
     ] = None,
     project: Annotated[
@@ -138,7 +136,7 @@ def serve(
         project=project,
         auth=False if no_auth else None,
     )
-    if no_auth and not _is_loopback(settings.host):
+    if no_auth and not listens_on_loopback(settings.host):
         raise ConfigurationError(
             f"--no-auth is allowed only on loopback, not on {settings.host}: "
             "create a key with `tuneback keys create` instead"
@@ -158,6 +156,9 @@ def serve(
     try:
         if feedback is not None:
             save_widgets(store, settings.project, feedback)
+        if chat_access is not None:
+            save_chat_access(store, settings.project, chat_access.value)
+        announce_access(store, settings.host)
         if workers > 1:
             store.close()
             err.print(
@@ -190,6 +191,38 @@ def serve(
         )
     finally:
         store.close()
+
+
+class ChatAccessChoice(StrEnum):
+    open = "open"
+    accounts = "accounts"
+
+
+def announce_access(store: Store, host: str) -> None:
+    """Say who may open the owner pages, and how to change it."""
+    from tuneback.services.accounts import AccountService
+
+    if AccountService(store).any_account():
+        err.print("  pages: sign in at /login (accounts: tuneback users list)")
+    elif listens_on_loopback(host):
+        err.print(
+            "  pages: no accounts yet, so on this machine you are the owner; before "
+            "sharing, add one: tuneback users add NAME --role owner"
+        )
+    else:
+        err.print(
+            "  pages: no accounts yet, so the dashboard, runs, review and datasets are "
+            "closed to everyone; add an owner: tuneback users add NAME --role owner"
+        )
+
+
+def save_chat_access(store: Store, project: str, access: str) -> None:
+    from tuneback.services.feedback import FeedbackService
+
+    current = store.get_project(project).settings
+    if current.chat_access != access:
+        wanted = current.model_copy(update={"chat_access": access})
+        FeedbackService(store).configure_project(project, wanted)
 
 
 def save_widgets(store: Store, project: str, feedback: str) -> None:

@@ -1,20 +1,35 @@
-"""``tuneback users``: the end users who chat and rate, by the name their data carries."""
+"""``tuneback users``: accounts that sign in to the pages, and forgetting an end user."""
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from tuneback.cli.app import DatabaseOption, app, err, open_store, out
+from tuneback.cli.app import DatabaseOption, Role, app, err, open_store, out
 from tuneback.errors import TuneBackError
+from tuneback.services.accounts import AccountService
 from tuneback.services.audit import CLI_ACTOR
 from tuneback.services.users import UserService
 
-users_app = typer.Typer(
-    help="End users: the people who chat and rate, named by the `user` on their data.",
-    no_args_is_help=True,
-)
+USERS_HELP = """\
+People: the accounts that sign in to the pages, and the end users whose data
+can be forgotten.
+
+While no account exists and the server listens on loopback only, whoever
+opens the pages on this machine is the owner. Add the first owner before
+sharing the server; from then on everyone signs in at /login.
+
+\b
+  tuneback users add ann --role owner           asks for a password
+  tuneback users add rita --role annotator -p shop
+  echo "$PW" | tuneback users add bot --role user --password-stdin
+  tuneback users list
+  tuneback users forget alice                   an end user's data, everywhere
+"""
+
+users_app = typer.Typer(help=USERS_HELP, no_args_is_help=True)
 app.add_typer(users_app, name="users")
 
 FORGET_HELP = """\
@@ -69,3 +84,98 @@ def forget(
         f"{count} {kind.replace('_', ' ')}" for kind, count in counts.as_dict().items()
     )
     out.print(f"forgot {name} in {where}: {removed}", markup=False)
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True, err=True)
+    return password
+
+
+@users_app.command("add")
+def add(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The name to sign in with.")],
+    role: Annotated[
+        Role,
+        typer.Option(
+            help=(
+                "owner: everything (dashboard, datasets, keys, exports); annotator: review "
+                "queues and rating runs; user: the chat only."
+            )
+        ),
+    ] = Role.user,
+    project: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--project", "-p", help="A project the account works in (repeat; default: all)."
+        ),
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Add an account that signs in at /login (the password is asked twice, never echoed)."""
+    password = _password(password_stdin)
+    try:
+        with open_store(database_url) as store:
+            account = AccountService(store).add(
+                name, role=role.value, password=password, projects=project or (), actor=CLI_ACTOR
+            )
+    except TuneBackError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(1) from None
+    where = ", ".join(account.projects) or "every project"
+    out.print(
+        f"added {account.role} {account.name} ({where}); they sign in at /login", markup=False
+    )
+
+
+@users_app.command("list")
+def list_accounts(database_url: DatabaseOption = None) -> None:
+    """List accounts (name, role, projects, created, state) as tab-separated lines."""
+    with open_store(database_url) as store:
+        accounts = AccountService(store).list()
+    for account in accounts:
+        state = "active" if account.active else "disabled"
+        projects = ",".join(account.projects) or "*"
+        fields = [account.name, account.role, projects, account.created_at.isoformat(), state]
+        typer.echo("\t".join(fields))
+
+
+@users_app.command("passwd")
+def passwd(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The account.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Set a new password; every browser signed in as NAME is signed out."""
+    password = _password(password_stdin)
+    try:
+        with open_store(database_url) as store:
+            AccountService(store).set_password(name, password, actor=CLI_ACTOR)
+    except TuneBackError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"new password for {name}; their sessions ended", markup=False)
+
+
+@users_app.command("disable")
+def disable(
+    name: Annotated[str, typer.Argument(metavar="NAME", help="The account.")],
+    enable: Annotated[
+        bool, typer.Option("--enable", help="Let the account sign in again.")
+    ] = False,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Stop an account from signing in (its sessions end at once); --enable undoes it."""
+    try:
+        with open_store(database_url) as store:
+            AccountService(store).set_disabled(name, not enable, actor=CLI_ACTOR)
+    except TuneBackError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(1) from None
+    out.print(f"{name} {'enabled' if enable else 'disabled'}", markup=False)

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from tuneback.domain.access import ChatAccess
 from tuneback.domain.common import (
     DomainModel,
     Identifier,
@@ -48,6 +49,8 @@ class ProjectSettings(DomainModel):
     """False locks a rating once given; True lets a new rating supersede it."""
     latest_only: bool = False
     """True allows rating only the newest answer of a conversation."""
+    chat_access: ChatAccess = "open"
+    """Who may use the chat: anyone (each browser its own identity) or accounts only."""
 
 
 class Project(DomainModel):

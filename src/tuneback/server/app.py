@@ -15,6 +15,7 @@ from tuneback.__about__ import __version__
 from tuneback.config import Settings
 from tuneback.models import ModelAdapter
 from tuneback.server import proxy
+from tuneback.server.access import BrowserIdentity
 from tuneback.server.api import api_router, health
 from tuneback.server.api.deps import ApiServices
 from tuneback.server.deps import Services
@@ -68,6 +69,7 @@ def create_app(
     app.state.api = ApiServices.build(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BrowserIdentity)
     if settings.rate_limit != "off":
         # Right after the site guard: a write over the limit costs no more than a count.
         app.add_middleware(

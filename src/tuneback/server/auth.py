@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from tuneback.domain.access import Principal
 from tuneback.errors import NotFoundError
 from tuneback.services.keys import KeyService
 from tuneback.storage.keys import ApiKeyRecord
@@ -36,6 +37,18 @@ class Caller:
     @property
     def key_id(self) -> str | None:
         return self.key.id if self.key else None
+
+    @property
+    def principal(self) -> Principal:
+        """The key as a principal of its role in its project (without auth: an owner of all)."""
+        if self.key is None:
+            return Principal(name="local", role="owner", kind="key")
+        return Principal(
+            name=f"key:{self.key.id}",
+            role=self.key.role,
+            kind="key",
+            projects=frozenset({self.key.project}),
+        )
 
     @property
     def scope(self) -> str | None:
@@ -78,6 +91,14 @@ _HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="The same
 
 
 async def authenticate(request: Request) -> Caller:
+    """Who calls, from the key presented; found once per request, however many ask."""
+    found: Caller | None = getattr(request.state, "caller", None)
+    if found is None:
+        found = request.state.caller = await _authenticate(request)
+    return found
+
+
+async def _authenticate(request: Request) -> Caller:
     services = request.app.state.services
     settings = services.settings
     if not settings.auth:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from tuneback.config import Settings
 from tuneback.errors import ValidationError
+from tuneback.services.accounts import AccountService
 from tuneback.services.catalog import ModelCatalog
 from tuneback.services.chat import ChatService
 from tuneback.services.feedback import FeedbackService
 from tuneback.storage import Store
+from tuneback.storage.keys import AccessStore
+
+CSRF_SECRET = "csrf-hmac"
 
 
 @dataclass
@@ -24,6 +29,8 @@ class Services:
     models: ModelCatalog
     chat: ChatService
     feedback: FeedbackService
+    accounts: AccountService
+    _csrf_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, store: Store, models: ModelCatalog) -> Services:
@@ -33,7 +40,15 @@ class Services:
             models=models,
             chat=ChatService(store, models),
             feedback=FeedbackService(store),
+            accounts=AccountService(store),
         )
+
+    def csrf_secret(self) -> bytes:
+        """The key CSRF tokens are signed with, shared by every worker through the database."""
+        if self._csrf_secret is None:
+            made = secrets.token_hex(32)
+            self._csrf_secret = AccessStore(self.store).secret(CSRF_SECRET, made).encode()
+        return self._csrf_secret
 
 
 async def refuse_nul(request: Request) -> None:

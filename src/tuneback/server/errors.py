@@ -6,15 +6,16 @@ import json
 import logging
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tuneback.domain.common import MAX_JSON_DEPTH
-from tuneback.errors import TuneBackError
+from tuneback.errors import AuthenticationError, PermissionDeniedError, TuneBackError
 from tuneback.storage import DatabaseError, describe_database_error
 
 log = logging.getLogger("tuneback.server")
@@ -46,9 +47,32 @@ def error_response(status: int, type_: str, message: str, details: Any = None) -
     )
 
 
-async def _tuneback_error(request: Request, exc: Exception) -> JSONResponse:
+async def _tuneback_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TuneBackError)
+    if isinstance(exc, AuthenticationError | PermissionDeniedError) and is_page_visit(request):
+        return denied_page(request, exc)
     return error_response(exc.status_code, exc.type, exc.message, exc.details)
+
+
+def is_page_visit(request: Request) -> bool:
+    """A person opening a page in a browser, not a script or a program asking for JSON."""
+    if request.method != "GET" or request.url.path.startswith(("/ui/", "/api/", "/v1/")):
+        return False
+    if request.query_params.get("format") == "json":
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def denied_page(request: Request, exc: TuneBackError) -> Response:
+    """Send a stranger to the sign-in page; tell a signed-in person what their role lacks."""
+    if isinstance(exc, AuthenticationError):
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': target})}", status_code=303)
+    from tuneback.server.web.templating import render_page
+
+    return render_page(
+        request, "denied.html", section="", status_code=exc.status_code, message=exc.message
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

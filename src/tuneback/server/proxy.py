@@ -34,8 +34,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from tuneback.domain import ChatMessage, Conversation, Run, new_id, utcnow
+from tuneback.domain.access import Permission
 from tuneback.errors import ModelError, ModelUnavailableError, TuneBackError
 from tuneback.models import ModelAdapter, ModelOptions, Usage
+from tuneback.server.access import checks_itself
 from tuneback.server.auth import Caller, authenticate
 from tuneback.server.security import public_url
 from tuneback.services.catalog import ModelCatalog
@@ -43,6 +45,8 @@ from tuneback.services.catalog import ModelCatalog
 log = logging.getLogger("tuneback.proxy")
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible proxy"], include_in_schema=False)
+PROXY_RULE: Permission = "log"
+"""Who may call the model through the proxy: key roles that may log runs."""
 
 RUN_HEADER = "X-Tuneback-Run-Id"
 FEEDBACK_HEADER = "X-Tuneback-Feedback-Url"
@@ -527,6 +531,7 @@ def _abandon(call: Call) -> None:
 
 
 @router.post("/chat/completions")
+@checks_itself(PROXY_RULE)
 async def chat_completions(request: Request) -> Response:
     try:
         caller = await _caller(request)
@@ -566,6 +571,7 @@ async def chat_completions(request: Request) -> Response:
 
 
 @router.get("/models")
+@checks_itself(PROXY_RULE)
 async def list_models(request: Request) -> Response:
     try:
         await _caller(request)
@@ -580,10 +586,15 @@ async def list_models(request: Request) -> Response:
 
 
 async def _caller(request: Request) -> Caller:
+    """The key's holder, who must be allowed to log runs (the proxy's rule)."""
     try:
-        return await authenticate(request)
+        caller = await authenticate(request)
+        caller.principal.require(PROXY_RULE)
     except HTTPException as exc:
         raise ProxyError(exc.status_code, str(exc.detail), code="invalid_api_key") from None
+    except TuneBackError as exc:
+        raise ProxyError(exc.status_code, exc.message, code="insufficient_permissions") from None
+    return caller
 
 
 async def _parse(request: Request) -> ChatRequest:

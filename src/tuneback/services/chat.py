@@ -268,11 +268,14 @@ class ChatService:
             )
         return reply
 
-    def cancel(self, run_id: str) -> bool:
-        """Stop a reply that is still streaming; False when none is."""
+    def cancel(self, run_id: str, *, user: str | None = None) -> bool:
+        """Stop a reply that is still streaming; False when none is.
+
+        With ``user``, only a reply in that user's conversation: nobody stops another's.
+        """
         with self._live_lock:
             reply = self._live.get(run_id)
-        if reply is None:
+        if reply is None or (user is not None and reply.conversation.user != user):
             return False
         reply.cancel()
         return True

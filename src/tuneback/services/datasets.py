@@ -67,6 +67,9 @@ class DatasetService:
             if run_id in present:
                 continue
             run = self.store.get_run(run_id)
+            if run.project != dataset.project:
+                # Another project's run does not exist from this dataset's point of view.
+                raise NotFoundError(f"no run with id {run_id} in project {dataset.project!r}")
             if not isinstance(run.inputs, list) or not run.inputs:
                 raise ValidationError(
                     f"run {run_id} has no chat messages as inputs, so it cannot be an example"

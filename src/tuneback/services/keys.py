@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tuneback.domain import SYSTEM_PROJECT, new_id, utcnow
+from tuneback.domain.access import ROLES, AccountRole
 from tuneback.errors import NotFoundError, ValidationError
 from tuneback.services.audit import AuditService
 from tuneback.storage import Store
@@ -98,9 +99,16 @@ class KeyService:
     # -- API keys ----------------------------------------------------------------
 
     def create(
-        self, project: str, *, name: str | None = None, actor: str | None = None
+        self,
+        project: str,
+        *,
+        name: str | None = None,
+        role: AccountRole = "owner",
+        actor: str | None = None,
     ) -> NewApiKey:
-        """Make a key for ``project``; ``actor`` (who asked) goes into the audit trail."""
+        """Make a key for ``project`` with ``role``; ``actor`` (who asked) is audited."""
+        if role not in ROLES:
+            raise ValidationError(f"role {role!r}: choose one of {', '.join(ROLES)}")
         if not PROJECT_NAME.fullmatch(project):
             raise ValidationError(
                 f"project {project!r}: use 1 to 64 letters, digits, '_', '.' or '-'"
@@ -110,14 +118,19 @@ class KeyService:
             raise ValidationError(f"project {project!r} is reserved for tuneback's own events")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         record = self.access.add_key(
-            key_id=new_id(), project=project, name=name, key_hash=hash_key(key), prefix=key[:10]
+            key_id=new_id(),
+            project=project,
+            name=name,
+            key_hash=hash_key(key),
+            prefix=key[:10],
+            role=role,
         )
         self.audit.record(
             action="key.created",
             actor=actor,
             project=project,
             target=record.id,
-            details={"name": name} if name is not None else {},
+            details={"role": role} | ({"name": name} if name is not None else {}),
         )
         return NewApiKey(key=key, record=record)
 

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tuneback.domain import utcnow
+from tuneback.domain.access import AccountRole
 from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
 from tuneback.storage.engine import WRITE_OPTION
@@ -34,6 +35,7 @@ class ApiKeyRecord:
     prefix: str
     created_at: datetime
     revoked_at: datetime | None = None
+    role: AccountRole = "owner"
 
     @property
     def active(self) -> bool:
@@ -54,10 +56,17 @@ class AccessStore:
                 yield conn
 
     def add_key(
-        self, *, key_id: str, project: str, name: str | None, key_hash: str, prefix: str
+        self,
+        *,
+        key_id: str,
+        project: str,
+        name: str | None,
+        key_hash: str,
+        prefix: str,
+        role: AccountRole = "owner",
     ) -> ApiKeyRecord:
         record = ApiKeyRecord(
-            id=key_id, project=project, name=name, prefix=prefix, created_at=utcnow()
+            id=key_id, project=project, name=name, prefix=prefix, created_at=utcnow(), role=role
         )
         with self._writing() as conn:
             conn.execute(
@@ -68,6 +77,7 @@ class AccessStore:
                     key_hash=key_hash,
                     prefix=record.prefix,
                     created_at=record.created_at,
+                    role=record.role,
                 )
             )
         return record
@@ -131,4 +141,5 @@ def _record(row: Any) -> ApiKeyRecord:
         prefix=row.prefix,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        role=row.role,
     )

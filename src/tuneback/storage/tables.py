@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -303,7 +304,37 @@ api_keys = Table(
     Column("prefix", String(16), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("revoked_at", UtcDateTime),
+    # owner, annotator or user: what the key may do in its project.
+    Column("role", String(16), nullable=False, server_default="owner"),
     Index(None, "project"),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),
+    # Comma-separated project names; empty means every project.
+    Column("projects", Text, nullable=False, server_default=""),
+    Column("password_hash", String(200), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    # SHA-256 of the cookie's random token: a stolen database holds no usable session.
+    Column("token_hash", String(64), primary_key=True),
+    Column(
+        "account",
+        String(64),
+        ForeignKey("accounts.name", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )
 
 server_secrets = Table(

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tuneback.domain import Comparison, validate
+from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep, CursorQuery
 from tuneback.server.api.schemas import ComparisonCreate, ComparisonPublic, ComparisonsPublic
 from tuneback.server.auth import CallerDep
@@ -15,7 +16,9 @@ from tuneback.server.deps import StoreDep
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
 
 
-@router.post("", status_code=201, summary="Record a comparison of runs")
+@router.post(
+    "", status_code=201, summary="Record a comparison of runs", dependencies=[key_rule("log")]
+)
 def create_comparison(body: ComparisonCreate, caller: CallerDep, api: ApiDep) -> ComparisonPublic:
     data = body.model_dump(exclude_none=True, exclude={"project"})
     data["project"] = caller.project(body.project)
@@ -23,14 +26,14 @@ def create_comparison(body: ComparisonCreate, caller: CallerDep, api: ApiDep) ->
     return ComparisonPublic.model_validate(comparison.__dict__)
 
 
-@router.get("/{comparison_id}", summary="One comparison")
+@router.get("/{comparison_id}", summary="One comparison", dependencies=[key_rule("read")])
 def get_comparison(comparison_id: str, caller: CallerDep, store: StoreDep) -> ComparisonPublic:
     comparison = store.get_comparison(comparison_id)
     caller.check(comparison.project, "comparison", comparison_id)
     return ComparisonPublic.model_validate(comparison.__dict__)
 
 
-@router.get("", summary="Comparisons, newest first")
+@router.get("", summary="Comparisons, newest first", dependencies=[key_rule("read")])
 def list_comparisons(
     caller: CallerDep,
     api: ApiDep,

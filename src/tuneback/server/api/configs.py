@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from tuneback.server.access import key_rule
 from tuneback.server.api.schemas import (
     FeedbackConfigPublic,
     FeedbackConfigSet,
@@ -15,7 +16,7 @@ from tuneback.server.deps import FeedbackDep, StoreDep
 router = APIRouter(prefix="/feedback-configs", tags=["feedback configs"])
 
 
-@router.get("", summary="The project's feedback configs, by key")
+@router.get("", summary="The project's feedback configs, by key", dependencies=[key_rule("read")])
 def list_configs(
     caller: CallerDep, store: StoreDep, project: str | None = None
 ) -> FeedbackConfigsPublic:
@@ -27,7 +28,9 @@ def list_configs(
     return FeedbackConfigsPublic(data=data, count=len(data))
 
 
-@router.put("/{key}", summary="Declare what a feedback key accepts")
+@router.put(
+    "/{key}", summary="Declare what a feedback key accepts", dependencies=[key_rule("manage")]
+)
 def set_config(
     key: str,
     body: FeedbackConfigSet,

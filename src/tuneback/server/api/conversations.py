@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tuneback.domain import Conversation, Message, validate
+from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep
 from tuneback.server.api.schemas import (
     ConversationCreate,
@@ -29,7 +30,7 @@ def _visible(store: Store, caller: Caller, conversation_id: str) -> Conversation
     return conversation
 
 
-@router.post("", status_code=201, summary="Start a conversation")
+@router.post("", status_code=201, summary="Start a conversation", dependencies=[key_rule("log")])
 def create_conversation(
     body: ConversationCreate, caller: CallerDep, api: ApiDep
 ) -> ConversationPublic:
@@ -40,7 +41,7 @@ def create_conversation(
     return ConversationPublic.model_validate(conversation.__dict__)
 
 
-@router.get("", summary="Conversations, newest first")
+@router.get("", summary="Conversations, newest first", dependencies=[key_rule("read")])
 def list_conversations(
     caller: CallerDep,
     store: StoreDep,
@@ -53,14 +54,14 @@ def list_conversations(
     return ConversationsPublic(data=data, count=len(data))
 
 
-@router.get("/{conversation_id}", summary="One conversation")
+@router.get("/{conversation_id}", summary="One conversation", dependencies=[key_rule("read")])
 def get_conversation(
     conversation_id: str, caller: CallerDep, store: StoreDep
 ) -> ConversationPublic:
     return ConversationPublic.model_validate(_visible(store, caller, conversation_id).__dict__)
 
 
-@router.post("/{conversation_id}/end", summary="End a conversation")
+@router.post("/{conversation_id}/end", summary="End a conversation", dependencies=[key_rule("log")])
 def end_conversation(
     conversation_id: str, caller: CallerDep, store: StoreDep, api: ApiDep
 ) -> ConversationPublic:
@@ -68,7 +69,12 @@ def end_conversation(
     return ConversationPublic.model_validate(api.runs.end_conversation(conversation_id).__dict__)
 
 
-@router.post("/{conversation_id}/messages", status_code=201, summary="Add a message")
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=201,
+    summary="Add a message",
+    dependencies=[key_rule("log")],
+)
 def add_message(
     conversation_id: str, body: MessageCreate, caller: CallerDep, store: StoreDep, api: ApiDep
 ) -> MessagePublic:
@@ -79,7 +85,11 @@ def add_message(
     return MessagePublic.model_validate(message.__dict__)
 
 
-@router.get("/{conversation_id}/messages", summary="Every message, all branches, oldest first")
+@router.get(
+    "/{conversation_id}/messages",
+    summary="Every message, all branches, oldest first",
+    dependencies=[key_rule("read")],
+)
 def list_messages(conversation_id: str, caller: CallerDep, store: StoreDep) -> MessagesPublic:
     _visible(store, caller, conversation_id)
     data = [

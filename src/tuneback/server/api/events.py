@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tuneback.domain import dump_payload
+from tuneback.server.access import key_rule
 from tuneback.server.api.schemas import EventPublic, EventsPublic
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import StoreDep
@@ -14,7 +15,11 @@ from tuneback.server.deps import StoreDep
 router = APIRouter(prefix="/events", tags=["events"])
 
 
-@router.get("", summary="Events with a sequence number above `after`, oldest first")
+@router.get(
+    "",
+    summary="Events with a sequence number above `after`, oldest first",
+    dependencies=[key_rule("manage")],
+)
 def list_events(
     caller: CallerDep,
     store: StoreDep,

@@ -13,6 +13,7 @@ from tuneback.domain import new_id
 from tuneback.domain.common import validate
 from tuneback.domain.feedback import FeedbackSource
 from tuneback.errors import NotFoundError, ValidationError
+from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep, CursorQuery, feedback_public
 from tuneback.server.api.ingest import respond
 from tuneback.server.api.schemas import (
@@ -87,7 +88,13 @@ async def record(
     return feedback_public(recorded)
 
 
-@router.post("", status_code=201, response_model=FeedbackPublic, summary="Record feedback on a run")
+@router.post(
+    "",
+    status_code=201,
+    response_model=FeedbackPublic,
+    summary="Record feedback on a run",
+    dependencies=[key_rule("log")],
+)
 async def create_feedback(
     body: FeedbackCreate, caller: CallerDep, service: FeedbackDep
 ) -> Response:
@@ -109,6 +116,7 @@ async def create_feedback(
     "/batch",
     summary="Record many pieces of feedback, each checked on its own",
     responses=MULTI_STATUS,
+    dependencies=[key_rule("log")],
 )
 def create_feedback_batch(
     body: FeedbackBatch, caller: CallerDep, api: ApiDep, response: Response
@@ -117,7 +125,7 @@ def create_feedback_batch(
     return respond(api.ingest.ingest(items, scope=caller.scope), response)
 
 
-@router.get("", summary="Feedback, newest first")
+@router.get("", summary="Feedback, newest first", dependencies=[key_rule("read")])
 def list_feedback(
     caller: CallerDep,
     api: ApiDep,
@@ -143,14 +151,18 @@ def list_feedback(
     return FeedbacksPublic(data=data, count=len(data), next_cursor=page.next_cursor)
 
 
-@router.get("/{feedback_id}", summary="One piece of feedback")
+@router.get("/{feedback_id}", summary="One piece of feedback", dependencies=[key_rule("read")])
 def get_feedback(feedback_id: str, caller: CallerDep, store: StoreDep) -> FeedbackPublic:
     feedback = store.get_feedback(feedback_id)
     caller.check(feedback.project, "feedback", feedback_id)
     return feedback_public(feedback)
 
 
-@router.delete("/{feedback_id}", summary="Retract feedback (it stays in the history)")
+@router.delete(
+    "/{feedback_id}",
+    summary="Retract feedback (it stays in the history)",
+    dependencies=[key_rule("log")],
+)
 def retract_feedback(
     feedback_id: str, caller: CallerDep, store: StoreDep, service: FeedbackDep
 ) -> FeedbackPublic:
@@ -161,7 +173,12 @@ def retract_feedback(
 # -- presigned tokens ---------------------------------------------------------------
 
 
-@router.post("/tokens", status_code=201, summary="A token that lets anyone rate one run")
+@router.post(
+    "/tokens",
+    status_code=201,
+    summary="A token that lets anyone rate one run",
+    dependencies=[key_rule("log")],
+)
 def create_token(
     body: FeedbackTokenCreate, request: Request, caller: CallerDep, api: ApiDep, store: StoreDep
 ) -> FeedbackTokenPublic:
@@ -212,6 +229,7 @@ async def _use_token(
     status_code=201,
     name="feedback_with_token",
     summary="Rate the run a token names; no API key needed",
+    dependencies=[key_rule("public")],
 )
 async def feedback_with_token(
     token: str, body: TokenFeedback, api: ApiDep, service: FeedbackDep
@@ -242,6 +260,7 @@ async def feedback_with_token(
             "content": {"text/html": {"schema": {"type": "string"}}},
         },
     },
+    dependencies=[key_rule("public")],
 )
 async def feedback_with_token_link(
     token: str,
@@ -268,6 +287,7 @@ async def feedback_with_token_link(
     status_code=201,
     name="feedback_with_token_form",
     include_in_schema=False,
+    dependencies=[key_rule("public")],
 )
 async def feedback_with_token_form(
     token: str, request: Request, api: ApiDep, store: StoreDep, service: FeedbackDep

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from tuneback.__about__ import __version__
+from tuneback.server.access import key_rule
 from tuneback.server.deps import StoreDep
 
 router = APIRouter(tags=["health"])
@@ -20,7 +21,11 @@ class Health(BaseModel):
     process: int = Field(description="The server process that answered (one of --workers N).")
 
 
-@router.get("/healthz", summary="Is the server up and the database reachable?")
+@router.get(
+    "/healthz",
+    summary="Is the server up and the database reachable?",
+    dependencies=[key_rule("public")],
+)
 def healthz(store: StoreDep) -> Health:
     store.ping()
     return Health(status="ok", version=__version__, database=store.dialect, process=os.getpid())

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 
 from tuneback.domain import Comparison, Run, new_id, validate
 from tuneback.errors import TuneBackError, ValidationError
+from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep
 from tuneback.server.api.schemas import (
     IngestBatch,
@@ -85,6 +86,7 @@ def item_from(parsed: IngestRun | IngestFeedback | IngestComparison, caller: Cal
     "/ingest",
     summary="Ingest a mixed batch; each item is checked and reported on its own",
     responses={207: {"model": IngestResults, "description": "Some items failed; see errors."}},
+    dependencies=[key_rule("log")],
 )
 def ingest(body: IngestBatch, caller: CallerDep, api: ApiDep, response: Response) -> IngestResults:
     items: list[Item | ItemResult] = []

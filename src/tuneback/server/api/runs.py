@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from tuneback.domain import Run, RunStatus, validate
 from tuneback.domain.common import UtcDatetime
+from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep, CursorQuery
 from tuneback.server.api.schemas import RunCreate, RunPublic, RunsPublic
 from tuneback.server.auth import Caller, CallerDep
@@ -23,19 +24,24 @@ def run_from(body: RunCreate, caller: Caller) -> Run:
     return validate(Run, data, what="run")
 
 
-@router.post("", status_code=201, summary="Log a run that happened in your app")
+@router.post(
+    "",
+    status_code=201,
+    summary="Log a run that happened in your app",
+    dependencies=[key_rule("log")],
+)
 def create_run(body: RunCreate, caller: CallerDep, api: ApiDep) -> RunPublic:
     return RunPublic.model_validate(api.runs.log_run(run_from(body, caller)).__dict__)
 
 
-@router.get("/{run_id}", summary="One run")
+@router.get("/{run_id}", summary="One run", dependencies=[key_rule("read")])
 def get_run(run_id: str, caller: CallerDep, store: StoreDep) -> RunPublic:
     run = store.get_run(run_id)
     caller.check(run.project, "run", run_id)
     return RunPublic.model_validate(run.__dict__)
 
 
-@router.get("", summary="Runs, newest first, filtered")
+@router.get("", summary="Runs, newest first, filtered", dependencies=[key_rule("read")])
 def list_runs(
     caller: CallerDep,
     api: ApiDep,

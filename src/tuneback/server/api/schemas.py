@@ -22,6 +22,7 @@ from tuneback.domain import (
     RunStatus,
     RunType,
 )
+from tuneback.domain.access import AccountRole
 from tuneback.domain.common import Identifier, JsonObject, Metadata, ProjectName, UtcDatetime
 from tuneback.domain.feedback import FeedbackConfig, FeedbackKey, RawValue
 
@@ -454,11 +455,19 @@ class IngestResults(Public):
 class ApiKeyCreate(Body):
     name: str | None = Field(default=None, max_length=200)
     project: ProjectName | None = None
+    role: AccountRole = Field(
+        default="owner",
+        description=(
+            "owner: everything in the project; annotator: read and review; "
+            "user: log runs, conversations and feedback only."
+        ),
+    )
 
 
 class ApiKeyPublic(Public):
     id: str
     project: str
+    role: AccountRole
     name: str | None
     prefix: str
     created_at: datetime

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from tuneback.server.access import key_rule
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import StoreDep
 from tuneback.services.analytics import Period, dashboard
@@ -13,7 +14,11 @@ from tuneback.services.analytics import Period, dashboard
 router = APIRouter(prefix="/stats", tags=["stats"])
 
 
-@router.get("", summary="What the feedback says: the dashboard's numbers for a project")
+@router.get(
+    "",
+    summary="What the feedback says: the dashboard's numbers for a project",
+    dependencies=[key_rule("read")],
+)
 def project_stats(
     caller: CallerDep,
     store: StoreDep,

@@ -15,11 +15,12 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat, dashboard, review, runs
+    from tuneback.server.web import chat, dashboard, login, review, runs
 
     app.state.pages = list(pages)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     checked = [Depends(refuse_nul)]
+    app.include_router(login.router, dependencies=checked)
     if "chat" in pages:
         app.include_router(chat.router, dependencies=checked)
     if "dashboard" in pages:

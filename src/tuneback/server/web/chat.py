@@ -22,9 +22,9 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from tuneback.domain import Conversation, FeedbackRecord, Run, describe_value
 from tuneback.domain.feedback import RawValue
 from tuneback.errors import ModelError, NotFoundError
+from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
-from tuneback.server.web.identity import current_user, guest_name, remember
 from tuneback.server.web.markdown import pygments_css, render_markdown
 from tuneback.server.web.templating import sections, templates
 from tuneback.services.chat import Reply
@@ -62,11 +62,7 @@ class FeedbackBody(Body):
 
 
 def _user(request: Request) -> str:
-    user = current_user(request)
-    if user is None:
-        # The page sets the cookie on first visit; a script without one is a stray call.
-        raise NotFoundError("no user: open the chat page first")
-    return user
+    return who(request).name
 
 
 def _own_conversation(services: Any, conversation_id: str, user: str) -> Conversation:
@@ -174,8 +170,11 @@ def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str
 def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
     project = services.store.get_project(services.settings.project)
     pages: list[str] = request.app.state.pages
+    principal = who(request)
     return {
         "user": user,
+        "signed_in": principal.signed_in,
+        "local": principal.kind == "local",
         "project": project.name,
         "run_link": "/runs/" if "dashboard" in pages else "/ui/runs/",
         "sections": sections(request),
@@ -187,24 +186,22 @@ def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
     }
 
 
-@router.get("/", response_class=HTMLResponse)
-@router.get("/c/{conversation_id}", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=[rule("chat")])
+@router.get("/c/{conversation_id}", response_class=HTMLResponse, dependencies=[rule("chat")])
 def chat_page(
     request: Request, services: ServicesDep, conversation_id: str | None = None
 ) -> Response:
-    user = current_user(request) or guest_name()
+    user = _user(request)
     conversation = None
     if conversation_id is not None:
         try:
             own = _own_conversation(services, conversation_id, user)
         except NotFoundError:
-            response = templates.TemplateResponse(
+            return templates.TemplateResponse(
                 request, "not_found.html", {"what": "conversation"}, status_code=404
             )
-            remember(response, user)
-            return response
         conversation = conversation_view(services, own, user)
-    response = templates.TemplateResponse(
+    return templates.TemplateResponse(
         request,
         "chat.html",
         {
@@ -213,29 +210,27 @@ def chat_page(
             "conversation": conversation,
         },
     )
-    remember(response, user)
-    return response
 
 
-@router.get("/ui/state")
+@router.get("/ui/state", dependencies=[rule("chat")])
 def state(request: Request, services: ServicesDep) -> dict[str, Any]:
     return page_state(request, services, _user(request))
 
 
-@router.get("/ui/conversations")
+@router.get("/ui/conversations", dependencies=[rule("chat")])
 def conversations(
     request: Request, services: ServicesDep, q: str | None = None
 ) -> list[dict[str, Any]]:
     return sidebar(services, _user(request), q)
 
 
-@router.get("/ui/conversations/{conversation_id}")
+@router.get("/ui/conversations/{conversation_id}", dependencies=[rule("chat")])
 def conversation(request: Request, services: ServicesDep, conversation_id: str) -> dict[str, Any]:
     user = _user(request)
     return conversation_view(services, _own_conversation(services, conversation_id, user), user)
 
 
-@router.post("/ui/conversations/{conversation_id}/end")
+@router.post("/ui/conversations/{conversation_id}/end", dependencies=[rule("chat")])
 def end(request: Request, services: ServicesDep, conversation_id: str) -> dict[str, Any]:
     user = _user(request)
     _own_conversation(services, conversation_id, user)
@@ -243,7 +238,7 @@ def end(request: Request, services: ServicesDep, conversation_id: str) -> dict[s
     return {"ended": True}
 
 
-@router.post("/ui/chat")
+@router.post("/ui/chat", dependencies=[rule("chat")])
 def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingResponse:
     """Send a message (starting a conversation if needed) and stream the answer."""
     user = _user(request)
@@ -261,7 +256,7 @@ def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingRe
     return _stream(services.store, reply, user_message_id=message.id)
 
 
-@router.post("/ui/messages/{message_id}/regenerate")
+@router.post("/ui/messages/{message_id}/regenerate", dependencies=[rule("chat")])
 def regenerate(
     request: Request, services: ServicesDep, message_id: str, body: RegenerateBody
 ) -> StreamingResponse:
@@ -271,7 +266,7 @@ def regenerate(
     return _stream(services.store, reply, user_message_id=reply.parent.id)
 
 
-@router.post("/ui/messages/{message_id}/edit")
+@router.post("/ui/messages/{message_id}/edit", dependencies=[rule("chat")])
 def edit(
     request: Request, services: ServicesDep, message_id: str, body: EditBody
 ) -> StreamingResponse:
@@ -282,20 +277,21 @@ def edit(
     return _stream(services.store, reply, user_message_id=edited.id)
 
 
-@router.post("/ui/runs/{run_id}/cancel")
+@router.post("/ui/runs/{run_id}/cancel", dependencies=[rule("chat")])
 def cancel(request: Request, services: ServicesDep, run_id: str) -> dict[str, bool]:
-    _user(request)
-    return {"cancelled": services.chat.cancel(run_id)}
+    return {"cancelled": services.chat.cancel(run_id, user=_user(request))}
 
 
-@router.post("/ui/runs/{run_id}/feedback")
+@router.post("/ui/runs/{run_id}/feedback", dependencies=[rule("chat")])
 def rate(
     request: Request, services: ServicesDep, run_id: str, body: FeedbackBody
 ) -> dict[str, Any]:
     user = _user(request)
     run = services.store.get_run(run_id)
-    if run.conversation_id is not None:
-        _own_conversation(services, run.conversation_id, user)
+    if run.conversation_id is None:
+        # Runs logged by apps are rated by their own users, through the API or a token.
+        raise NotFoundError(f"no run with id {run_id}")
+    _own_conversation(services, run.conversation_id, user)
     recorded = services.feedback.record(
         run_id=run_id,
         key=body.key,
@@ -310,13 +306,15 @@ def rate(
     return feedback_view(recorded)
 
 
-@router.delete("/ui/feedback/{feedback_id}")
+@router.delete("/ui/feedback/{feedback_id}", dependencies=[rule("chat")])
 def retract(request: Request, services: ServicesDep, feedback_id: str) -> dict[str, Any]:
     user = _user(request)
+    if services.store.get_feedback(feedback_id).user != user:
+        raise NotFoundError(f"no feedback with id {feedback_id}")
     return feedback_view(services.feedback.retract(feedback_id, user=user))
 
 
-@router.get("/ui/runs/{run_id}")
+@router.get("/ui/runs/{run_id}", dependencies=[rule("chat")])
 def my_run(request: Request, services: ServicesDep, run_id: str) -> dict[str, Any]:
     """A run of your own conversation as JSON (the owner's pages show every run in full)."""
     user = _user(request)
@@ -331,7 +329,7 @@ def my_run(request: Request, services: ServicesDep, run_id: str) -> dict[str, An
     }
 
 
-@router.get("/ui/code.css")
+@router.get("/ui/code.css", dependencies=[rule("public")])
 def code_css() -> Response:
     return Response(pygments_css(), media_type="text/css")
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from tuneback.errors import NotFoundError
+from tuneback.server.access import rule
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.templating import render_page
 from tuneback.services.analytics import PERIODS, dashboard
@@ -16,7 +17,7 @@ from tuneback.services.analytics import PERIODS, dashboard
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", dependencies=[rule("manage")])
 def dashboard_page(
     request: Request, services: ServicesDep, period: str = "7d", model: str | None = None
 ) -> Response:
@@ -35,7 +36,7 @@ def dashboard_page(
     )
 
 
-@router.get("/ui/plotly.js")
+@router.get("/ui/plotly.js", dependencies=[rule("public")])
 def plotly_js() -> FileResponse:
     """Plotly's browser bundle, as the plotly package ships it: no CDN, nothing vendored."""
     spec = find_spec("plotly")

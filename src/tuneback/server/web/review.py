@@ -27,9 +27,9 @@ from tuneback.domain import (
 from tuneback.domain.common import JsonObject
 from tuneback.domain.feedback import FACES, RawValue
 from tuneback.errors import ValidationError
+from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import Services
-from tuneback.server.web.identity import current_user
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
 from tuneback.services.annotation import AnnotationService, parse_prompts
@@ -118,10 +118,7 @@ def _wants_json(request: Request) -> bool:
 
 
 def _reviewer(request: Request) -> str:
-    name = current_user(request)
-    if not name:
-        raise ValidationError("say who is reviewing: add ?user=yourname to the page's address")
-    return name
+    return who(request).name
 
 
 def _page_number(raw: str | None, last_page: int) -> int:
@@ -170,7 +167,7 @@ def _counts_json(progress: Any) -> dict[str, Any]:
 # -- the queues -------------------------------------------------------------------------
 
 
-@router.get("/review")
+@router.get("/review", dependencies=[rule("review")])
 def overview(request: Request, pages: ReviewDep) -> Response:
     """Every queue with its progress, the annotation tasks, and forms to make more."""
     project = pages.services.settings.project
@@ -194,11 +191,11 @@ def overview(request: Request, pages: ReviewDep) -> Response:
         presets=RULE_PRESETS,
         key_choices=KEY_CHOICES,
         models=pages.services.models.specs,
-        user=current_user(request),
+        user=_reviewer(request),
     )
 
 
-@router.post("/ui/review/queues")
+@router.post("/ui/review/queues", dependencies=[rule("manage")])
 def create_queue(request: Request, pages: ReviewDep, body: QueueBody) -> dict[str, Any]:
     rule = dict(body.rule)
     if body.preset:
@@ -213,12 +210,12 @@ def create_queue(request: Request, pages: ReviewDep, body: QueueBody) -> dict[st
         keys=body.keys,
         reviewers_per_item=body.reviewers_per_item,
         lease_seconds=round(body.lease_minutes * 60),
-        created_by=current_user(request),
+        created_by=_reviewer(request),
     )
     return queue.model_dump(mode="json")
 
 
-@router.get("/review/queues/{queue_id}")
+@router.get("/review/queues/{queue_id}", dependencies=[rule("review")])
 def queue_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
     """A queue's progress, its reviewers, their agreement, and its items."""
     progress = pages.reviews.progress(queue_id)
@@ -266,7 +263,7 @@ def queue_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
         agreement=agreement,
         page=page,
         pages=last_page,
-        user=current_user(request),
+        user=_reviewer(request),
     )
 
 
@@ -376,11 +373,11 @@ def _item_view(item: ReviewItem) -> dict[str, Any]:
     }
 
 
-@router.get("/review/queues/{queue_id}/work")
+@router.get("/review/queues/{queue_id}/work", dependencies=[rule("review")])
 def work_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
     """One item at a time, reserved for whoever opened it."""
     queue = pages.reviews.get(queue_id)
-    user = current_user(request)
+    user = _reviewer(request)
     progress = pages.reviews.progress(queue)
     context: dict[str, Any] = {"queue": queue, "progress": progress, "user": user, "item": None}
     if user:
@@ -396,7 +393,7 @@ def work_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
     return render_page(request, "review_work.html", section="review", **context)
 
 
-@router.post("/ui/review/queues/{queue_id}/next")
+@router.post("/ui/review/queues/{queue_id}/next", dependencies=[rule("review")])
 def next_item(request: Request, pages: ReviewDep, queue_id: str) -> dict[str, Any]:
     """The item to work on as JSON (reserved like the page's), or ``{"item": null}``."""
     item = pages.reviews.next_item(queue_id, _reviewer(request))
@@ -411,7 +408,7 @@ def next_item(request: Request, pages: ReviewDep, queue_id: str) -> dict[str, An
     }
 
 
-@router.post("/ui/review/queues/{queue_id}/items/{run_id}/submit")
+@router.post("/ui/review/queues/{queue_id}/items/{run_id}/submit", dependencies=[rule("review")])
 def submit(
     request: Request, pages: ReviewDep, queue_id: str, run_id: str, body: AnswerBody
 ) -> dict[str, Any]:
@@ -426,7 +423,7 @@ def submit(
     return {"feedback": [f.model_dump(mode="json") for f in stored]}
 
 
-@router.post("/ui/review/queues/{queue_id}/items/{run_id}/skip")
+@router.post("/ui/review/queues/{queue_id}/items/{run_id}/skip", dependencies=[rule("review")])
 def skip(request: Request, pages: ReviewDep, queue_id: str, run_id: str) -> dict[str, Any]:
     pages.reviews.skip(queue_id, run_id, _reviewer(request))
     return {"skipped": run_id}
@@ -435,7 +432,7 @@ def skip(request: Request, pages: ReviewDep, queue_id: str, run_id: str) -> dict
 # -- annotation tasks ---------------------------------------------------------------------
 
 
-@router.post("/ui/review/tasks")
+@router.post("/ui/review/tasks", dependencies=[rule("manage")])
 def create_task(request: Request, pages: ReviewDep, body: TaskBody) -> dict[str, Any]:
     """Upload a prompt set; answering starts at once, in the background."""
     prompts = parse_prompts(body.filename, body.content)
@@ -446,17 +443,17 @@ def create_task(request: Request, pages: ReviewDep, body: TaskBody) -> dict[str,
         models=body.models,
         keys=body.keys,
         reviewers_per_item=body.reviewers_per_item,
-        created_by=current_user(request),
+        created_by=_reviewer(request),
     )
     return _task_json(pages.tasks.progress(task.id), pages.tasks.running(task.id))
 
 
-@router.get("/ui/review/tasks/{task_id}")
+@router.get("/ui/review/tasks/{task_id}", dependencies=[rule("review")])
 def task_progress(pages: ReviewDep, task_id: str) -> dict[str, Any]:
     return _task_json(pages.tasks.progress(task_id), pages.tasks.running(task_id))
 
 
-@router.post("/ui/review/tasks/{task_id}/resume")
+@router.post("/ui/review/tasks/{task_id}/resume", dependencies=[rule("manage")])
 def resume_task(pages: ReviewDep, task_id: str) -> dict[str, Any]:
     """Answer what a stopped task (a server restart) left unanswered."""
     pages.tasks.start(task_id)

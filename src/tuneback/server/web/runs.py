@@ -15,9 +15,9 @@ from tuneback.domain import describe_value
 from tuneback.domain.common import UtcDatetime
 from tuneback.domain.feedback import RawValue
 from tuneback.errors import ValidationError
+from tuneback.server.access import PrincipalDep, in_this_project, rule
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
-from tuneback.server.web.identity import current_user
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
 from tuneback.services.datasets import DatasetService
@@ -47,10 +47,6 @@ def _wants_json(request: Request) -> bool:
         "application/json" in request.headers.get("accept", "")
         and "text/html" not in request.headers.get("accept", "")
     )
-
-
-def _annotator(request: Request) -> str:
-    return current_user(request) or "annotator"
 
 
 def feedback_rows(history: list[Any]) -> list[dict[str, Any]]:
@@ -181,7 +177,7 @@ def _export_command(project: str, query: ExplorerQuery) -> str:
     return shlex.join(argv)
 
 
-@router.get("/runs")
+@router.get("/runs", dependencies=[rule("read")])
 def explorer(request: Request, services: ServicesDep) -> Response:
     """Runs filtered, sorted and paged; the URL holds the whole view."""
     query, problem = _explorer_query(request)
@@ -250,7 +246,7 @@ def _explorer_row(row: dict[str, Any]) -> dict[str, Any]:
     return {"run": run, "prompt": prompt, "badges": badges, "comment": comment}
 
 
-@router.post("/ui/runs/to-dataset")
+@router.post("/ui/runs/to-dataset", dependencies=[rule("manage")])
 def filter_to_dataset(request: Request, services: ServicesDep) -> dict[str, Any]:
     """Add every run the explorer's current filter matches (up to 10,000) to a dataset."""
     query, problem = _explorer_query(request)
@@ -263,15 +259,18 @@ def filter_to_dataset(request: Request, services: ServicesDep) -> dict[str, Any]
         query.run_filter(services.settings.project), limit=10_000
     )
     usable = [row["run"].id for row in rows if isinstance(row["run"].inputs, list)]
-    added = DatasetService(services.store).add_runs(dataset_id, usable)
+    datasets = DatasetService(services.store)
+    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
+    added = datasets.add_runs(dataset_id, usable)
     return {"matched": len(rows), "added": len(added)}
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", dependencies=[rule("read")])
 def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response:
     """The run with its inputs, answer, timings, conversation and every piece of feedback."""
     store = services.store
     run = store.get_run(run_id)
+    in_this_project(request, run.project, "run", run_id)
     history = store.feedback_for_run(run_id, history=True)
     if _wants_json(request):
         return JSONResponse(
@@ -314,26 +313,31 @@ def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response
     )
 
 
-@router.post("/ui/runs/{run_id}/annotate")
+@router.post("/ui/runs/{run_id}/annotate", dependencies=[rule("review")])
 def annotate(
-    request: Request, services: ServicesDep, run_id: str, body: AnnotateBody
+    request: Request,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    run_id: str,
+    body: AnnotateBody,
 ) -> dict[str, Any]:
-    """Feedback given by a reviewer on the run page (source: annotator)."""
+    """Feedback given by a reviewer on the run page, under their own name (source: annotator)."""
     if body.value is None and not body.comment and not body.correction:
         raise ValidationError("give a rating, a comment or a correction")
+    in_this_project(request, services.store.get_run(run_id).project, "run", run_id)
     recorded = services.feedback.record(
         run_id=run_id,
         key=body.key,
         value=body.value,
         comment=body.comment or None,
         correction=body.correction or None,
-        user=_annotator(request),
+        user=principal.name,
         source="annotator",
     )
     return recorded.model_dump(mode="json")
 
 
-@router.get("/datasets")
+@router.get("/datasets", dependencies=[rule("manage")])
 def datasets_page(request: Request, services: ServicesDep) -> Response:
     project = services.settings.project
     return render_page(
@@ -341,10 +345,11 @@ def datasets_page(request: Request, services: ServicesDep) -> Response:
     )
 
 
-@router.get("/datasets/{dataset_id}")
+@router.get("/datasets/{dataset_id}", dependencies=[rule("manage")])
 def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Response:
     datasets = DatasetService(services.store)
     dataset = datasets.get(dataset_id)
+    in_this_project(request, dataset.project, "dataset", dataset_id)
     items = services.store.dataset_items(dataset_id)
     if _wants_json(request):
         return JSONResponse(
@@ -356,7 +361,7 @@ def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Re
     return render_page(request, "dataset.html", section="datasets", dataset=dataset, items=items)
 
 
-@router.post("/ui/datasets")
+@router.post("/ui/datasets", dependencies=[rule("manage")])
 def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
     dataset = DatasetService(services.store).create(
         project=services.settings.project, name=body.name, description=body.description
@@ -364,12 +369,20 @@ def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
     return dataset.model_dump(mode="json")
 
 
-@router.post("/ui/datasets/{dataset_id}/items")
-def add_to_dataset(services: ServicesDep, dataset_id: str, body: AddRunsBody) -> dict[str, Any]:
-    added = DatasetService(services.store).add_runs(dataset_id, body.run_ids)
+@router.post("/ui/datasets/{dataset_id}/items", dependencies=[rule("manage")])
+def add_to_dataset(
+    request: Request, services: ServicesDep, dataset_id: str, body: AddRunsBody
+) -> dict[str, Any]:
+    datasets = DatasetService(services.store)
+    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
+    added = datasets.add_runs(dataset_id, body.run_ids)
     return {"added": len(added), "items": [i.model_dump(mode="json") for i in added]}
 
 
-@router.delete("/ui/datasets/{dataset_id}/items/{item_id}")
-def remove_from_dataset(services: ServicesDep, dataset_id: str, item_id: str) -> dict[str, Any]:
-    return DatasetService(services.store).remove_item(dataset_id, item_id).model_dump(mode="json")
+@router.delete("/ui/datasets/{dataset_id}/items/{item_id}", dependencies=[rule("manage")])
+def remove_from_dataset(
+    request: Request, services: ServicesDep, dataset_id: str, item_id: str
+) -> dict[str, Any]:
+    datasets = DatasetService(services.store)
+    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
+    return datasets.remove_item(dataset_id, item_id).model_dump(mode="json")

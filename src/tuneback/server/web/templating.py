@@ -10,7 +10,8 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from starlette.responses import Response
 
-from tuneback.server.web.identity import clean_name, remember
+from tuneback.domain.access import Permission, Principal
+from tuneback.server.access import csrf_token
 from tuneback.server.web.markdown import render_markdown
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -55,17 +56,39 @@ templates.env.filters.update(
     query=query,
 )
 
+
+def principal(request: Request) -> Principal | None:
+    """Who this page is for, as the route's guard found them (None on public pages)."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    return found
+
+
+templates.env.globals.update(csrf=csrf_token, principal=principal)
+
 SECTIONS_OF_PAGE_GROUP = {
     "chat": ("chat",),
     "dashboard": ("dashboard", "runs", "datasets"),
     "review": ("review",),
 }
+PERMISSION_OF_SECTION: dict[str, Permission] = {
+    "chat": "chat",
+    "dashboard": "manage",
+    "runs": "read",
+    "datasets": "manage",
+    "review": "review",
+}
 
 
 def sections(request: Request) -> list[str]:
-    """The sections this server shows in its top bar, from its page groups."""
+    """The sections of this server's page groups that the visitor may open."""
     groups: list[str] = request.app.state.pages
-    return [s for group in groups for s in SECTIONS_OF_PAGE_GROUP.get(group, ())]
+    who = principal(request)
+    return [
+        s
+        for group in groups
+        for s in SECTIONS_OF_PAGE_GROUP.get(group, ())
+        if who is not None and who.may(PERMISSION_OF_SECTION[s])
+    ]
 
 
 def render_page(
@@ -78,7 +101,7 @@ def render_page(
 ) -> Response:
     """Render a page inside the shell (top bar with the sections, the project's name)."""
     services = request.app.state.services
-    response = templates.TemplateResponse(
+    return templates.TemplateResponse(
         request,
         template,
         {
@@ -89,8 +112,3 @@ def render_page(
         },
         status_code=status_code,
     )
-    # ``?user=name`` works on every page, as on the chat: it names who rates here.
-    user = request.query_params.get("user")
-    if user and clean_name(user):
-        remember(response, clean_name(user))
-    return response

@@ -382,7 +382,7 @@ async function streamReply(url, body, { userMessage = null } = {}) {
   let message = { feedback: [] };
   try {
     const response = await fetch(url, {
-      method: "POST", headers: { "Content-Type": "application/json" },
+      method: "POST", headers: csrfHeaders({ "Content-Type": "application/json" }),
       body: JSON.stringify(body), signal: controller.signal,
     });
     if (!response.ok) {
@@ -598,12 +598,6 @@ function wire() {
   $("#search").addEventListener("input", (event) => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => refreshSidebar(event.target.value.trim()), 200);
-  });
-  $("#identity").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const name = $("#user-name").value.trim();
-    if (!name) return;
-    window.location.href = `/?user=${encodeURIComponent(name)}`;
   });
   document.querySelectorAll(".suggestion").forEach((button) => button.addEventListener("click", () => {
     prompt.value = button.textContent;

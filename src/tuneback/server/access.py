@@ -1,0 +1,277 @@
+"""Who is asking, and may they: the one guard in front of every route.
+
+Every route declares its rule with :func:`rule` (a permission from
+:mod:`tuneback.domain.access`, or ``public``); a test walks the app's route table
+and fails on a route without one. The principal of a request is, in order:
+
+1. the account of a live sign-in session (cookie ``tuneback_session``);
+2. the **local owner**, while no account exists and the server listens only on
+   loopback: trying tuneback on one's own machine asks for nothing;
+3. else a **browser**: an unguessable random identity kept in an HTTP-only cookie
+   (``tuneback_browser``) that only that browser holds. It may chat (when the
+   project's chat is ``open``) and rate its own answers; nothing else.
+
+API routes take their principal from the API key instead (see :mod:`.auth`).
+
+Every state-changing page request carries a CSRF token: an HMAC of the browser's
+cookie under a server secret, sent as the ``X-CSRF-Token`` header (the pages'
+scripts) or a ``csrf_token`` form field, so another site can neither read nor
+forge it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable
+from http.cookies import SimpleCookie
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tuneback.domain.access import SIGN_IN_HINT, Permission, Principal
+from tuneback.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from tuneback.server.security import UNSAFE_METHODS
+
+Rule = Permission | Literal["public"]
+T = TypeVar("T")
+
+SESSION_COOKIE = "tuneback_session"
+BROWSER_COOKIE = "tuneback_browser"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+ONE_YEAR = 365 * 24 * 3600
+LOCAL_OWNER = "owner"
+"""The name the local owner's reviews and ratings carry."""
+UNTRACKED_PREFIXES = ("/api/", "/v1/", "/static/", "/healthz")
+"""Paths no browser identity is needed for: programs and files."""
+
+
+class BrowserIdentity:
+    """Give every browser that opens a page a random identity cookie, once.
+
+    Pure ASGI, so the keyed API and the proxy pay nothing for it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(UNTRACKED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        token = _cookie(scope, BROWSER_COOKIE)
+        if token is not None and 20 <= len(token) <= 64:
+            scope.setdefault("state", {})["browser"] = token
+            await self.app(scope, receive, send)
+            return
+        token = secrets.token_urlsafe(24)
+        scope.setdefault("state", {})["browser"] = token
+        secure = "; Secure" if scope.get("scheme") == "https" else ""
+        cookie = (
+            f"{BROWSER_COOKIE}={token}; Max-Age={ONE_YEAR}; Path=/; HttpOnly; SameSite=Lax{secure}"
+        )
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("set-cookie", cookie)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value.decode("latin-1"))
+            except Exception:  # a malformed cookie header is no identity, not an error
+                return None
+            morsel = jar.get(name)
+            if morsel is not None:
+                return morsel.value
+    return None
+
+
+def browser_token(request: Request) -> str:
+    token: str | None = getattr(request.state, "browser", None)
+    if token is None:
+        raise AuthenticationError("no browser identity: open the page first")
+    return token
+
+
+def browser_name(token: str) -> str:
+    """The name a browser's conversations and ratings carry; it reveals nothing of the token."""
+    return "guest-" + hashlib.sha256(f"browser.{token}".encode()).hexdigest()[:12]
+
+
+def listens_on_loopback(host: str) -> bool:
+    """Whether only this machine can connect to a server listening on ``host``."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def page_principal(request: Request) -> Principal:
+    """Who opened this page (see the module docstring for the order)."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    if found is not None:
+        return found
+    services = request.app.state.services
+    accounts = services.accounts
+    token = request.cookies.get(SESSION_COOKIE)
+    principal: Principal | None = None
+    if token:
+        account = await _off_loop(accounts.session, token)
+        if account is not None:
+            principal = Principal(
+                name=account.name,
+                role=account.role,
+                kind="account",
+                projects=frozenset(account.projects) or None,
+            )
+    if principal is None and await local_owner_mode(request):
+        principal = Principal(name=LOCAL_OWNER, role="owner", kind="local")
+    if principal is None:
+        principal = Principal(name=browser_name(browser_token(request)), role=None, kind="browser")
+    request.state.principal = principal
+    return principal
+
+
+async def local_owner_mode(request: Request) -> bool:
+    """No account yet and nobody but this machine can connect: no sign-in needed."""
+    services = request.app.state.services
+    if not listens_on_loopback(services.settings.host):
+        return False
+    return not await _off_loop(services.accounts.any_account)
+
+
+async def _off_loop(call: Callable[..., T], *args: Any) -> T:
+    # The account service answers from its cache most of the time; only a miss
+    # reads the database, and that read must not block the event loop.
+    return await run_in_threadpool(call, *args)
+
+
+def csrf_token(request: Request) -> str:
+    """The token this browser's state-changing requests must carry."""
+    secret = request.app.state.services.csrf_secret()
+    mac = hmac.new(secret, f"csrf.{browser_token(request)}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+async def check_csrf(request: Request) -> None:
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()
+        field = form.get(CSRF_FIELD)
+        sent = field if isinstance(field, str) else None
+    if not sent or not hmac.compare_digest(sent, csrf_token(request)):
+        raise PermissionDeniedError(
+            "the form is stale or came from another site (no valid CSRF token): "
+            "reload the page and try again"
+        )
+
+
+class Require:
+    """The guard of one page route: identify the caller, check CSRF, apply the rule."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+
+    async def __call__(self, request: Request) -> Principal | None:
+        if self.rule == "public":
+            if request.method in UNSAFE_METHODS:
+                await check_csrf(request)
+            return None
+        principal = await page_principal(request)
+        if request.method in UNSAFE_METHODS:
+            await check_csrf(request)
+        services = request.app.state.services
+        project = services.settings.project
+        if self.rule == "chat" and principal.kind == "browser":
+            settings = (await _off_loop(services.store.get_project, project)).settings
+            if settings.chat_access == "accounts":
+                raise AuthenticationError(
+                    "this chat is for signed-in accounts: sign in at /login "
+                    "(an owner adds accounts with: tuneback users add NAME --role user)"
+                )
+        return principal.require(self.rule, project)
+
+
+class RequireKey:
+    """The guard of one API route: the key's role must grant the rule."""
+
+    def __init__(self, rule: Rule) -> None:
+        self.rule = rule
+
+    async def __call__(self, request: Request) -> Principal | None:
+        if self.rule == "public":
+            return None
+        from tuneback.server.auth import authenticate
+
+        caller = await authenticate(request)
+        return caller.principal.require(self.rule)
+
+
+def who(request: Request) -> Principal:
+    """The principal the route's guard found: the name reviews and ratings go under."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    if found is None:  # pragma: no cover - a route without a guard is a test failure
+        raise AuthenticationError(f"this needs an account: {SIGN_IN_HINT}")
+    return found
+
+
+PrincipalDep = Annotated[Principal, Depends(page_principal)]
+"""The principal of a page request (already found by the route's guard)."""
+
+
+def in_this_project(request: Request, project: str, what: str, object_id: str) -> None:
+    """The pages show the server's project: an object of another one does not exist here."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    here = request.app.state.services.settings.project
+    if project != here or (principal is not None and not principal.sees(project)):
+        raise NotFoundError(f"no {what} with id {object_id}")
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def checks_itself(permission: Rule) -> Callable[[F], F]:
+    """Mark a route that applies ``permission`` in its own body (the proxy answers in
+    OpenAI's error shape); the route-table test reads the mark and tests the behaviour."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.__access_rule__ = permission  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+def rule_of(endpoint: Any, dependencies: list[Any]) -> Rule | None:
+    """The rule a route declares, from its guard dependency or its own mark."""
+    for dependency in dependencies:
+        if isinstance(dependency, Require | RequireKey):
+            return dependency.rule
+    found: Rule | None = getattr(endpoint, "__access_rule__", None)
+    return found
+
+
+def rule(permission: Rule) -> Any:
+    """``dependencies=[rule("read")]`` on a page route: who may call it."""
+    return Depends(Require(permission))
+
+
+def key_rule(permission: Rule) -> Any:
+    """``dependencies=[key_rule("log")]`` on an API route: which key roles may call it."""
+    return Depends(RequireKey(permission))

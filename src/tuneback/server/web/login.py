@@ -1,0 +1,79 @@
+"""Signing in and out of the pages: a form, a session cookie, and back where you were."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from tuneback.server.access import SESSION_COOKIE, local_owner_mode, page_principal, rule
+from tuneback.server.web.templating import render_page
+
+router = APIRouter(include_in_schema=False)
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: a login link must not send anyone elsewhere."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return "/"
+    return target
+
+
+@router.get("/login", dependencies=[rule("public")])
+async def login_page(request: Request, next: str | None = None) -> Response:
+    principal = await page_principal(request)
+    return render_page(
+        request,
+        "login.html",
+        section="",
+        next=safe_next(next),
+        signed_in=principal if principal.signed_in else None,
+        local=await local_owner_mode(request),
+        error=None,
+    )
+
+
+@router.post("/login", dependencies=[rule("public")])
+async def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)],
+    password: Annotated[str, Form(max_length=1000)],
+    next: Annotated[str | None, Form(max_length=2000)] = None,
+) -> Response:
+    services = request.app.state.services
+    source = request.client.host if request.client else None
+    token = await run_in_threadpool(services.accounts.sign_in, name, password, source=source)
+    if token is None:
+        return render_page(
+            request,
+            "login.html",
+            section="",
+            status_code=401,
+            next=safe_next(next),
+            signed_in=None,
+            local=False,
+            error="That name and password do not match an active account.",
+            name=name,
+        )
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(services.accounts.session_ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.post("/logout", dependencies=[rule("public")])
+async def logout(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        await run_in_threadpool(request.app.state.services.accounts.sign_out, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
+    return response
