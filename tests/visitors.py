@@ -70,3 +70,9 @@ async def identity(client: httpx.AsyncClient) -> str:
     assert state.status_code == 200, state.text
     name: str = state.json()["user"]
     return name
+
+
+def page_identity(page: Page) -> str:
+    """The name the browser behind ``page`` chats and rates under."""
+    name: str = page.evaluate("async () => (await (await fetch('/ui/state')).json()).user")
+    return name

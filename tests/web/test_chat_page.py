@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
+from tests.visitors import open_pages_sync, page_identity
 from tests.web.conftest import SCREENSHOTS, LiveServer, serving
 from tuneback.domain import Run
 from tuneback.models import ScriptedModel
@@ -38,7 +40,7 @@ def _only_run(server: LiveServer) -> Run:
 def test_a_message_streams_and_is_recorded(page: Page, live_server: LiveServer) -> None:
     # Chunks far enough apart that the page is seen mid-answer even on a busy machine.
     live_server.scripted.enqueue(chunks=["The capital ", "of France ", "is **Paris**."], delay=0.4)
-    page.goto(f"{live_server.url}/?user=ann")
+    page.goto(f"{live_server.url}/")
     expect(page.locator("#model-status")).to_have_text("ready")
     _ask(page, "What is the capital of France?")
     # The answer appears piece by piece, before the run is done.
@@ -52,7 +54,7 @@ def test_a_message_streams_and_is_recorded(page: Page, live_server: LiveServer) 
     assert types == ["conversation.started", "message.added", "run.completed", "message.added"]
     run = _only_run(live_server)
     assert (run.user, run.project, run.output) == (
-        "ann",
+        page_identity(page),
         "web",
         "The capital of France is **Paris**.",
     )
@@ -64,7 +66,7 @@ def test_thumbs_down_with_reasons_and_a_comment_then_change_it(
     page: Page, live_server: LiveServer
 ) -> None:
     live_server.scripted.enqueue("Berlin is the capital of France.")
-    page.goto(f"{live_server.url}/?user=ann")
+    page.goto(f"{live_server.url}/")
     _ask(page, "Capital of France?")
     _answered(page)
     page.click("button[aria-label='Bad answer']")
@@ -85,7 +87,7 @@ def test_thumbs_down_with_reasons_and_a_comment_then_change_it(
         ("down", 0.0, "It is Paris.", {"reasons": ["not factually correct"]}),
         ("up", 1.0, None, {}),
     ]
-    assert {f.user for f in thumbs} == {"ann"}
+    assert {f.user for f in thumbs} == {page_identity(page)}
     [current] = live_server.store.feedback_for_run(run.id)
     assert (current.key, current.value) == ("thumbs", "up")
     assert len(live_server.store.feedback_for_run(run.id, history=True)) == 3
@@ -96,7 +98,7 @@ def test_a_locked_project_keeps_the_first_rating(page: Page, live_server: LiveSe
 
     FeedbackService(live_server.store).configure_project("web", {"changeable": False})
     live_server.scripted.enqueue("An answer.")
-    page.goto(f"{live_server.url}/?user=ann")
+    page.goto(f"{live_server.url}/")
     _ask(page, "Question?")
     _answered(page)
     page.click("button[aria-label='Good answer']")
@@ -114,7 +116,7 @@ def test_faces_stars_and_a_correction(page: Page, live_server: LiveServer) -> No
         "web", {"feedback": ["faces", "stars", "correction"]}
     )
     live_server.scripted.enqueue("Two plus two is five.")
-    page.goto(f"{live_server.url}/?user=bob")
+    page.goto(f"{live_server.url}/")
     _ask(page, "2+2?")
     _answered(page)
     expect(_button(page, "Good answer")).to_have_count(0)
@@ -139,7 +141,7 @@ def test_regenerate_and_copy_are_implicit_feedback(page: Page, live_server: Live
     live_server.scripted.enqueue("First try.")
     live_server.scripted.enqueue("Second try.")
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
-    page.goto(f"{live_server.url}/?user=ann")
+    page.goto(f"{live_server.url}/")
     _ask(page, "Say something.")
     _answered(page)
     page.click("button[aria-label='Copy the answer']")
@@ -161,7 +163,7 @@ def test_regenerate_and_copy_are_implicit_feedback(page: Page, live_server: Live
 
 def test_reload_keeps_the_conversation_and_the_ratings(page: Page, live_server: LiveServer) -> None:
     live_server.scripted.enqueue("Hello there.")
-    page.goto(f"{live_server.url}/?user=ann")
+    page.goto(f"{live_server.url}/")
     _ask(page, "Hi!")
     _answered(page)
     page.click("button[aria-label='Bad answer']")
@@ -182,7 +184,7 @@ def test_html_in_answers_and_questions_never_runs(page: Page, live_server: LiveS
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     hostile = "<script>alert(1)</script> and <img src=x onerror=alert(2)> done"
     live_server.scripted.enqueue(hostile)
-    page.goto(f"{live_server.url}/?user=mallory")
+    page.goto(f"{live_server.url}/")
     _ask(page, "<img src=y onerror=alert(3)>")
     _answered(page)
     page.reload()
@@ -195,14 +197,15 @@ def test_html_in_answers_and_questions_never_runs(page: Page, live_server: LiveS
 def test_people_see_only_their_own_conversations(browser: Browser, live_server: LiveServer) -> None:
     live_server.scripted.enqueue("For Ann.")
     ann = browser.new_context().new_page()
-    ann.goto(f"{live_server.url}/?user=ann")
+    ann.goto(f"{live_server.url}/")
     _ask(ann, "Ann's secret question")
     _answered(ann)
     ann_url = ann.url
 
     bob = browser.new_context().new_page()
-    bob.goto(f"{live_server.url}/?user=bob")
+    bob.goto(f"{live_server.url}/")
     expect(bob.locator(".sidebar-empty")).to_be_visible()
+    assert page_identity(bob) != page_identity(ann)
     response = bob.goto(ann_url)
     assert response is not None
     assert response.status == 404
@@ -216,7 +219,7 @@ def test_stop_cancels_the_answer_and_keeps_what_was_said(
     page: Page, live_server: LiveServer
 ) -> None:
     live_server.scripted.enqueue(chunks=[f"word{i} " for i in range(400)], delay=0.02)
-    page.goto(f"{live_server.url}/?user=ann")
+    page.goto(f"{live_server.url}/")
     _ask(page, "Talk for a long time.")
     expect(page.locator(".assistant-body")).to_contain_text("word3")
     page.click("#stop")
@@ -234,7 +237,7 @@ def test_the_page_shows_the_model_loading(browser: Browser, store: Store) -> Non
     slow = ScriptedModel(name="Slow", load_gate=gate)
     page = browser.new_page()
     with serving(store, ModelCatalog([slow])) as url:
-        page.goto(f"{url}/?user=ann", wait_until="domcontentloaded")
+        page.goto(f"{url}/", wait_until="domcontentloaded")
         expect(page.locator("#loading-banner")).to_be_visible()
         expect(page.locator("#model-status")).to_have_text("loading…")
         page.fill("#prompt", "typed while loading")
@@ -254,20 +257,27 @@ def test_screenshots(browser: Browser, live_server: LiveServer, dialect: str) ->
         "```python\nfor step in range(100):\n    w -= lr * grad(w)\n```\n\n"
         "Each step moves the weights **against** the gradient."
     )
+    state: Any = None
     for name, viewport, scheme in (
         ("desktop", {"width": 1280, "height": 800}, "light"),
         ("phone", {"width": 390, "height": 844}, "light"),
         ("desktop-dark", {"width": 1280, "height": 800}, "dark"),
     ):
-        context = browser.new_context(viewport=viewport, color_scheme=scheme)  # type: ignore[arg-type]
+        # The same browser each time (its cookies): a conversation is its owner's alone.
+        context = browser.new_context(
+            viewport=viewport,  # type: ignore[arg-type]
+            color_scheme=scheme,  # type: ignore[arg-type]
+            storage_state=state,
+        )
         page = context.new_page()
-        page.goto(f"{live_server.url}/?user=ann")
+        page.goto(f"{live_server.url}/")
         if name == "desktop":
             page.screenshot(path=SCREENSHOTS / f"chat-empty-{dialect}.png")
             _ask(page, "How does gradient descent work?")
             _answered(page)
             page.click("button[aria-label='Good answer']")
             conversation_url = page.url
+            state = context.storage_state()
         else:
             page.goto(conversation_url)
             _answered(page)
@@ -282,8 +292,8 @@ def test_a_closed_tab_cancels_the_answer_and_keeps_it(live_server: LiveServer) -
     import httpx
 
     live_server.scripted.enqueue(chunks=[f"part{i} " for i in range(200)], delay=0.05)
-    with httpx.Client(base_url=live_server.url, params={"user": "ann"}) as client:
-        client.get("/")
+    with httpx.Client(base_url=live_server.url) as client:
+        open_pages_sync(client)
         with client.stream("POST", "/ui/chat", json={"content": "Go on and on."}) as response:
             seen = ""
             for text in response.iter_text():

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from tests.visitors import add_account, sign_in_browser
 from tests.web.conftest import SCREENSHOTS, serving
 from tuneback.domain import ChatMessage, Feedback, FeedbackRecorded, Run, RunCompleted
 from tuneback.models import EchoModel, ScriptedModel
@@ -100,9 +101,12 @@ def test_two_reviewers_at_once_are_never_served_the_same_item(browser: Browser, 
     queue_id = _queue(site, ["thumbs", "comment", "correction"])
     tabs = {}
     for name in ("ann", "bob"):
+        add_account(site.store, name, "annotator")
+    for name in ("ann", "bob"):
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         tabs[name] = context.new_page()
-        tabs[name].goto(f"{site.url}/review/queues/{queue_id}/work?user={name}")
+        sign_in_browser(tabs[name], site.url, name)
+        tabs[name].goto(f"{site.url}/review/queues/{queue_id}/work")
     served: dict[str, list[str]] = {"ann": [], "bob": []}
     working = dict(tabs)
     while working:
@@ -136,7 +140,9 @@ def test_two_reviewers_at_once_are_never_served_the_same_item(browser: Browser, 
 
 def test_the_keyboard_does_everything(page: Page, site: Site) -> None:
     queue_id = _queue(site, ["faces", "thumbs", "comment", "correction"])
-    page.goto(f"{site.url}/review/queues/{queue_id}/work?user=rita")
+    add_account(site.store, "rita", "annotator")
+    sign_in_browser(page, site.url, "rita")
+    page.goto(f"{site.url}/review/queues/{queue_id}/work")
     first = page.locator(".work-layout").get_attribute("data-run")
     assert first == site.runs[0].id
     expect(page.locator(".answer-md pre")).to_contain_text("items[::-1]")
@@ -189,7 +195,7 @@ def test_upload_prompts_and_watch_the_answers_arrive(page: Page, site: Site) -> 
     prompts = ["Say hi.", "Count to three.", "Name a fruit."]
     for text in prompts:
         site.scripted.enqueue(f"Scripted answer to: {text}", delay=0.05)
-    page.goto(f"{site.url}/review?user=owner")
+    page.goto(f"{site.url}/review")
     expect(page.locator(".empty-card h2")).to_have_text("No review queues yet")
     form = page.locator("#new-task")
     form.locator("input[name=name]").fill("greetings")
@@ -218,7 +224,7 @@ def test_upload_prompts_and_watch_the_answers_arrive(page: Page, site: Site) -> 
 
 
 def test_a_queue_made_on_the_page_shows_its_progress_and_agreement(page: Page, site: Site) -> None:
-    page.goto(f"{site.url}/review?user=owner")
+    page.goto(f"{site.url}/review")
     form = page.locator("#new-queue")
     form.locator("input[name=name]").fill("Double-checked")
     form.locator("select[name=preset]").select_option("thumbs_down")
@@ -260,10 +266,10 @@ def test_screenshots_of_the_review_pages(browser: Browser, site: Site) -> None:
     task = tasks.create(project="web", name="support-questions-v2", prompts=prompts)
     assert tasks.wait(task.id, timeout=30).complete
     pages = {
-        "review": "/review?user=rita",
+        "review": "/review",
         "review-queue": f"/review/queues/{queue_id}",
-        "review-work": f"/review/queues/{queue_id}/work?user=rita",
-        "review-done": f"/review/queues/{empty.id}/work?user=rita",
+        "review-work": f"/review/queues/{queue_id}/work",
+        "review-done": f"/review/queues/{empty.id}/work",
     }
     for width, height, label in ((1280, 800, "desktop"), (390, 844, "phone")):
         context = browser.new_context(viewport={"width": width, "height": height})

@@ -77,6 +77,13 @@ class Principal:
     kind: Literal["account", "key", "local", "browser"]
     projects: frozenset[str] | None = None
     """The projects this principal may touch; None means every project."""
+    chat_name: str | None = None
+    """The name their conversations go under when it is not ``name``: the local owner
+    chats as their browser, so two browsers on one machine keep apart."""
+
+    @property
+    def chatter(self) -> str:
+        return self.chat_name or self.name
 
     @property
     def signed_in(self) -> bool:

@@ -139,10 +139,12 @@ async def page_principal(request: Request) -> Principal:
                 kind="account",
                 projects=frozenset(account.projects) or None,
             )
-    if principal is None and await local_owner_mode(request):
-        principal = Principal(name=LOCAL_OWNER, role="owner", kind="local")
     if principal is None:
-        principal = Principal(name=browser_name(browser_token(request)), role=None, kind="browser")
+        browser = browser_name(browser_token(request))
+        if await local_owner_mode(request):
+            principal = Principal(name=LOCAL_OWNER, role="owner", kind="local", chat_name=browser)
+        else:
+            principal = Principal(name=browser, role=None, kind="browser")
     request.state.principal = principal
     return principal
 

@@ -62,7 +62,7 @@ class FeedbackBody(Body):
 
 
 def _user(request: Request) -> str:
-    return who(request).name
+    return who(request).chatter
 
 
 def _own_conversation(services: Any, conversation_id: str, user: str) -> Conversation:

@@ -63,7 +63,18 @@ def principal(request: Request) -> Principal | None:
     return found
 
 
-templates.env.globals.update(csrf=csrf_token, principal=principal)
+def page_csrf(request: Request) -> str:
+    """The CSRF token a page's scripts send; none on a page that no browser identity reaches.
+
+    The feedback link page lives under /api/ (the link is the API's URL), where
+    browsers get no identity: its form is authorised by the link's token instead.
+    """
+    if getattr(request.state, "browser", None) is None:
+        return ""
+    return csrf_token(request)
+
+
+templates.env.globals.update(csrf=page_csrf, principal=principal)
 
 SECTIONS_OF_PAGE_GROUP = {
     "chat": ("chat",),
