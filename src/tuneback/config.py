@@ -87,6 +87,48 @@ class Settings(BaseSettings):
         ),
     )
 
+    nats_url: str | None = Field(
+        default=None,
+        description=(
+            "NATS server to stream every committed event to (JetStream), e.g. "
+            "nats://127.0.0.1:4222: `tuneback serve` then runs the outbox relay "
+            "(one across all workers), as `tuneback relay` does on its own. "
+            "Unset: no streaming."
+        ),
+    )
+    nats_stream: str = Field(
+        default="TUNEBACK",
+        description=(
+            "JetStream stream the relay publishes to (created if missing); one stream "
+            "per tuneback database."
+        ),
+    )
+    nats_subject: str = Field(
+        default="tuneback",
+        description=(
+            "First token of every subject: events go to <this>.<project>.<event type>, "
+            "and the stream holds <this>.>."
+        ),
+    )
+
+    @field_validator("nats_url")
+    @classmethod
+    def _check_nats_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        for server in value.split(","):
+            parts = urlsplit(server.strip())
+            if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
+                raise ValueError(f"{server!r} is not a NATS address like nats://127.0.0.1:4222")
+        return value
+
+    @field_validator("nats_stream", "nats_subject")
+    @classmethod
+    def _check_nats_name(cls, value: str) -> str:
+        if not value or any(ch in value for ch in " .*>\t\r\n/\\"):
+            raise ValueError(f"{value!r} must be one word without spaces, dots, * or >")
+        return value
+
     @field_validator("rate_limit")
     @classmethod
     def _check_rate_limit(cls, value: str) -> str:

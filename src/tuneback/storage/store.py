@@ -57,6 +57,15 @@ from tuneback.storage.engine import (
 )
 from tuneback.storage.forget import ForgetCounts, forget_user
 from tuneback.storage.projections import Projector, count_rows
+from tuneback.storage.relay import (
+    RelayLease,
+    RelayPosition,
+    import_events,
+    read_position,
+    read_positions,
+    take_lease,
+    write_position,
+)
 from tuneback.storage.writer import GroupWriter
 
 M = TypeVar("M", bound=BaseModel)
@@ -332,6 +341,36 @@ class Store:
 
         return self._guard(work, "rebuild")  # type: ignore[no-any-return]
 
+    def import_events(self, events: Sequence[StoredEvent]) -> int:
+        """Append events exactly as another store numbered them (seq, id, time, payload).
+
+        For copying a log from a stream: they must continue this log without a
+        gap. The projections are not touched; :meth:`rebuild` makes them.
+        Returns the new last ``seq``.
+        """
+        return self._guard(  # type: ignore[no-any-return]
+            lambda: import_events(self.engine, self._inserts, events), "write to"
+        )
+
+    # -- stream relays ------------------------------------------------------------------
+
+    def relay_position(self, name: str) -> int:
+        """The last ``seq`` the relay called ``name`` has published (0: none yet)."""
+        with self._reading() as conn:
+            return read_position(conn, name)
+
+    def relay_positions(self) -> list[RelayPosition]:
+        with self._reading() as conn:
+            return read_positions(conn)
+
+    def record_relay_position(self, name: str, seq: int, *, backwards: bool = False) -> None:
+        """Move the relay's position forward to ``seq`` (or anywhere, with ``backwards``)."""
+        self._guard(lambda: write_position(self.engine, name, seq, backwards=backwards), "write to")
+
+    def relay_lease(self, name: str) -> RelayLease | None:
+        """Become the one relay called ``name``, or None while another process is."""
+        return self._guard(lambda: take_lease(self.engine, name), "reach")  # type: ignore[no-any-return]
+
     # -- reads ------------------------------------------------------------------------
 
     def _one(self, table: Table, model: type[M], key: str, what: str) -> M:
@@ -548,12 +587,22 @@ class Store:
                 counts["events"] = count_rows(conn, t.events)
                 last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))
                 last_seq = int(last.scalar_one())
+                relays = read_positions(conn)
             return {
                 "url": self.display_url,
                 "dialect": self.dialect,
                 "revision": migrate.current_revision(self.engine),
                 "head": migrate.head_revision(),
                 "last_seq": last_seq,
+                "relays": [
+                    {
+                        "name": r.name,
+                        "seq": r.seq,
+                        "behind": last_seq - r.seq,
+                        "updated_at": r.updated_at,
+                    }
+                    for r in relays
+                ],
                 "rows": counts,
             }
 

@@ -369,3 +369,15 @@ review_skips = Table(
     Column("reviewer", String(200), primary_key=True),
     Column("skipped_at", UtcDateTime, nullable=False),
 )
+
+# -- stream relays: not projections, never in the event log ---------------------------
+# How far each relay has published the log (see tuneback.stream). A relay's
+# position is bookkeeping about copies outside this database; rebuild leaves it.
+
+relay_positions = Table(
+    "relay_positions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

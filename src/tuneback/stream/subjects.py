@@ -1,0 +1,146 @@
+"""The stream tuneback publishes to: its settings, its subjects and the shape of a message.
+
+One message per event: the subject is ``<prefix>.<project>.<event type>``
+(``tuneback.support-bot.feedback.recorded``), the body is the event as
+``tuneback events`` prints it (JSON: seq, id, type, version, project,
+recorded_at, payload), and the headers carry ``Nats-Msg-Id`` (the event id, so
+JetStream drops a message published twice within its duplicate window) and
+``Tuneback-Seq`` (the event's place in the log).
+
+A dot in a project name would split its subject token, so it is written ``%2E``
+(project names cannot hold ``%``, so this is unambiguous).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tuneback.domain import StoredEvent, parse_payload
+from tuneback.errors import ConfigurationError, ValidationError
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NatsClient
+    from nats.js import JetStreamContext
+
+SEQ_HEADER = "Tuneback-Seq"
+MSG_ID_HEADER = "Nats-Msg-Id"
+
+MAX_AGE_DAYS = 30.0
+"""Messages older than this leave the stream (JetStream's limits retention)."""
+DUPLICATE_WINDOW_SECONDS = 600.0
+"""A message id seen within this window is dropped as a repeat."""
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    """Where events go: the NATS servers, the stream's name and its subject prefix."""
+
+    url: str
+    stream: str = "TUNEBACK"
+    prefix: str = "tuneback"
+    max_age_days: float = MAX_AGE_DAYS
+    duplicate_window: float = DUPLICATE_WINDOW_SECONDS
+
+    @property
+    def subjects(self) -> str:
+        return f"{self.prefix}.>"
+
+    @property
+    def relay_name(self) -> str:
+        """The relay's name in the database: one position per stream."""
+        return f"nats:{self.stream}"
+
+    @classmethod
+    def from_settings(cls, settings: Any, url: str | None = None) -> StreamTarget:
+        chosen = url or settings.nats_url
+        if not chosen:
+            raise ConfigurationError(
+                "no NATS server: set TUNEBACK_NATS_URL=nats://127.0.0.1:4222 or pass one"
+            )
+        return cls(url=chosen, stream=settings.nats_stream, prefix=settings.nats_subject)
+
+
+def subject_for(prefix: str, event: StoredEvent) -> str:
+    """``<prefix>.<project>.<event type>``; events of no one project are under ``_system``."""
+    return f"{prefix}.{event.project.replace('.', '%2E')}.{event.type}"
+
+
+def encode_message(event: StoredEvent) -> bytes:
+    return json.dumps(event.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_message(data: bytes) -> StoredEvent:
+    """The event a stream message carries; refuses a message tuneback did not write."""
+    try:
+        raw = json.loads(data)
+        payload = parse_payload(raw["type"], raw["version"], raw["payload"])
+        return StoredEvent(
+            seq=raw["seq"],
+            id=raw["id"],
+            type=raw["type"],
+            version=raw["version"],
+            project=raw["project"],
+            recorded_at=raw["recorded_at"],
+            payload=payload,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"a stream message is not a tuneback event: {exc}") from None
+
+
+def require_nats() -> None:
+    try:
+        import nats  # noqa: F401
+    except ImportError:
+        raise ConfigurationError(
+            "streaming to NATS needs nats-py: pip install 'tuneback[nats]'"
+        ) from None
+
+
+async def connect(target: StreamTarget, *, name: str, wait: bool = True) -> NatsClient:
+    """A NATS connection that reconnects for ever (``wait``) or fails at once."""
+    require_nats()
+    import nats
+
+    servers = [s.strip() for s in target.url.split(",")]
+    try:
+        return await nats.connect(
+            servers=servers,
+            name=name,
+            connect_timeout=2,
+            allow_reconnect=wait,
+            max_reconnect_attempts=-1 if wait else 0,
+            reconnect_time_wait=0.5,
+        )
+    except Exception as exc:
+        raise ConfigurationError(
+            f"cannot reach NATS at {target.url}: {exc or type(exc).__name__} "
+            "(is nats-server running with JetStream, -js?)"
+        ) from None
+
+
+async def ensure_stream(js: JetStreamContext, target: StreamTarget) -> None:
+    """Create the stream if it is missing; an existing one is left as its owner set it."""
+    from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+    from nats.js.errors import NotFoundError
+
+    try:
+        await js.stream_info(target.stream)
+        return
+    except NotFoundError:
+        pass
+    await js.add_stream(
+        StreamConfig(
+            name=target.stream,
+            subjects=[target.subjects],
+            retention=RetentionPolicy.LIMITS,
+            storage=StorageType.FILE,
+            discard=DiscardPolicy.OLD,
+            max_age=target.max_age_days * 86_400,
+            duplicate_window=target.duplicate_window,
+            description="tuneback events: <prefix>.<project>.<event type>, one per committed event",
+        )
+    )

@@ -1,0 +1,80 @@
+"""The outbox relay publishes every committed event once, in order, and resumes where it stopped."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.factories import conversation_events
+from tests.stream.conftest import stream_messages
+from tuneback.domain import AuditRecorded
+from tuneback.storage import Store
+from tuneback.stream import StreamTarget, lease_and_relay, subject_for
+from tuneback.stream.reader import read_stream
+
+
+def relay_once(store: Store, target: StreamTarget, **options: object) -> None:
+    asyncio.run(
+        asyncio.wait_for(lease_and_relay(store, target, asyncio.Event(), once=True, **options), 30)
+    )
+
+
+def test_relay_publishes_every_event_once_in_order(
+    store: Store, stream_target: StreamTarget
+) -> None:
+    stored = store.append_many(conversation_events(0) + conversation_events(1, project="a.b"))
+    relay_once(store, stream_target)
+    messages = asyncio.run(stream_messages(stream_target))
+    assert [(seq, msg_id) for seq, msg_id, _ in messages] == [(e.seq, e.id) for e in stored]
+    assert [subject for *_, subject in messages] == [
+        subject_for(stream_target.prefix, e) for e in stored
+    ]
+    assert f"{stream_target.prefix}.a%2Eb.conversation.started" in {m[2] for m in messages}
+    assert store.relay_position(stream_target.relay_name) == stored[-1].seq
+
+
+def test_relay_resumes_from_its_position_and_dedup_drops_repeats(
+    store: Store, stream_target: StreamTarget
+) -> None:
+    first = store.append_many(conversation_events(0))
+    relay_once(store, stream_target)
+    second = store.append_many(conversation_events(1))
+    # A relay that crashed after publishing but before storing its position
+    # publishes the same events again: JetStream keeps one of each.
+    store.record_relay_position(stream_target.relay_name, 2, backwards=True)
+    stats = asyncio.run(
+        asyncio.wait_for(lease_and_relay(store, stream_target, asyncio.Event(), once=True), 30)
+    )
+    messages = asyncio.run(stream_messages(stream_target))
+    assert [msg_id for _, msg_id, _ in messages] == [e.id for e in first + second]
+    assert stats.published == len(second)
+    assert store.relay_position(stream_target.relay_name) == second[-1].seq
+
+
+def test_system_events_go_under_the_reserved_project(
+    store: Store, stream_target: StreamTarget
+) -> None:
+    audit = store.append(AuditRecorded(action="user.signed_in", actor="ann"))
+    relay_once(store, stream_target)
+    messages = asyncio.run(stream_messages(stream_target))
+    assert [subject for *_, subject in messages] == [
+        f"{stream_target.prefix}._system.audit.recorded"
+    ]
+    assert audit.project == "_system"
+
+
+def test_read_stream_after_a_seq(store: Store, stream_target: StreamTarget) -> None:
+    stored = store.append_many(conversation_events(0) + conversation_events(1))
+    relay_once(store, stream_target, batch=5)
+
+    async def read(after: int) -> list[int]:
+        return [event.seq async for event in read_stream(stream_target, after=after)]
+
+    assert asyncio.run(read(0)) == [e.seq for e in stored]
+    assert asyncio.run(read(7)) == [e.seq for e in stored if e.seq > 7]
+    assert asyncio.run(read(stored[-1].seq)) == []
+    read_back = asyncio.run(_collect(stream_target))
+    assert read_back == [e.to_json_dict() for e in store.events_after(0, 10_000)]
+
+
+async def _collect(target: StreamTarget) -> list[dict[str, object]]:
+    return [event.to_json_dict() async for event in read_stream(target)]
