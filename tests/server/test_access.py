@@ -146,7 +146,10 @@ async def test_a_page_opened_without_signing_in_leads_to_the_login(
     denied = await clients["user account"].get("/dashboard", headers={"accept": "text/html"})
     assert denied.status_code == 403
     assert "This page is not for your role" in denied.text
-    assert "is a user: &#39;manage&#39; needs the role owner" in denied.text
+    assert (
+        "user-1 is a user; the dashboard, datasets, keys and exports are for an owner"
+        in denied.text
+    )
 
 
 async def test_a_write_without_the_pages_csrf_token_is_refused(

@@ -44,6 +44,15 @@ or signed-in accounts only."""
 SIGN_IN_HINT = "sign in at /login (an owner adds accounts with: tuneback users add NAME)"
 
 
+WHAT: dict[Permission, str] = {
+    "chat": "the chat is for",
+    "log": "logging runs and feedback is for",
+    "read": "the runs and their feedback are for",
+    "review": "review queues and rating runs are for",
+    "manage": "the dashboard, datasets, keys and exports are for",
+}
+
+
 def allowed(role: AccountRole | None, permission: Permission) -> bool:
     return role is not None and permission in GRANTS[role]
 
@@ -107,9 +116,10 @@ class Principal:
             raise AuthenticationError(f"this needs an account: {SIGN_IN_HINT}")
         if project is not None and not self.sees(project):
             raise PermissionDeniedError(f"{self.name!r} does not work in project {project!r}")
+        needed = " or ".join(f"{_article(r)} {r}" for r in holders(permission))
         raise PermissionDeniedError(
-            f"{self.name!r} is {_article(self.role)} {self.role}: "
-            f"{permission!r} needs the role {' or '.join(holders(permission))}"
+            f"{self.name} is {_article(self.role)} {self.role}; {WHAT[permission]} {needed}",
+            details={"role": self.role, "needs": permission},
         )
 
     def check(self, project: str, what: str, object_id: str) -> None:

@@ -1,0 +1,67 @@
+"""``tuneback users add / list / passwd / disable``: accounts from the command line."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from tuneback.cli import app
+from tuneback.services.accounts import AccountService
+from tuneback.storage import Store
+
+runner = CliRunner()
+
+
+def test_add_list_passwd_and_disable(store: Store) -> None:
+    url = str(store.url)
+    added = runner.invoke(
+        app,
+        [
+            "users",
+            "add",
+            "rita",
+            "--role",
+            "annotator",
+            "-p",
+            "shop",
+            "--password-stdin",
+            "-d",
+            url,
+        ],
+        input="a long enough secret\n",
+    )
+    assert added.exit_code == 0, added.output
+    assert added.stdout.strip() == "added annotator rita (shop); they sign in at /login"
+    accounts = AccountService(store)
+    assert accounts.check_password("rita", "a long enough secret") is not None
+
+    listed = runner.invoke(app, ["users", "list", "-d", url])
+    fields = listed.stdout.strip().split("\t")
+    assert fields[:3] == ["rita", "annotator", "shop"]
+    assert fields[4] == "active"
+
+    changed = runner.invoke(
+        app, ["users", "passwd", "rita", "--password-stdin", "-d", url], input="another secret!\n"
+    )
+    assert changed.exit_code == 0, changed.output
+    assert accounts.check_password("rita", "a long enough secret") is None
+    assert accounts.check_password("rita", "another secret!") is not None
+
+    disabled = runner.invoke(app, ["users", "disable", "rita", "-d", url])
+    assert disabled.stdout.strip() == "rita disabled"
+    assert accounts.check_password("rita", "another secret!") is None
+    listed = runner.invoke(app, ["users", "list", "-d", url])
+    assert listed.stdout.strip().split("\t")[4] == "disabled"
+
+
+def test_mistakes_get_one_clear_line(store: Store) -> None:
+    url = str(store.url)
+    short = runner.invoke(
+        app, ["users", "add", "bob", "--password-stdin", "-d", url], input="short\n"
+    )
+    assert short.exit_code == 1
+    assert short.stderr.strip() == "error: the password needs at least 8 characters"
+    missing = runner.invoke(app, ["users", "disable", "nobody", "-d", url])
+    assert missing.exit_code == 1
+    assert missing.stderr.strip() == "error: no account called 'nobody'"
+    help_text = runner.invoke(app, ["users", "--help"]).stdout
+    assert "tuneback users add ann --role owner" in help_text
