@@ -14,10 +14,12 @@ import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.conftest import _postgres_schema_url
 from tuneback.stream import StreamTarget
 
 NATS_URL = os.environ.get("TUNEBACK_TEST_NATS", "nats://127.0.0.1:4222")
@@ -89,3 +91,12 @@ def stream_target() -> Iterator[StreamTarget]:
         yield target
     finally:
         asyncio.run(delete_stream(target))
+
+
+@pytest.fixture
+def second_url(dialect: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """Another empty database of the test's dialect, beside the ``store`` fixture's."""
+    if dialect == "sqlite":
+        return f"sqlite:///{tmp_path / 'copy.db'}"
+    database: str = request.getfixturevalue("postgres_database")
+    return _postgres_schema_url(database)

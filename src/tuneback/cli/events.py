@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Annotated
@@ -9,6 +10,8 @@ from typing import Annotated
 import typer
 
 from tuneback.cli.app import DatabaseOption, app, open_store, out
+from tuneback.cli.relay import StreamOption, SubjectOption, stream_target
+from tuneback.stream.subjects import StreamTarget
 
 
 @app.command()
@@ -28,6 +31,16 @@ def events(
     interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between polls with --follow.")
     ] = 0.5,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            metavar="NATS_URL",
+            help="Read the NATS JetStream stream the relay fills instead of the database.",
+        ),
+    ] = None,
+    stream: StreamOption = None,
+    subject: SubjectOption = None,
     database_url: DatabaseOption = None,
 ) -> None:
     """Print events after a sequence number as JSON lines, oldest first.
@@ -36,7 +49,22 @@ def events(
     last seq you saw to --after to carry on where you stopped:
 
         tuneback events --after 1200 --follow | jq .type
+
+    With --from, the same lines come from the stream `tuneback relay` publishes
+    to, so a consumer elsewhere needs no access to the database:
+
+        tuneback events --from nats://127.0.0.1:4222 --after 1200 --limit 10
     """
+    if source is not None:
+        _events_from_stream(
+            stream_target(source, stream, subject),
+            after=after,
+            follow=follow,
+            project=project,
+            types=event_type,
+            limit=limit,
+        )
+        return
     printed = 0
     with open_store(database_url) as store:
         try:
@@ -55,3 +83,32 @@ def events(
                     time.sleep(interval)
         except KeyboardInterrupt:
             return
+
+
+def _events_from_stream(
+    target: StreamTarget,
+    *,
+    after: int,
+    follow: bool,
+    project: str | None,
+    types: list[str] | None,
+    limit: int | None,
+) -> None:
+    from tuneback.stream.reader import read_stream
+
+    async def run() -> None:
+        printed = 0
+        async for event in read_stream(target, after=after, follow=follow):
+            if project is not None and event.project != project:
+                continue
+            if types and event.type not in types:
+                continue
+            out.print(json.dumps(event.to_json_dict(), ensure_ascii=False), markup=False)
+            printed += 1
+            if limit is not None and printed >= limit:
+                return
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        return
