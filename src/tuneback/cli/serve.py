@@ -59,8 +59,8 @@ def serve(
         ChatAccessChoice | None,
         typer.Option(
             help="Who may use the chat: open (anyone; each browser keeps its own "
-            "conversations) or accounts (signed-in accounts only). Saved as the project's "
-            "setting.",
+            "conversations), link (browsers that opened an invitation: tuneback users "
+            "invite) or accounts (signed-in accounts only). Saved as the project's setting.",
         ),
     ] = None,
     project: Annotated[
@@ -123,6 +123,12 @@ def serve(
         tuneback serve -m openai:gpt-4o-mini -m echo    # offer two models
         tuneback serve --feedback faces,comment --host 0.0.0.0
         tuneback serve --workers 4 --database-url postgresql://localhost/tuneback
+        TUNEBACK_NATS_URL=nats://127.0.0.1:4222 tuneback serve   # also stream every event
+
+    With TUNEBACK_NATS_URL set, the server also publishes every committed event
+    to NATS JetStream (see tuneback relay --help); with several workers one of
+    them relays, elected by a lock in the database, and another takes over if
+    it stops.
     """
     import uvicorn
 
@@ -195,6 +201,7 @@ def serve(
 
 class ChatAccessChoice(StrEnum):
     open = "open"
+    link = "link"
     accounts = "accounts"
 
 

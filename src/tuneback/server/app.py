@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -26,6 +27,9 @@ from tuneback.server.security import SiteGuard, SitePolicy
 from tuneback.server.web import install_web
 from tuneback.services.catalog import ModelCatalog
 from tuneback.storage import Store
+
+if TYPE_CHECKING:
+    from tuneback.stream import BackgroundRelay
 
 PAGES = ("chat", "dashboard", "review")
 """Every page group ``--pages`` can name."""
@@ -49,13 +53,18 @@ def create_app(
     if not isinstance(models, ModelCatalog):
         models = ModelCatalog(models or [settings.model])
     services = Services.build(settings, store, models)
+    relay = _stream_relay(settings, store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services.models.start_loading()
+        if relay is not None:
+            relay.start()
         try:
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             if owned_store:
                 services.store.close()
 
@@ -66,6 +75,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.relay = relay
     app.state.api = ApiServices.build(services)
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -91,3 +101,14 @@ def create_app(
     app.include_router(proxy.router)
     install_web(app, pages=pages)
     return app
+
+
+def _stream_relay(settings: Settings, store: Store) -> BackgroundRelay | None:
+    """The outbox relay to NATS when TUNEBACK_NATS_URL is set; every worker runs one, one leads."""
+    if not settings.nats_url:
+        return None
+    from tuneback.stream import BackgroundRelay, StreamTarget
+    from tuneback.stream.subjects import require_nats
+
+    require_nats()
+    return BackgroundRelay(store, StreamTarget.from_settings(settings))

@@ -9,7 +9,14 @@
 Nothing here is imported unless streaming is asked for, so ``nats-py`` stays optional.
 """
 
-from tuneback.stream.relay import Relay, RelayStats, lease_and_relay
+from tuneback.stream.relay import BackgroundRelay, Relay, RelayStats, lease_and_relay
 from tuneback.stream.subjects import StreamTarget, subject_for
 
-__all__ = ["Relay", "RelayStats", "StreamTarget", "lease_and_relay", "subject_for"]
+__all__ = [
+    "BackgroundRelay",
+    "Relay",
+    "RelayStats",
+    "StreamTarget",
+    "lease_and_relay",
+    "subject_for",
+]

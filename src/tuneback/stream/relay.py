@@ -257,3 +257,41 @@ async def lease_and_relay(
         if once:
             break
     return stats
+
+
+class BackgroundRelay:
+    """The relay as a task of a server's lifespan: every worker starts one, one leads.
+
+    ``leading`` says whether this process holds the lease now.
+    """
+
+    def __init__(self, store: Store, target: StreamTarget) -> None:
+        self.store = store
+        self.target = target
+        self.leading = False
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[RelayStats] | None = None
+
+    def _on_lease(self, held: bool) -> None:
+        self.leading = held
+
+    def start(self) -> None:
+        self._stop = asyncio.Event()
+        self._task = asyncio.create_task(
+            lease_and_relay(self.store, self.target, self._stop, on_lease=self._on_lease),
+            name="tuneback-relay",
+        )
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Finish the page in flight (or give up after ``timeout``) and release the lease."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=timeout)
+        except TimeoutError:
+            log.warning("relay: did not stop within %.0f s; cancelled", timeout)
+        except Exception:
+            log.exception("relay: stopped with an error")
+        self.leading = False
