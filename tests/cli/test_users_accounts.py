@@ -6,6 +6,8 @@ from typer.testing import CliRunner
 
 from tuneback.cli import app
 from tuneback.services.accounts import AccountService
+from tuneback.services.invitations import Invitations
+from tuneback.services.keys import KeyService
 from tuneback.storage import Store
 
 runner = CliRunner()
@@ -65,3 +67,17 @@ def test_mistakes_get_one_clear_line(store: Store) -> None:
     assert missing.stderr.strip() == "error: no account called 'nobody'"
     help_text = runner.invoke(app, ["users", "--help"]).stdout
     assert "tuneback users add ann --role owner" in help_text
+
+
+def test_invite_prints_a_link_the_server_accepts(store: Store) -> None:
+    made = runner.invoke(
+        app,
+        ["users", "invite", "-p", "shop", "--days", "2", "-d", str(store.url)],
+        env={"TUNEBACK_BASE_URL": "https://chat.example.com"},
+    )
+    assert made.exit_code == 0, made.output
+    link = made.stdout.strip()
+    assert link.startswith("https://chat.example.com/join/inv1.")
+    assert made.stderr.strip() == "invitation to the chat of project shop, for 2 days"
+    invitation = Invitations(KeyService(store)).check(link.rsplit("/", 1)[1])
+    assert invitation.project == "shop"

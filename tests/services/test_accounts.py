@@ -33,7 +33,8 @@ def test_sign_in_opens_a_session_that_sign_out_closes(store: Store) -> None:
     token = accounts.sign_in("ann", PASSWORD, source="127.0.0.1")
     assert token is not None
     found = accounts.session(token)
-    assert found is not None and found.name == "ann"
+    assert found is not None
+    assert found.name == "ann"
     accounts.sign_out(token)
     assert AccountService(store).session(token) is None
     # What the log keeps: who and when, never a password, hash or token.
@@ -44,7 +45,8 @@ def test_sign_in_opens_a_session_that_sign_out_closes(store: Store) -> None:
         ("logout", "ann", "ann", {}),
     ]
     text = " ".join(e.model_dump_json() for e in store.events_after(0))
-    assert PASSWORD not in text and token not in text and "argon2" not in text
+    for secret in (PASSWORD, token, "argon2"):
+        assert secret not in text
 
 
 def test_an_expired_session_signs_nobody_in(store: Store) -> None:
@@ -59,7 +61,8 @@ def test_a_new_password_or_a_disabled_account_ends_every_session(store: Store) -
     accounts = AccountService(store)
     accounts.add("cy", role="owner", password=PASSWORD)
     first = accounts.sign_in("cy", PASSWORD)
-    assert first is not None and accounts.session(first) is not None
+    assert first is not None
+    assert accounts.session(first) is not None
     accounts.set_password("cy", "another long secret")
     assert accounts.session(first) is None
     assert accounts.sign_in("cy", PASSWORD) is None

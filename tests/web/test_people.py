@@ -7,7 +7,9 @@ browser (its own identity cookie and CSRF token).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -15,6 +17,10 @@ from fastapi import FastAPI
 
 from tests.api.conftest import BASE, make_app, run_body
 from tests.visitors import add_account, identity, open_pages, sign_in
+from tuneback.errors import ValidationError
+from tuneback.server.access import PASS_COOKIE
+from tuneback.services.feedback import FeedbackService
+from tuneback.services.invitations import Invitations
 from tuneback.services.keys import KeyService
 from tuneback.storage import Store
 
@@ -124,3 +130,39 @@ async def test_a_dataset_takes_runs_of_its_own_project_only(
     assert store.dataset_items(dataset["id"]) == []
     page = await owner.get(f"/runs/{foreign}", headers={"accept": "application/json"})
     assert page.status_code == 404
+
+
+async def test_a_chat_by_invitation_lets_in_only_browsers_that_joined(
+    browsers: list[httpx.AsyncClient], store: Store, app: FastAPI
+) -> None:
+    # Added through the app's own service, which sees it at once (others within 2 s):
+    # from now on the pages need accounts, and the chat an invitation.
+    app.state.services.accounts.add("olga", role="owner", password="a long enough secret")
+    current = store.get_project("default").settings
+    FeedbackService(store).configure_project(
+        "default", current.model_copy(update={"chat_access": "link"})
+    )
+    guest, stranger = browsers
+    refused = await guest.get("/ui/state")
+    assert refused.status_code == 401
+    assert "by invitation" in refused.json()["error"]["message"]
+
+    link = Invitations(KeyService(store)).issue("default")
+    opened = await guest.get(f"/join/{link}", headers={"accept": "text/html"})
+    assert opened.status_code == 200
+    assert "Join the chat" in opened.text
+    assert PASS_COOKIE not in guest.cookies  # opening the link (a previewer) joins nobody
+    joined = await guest.post(f"/join/{link}")
+    assert joined.status_code == 303
+    assert (await guest.get("/ui/state")).status_code == 200
+
+    # A pass is this browser's own: copied into another, it opens nothing.
+    stranger.cookies.set(PASS_COOKIE, guest.cookies[PASS_COOKIE])
+    assert (await stranger.get("/ui/state")).status_code == 401
+    with pytest.raises(ValidationError):
+        Invitations(KeyService(store)).issue("default", expires_in=timedelta(seconds=-1))
+    expired = Invitations(KeyService(store)).issue("default", expires_in=timedelta(seconds=1))
+    time.sleep(1.1)
+    late = await stranger.get(f"/join/{expired}", headers={"accept": "text/html"})
+    assert late.status_code == 404
+    assert "expired" in late.text

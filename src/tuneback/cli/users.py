@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from tuneback.cli.app import DatabaseOption, Role, app, err, open_store, out
+from tuneback.cli.app import DatabaseOption, Role, app, err, open_store, out, settings_with
 from tuneback.errors import TuneBackError
 from tuneback.services.accounts import AccountService
 from tuneback.services.audit import CLI_ACTOR
+from tuneback.services.invitations import Invitations
+from tuneback.services.keys import KeyService
 from tuneback.services.users import UserService
 
 USERS_HELP = """\
@@ -26,6 +29,7 @@ sharing the server; from then on everyone signs in at /login.
   tuneback users add rita --role annotator -p shop
   echo "$PW" | tuneback users add bot --role user --password-stdin
   tuneback users list
+  tuneback users invite -p shop --days 14       a link into a chat that is by invitation
   tuneback users forget alice                   an end user's data, everywhere
 """
 
@@ -179,3 +183,39 @@ def disable(
         err.print(f"error: {exc.message}", markup=False)
         raise typer.Exit(1) from None
     out.print(f"{name} {'enabled' if enable else 'disabled'}", markup=False)
+
+
+@users_app.command("invite")
+def invite(
+    project: Annotated[
+        str | None,
+        typer.Option(
+            "--project",
+            "-p",
+            help="The project whose chat the link opens.",
+            envvar="TUNEBACK_PROJECT",
+        ),
+    ] = None,
+    days: Annotated[float, typer.Option(min=0.001, max=365, help="How long the link works.")] = 7,
+    database_url: DatabaseOption = None,
+) -> None:
+    """Print an invitation link to a chat served with --chat-access link.
+
+    Whoever opens it and presses Join gets a pass for that browser; hand out as
+    many links as you like (each works until it expires). Links are built on
+    TUNEBACK_BASE_URL, else on TUNEBACK_HOST and TUNEBACK_PORT.
+
+    \b
+      tuneback serve --chat-access link --host 0.0.0.0
+      tuneback users invite --days 14
+    """
+    settings = settings_with(database_url=database_url, project=project)
+    with open_store(database_url) as store:
+        token = Invitations(KeyService(store)).issue(
+            settings.project, expires_in=timedelta(days=days)
+        )
+    base = settings.base_url or f"http://{settings.host}:{settings.port}"
+    out.print(f"{base}/join/{token}", markup=False)
+    err.print(
+        f"invitation to the chat of project {settings.project}, for {days:g} days", markup=False
+    )

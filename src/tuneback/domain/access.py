@@ -37,9 +37,9 @@ GRANTS: dict[AccountRole, frozenset[Permission]] = {
     "user": frozenset({"chat", "log"}),
 }
 
-ChatAccess = Literal["open", "accounts"]
+ChatAccess = Literal["open", "link", "accounts"]
 """How end users reach a project's chat: anyone (each browser has its own identity),
-or signed-in accounts only."""
+browsers that opened an owner's invitation link, or signed-in accounts only."""
 
 SIGN_IN_HINT = "sign in at /login (an owner adds accounts with: tuneback users add NAME)"
 

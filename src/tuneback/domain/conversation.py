@@ -50,7 +50,8 @@ class ProjectSettings(DomainModel):
     latest_only: bool = False
     """True allows rating only the newest answer of a conversation."""
     chat_access: ChatAccess = "open"
-    """Who may use the chat: anyone (each browser its own identity) or accounts only."""
+    """Who may use the chat: anyone (each browser its own identity), invited browsers
+    (an owner's link), or signed-in accounts only."""
 
 
 class Project(DomainModel):

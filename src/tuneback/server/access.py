@@ -37,11 +37,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tuneback.domain.access import SIGN_IN_HINT, Permission, Principal
 from tuneback.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from tuneback.server.security import UNSAFE_METHODS
+from tuneback.services.invitations import Invitations
 
 Rule = Permission | Literal["public"]
 T = TypeVar("T")
 
 SESSION_COOKIE = "tuneback_session"
+PASS_COOKIE = "tuneback_pass"
+"""A browser's pass into a chat that is by invitation (see services.invitations)."""
 BROWSER_COOKIE = "tuneback_browser"
 CSRF_HEADER = "x-csrf-token"
 CSRF_FIELD = "csrf_token"
@@ -202,13 +205,30 @@ class Require:
         services = request.app.state.services
         project = services.settings.project
         if self.rule == "chat" and principal.kind == "browser":
-            settings = (await _off_loop(services.store.get_project, project)).settings
-            if settings.chat_access == "accounts":
-                raise AuthenticationError(
-                    "this chat is for signed-in accounts: sign in at /login "
-                    "(an owner adds accounts with: tuneback users add NAME --role user)"
-                )
+            await _check_chat_access(request, principal, project)
         return principal.require(self.rule, project)
+
+
+async def _check_chat_access(request: Request, principal: Principal, project: str) -> None:
+    """A browser without an account reaches the chat as the project's setting allows."""
+    services = request.app.state.services
+    access = (await _off_loop(services.store.get_project, project)).settings.chat_access
+    if access == "accounts":
+        raise AuthenticationError(
+            "this chat is for signed-in accounts: sign in at /login "
+            "(an owner adds accounts with: tuneback users add NAME --role user)"
+        )
+    if access == "link":
+        chit = request.cookies.get(PASS_COOKIE)
+        if not invitations(request).admitted(chit, principal.name, project):
+            raise AuthenticationError(
+                "this chat is by invitation: open the link you were given "
+                "(an owner makes one with: tuneback users invite)"
+            )
+
+
+def invitations(request: Request) -> Invitations:
+    return Invitations(request.app.state.api.keys)
 
 
 class RequireKey:

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tuneback.domain import SYSTEM_PROJECT, new_id, utcnow
 from tuneback.domain.access import ROLES, AccountRole
@@ -198,9 +199,33 @@ class KeyService:
             self._secret = self.access.secret(TOKEN_SECRET, made).encode()
         return self._secret
 
-    def _sign(self, body: str) -> str:
-        mac = hmac.new(self._signing_secret(), f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256)
+    def _sign(self, kind: str, body: str) -> str:
+        mac = hmac.new(self._signing_secret(), f"{kind}.{body}".encode(), hashlib.sha256)
         return _b64(mac.digest())
+
+    def seal(self, kind: str, claims: dict[str, Any]) -> str:
+        """``kind.body.signature``: claims anyone can read and nobody can change.
+
+        ``kind`` is signed too, so a token made for one purpose never passes for another.
+        """
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        return f"{kind}.{body}.{self._sign(kind, body)}"
+
+    def unseal(self, kind: str, token: str, *, what: str) -> dict[str, Any]:
+        """The claims of a genuine ``kind`` token; TokenError naming ``what`` otherwise."""
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != kind:
+            raise TokenError(f"not a {what}")
+        body, signature = parts[1], parts[2]
+        if not hmac.compare_digest(self._sign(kind, body), signature):
+            raise TokenError(f"the {what}'s signature does not match")
+        try:
+            data = json.loads(_unb64(body))
+        except ValueError:
+            raise TokenError(f"the {what} is malformed") from None
+        if not isinstance(data, dict):
+            raise TokenError(f"the {what} is malformed")
+        return data
 
     def issue_token(
         self,
@@ -224,20 +249,13 @@ class KeyService:
             "e": int(expires_at.timestamp()),
             "i": api_key_id,
         }
-        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
-        token = f"{TOKEN_PREFIX}.{body}.{self._sign(body)}"
+        token = self.seal(TOKEN_PREFIX, claims)
         return token, FeedbackClaims(run_id, key, project, expires_at, api_key_id)
 
     def check_token(self, token: str) -> FeedbackClaims:
         """The claims of a genuine, unexpired token whose key is still active."""
-        parts = token.split(".")
-        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
-            raise TokenError("not a feedback token")
-        body, signature = parts[1], parts[2]
-        if not hmac.compare_digest(self._sign(body), signature):
-            raise TokenError("the feedback token's signature does not match")
+        data = self.unseal(TOKEN_PREFIX, token, what="feedback token")
         try:
-            data = json.loads(_unb64(body))
             claims = FeedbackClaims(
                 run_id=str(data["r"]),
                 key=str(data["k"]),

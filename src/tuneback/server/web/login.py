@@ -1,4 +1,8 @@
-"""Signing in and out of the pages: a form, a session cookie, and back where you were."""
+"""Signing in and out of the pages, and joining a chat by invitation.
+
+Signing in is a form, a session cookie, and back where you were; an invitation
+link shows a page whose button gives this browser its pass to the chat.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,19 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from tuneback.server.access import SESSION_COOKIE, local_owner_mode, page_principal, rule
+from tuneback.server.access import (
+    PASS_COOKIE,
+    SESSION_COOKIE,
+    browser_name,
+    browser_token,
+    invitations,
+    local_owner_mode,
+    page_principal,
+    rule,
+)
 from tuneback.server.web.templating import render_page
+from tuneback.services.invitations import PASS_TTL
+from tuneback.services.keys import TokenError
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,4 +91,37 @@ async def logout(request: Request) -> Response:
         await run_in_threadpool(request.app.state.services.accounts.sign_out, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
+    return response
+
+
+@router.get("/join/{token}", dependencies=[rule("public")])
+async def join_page(request: Request, token: str) -> Response:
+    """What an invitation link opens: a button, so a link previewer joins nobody."""
+    try:
+        invitation = invitations(request).check(token)
+    except TokenError as exc:
+        return render_page(
+            request, "join.html", section="", status_code=404, invitation=None, problem=str(exc)
+        )
+    return render_page(request, "join.html", section="", invitation=invitation, problem=None)
+
+
+@router.post("/join/{token}", dependencies=[rule("public")])
+async def join(request: Request, token: str) -> Response:
+    browser = browser_name(browser_token(request))
+    try:
+        chit, _ = invitations(request).admit(token, browser)
+    except TokenError as exc:
+        return render_page(
+            request, "join.html", section="", status_code=404, invitation=None, problem=str(exc)
+        )
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        PASS_COOKIE,
+        chit,
+        max_age=int(PASS_TTL.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
     return response
