@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tuneback.errors import ConflictError, ValidationError
+from tuneback.errors import ConflictError, RateLimitedError, ValidationError
 from tuneback.services.accounts import AccountService
 from tuneback.storage import Store
 
@@ -88,3 +88,16 @@ def test_bad_accounts_are_refused_with_what_to_do(store: Store) -> None:
     with pytest.raises(ConflictError, match="already an account called 'dee'"):
         accounts.add("dee", role="owner", password=PASSWORD)
     assert [a.name for a in accounts.list()] == ["dee"]
+
+
+def test_a_name_that_takes_too_many_wrong_passwords_is_refused_for_a_while(store: Store) -> None:
+    accounts = AccountService(store)
+    accounts.add("eve", role="user", password=PASSWORD)
+    for _ in range(10):
+        assert accounts.sign_in("eve", "guess guess guess") is None
+    with pytest.raises(RateLimitedError, match="too many wrong passwords for 'eve'") as refused:
+        accounts.sign_in("eve", PASSWORD)
+    assert 0 < refused.value.retry_after <= 15 * 60 + 1
+    # Other people are not locked out by someone guessing Eve's password.
+    accounts.add("fay", role="user", password=PASSWORD)
+    assert accounts.sign_in("fay", PASSWORD) is not None

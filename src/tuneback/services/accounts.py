@@ -18,10 +18,13 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from limits import parse
+from limits.storage import MemoryStorage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from tuneback.domain import utcnow
 from tuneback.domain.access import ROLES, Account, AccountRole
-from tuneback.errors import NotFoundError, ValidationError
+from tuneback.errors import NotFoundError, RateLimitedError, ValidationError
 from tuneback.services.audit import AuditService
 from tuneback.storage import Store
 from tuneback.storage.accounts import AccountStore
@@ -32,6 +35,10 @@ SESSION_CACHE_SECONDS = 2.0
 """How long a checked session is trusted without a database read: a logout or a
 disabled account elsewhere takes effect within this bound."""
 DEFAULT_SESSION_TTL = timedelta(days=7)
+FAILED_SIGN_INS = parse("10 per 15 minutes")
+"""Wrong passwords one account name may take before it is refused for a while: guessing
+one person's password from many addresses is slow too (the per-address limit is the
+server's rate limit)."""
 
 
 class AccountService:
@@ -55,6 +62,7 @@ class AccountService:
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[float, Account]] = {}
         self._count: tuple[float, int] | None = None
+        self._failures = SlidingWindowCounterRateLimiter(MemoryStorage())
 
     # -- accounts ----------------------------------------------------------------
 
@@ -145,11 +153,23 @@ class AccountService:
         return account
 
     def sign_in(self, name: str, password: str, *, source: str | None = None) -> str | None:
-        """A new session token for the account, or None (audited either way)."""
+        """A new session token for the account, or None (audited either way).
+
+        RateLimitedError once a name has taken too many wrong passwords.
+        """
+        key = name[:64]
+        if not self._failures.test(FAILED_SIGN_INS, key):
+            stats = self._failures.get_window_stats(FAILED_SIGN_INS, key)
+            wait = max(1, int(stats.reset_time - time.time()) + 1)
+            raise RateLimitedError(
+                f"too many wrong passwords for {key!r}: try again in {wait // 60 + 1} minutes",
+                retry_after=wait,
+            )
         account = self.check_password(name, password)
         details = {"from": source} if source else {}
         if account is None:
-            self.audit.record(action="login.failed", target=name[:64], details=details)
+            self._failures.hit(FAILED_SIGN_INS, key)
+            self.audit.record(action="login.failed", target=key, details=details)
             return None
         token = secrets.token_urlsafe(32)
         self.rows.add_session(

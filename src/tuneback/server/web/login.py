@@ -12,6 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from tuneback.errors import RateLimitedError
 from tuneback.server.access import (
     PASS_COOKIE,
     SESSION_COOKIE,
@@ -59,18 +60,15 @@ async def login(
 ) -> Response:
     services = request.app.state.services
     source = request.client.host if request.client else None
-    token = await run_in_threadpool(services.accounts.sign_in, name, password, source=source)
+    try:
+        token = await run_in_threadpool(services.accounts.sign_in, name, password, source=source)
+    except RateLimitedError as exc:
+        refused = _login_again(request, next, name, exc.message, exc.status_code)
+        refused.headers["retry-after"] = str(exc.retry_after)
+        return refused
     if token is None:
-        return render_page(
-            request,
-            "login.html",
-            section="",
-            status_code=401,
-            next=safe_next(next),
-            signed_in=None,
-            local=False,
-            error="That name and password do not match an active account.",
-            name=name,
+        return _login_again(
+            request, next, name, "That name and password do not match an active account.", 401
         )
     response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(
@@ -82,6 +80,22 @@ async def login(
         secure=request.url.scheme == "https",
     )
     return response
+
+
+def _login_again(
+    request: Request, next: str | None, name: str, error: str, status: int
+) -> Response:
+    return render_page(
+        request,
+        "login.html",
+        section="",
+        status_code=status,
+        next=safe_next(next),
+        signed_in=None,
+        local=False,
+        error=error,
+        name=name,
+    )
 
 
 @router.post("/logout", dependencies=[rule("public")])
