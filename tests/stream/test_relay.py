@@ -8,8 +8,9 @@ from tests.factories import conversation_events
 from tests.stream.conftest import stream_messages
 from tuneback.domain import AuditRecorded
 from tuneback.storage import Store
-from tuneback.stream import StreamTarget, lease_and_relay, subject_for
+from tuneback.stream import Relay, RelayStats, StreamTarget, lease_and_relay, subject_for
 from tuneback.stream.reader import read_stream
+from tuneback.stream.subjects import connect
 
 
 def relay_once(store: Store, target: StreamTarget, **options: object) -> None:
@@ -32,22 +33,41 @@ def test_relay_publishes_every_event_once_in_order(
     assert store.relay_position(stream_target.relay_name) == stored[-1].seq
 
 
-def test_relay_resumes_from_its_position_and_dedup_drops_repeats(
-    store: Store, stream_target: StreamTarget
-) -> None:
+def test_relay_resumes_from_its_position(store: Store, stream_target: StreamTarget) -> None:
     first = store.append_many(conversation_events(0))
     relay_once(store, stream_target)
     second = store.append_many(conversation_events(1))
     # A relay that crashed after publishing but before storing its position
-    # publishes the same events again: JetStream keeps one of each.
+    # starts after what the stream holds, not after its stale position.
     store.record_relay_position(stream_target.relay_name, 2, backwards=True)
     stats = asyncio.run(
         asyncio.wait_for(lease_and_relay(store, stream_target, asyncio.Event(), once=True), 30)
     )
     messages = asyncio.run(stream_messages(stream_target))
     assert [msg_id for _, msg_id, _ in messages] == [e.id for e in first + second]
-    assert stats.published == len(second)
+    assert (stats.published, stats.duplicates) == (len(second), 0)
     assert store.relay_position(stream_target.relay_name) == second[-1].seq
+
+
+def test_jetstream_drops_a_page_published_twice(store: Store, stream_target: StreamTarget) -> None:
+    """Two relays overlapping for a moment (a lease changing hands) publish the same page."""
+    stored = store.append_many(conversation_events(0))
+    relay_once(store, stream_target)
+
+    async def publish_again() -> RelayStats:
+        nc = await connect(stream_target, name="test", wait=False)
+        try:
+            relay = Relay(store, stream_target)
+            relay._stream_last = 0  # as if it had synced before the other relay published
+            assert await relay._publish(nc.jetstream(), stored)
+            return relay.stats
+        finally:
+            await nc.close()
+
+    stats = asyncio.run(asyncio.wait_for(publish_again(), 30))
+    assert (stats.published, stats.duplicates) == (0, len(stored))
+    messages = asyncio.run(stream_messages(stream_target))
+    assert [msg_id for _, msg_id, _ in messages] == [e.id for e in stored]
 
 
 def test_system_events_go_under_the_reserved_project(

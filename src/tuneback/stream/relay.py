@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuneback.domain import StoredEvent
 from tuneback.stream.subjects import (
+    EXPECTED_LAST_HEADER,
     MSG_ID_HEADER,
     SEQ_HEADER,
     StreamTarget,
@@ -50,7 +51,7 @@ log = logging.getLogger("tuneback.stream")
 BATCH = 500
 INTERVAL = 0.02
 """Seconds between polls of an idle log: the floor of the relay's lag."""
-ACK_TIMEOUT = 10.0
+ACK_TIMEOUT = 5.0
 RETRY_SECONDS = 0.5
 LEASE_CHECK_SECONDS = 1.0
 LEASE_RETRY_SECONDS = 2.0
@@ -64,7 +65,6 @@ class RelayStats:
     duplicates: int = 0
     position: int = 0
     failures: int = 0
-    out_of_order: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -84,7 +84,7 @@ class Relay:
         self.batch = batch
         self.interval = interval
         self.stats = RelayStats()
-        self._last_stream_seq = 0
+        self._stream_last = 0
 
     async def run(
         self,
@@ -108,7 +108,7 @@ class Relay:
             if nc is None:
                 return self.stats
             js = nc.jetstream(timeout=ACK_TIMEOUT)
-            position = await self._start_position(js, stop)
+            position = await self._sync(js, stop)
             self.stats.position = position
             end = await asyncio.to_thread(self.store.last_seq) if once else None
             checked = time.monotonic()
@@ -118,6 +118,8 @@ class Relay:
                     if not await keep_going():
                         log.warning("relay: lost the lease; another process relays now")
                         break
+                if end is not None and position >= end:
+                    break
                 events = await asyncio.to_thread(self.store.events_after, position, self.batch)
                 if not events:
                     if end is not None:
@@ -130,10 +132,12 @@ class Relay:
                         self.store.record_relay_position, self.target.relay_name, position
                     )
                     self.stats.position = position
-                    if end is not None and position >= end:
-                        break
-                else:
-                    await _wait(stop, RETRY_SECONDS)
+                    continue
+                # Part of the page may be in the stream (in order: see _publish);
+                # carry on after what it holds.
+                if await _wait(stop, RETRY_SECONDS):
+                    break
+                position = await self._sync(js, stop)
             return self.stats
         finally:
             if nc is not None:
@@ -141,21 +145,24 @@ class Relay:
                 with suppress(Exception):
                     await asyncio.wait_for(nc.close(), timeout=5)
 
-    async def _start_position(self, js: JetStreamContext, stop: asyncio.Event) -> int:
+    async def _sync(self, js: JetStreamContext, stop: asyncio.Event) -> int:
+        """Where to publish from: after the stored position, or after what the stream holds."""
         while True:
             try:
                 await ensure_stream(js, self.target)
                 stored = await asyncio.to_thread(self.store.relay_position, self.target.relay_name)
                 info = await js.stream_info(self.target.stream)
-                last = info.state.last_seq or 0
-                if last == 0:
+                self._stream_last = info.state.last_seq or 0
+                if self._stream_last == 0:
                     if stored:
                         log.warning(
                             "relay: stream %s is new; publishing the log from the start",
                             self.target.stream,
                         )
                     return 0
-                held = await _seq_of(js, self.target.stream, last)
+                held = 0
+                if info.state.messages:
+                    held = await _seq_of(js, self.target.stream, self._stream_last)
                 return max(stored, held)
             except Exception as exc:
                 self.stats.failures += 1
@@ -164,20 +171,33 @@ class Relay:
                     return 0
 
     async def _publish(self, js: JetStreamContext, events: list[StoredEvent]) -> bool:
-        """Publish a page and wait for every acknowledgement; False if any failed."""
+        """Publish a page and wait for every acknowledgement; False if any failed.
+
+        Each message names the stream sequence it must land on
+        (``Nats-Expected-Last-Sequence``): if one is lost on the way (NATS
+        restarting), JetStream refuses every later one instead of storing them
+        ahead of it, so the stream stays in ``seq`` order.
+        """
         prefix = self.target.prefix
+        futures: list[asyncio.Future[Any]] = []
         try:
-            futures = [
-                await js.publish_async(
-                    subject_for(prefix, event),
-                    encode_message(event),
-                    wait_stall=ACK_TIMEOUT,
-                    headers={MSG_ID_HEADER: event.id, SEQ_HEADER: str(event.seq)},
+            for n, event in enumerate(events):
+                futures.append(
+                    await js.publish_async(
+                        subject_for(prefix, event),
+                        encode_message(event),
+                        wait_stall=ACK_TIMEOUT,
+                        headers={
+                            MSG_ID_HEADER: event.id,
+                            SEQ_HEADER: str(event.seq),
+                            EXPECTED_LAST_HEADER: str(self._stream_last + n),
+                        },
+                    )
                 )
-                for event in events
-            ]
             acks = await asyncio.wait_for(asyncio.gather(*futures), timeout=ACK_TIMEOUT)
         except Exception as exc:
+            for future in futures:
+                future.cancel()
             self.stats.failures += 1
             log.warning(
                 "relay: publishing events %d..%d failed (%s: %s); retrying",
@@ -192,14 +212,18 @@ class Relay:
                 self.stats.duplicates += 1
                 continue
             self.stats.published += 1
-            if ack.seq <= self._last_stream_seq:
-                self.stats.out_of_order += 1
-            self._last_stream_seq = ack.seq
+            self._stream_last = ack.seq
         return True
 
 
 async def _seq_of(js: JetStreamContext, stream: str, stream_seq: int) -> int:
-    msg = await js.get_msg(stream, seq=stream_seq)
+    """The event seq of the stream's message at ``stream_seq`` (0: gone, or not ours)."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        msg = await js.get_msg(stream, seq=stream_seq)
+    except NotFoundError:
+        return 0
     headers: dict[str, Any] = msg.headers or {}
     try:
         return int(headers.get(SEQ_HEADER, 0))

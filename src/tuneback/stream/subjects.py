@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 SEQ_HEADER = "Tuneback-Seq"
 MSG_ID_HEADER = "Nats-Msg-Id"
+EXPECTED_LAST_HEADER = "Nats-Expected-Last-Sequence"
 
 MAX_AGE_DAYS = 30.0
 """Messages older than this leave the stream (JetStream's limits retention)."""
