@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -10,6 +12,7 @@ from rich.console import Console
 
 from tuneback.__about__ import __version__
 from tuneback.config import Settings
+from tuneback.errors import TuneBackError
 from tuneback.storage import Store
 
 out = Console(highlight=False, soft_wrap=True)
@@ -84,6 +87,16 @@ DatabaseOption = Annotated[
         help="sqlite:///path.db or postgresql://user@host/db (default: SQLite in the data dir).",
     ),
 ]
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """tuneback's own errors as one line on stderr and exit status 1, never a traceback."""
+    try:
+        yield
+    except TuneBackError as exc:
+        err.print(f"error: {exc.message}", markup=False)
+        raise typer.Exit(1) from None
 
 
 def settings_with(**overrides: Any) -> Settings:

@@ -8,8 +8,16 @@ from typing import Annotated
 
 import typer
 
-from tuneback.cli.app import DatabaseOption, Role, app, err, open_store, out, settings_with
-from tuneback.errors import TuneBackError
+from tuneback.cli.app import (
+    DatabaseOption,
+    Role,
+    app,
+    err,
+    one_line_errors,
+    open_store,
+    out,
+    settings_with,
+)
 from tuneback.services.accounts import AccountService
 from tuneback.services.audit import CLI_ACTOR
 from tuneback.services.invitations import Invitations
@@ -78,12 +86,8 @@ def forget(
     if not yes and not typer.confirm(question, err=True):
         err.print("nothing was forgotten", markup=False)
         raise typer.Exit(1)
-    try:
-        with open_store(database_url) as store:
-            counts = UserService(store).forget(name, project=project, actor=CLI_ACTOR)
-    except TuneBackError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        raise typer.Exit(1) from None
+    with one_line_errors(), open_store(database_url) as store:
+        counts = UserService(store).forget(name, project=project, actor=CLI_ACTOR)
     removed = ", ".join(
         f"{count} {kind.replace('_', ' ')}" for kind, count in counts.as_dict().items()
     )
@@ -122,14 +126,10 @@ def add(
 ) -> None:
     """Add an account that signs in at /login (the password is asked twice, never echoed)."""
     password = _password(password_stdin)
-    try:
-        with open_store(database_url) as store:
-            account = AccountService(store).add(
-                name, role=role.value, password=password, projects=project or (), actor=CLI_ACTOR
-            )
-    except TuneBackError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        raise typer.Exit(1) from None
+    with one_line_errors(), open_store(database_url) as store:
+        account = AccountService(store).add(
+            name, role=role.value, password=password, projects=project or (), actor=CLI_ACTOR
+        )
     where = ", ".join(account.projects) or "every project"
     out.print(
         f"added {account.role} {account.name} ({where}); they sign in at /login", markup=False
@@ -158,12 +158,8 @@ def passwd(
 ) -> None:
     """Set a new password; every browser signed in as NAME is signed out."""
     password = _password(password_stdin)
-    try:
-        with open_store(database_url) as store:
-            AccountService(store).set_password(name, password, actor=CLI_ACTOR)
-    except TuneBackError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        raise typer.Exit(1) from None
+    with one_line_errors(), open_store(database_url) as store:
+        AccountService(store).set_password(name, password, actor=CLI_ACTOR)
     out.print(f"new password for {name}; their sessions ended", markup=False)
 
 
@@ -176,12 +172,8 @@ def disable(
     database_url: DatabaseOption = None,
 ) -> None:
     """Stop an account from signing in (its sessions end at once); --enable undoes it."""
-    try:
-        with open_store(database_url) as store:
-            AccountService(store).set_disabled(name, not enable, actor=CLI_ACTOR)
-    except TuneBackError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        raise typer.Exit(1) from None
+    with one_line_errors(), open_store(database_url) as store:
+        AccountService(store).set_disabled(name, not enable, actor=CLI_ACTOR)
     out.print(f"{name} {'enabled' if enable else 'disabled'}", markup=False)
 
 
