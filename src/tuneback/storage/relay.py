@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine, func, select, text, update
+from sqlalchemy import Connection, Engine, Text, cast, func, select, text, update
 
 from tuneback.domain import StoredEvent, encode_payload, utcnow
 from tuneback.errors import ConflictError
@@ -43,6 +43,35 @@ _TRY_LOCK = text(
 _UNLOCK = text(
     "SELECT pg_advisory_unlock(hashtextextended(current_schema() || '/relay/' || :name, 0))"
 )
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """An event as stored, its payload left as the JSON text the log holds.
+
+    A relay copies events without reading their payloads: parsing and
+    encoding them again would cost more than publishing them.
+    """
+
+    seq: int
+    id: str
+    type: str
+    version: int
+    project: str
+    recorded_at: datetime
+    payload_json: str
+
+
+def read_log(conn: Connection, after: int, limit: int) -> list[LogEntry]:
+    c = t.events.c
+    query = (
+        select(c.seq, c.id, c.type, c.version, c.project, c.recorded_at)
+        .add_columns(cast(c.payload, Text).label("payload_json"))
+        .where(c.seq > after)
+        .order_by(c.seq)
+        .limit(limit)
+    )
+    return [LogEntry(*row) for row in conn.execute(query)]
 
 
 @dataclass(frozen=True)

@@ -58,9 +58,11 @@ from tuneback.storage.engine import (
 from tuneback.storage.forget import ForgetCounts, forget_user
 from tuneback.storage.projections import Projector, count_rows
 from tuneback.storage.relay import (
+    LogEntry,
     RelayLease,
     RelayPosition,
     import_events,
+    read_log,
     read_position,
     read_positions,
     take_lease,
@@ -353,6 +355,11 @@ class Store:
         )
 
     # -- stream relays ------------------------------------------------------------------
+
+    def log_after(self, seq: int, limit: int = 1_000) -> list[LogEntry]:
+        """Events after ``seq`` with their payloads as stored JSON text, for copying them on."""
+        with self._reading() as conn:
+            return read_log(conn, seq, limit)
 
     def relay_position(self, name: str) -> int:
         """The last ``seq`` the relay called ``name`` has published (0: none yet)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
     from tuneback.storage import Store
+    from tuneback.storage.relay import LogEntry
 
 log = logging.getLogger("tuneback.stream")
 
@@ -120,7 +121,7 @@ class Relay:
                         break
                 if end is not None and position >= end:
                     break
-                events = await asyncio.to_thread(self.store.events_after, position, self.batch)
+                events = await asyncio.to_thread(self.store.log_after, position, self.batch)
                 if not events:
                     if end is not None:
                         break
@@ -170,7 +171,9 @@ class Relay:
                 if await _wait(stop, RETRY_SECONDS):
                     return 0
 
-    async def _publish(self, js: JetStreamContext, events: list[StoredEvent]) -> bool:
+    async def _publish(
+        self, js: JetStreamContext, events: Sequence[StoredEvent | LogEntry]
+    ) -> bool:
         """Publish a page and wait for every acknowledgement; False if any failed.
 
         Each message names the stream sequence it must land on
@@ -179,6 +182,8 @@ class Relay:
         ahead of it, so the stream stays in ``seq`` order.
         """
         prefix = self.target.prefix
+        # No stall timeout: it would wrap each publish in a task, and the
+        # connection would then flush after every message instead of once a page.
         futures: list[asyncio.Future[Any]] = []
         try:
             for n, event in enumerate(events):
@@ -186,7 +191,6 @@ class Relay:
                     await js.publish_async(
                         subject_for(prefix, event),
                         encode_message(event),
-                        wait_stall=ACK_TIMEOUT,
                         headers={
                             MSG_ID_HEADER: event.id,
                             SEQ_HEADER: str(event.seq),

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as NatsClient
     from nats.js import JetStreamContext
 
+    from tuneback.storage.relay import LogEntry
+
 SEQ_HEADER = "Tuneback-Seq"
 MSG_ID_HEADER = "Nats-Msg-Id"
 EXPECTED_LAST_HEADER = "Nats-Expected-Last-Sequence"
@@ -63,13 +65,31 @@ class StreamTarget:
         return cls(url=chosen, stream=settings.nats_stream, prefix=settings.nats_subject)
 
 
-def subject_for(prefix: str, event: StoredEvent) -> str:
+def subject_for(prefix: str, event: StoredEvent | LogEntry) -> str:
     """``<prefix>.<project>.<event type>``; events of no one project are under ``_system``."""
     return f"{prefix}.{event.project.replace('.', '%2E')}.{event.type}"
 
 
-def encode_message(event: StoredEvent) -> bytes:
-    return json.dumps(event.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+def encode_message(event: StoredEvent | LogEntry) -> bytes:
+    """The message body: the event as ``tuneback events`` prints it.
+
+    From a :class:`LogEntry` the payload goes in as the log holds it, unparsed.
+    """
+    if isinstance(event, StoredEvent):
+        return json.dumps(event.to_json_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+    head = json.dumps(
+        {
+            "seq": event.seq,
+            "id": event.id,
+            "type": event.type,
+            "version": event.version,
+            "project": event.project,
+            "recorded_at": event.recorded_at.isoformat(),
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+    return f'{head[:-1]},"payload":{event.payload_json}}}'.encode()
 
 
 def decode_message(data: bytes) -> StoredEvent:
