@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.storage.snapshot import projection_snapshot
+from tests.storage.writer import append_run
 from tuneback.domain import Run, RunCompleted, StoredEvent
 from tuneback.storage import Store
 
@@ -23,9 +24,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write(store: Store, prefix: str, count: int, acked: list[str]) -> None:
-    for i in range(count):
-        run = Run(id=f"{prefix}-{i}", project="load", output=f"answer {i}")
-        acked.append(store.append(RunCompleted(run=run)).id)
+    try:
+        for i in range(count):
+            acked.append(append_run(store, prefix, i).id)
+    except Exception as exc:  # the test reports it: a thread's error would be lost
+        acked.append(f"failed: {exc!r}")
 
 
 def _start_writer(url: str, count: int, prefix: str, threads: int = 1) -> subprocess.Popen[str]:
@@ -82,6 +85,7 @@ def test_concurrent_writers_store_every_event_once_and_a_follower_misses_none(
 
     total = (THREADS + PROCESSES) * PER_WRITER
     every_ack = [event_id for ids in acked.values() for event_id in ids]
+    assert [a for a in every_ack if a.startswith("failed")] == []
     assert len(every_ack) == len(set(every_ack)) == total
     log = store.events_after(0, limit=total + 10)
     # Gapless and in commit order, whichever process wrote.

@@ -10,17 +10,34 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
-from tuneback.domain import Run, RunCompleted
+from tuneback.domain import Run, RunCompleted, StoredEvent
+from tuneback.errors import StorageError
 from tuneback.storage import Store
 
 _PRINT = threading.Lock()
+ATTEMPTS = 5
+
+
+def append_run(store: Store, prefix: str, i: int) -> StoredEvent:
+    """Append run ``i`` as a client does: a refused write (the database busy past its
+    timeout on a loaded machine) is retried with the same id, which makes it a no-op
+    if it was stored after all."""
+    run = Run(id=f"{prefix}-{i}", project="load", output=f"answer {i}")
+    for attempt in range(ATTEMPTS):
+        try:
+            return store.append(RunCompleted(run=run), event_id=f"{prefix}-e{i}")
+        except StorageError:
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _write(store: Store, prefix: str, count: int) -> None:
     for i in range(count):
-        run = Run(id=f"{prefix}-{i}", project="load", output=f"answer {i}")
-        event = store.append(RunCompleted(run=run), event_id=f"{prefix}-e{i}")
+        event = append_run(store, prefix, i)
         with _PRINT:
             print(event.id, flush=True)
 
