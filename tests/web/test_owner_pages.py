@@ -74,13 +74,15 @@ def test_review_a_run_and_add_it_to_a_dataset(
 
     run = next(r for r in seeded.runs if r.status == "ok")
     page.goto(f"{url}/runs/{run.id}")
-    page.click("[data-annotate=thumbs][data-value=down]")
-    expect(page.locator("#action-status")).to_have_text("Saved your thumbs rating.")
-    page.wait_for_load_state("load")
+    # Each action reloads the page a moment after it says so: wait for the reload,
+    # or the next action types into a page that is about to go away.
+    with page.expect_navigation():
+        page.click("[data-annotate=thumbs][data-value=down]")
+        expect(page.locator("#action-status")).to_have_text("Saved your thumbs rating.")
     page.fill("#correction", "A much better answer.")
-    page.click("#save-correction")
-    expect(page.locator("#action-status")).to_have_text("Correction saved.")
-    page.wait_for_load_state("load")
+    with page.expect_navigation():
+        page.click("#save-correction")
+        expect(page.locator("#action-status")).to_have_text("Correction saved.")
     expect(page.locator(".correction")).to_have_text("A much better answer.")
     page.click("#add-to-dataset")
     expect(page.locator("#action-status")).to_have_text("Added to the dataset.")
