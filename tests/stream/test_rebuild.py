@@ -94,3 +94,22 @@ def test_relay_command_and_db_info_show_the_lag(
     info = runner.invoke(app, ["db", "info", "-d", database_url])
     relay_line = next(line for line in info.output.splitlines() if line.startswith("relay"))
     assert relay_line.startswith(f"relay     nats:{stream_target.stream} at seq 25, 25 behind (")
+
+
+@pytest.mark.slow
+def test_a_16k_event_mixed_load_rebuilt_from_the_stream_equals_the_source(
+    store: Store, stream_target: StreamTarget, second_url: str
+) -> None:
+    for start in range(0, 640, 32):
+        store.append_many(
+            event
+            for n in range(start, start + 32)
+            for event in conversation_events(n, project=f"p{n % 5}", user=f"u{n % 7}")
+        )
+    store.forget_user("u3", project="p1")
+    assert store.last_seq() == 16_000
+    relay_once(store, stream_target)
+    with Store(second_url) as copy:
+        assert asyncio.run(asyncio.wait_for(copy_stream_into(copy, stream_target), 60)) == 16_000
+        assert log_rows(copy) == log_rows(store)
+        assert projection_snapshot(copy) == projection_snapshot(store)

@@ -112,7 +112,9 @@ def write_position(engine: Engine, name: str, seq: int, *, backwards: bool = Fal
                 conn.execute(t.relay_positions.insert().values(name=name, seq=seq, updated_at=now))
 
 
-def import_events(engine: Engine, inserts: BulkInserts, events: Sequence[StoredEvent]) -> int:
+def import_events(
+    engine: Engine, inserts: BulkInserts, events: Sequence[StoredEvent | LogEntry]
+) -> int:
     """Append events exactly as another store numbered them; returns the new last ``seq``.
 
     They must continue this log without a gap (the first is ``last seq + 1``).
@@ -138,7 +140,9 @@ def import_events(engine: Engine, inserts: BulkInserts, events: Sequence[StoredE
             return last + len(events)
 
 
-def _row(event: StoredEvent) -> dict[str, Any]:
+def _row(event: StoredEvent | LogEntry) -> dict[str, Any]:
+    # A copied entry keeps the text its source stored.
+    payload = event.payload_json if isinstance(event, LogEntry) else encode_payload(event.payload)
     return {
         "seq": event.seq,
         "id": event.id,
@@ -146,7 +150,7 @@ def _row(event: StoredEvent) -> dict[str, Any]:
         "version": event.version,
         "project": event.project,
         "recorded_at": event.recorded_at,
-        "payload": EncodedJson(encode_payload(event.payload)),
+        "payload": EncodedJson(payload),
     }
 
 

@@ -343,7 +343,7 @@ class Store:
 
         return self._guard(work, "rebuild")  # type: ignore[no-any-return]
 
-    def import_events(self, events: Sequence[StoredEvent]) -> int:
+    def import_events(self, events: Sequence[StoredEvent | LogEntry]) -> int:
         """Append events exactly as another store numbered them (seq, id, time, payload).
 
         For copying a log from a stream: they must continue this log without a

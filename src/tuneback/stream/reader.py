@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING
 
 from tuneback.domain import StoredEvent
 from tuneback.errors import ConflictError, NotFoundError, ValidationError
-from tuneback.stream.subjects import SEQ_HEADER, StreamTarget, connect, decode_message
+from tuneback.stream.subjects import (
+    SEQ_HEADER,
+    StreamTarget,
+    connect,
+    decode_entry,
+    decode_message,
+)
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
     from tuneback.storage import Store
+    from tuneback.storage.relay import LogEntry
 
 IMPORT_PAGE = 2_000
 IDLE_SECONDS = 0.5
@@ -55,6 +62,18 @@ async def read_stream(
     Without ``follow`` it ends at the stream's last message as it was when
     reading began.
     """
+    async for data in _read_bodies(target, after=after, follow=follow, stop=stop):
+        yield decode_message(data)
+
+
+async def _read_bodies(
+    target: StreamTarget,
+    *,
+    after: int = 0,
+    follow: bool = False,
+    stop: asyncio.Event | None = None,
+) -> AsyncIterator[bytes]:
+    """The bodies of the messages for ``seq`` above ``after``, in ``seq`` order, once each."""
     from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
     from nats.js.errors import NotFoundError as StreamMissing
 
@@ -85,7 +104,7 @@ async def read_stream(
             pending_msgs_limit=100_000,
         )
         expected = after + 1
-        held: dict[int, StoredEvent] = {}
+        held: dict[int, bytes] = {}
         try:
             while stop is None or not stop.is_set():
                 try:
@@ -96,9 +115,9 @@ async def read_stream(
                             raise _gap(expected, min(held)) from None
                         return
                     continue
-                event = decode_message(msg.data)
-                if event.seq >= expected:
-                    held[event.seq] = event
+                seq = _seq_header(msg.headers)
+                if seq >= expected:
+                    held[seq] = msg.data
                     while expected in held:
                         yield held.pop(expected)
                         expected += 1
@@ -112,6 +131,15 @@ async def read_stream(
             await sub.unsubscribe()
     finally:
         await nc.close()
+
+
+def _seq_header(headers: dict[str, str] | None) -> int:
+    try:
+        return int((headers or {})[SEQ_HEADER])
+    except (KeyError, ValueError):
+        raise ValidationError(
+            f"a stream message has no {SEQ_HEADER} header: it was not published by tuneback"
+        ) from None
 
 
 def _gap(expected: int, next_seq: int) -> ConflictError:
@@ -138,9 +166,10 @@ async def copy_stream_into(
             f"database {store.display_url} already holds events: rebuild from a stream "
             "needs an empty database (a new SQLite file or PostgreSQL schema)"
         )
-    page: list[StoredEvent] = []
+    page: list[LogEntry] = []
     copied = 0
-    async for event in read_stream(target):
+    async for data in _read_bodies(target):
+        event = decode_entry(data)
         if not page and copied == 0 and event.seq != 1:
             raise _gap(1, event.seq)
         page.append(event)

@@ -1,21 +1,26 @@
-"""The outbox relay: every committed event, published to JetStream, at least once and in order.
+"""The outbox relay: every committed event, published to JetStream, once and in order.
 
 The event log is the outbox. ``seq`` is gapless and in commit order (see
 :mod:`tuneback.storage.commit`), so the relay keeps one number — the last
 ``seq`` JetStream acknowledged — and reads the events after it, page by page:
 
-1. read up to ``batch`` events after the position;
-2. publish them all at once, in order, each with ``Nats-Msg-Id`` = event id;
+1. read up to ``batch`` events after the position (payloads as stored, unparsed);
+2. publish them all at once, in order, each with ``Nats-Msg-Id`` = event id and
+   ``Nats-Expected-Last-Sequence`` = the stream sequence it must follow;
 3. wait for every acknowledgement, then store the new position.
 
-A crash between 2 and 3 republishes the page on restart; JetStream drops the
-repeats because their ids are within its duplicate window. On start the relay
-also reads the stream's last message and skips what it already holds, so a
-restart after a long outage does not depend on that window. A stream that
-has never held a message is filled from the start of the log.
+On start, and after any failure, the relay reads the stream's last message and
+carries on after the larger of its stored position and the ``seq`` that message
+carries: a crash between 2 and 3 does not publish the page again, however long
+the relay was down. The expected sequence keeps the stream in ``seq`` order
+when NATS restarts with messages in flight: one lost makes JetStream refuse
+every later one of the page, instead of storing them ahead of it. Two relays
+overlapping for a moment (a lease changing hands) publish the same ids, and
+JetStream drops the repeats within its duplicate window. A stream that has
+never held a message is filled from the start of the log.
 
-While NATS is down the relay waits and retries the same page; nothing moves
-forward until JetStream has acknowledged it.
+While NATS is down the relay waits and retries; nothing moves forward until
+JetStream has acknowledged it.
 """
 
 from __future__ import annotations

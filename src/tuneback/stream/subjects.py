@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tuneback.domain import StoredEvent, parse_payload
@@ -105,6 +106,39 @@ def decode_message(data: bytes) -> StoredEvent:
             project=raw["project"],
             recorded_at=raw["recorded_at"],
             payload=payload,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError(f"a stream message is not a tuneback event: {exc}") from None
+
+
+_PAYLOAD_KEY = b',"payload":'
+
+
+def decode_entry(data: bytes) -> LogEntry:
+    """The event a message carries, its payload kept as the JSON text the source stored.
+
+    The payload is checked (it must read as its event type) but not re-encoded,
+    so a copy holds exactly what the source held.
+    """
+    from tuneback.storage.relay import LogEntry
+
+    cut = data.find(_PAYLOAD_KEY)
+    if cut < 0 or not data.endswith(b"}"):
+        raise ValidationError("a stream message is not a tuneback event: no payload")
+    try:
+        head = json.loads(data[:cut] + b"}")
+        payload_json = data[cut + len(_PAYLOAD_KEY) : -1].decode()
+        parse_payload(head["type"], head["version"], json.loads(payload_json))
+        return LogEntry(
+            seq=int(head["seq"]),
+            id=str(head["id"]),
+            type=str(head["type"]),
+            version=int(head["version"]),
+            project=str(head["project"]),
+            recorded_at=datetime.fromisoformat(head["recorded_at"]),
+            payload_json=payload_json,
         )
     except (ValueError, KeyError, TypeError) as exc:
         if isinstance(exc, ValidationError):
