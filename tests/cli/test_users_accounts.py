@@ -5,6 +5,7 @@ from __future__ import annotations
 from typer.testing import CliRunner
 
 from tuneback.cli import app
+from tuneback.cli.serve import who_may_open_the_pages
 from tuneback.services.accounts import AccountService
 from tuneback.services.invitations import Invitations
 from tuneback.services.keys import KeyService
@@ -81,3 +82,16 @@ def test_invite_prints_a_link_the_server_accepts(store: Store) -> None:
     assert made.stderr.strip() == "invitation to the chat of project shop, for 2 days"
     invitation = Invitations(KeyService(store)).check(link.rsplit("/", 1)[1])
     assert invitation.project == "shop"
+
+
+def test_serve_says_who_may_open_the_pages(store: Store) -> None:
+    assert "on this machine you are the owner" in who_may_open_the_pages(store, "127.0.0.1")
+    shared = who_may_open_the_pages(store, "0.0.0.0")
+    assert shared == (
+        "  pages: no accounts yet, so the dashboard, runs, review and datasets are "
+        "closed to everyone; add an owner: tuneback users add NAME --role owner"
+    )
+    AccountService(store).add("ann", role="owner", password="a long enough secret")
+    assert who_may_open_the_pages(store, "0.0.0.0") == (
+        "  pages: sign in at /login (accounts: tuneback users list)"
+    )

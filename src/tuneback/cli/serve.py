@@ -164,7 +164,7 @@ def serve(
             save_widgets(store, settings.project, feedback)
         if chat_access is not None:
             save_chat_access(store, settings.project, chat_access.value)
-        announce_access(store, settings.host)
+        access_line = who_may_open_the_pages(store, settings.host)
         if workers > 1:
             store.close()
             err.print(
@@ -173,6 +173,7 @@ def serve(
             )
             for url in share_urls(settings.host, settings.port):
                 err.print(f"  open {url}")
+            err.print(access_line)
             os.environ.update(worker_environment(settings, models=models, pages=chosen_pages))
             uvicorn.run(
                 "tuneback.server.workers:create_worker_app",
@@ -188,6 +189,7 @@ def serve(
         err.print(f"tuneback {', '.join(chosen_pages)} · data in {store.display_url}")
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}")
+        err.print(access_line)
         uvicorn.run(
             application,
             host=settings.host,
@@ -205,22 +207,21 @@ class ChatAccessChoice(StrEnum):
     accounts = "accounts"
 
 
-def announce_access(store: Store, host: str) -> None:
-    """Say who may open the owner pages, and how to change it."""
+def who_may_open_the_pages(store: Store, host: str) -> str:
+    """A line saying who may open the owner pages, and how to change it."""
     from tuneback.services.accounts import AccountService
 
     if AccountService(store).any_account():
-        err.print("  pages: sign in at /login (accounts: tuneback users list)")
-    elif listens_on_loopback(host):
-        err.print(
+        return "  pages: sign in at /login (accounts: tuneback users list)"
+    if listens_on_loopback(host):
+        return (
             "  pages: no accounts yet, so on this machine you are the owner; before "
             "sharing, add one: tuneback users add NAME --role owner"
         )
-    else:
-        err.print(
-            "  pages: no accounts yet, so the dashboard, runs, review and datasets are "
-            "closed to everyone; add an owner: tuneback users add NAME --role owner"
-        )
+    return (
+        "  pages: no accounts yet, so the dashboard, runs, review and datasets are "
+        "closed to everyone; add an owner: tuneback users add NAME --role owner"
+    )
 
 
 def save_chat_access(store: Store, project: str, access: str) -> None:
