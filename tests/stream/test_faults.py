@@ -189,3 +189,30 @@ def test_nats_restarted_mid_load_the_relay_waits_and_catches_up(
         stop(relay)
     check_stream_holds_the_log(store, stream_target)
     assert acked <= {event.id for event in store.events_after(0, 100_000)}
+
+
+def test_two_relay_processes_one_publishes_and_the_other_takes_over_when_it_dies(
+    store: Store, database_url: str, stream_target: StreamTarget
+) -> None:
+    first = start_relay(database_url, stream_target)
+    name = stream_target.relay_name
+    writer = start_writer(database_url, 1_000, "t-")
+    second = None
+    try:
+        wait_until(lambda: store.relay_position(name) >= 100, 30, "the first relay")
+        second = start_relay(database_url, stream_target)
+        assert second.stderr is not None
+        # The second waits for the lease; the first keeps publishing.
+        assert "waiting to take over" in second.stderr.readline() + second.stderr.readline()
+        stop(first, signal.SIGKILL)
+        acked = acknowledged([writer])
+        total = store.last_seq()
+        wait_until(lambda: store.relay_position(name) == total, 30, "the second relay")
+    finally:
+        if writer.poll() is None:
+            stop(writer, signal.SIGKILL)
+        stop(first, signal.SIGKILL)
+        report = stop(second) if second is not None else ""
+    assert "published" in report, report
+    check_stream_holds_the_log(store, stream_target)
+    assert len(acked) == 1_000

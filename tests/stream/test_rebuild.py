@@ -93,7 +93,10 @@ def test_relay_command_and_db_info_show_the_lag(
     store.append_many(conversation_events(1))
     info = runner.invoke(app, ["db", "info", "-d", database_url])
     relay_line = next(line for line in info.output.splitlines() if line.startswith("relay"))
-    assert relay_line.startswith(f"relay     nats:{stream_target.stream} at seq 25, 25 behind (")
+    assert relay_line.startswith(
+        f"relay     nats:{stream_target.stream} at seq 25, 25 behind, the oldest committed "
+    )
+    assert store.info()["relays"][0]["waiting_since"] == store.events_after(25, 1)[0].recorded_at
 
 
 @pytest.mark.slow

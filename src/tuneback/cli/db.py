@@ -10,6 +10,7 @@ from rich.table import Table
 
 from tuneback.cli.app import DatabaseOption, app, open_store, out
 from tuneback.cli.relay import StreamOption, SubjectOption, stream_target
+from tuneback.domain import utcnow
 
 db_app = typer.Typer(
     help="Look after the database: migrate it, rebuild projections, show what it holds.",
@@ -82,9 +83,12 @@ def info(database_url: DatabaseOption = None) -> None:
     out.print(f"last seq  {details['last_seq']}")
     for relay in details["relays"]:
         updated = relay["updated_at"].strftime("%Y-%m-%d %H:%M:%S UTC")
+        behind = f"{relay['behind']} behind"
+        if relay["waiting_since"] is not None:
+            waited = (utcnow() - relay["waiting_since"]).total_seconds()
+            behind += f", the oldest committed {waited:.1f} s ago"
         out.print(
-            f"relay     {relay['name']} at seq {relay['seq']}, "
-            f"{relay['behind']} behind (last published {updated})",
+            f"relay     {relay['name']} at seq {relay['seq']}, {behind} (last published {updated})",
             markup=False,
         )
     table = Table(box=None, pad_edge=False)

@@ -594,22 +594,26 @@ class Store:
                 counts["events"] = count_rows(conn, t.events)
                 last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))
                 last_seq = int(last.scalar_one())
-                relays = read_positions(conn)
+                relays = [
+                    {
+                        "name": r.name,
+                        "seq": r.seq,
+                        "behind": last_seq - r.seq,
+                        "updated_at": r.updated_at,
+                        # When the oldest event still waiting was committed: the lag in time.
+                        "waiting_since": conn.execute(
+                            select(t.events.c.recorded_at).where(t.events.c.seq == r.seq + 1)
+                        ).scalar(),
+                    }
+                    for r in read_positions(conn)
+                ]
             return {
                 "url": self.display_url,
                 "dialect": self.dialect,
                 "revision": migrate.current_revision(self.engine),
                 "head": migrate.head_revision(),
                 "last_seq": last_seq,
-                "relays": [
-                    {
-                        "name": r.name,
-                        "seq": r.seq,
-                        "behind": last_seq - r.seq,
-                        "updated_at": r.updated_at,
-                    }
-                    for r in relays
-                ],
+                "relays": relays,
                 "rows": counts,
             }
 
