@@ -106,12 +106,13 @@ def test_direct_writes_raise_what_the_server_says(sdk: Sdk) -> None:
 def test_background_refusals_are_logged_and_counted_not_raised(
     sdk: Sdk, caplog: pytest.LogCaptureFixture
 ) -> None:
+    # A bad value is refused at the call; only the server can know the run is missing.
     client = sdk.client(flush_interval=60)
-    run_id = client.log_run(inputs="q", output="a")
-    client.record_feedback(run_id, "stars", value=9)
+    client.log_run(inputs="q", output="a")
+    client.record_feedback("no-such-run", "stars", value=4)
     assert client.flush(timeout=10)
     assert (client.stats.sent, client.stats.dropped) == (1, 1)
-    assert "stars must be between 1 and 5" in caplog.text
+    assert "no-such-run" in caplog.text
     client.close()
 
 

@@ -12,7 +12,7 @@
 from tuneback.client.aio import AsyncClient
 from tuneback.client.batcher import BackgroundBatcher, BatchStats
 from tuneback.client.sync import Client
-from tuneback.client.wire import ApiError, FeedbackToken, RunsPage
+from tuneback.client.wire import ApiError, EventsPage, FeedbackToken, RunsPage
 
 __all__ = [
     "ApiError",
@@ -20,6 +20,7 @@ __all__ = [
     "BackgroundBatcher",
     "BatchStats",
     "Client",
+    "EventsPage",
     "FeedbackToken",
     "RunsPage",
 ]

@@ -17,7 +17,7 @@ import httpx
 
 from tuneback.client import wire
 from tuneback.client.sync import DEFAULT_URL
-from tuneback.client.wire import FeedbackToken, FeedbackType, RunsPage
+from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
 from tuneback.domain import ChatMessage, Run
 
 
@@ -99,12 +99,14 @@ class AsyncClient:
 
     async def feedback(
         self,
-        run_id: str | Sequence[Mapping[str, Any]],
+        run_id: str | Sequence[Mapping[str, Any]] | None = None,
         type: FeedbackType | None = None,
         value: Any = None,
         user: str | None = None,
+        *,
+        data_id: str | None = None,
     ) -> list[str]:
-        items = wire.humanloop_items(run_id, type, value, user)
+        items = wire.humanloop_items(run_id, type, value, user, data_id)
         for failure in await self.ingest(items):
             wire.raise_for_error(
                 httpx.Response(failure.get("status", 422), json={"error": failure.get("error")})
@@ -123,6 +125,41 @@ class AsyncClient:
         return await self._write(
             wire.comparison_item(run_ids=run_ids, outcome=outcome, ranking=ranking, id=id, **fields)
         )
+
+    async def retract(self, feedback_id: str) -> None:
+        """Take feedback back; the history keeps it."""
+        await self._request(
+            "DELETE", f"/api/v1/feedback/{wire.path_id('feedback id', feedback_id)}"
+        )
+
+    async def start_conversation(self, *, id: str | None = None, **fields: Any) -> str:
+        """Start a conversation (same fields as :meth:`Client.start_conversation`)."""
+        body = wire.conversation_body(id=id, **fields)
+        await self._request("POST", "/api/v1/conversations", json=body)
+        return str(body["id"])
+
+    async def add_message(
+        self, conversation_id: str, role: str, content: str, *, id: str | None = None, **fields: Any
+    ) -> str:
+        body = wire.message_body(conversation_id, role=role, content=content, id=id, **fields)
+        await self._request("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body)
+        return str(body["id"])
+
+    async def end_conversation(self, conversation_id: str) -> None:
+        path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
+        await self._request("POST", path)
+
+    def run_url(self, run_id: str) -> str:
+        return f"{self.url}/runs/{wire.path_id('run id', run_id)}"
+
+    async def events(
+        self, after: int = 0, *, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> EventsPage:
+        params: dict[str, Any] = {"after": after, "limit": limit}
+        if types:
+            params["type"] = list(types)
+        response = await self._request("GET", "/api/v1/events", params=params)
+        return wire.events_page(response.json(), after)
 
     async def create_feedback_token(
         self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600

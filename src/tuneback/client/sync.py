@@ -20,7 +20,7 @@ import httpx
 
 from tuneback.client import wire
 from tuneback.client.batcher import BackgroundBatcher, BatchStats, RetryLater
-from tuneback.client.wire import FeedbackToken, FeedbackType, RunsPage
+from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
 from tuneback.domain import ChatMessage, Run
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -221,16 +221,20 @@ class Client:
 
     def feedback(
         self,
-        run_id: str | Sequence[Mapping[str, Any]],
+        run_id: str | Sequence[Mapping[str, Any]] | None = None,
         type: FeedbackType | None = None,
         value: Any = None,
         user: str | None = None,
         *,
+        data_id: str | None = None,
         background: bool | None = None,
     ) -> list[str]:
         """Humanloop-style feedback: ``type`` rating/correction/action/comment, or a list
-        of ``{"run_id", "type", "value", "user"}``; returns the feedback ids."""
-        items = wire.humanloop_items(run_id, type, value, user)
+        of ``{"run_id", "type", "value", "user"}``; returns the feedback ids.
+
+        ``data_id`` is an alias of ``run_id``, here and in the list's entries.
+        """
+        items = wire.humanloop_items(run_id, type, value, user, data_id)
         return [self._write(item, background) for item in items]
 
     def compare(
@@ -259,7 +263,88 @@ class Client:
         )
         return self._write(item, background)
 
+    def retract(self, feedback_id: str) -> None:
+        """Take feedback back (an un-clicked rating); the history keeps it.
+
+        Sent straight away, after whatever is still queued (the feedback itself
+        may be), so it raises what the server says.
+        """
+        path = f"/api/v1/feedback/{wire.path_id('feedback id', feedback_id)}"
+        self.flush()
+        self._request("DELETE", path)
+
+    # -- conversations ---------------------------------------------------------
+
+    def start_conversation(
+        self,
+        *,
+        id: str | None = None,
+        user: str | None = None,
+        model: str | None = None,
+        system_prompt: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        started_at: datetime | None = None,
+    ) -> str:
+        """Start a conversation; returns its id (made here when not given, so a retry is safe)."""
+        body = wire.conversation_body(
+            id=id,
+            user=user,
+            model=model,
+            system_prompt=system_prompt,
+            title=title,
+            tags=list(tags) if tags else None,
+            metadata=dict(metadata) if metadata else None,
+            started_at=started_at,
+        )
+        self._request("POST", "/api/v1/conversations", json=body)
+        return str(body["id"])
+
+    def add_message(
+        self,
+        conversation_id: str,
+        role: str,
+        content: str,
+        *,
+        id: str | None = None,
+        parent_id: str | None = None,
+        run_id: str | None = None,
+        created_at: datetime | None = None,
+    ) -> str:
+        """Add a message (``run_id`` links an assistant message to its run); returns its id."""
+        body = wire.message_body(
+            conversation_id,
+            role=role,
+            content=content,
+            id=id,
+            parent_id=parent_id,
+            run_id=run_id,
+            created_at=created_at,
+        )
+        self._request("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body)
+        return str(body["id"])
+
+    def end_conversation(self, conversation_id: str) -> None:
+        """Mark a conversation ended (a chat cleared or closed)."""
+        path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
+        self._request("POST", path)
+
     # -- direct calls ----------------------------------------------------------
+
+    def run_url(self, run_id: str) -> str:
+        """The run's page on the server, to link to from your app."""
+        return f"{self.url}/runs/{wire.path_id('run id', run_id)}"
+
+    def events(
+        self, after: int = 0, *, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> EventsPage:
+        """Events with a sequence number above ``after``, oldest first."""
+        params: dict[str, Any] = {"after": after, "limit": limit}
+        if types:
+            params["type"] = list(types)
+        response = self._request("GET", "/api/v1/events", params=params)
+        return wire.events_page(response.json(), after)
 
     def create_feedback_token(
         self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600

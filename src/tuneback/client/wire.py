@@ -7,7 +7,9 @@ after a timeout sends the same ids, and the server answers it as the first time.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +17,15 @@ from typing import Any, Literal
 
 import httpx
 
-from tuneback.domain import ChatMessage, Run, new_id
+from tuneback.domain import (
+    BUILTIN_CONFIGS,
+    ChatMessage,
+    Run,
+    StoredEvent,
+    new_id,
+    normalize_score,
+    parse_payload,
+)
 from tuneback.errors import (
     ConflictError,
     NotFoundError,
@@ -28,6 +38,9 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_BACKOFF = 10.0
 
 FeedbackType = Literal["rating", "correction", "action", "comment"]
+
+ROLES = ("system", "user", "assistant", "tool")
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 
 POSITIVE_ACTIONS = frozenset({"copied", "copy", "saved", "save", "shared", "accepted", "used"})
 NEGATIVE_ACTIONS = frozenset({"dismissed", "deleted", "rejected", "regenerated", "ignored"})
@@ -131,7 +144,39 @@ def run_item(
     }
 
 
+def _check_identifier(what: str, value: Any) -> None:
+    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+        raise ValidationError(
+            f"{what} must be 1..64 letters, digits or _ . : -, not {value!r}",
+            details={"field": what, "value": value},
+        )
+
+
+def check_feedback(item: Mapping[str, Any]) -> None:
+    """Refuse at the call what the server would refuse later, when the batcher sends it.
+
+    The built-in scales (thumbs, faces, stars) are checked here; a key whose
+    scale a project declares is checked by the server, which knows the config.
+    """
+    _check_identifier("run id", item.get("run_id"))
+    _check_identifier("feedback key", item.get("key"))
+    if item.get("id") is not None:
+        _check_identifier("feedback id", item["id"])
+    key, value, score = item["key"], item.get("value"), item.get("score")
+    if score is not None:
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise ValidationError(f"score is a number in 0..1, not {score!r}")
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+            raise ValidationError(
+                f"score is already normalised to 0..1; got {score!r}",
+                details={"key": key, "score": score},
+            )
+    if value is not None and key in BUILTIN_CONFIGS:
+        normalize_score(key, value)
+
+
 def feedback_item(*, run_id: str, key: str, id: str | None = None, **fields: Any) -> dict[str, Any]:
+    check_feedback({"run_id": run_id, "key": key, "id": id, **fields})
     return {
         "type": "feedback",
         **_clean({"id": id or new_id(), "run_id": run_id, "key": key, **fields}),
@@ -203,27 +248,53 @@ def humanloop_item(
 
 
 def humanloop_items(
-    run_id: str | Sequence[Mapping[str, Any]],
+    run_id: str | Sequence[Mapping[str, Any]] | None,
     type: FeedbackType | None,
     value: Any,
     user: str | None,
+    data_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One item, or one per entry when a list of ``{run_id, type, value, user}`` is given."""
-    if isinstance(run_id, str):
+    """One item, or one per entry when a list of ``{run_id, type, value, user}`` is given.
+
+    ``data_id`` (Humanloop's name for the logged datapoint) is accepted wherever
+    ``run_id`` is, in the call and in the list's entries.
+    """
+    if run_id is not None and data_id is not None and run_id != data_id:
+        raise ValidationError("give run_id or data_id (its alias), not both")
+    target = run_id if run_id is not None else data_id
+    if target is None:
+        raise ValidationError("feedback needs the run it is about: run_id (or data_id)")
+    if isinstance(target, str):
         if type is None:
             raise ValidationError("feedback needs a type: rating, correction, action or comment")
-        return [humanloop_item(run_id, type=type, value=value, user=user)]
-    return [
-        humanloop_item(
-            str(entry["run_id"]),
-            type=entry["type"],
-            value=entry.get("value"),
-            user=entry.get("user", user),
-            metadata=entry.get("metadata"),
-            id=entry.get("id"),
+        return [humanloop_item(target, type=type, value=value, user=user)]
+    return [_humanloop_entry(n, entry, user) for n, entry in enumerate(target)]
+
+
+def _humanloop_entry(n: int, entry: Mapping[str, Any], user: str | None) -> dict[str, Any]:
+    if not isinstance(entry, Mapping):
+        raise ValidationError(f"feedback entry {n} is not a mapping: {entry!r}")
+    unknown = set(entry) - {"run_id", "data_id", "type", "value", "user", "metadata", "id"}
+    if unknown:
+        raise ValidationError(
+            f"feedback entry {n} has unknown fields: {', '.join(sorted(unknown))}",
+            details={"index": n, "unknown": sorted(unknown)},
         )
-        for entry in run_id
-    ]
+    run_id = entry.get("run_id", entry.get("data_id"))
+    if run_id is None:
+        raise ValidationError(f"feedback entry {n} needs a run_id (or data_id)")
+    if "type" not in entry:
+        raise ValidationError(
+            f"feedback entry {n} needs a type: rating, correction, action or comment"
+        )
+    return humanloop_item(
+        str(run_id),
+        type=entry["type"],
+        value=entry.get("value"),
+        user=entry.get("user", user),
+        metadata=entry.get("metadata"),
+        id=entry.get("id"),
+    )
 
 
 def without_type(item: dict[str, Any]) -> dict[str, Any]:
@@ -254,3 +325,55 @@ def ingest_failures(response: httpx.Response) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = response.json().get("errors", [])
         return errors
     return []
+
+
+@dataclass(frozen=True)
+class EventsPage:
+    """Events after an offset, oldest first; pass ``last_seq`` as ``after`` to read on."""
+
+    events: list[StoredEvent]
+    last_seq: int
+
+
+def events_page(data: Mapping[str, Any], after: int) -> EventsPage:
+    events = [
+        StoredEvent(
+            seq=e["seq"],
+            id=e["id"],
+            type=e["type"],
+            version=e["version"],
+            project=e["project"],
+            recorded_at=datetime.fromisoformat(e["recorded_at"]),
+            payload=parse_payload(e["type"], e["version"], e["payload"]),
+        )
+        for e in data["data"]
+    ]
+    return EventsPage(events, int(data.get("last_seq", after)))
+
+
+def conversation_body(**fields: Any) -> dict[str, Any]:
+    body = _clean({**fields, "id": fields.get("id") or new_id()})
+    _check_identifier("conversation id", body["id"])
+    return body
+
+
+def message_body(conversation_id: str, *, role: str, content: str, **fields: Any) -> dict[str, Any]:
+    _check_identifier("conversation id", conversation_id)
+    if role not in ROLES:
+        raise ValidationError(
+            f"a message's role is one of {', '.join(ROLES)}, not {role!r}",
+            details={"role": role},
+        )
+    if not isinstance(content, str):
+        raise ValidationError(f"a message's content is text, not {type(content).__name__}")
+    body = _clean({**fields, "role": role, "content": content, "id": fields.get("id") or new_id()})
+    for name in ("id", "parent_id", "run_id"):
+        if name in body:
+            _check_identifier(name.replace("_", " "), body[name])
+    return body
+
+
+def path_id(what: str, value: str) -> str:
+    """``value`` checked before it goes into a URL path."""
+    _check_identifier(what, value)
+    return value
