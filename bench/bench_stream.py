@@ -222,7 +222,8 @@ def lag(kind: str, writers: int, args: argparse.Namespace) -> None:
         return
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
     print(
-        f"{kind:10} {writers} writer process(es)  {len(lags):6,} events  "
+        f"{kind:10} {writers} writer process(es)  {len(lags):6,} events "
+        f"({len(lags) / args.seconds:4.0f}/s written)  "
         f"lag p50 {statistics.median(lags):6.1f} ms   p99 {p99:6.1f} ms   max {lags[-1]:6.1f} ms"
     )
 
