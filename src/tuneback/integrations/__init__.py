@@ -1,0 +1,8 @@
+"""Integrations that log an app's model calls to tuneback through the SDK.
+
+Each one lives in its own module and imports its framework only when it is
+used, so ``import tuneback`` never needs them:
+
+* :mod:`tuneback.integrations.openai` — wrap an ``openai.OpenAI`` or
+  ``AsyncOpenAI`` client so every chat completion is logged as a run.
+"""
