@@ -159,11 +159,16 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         name: str | None = None,
         parent_run_id: str | None = None,
+        run_type: str | None = None,
         started_at: datetime | None = None,
         created_at: datetime | None = None,
         background: bool | None = None,
     ) -> str:
-        """Log a run that happened in your app; returns its id (made here when not given)."""
+        """Log a run that happened in your app; returns its id (made here when not given).
+
+        ``run_type`` is llm (the default), chain, tool or retriever; a run names
+        its parent with ``parent_run_id`` to make a run tree.
+        """
         item = wire.run_item(
             inputs=inputs,
             output=output,
@@ -182,6 +187,7 @@ class Client:
             metadata=dict(metadata) if metadata else None,
             name=name,
             parent_run_id=parent_run_id,
+            run_type=run_type,
             started_at=started_at,
             created_at=created_at,
         )

@@ -4,5 +4,7 @@ Each one lives in its own module and imports its framework only when it is
 used, so ``import tuneback`` never needs them:
 
 * :mod:`tuneback.integrations.openai` — wrap an ``openai.OpenAI`` or
-  ``AsyncOpenAI`` client so every chat completion is logged as a run.
+  ``AsyncOpenAI`` client so every chat completion is logged as a run;
+* :mod:`tuneback.integrations.langchain` — a callback handler and ``trace()``
+  that log LangChain model calls and chains as run trees.
 """
