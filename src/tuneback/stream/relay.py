@@ -285,6 +285,13 @@ async def lease_and_relay(
             stats = await relay.run(
                 stop, keep_going=partial(asyncio.to_thread, lease.holds), once=once
             )
+        except Exception as exc:
+            if once:
+                raise
+            # The database went away (a restart, a failover): start again once it is back.
+            log.warning("relay: stopped by %s: %s; starting again", type(exc).__name__, exc)
+            await _wait(stop, RETRY_SECONDS)
+            continue
         finally:
             await asyncio.to_thread(lease.release)
         if once:
