@@ -98,3 +98,32 @@ def test_read_stream_after_a_seq(store: Store, stream_target: StreamTarget) -> N
 
 async def _collect(target: StreamTarget) -> list[dict[str, object]]:
     return [event.to_json_dict() async for event in read_stream(target)]
+
+
+def test_follow_the_stream_as_the_relay_publishes(
+    store: Store, stream_target: StreamTarget
+) -> None:
+    first = store.append_many(conversation_events(0))
+    relay_once(store, stream_target)
+
+    async def follow() -> list[int]:
+        stop = asyncio.Event()
+        seen: list[int] = []
+
+        async def reader() -> None:
+            async for event in read_stream(stream_target, after=10, follow=True, stop=stop):
+                seen.append(event.seq)
+                if len(seen) == len(first) - 10 + 25:
+                    return
+
+        task = asyncio.create_task(reader())
+        relay = asyncio.create_task(lease_and_relay(store, stream_target, stop))
+        await asyncio.to_thread(store.append_many, conversation_events(1))
+        try:
+            await asyncio.wait_for(task, 20)
+        finally:
+            stop.set()
+            await asyncio.wait_for(relay, 20)
+        return seen
+
+    assert asyncio.run(follow()) == list(range(11, len(first) + 26))
