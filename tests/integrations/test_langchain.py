@@ -81,7 +81,7 @@ def test_a_chain_is_a_run_tree_keyed_by_langchains_run_id(sdk: Sdk) -> None:
     assert (llm.prompt_tokens, llm.completion_tokens) == (9, 4)
     assert llm.latency_ms is not None
     assert llm.ttft_ms is None
-    assert "app" in llm.tags
+    assert llm.tags == ["app"]  # without LangChain's own seq:step:N
     assert llm.metadata["integration"] == "langchain"
     assert llm.metadata["ls_provider"] == "genericfakechatmodel"
     top = sdk.store.get_run(str(root))
@@ -112,6 +112,20 @@ def test_trace_collects_the_runs_started_inside_it(sdk: Sdk) -> None:
     assert streamed_llm.ttft_ms is not None
     assert streamed_llm.latency_ms is not None
     assert streamed_llm.ttft_ms <= streamed_llm.latency_ms
+    tb.close()
+
+
+async def test_an_async_chain_in_trace(sdk: Sdk) -> None:
+    tb = sdk.client(flush_interval=60)
+    chain = make_chain("one", "two")
+    with trace(tb) as t:
+        assert await chain.ainvoke({"question": "a"}) == "one"
+        assert [p async for p in chain.astream({"question": "b"})] == ["two"]
+    assert len(t.run_ids) == 2
+    assert tb.flush(timeout=10)
+    outputs = [sdk.store.get_run(run_id).output for run_id in t.llm_run_ids]
+    assert outputs == ["one", "two"]
+    assert sdk.store.get_run(t.llm_run_ids[1]).ttft_ms is not None
     tb.close()
 
 

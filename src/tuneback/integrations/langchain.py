@@ -230,7 +230,7 @@ class TunebackCallbackHandler(BaseCallbackHandler):
             name=_name(serialized, kwargs),
             inputs=inputs,
             parent_run_id=str(parent_run_id) if parent_run_id else None,
-            tags=[*self.tags, *(tags or ())],
+            tags=[*self.tags, *(t for t in tags or () if not t.startswith("seq:step:"))],
             metadata={**self.metadata, **_jsonable(_own(metadata or {}))},
         )
         with self._lock:

@@ -124,25 +124,35 @@ class _Call:
     model: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
     logged: bool = False
 
     def completed(self, response: Any) -> None:
-        choices = getattr(response, "choices", None) or []
-        message = getattr(choices[0], "message", None) if choices else None
-        self.parts = [str(getattr(message, "content", None) or "")]
-        self._took(response)
+        try:
+            choices = getattr(response, "choices", None) or []
+            message = getattr(choices[0], "message", None) if choices else None
+            self.parts = [str(getattr(message, "content", None) or "")]
+            tool_calls = getattr(message, "tool_calls", None)
+            if tool_calls:
+                self.extra["tool_calls"] = [_dump(call) for call in tool_calls]
+            self._took(response)
+        except Exception:
+            log.debug("tuneback: could not read an OpenAI response", exc_info=True)
         self.log("ok")
 
     def chunk(self, chunk: Any) -> None:
-        for choice in getattr(chunk, "choices", None) or []:
-            if getattr(choice, "index", 0) != 0:
-                continue
-            text = getattr(getattr(choice, "delta", None), "content", None)
-            if text:
-                if self.first_token is None:
-                    self.first_token = time.perf_counter()
-                self.parts.append(text)
-        self._took(chunk)
+        try:
+            for choice in getattr(chunk, "choices", None) or []:
+                if getattr(choice, "index", 0) != 0:
+                    continue
+                text = getattr(getattr(choice, "delta", None), "content", None)
+                if isinstance(text, str) and text:
+                    if self.first_token is None:
+                        self.first_token = time.perf_counter()
+                    self.parts.append(text)
+            self._took(chunk)
+        except Exception:
+            log.debug("tuneback: could not read an OpenAI chunk", exc_info=True)
 
     def _took(self, response: Any) -> None:
         self.model = getattr(response, "model", None) or self.model
@@ -173,7 +183,7 @@ class _Call:
                 completion_tokens=self.completion_tokens,
                 params=_params(request),
                 tags=self.sink.tags or None,
-                metadata={**self.sink.metadata, "integration": "openai"},
+                metadata={**self.sink.metadata, **self.extra, "integration": "openai"},
             )
         except Exception:
             log.warning("tuneback: could not log an OpenAI call", exc_info=True)
@@ -315,6 +325,11 @@ class AsyncTracedStream:
 
 
 # -- what a request says -----------------------------------------------------------
+
+
+def _dump(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if callable(dump) else str(value)
 
 
 def _text(value: Any) -> str | None:
