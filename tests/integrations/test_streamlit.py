@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.client.conftest import Sdk
+from tests.client.servers import serving
+from tests.models.openai_server import FakeOpenAIServer
 from tuneback import Client
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 # AppTest runs a function's source as a script, without this module's imports:
@@ -97,3 +105,48 @@ def test_write_stream_returns_the_text_and_the_run_id(sdk: Sdk) -> None:
     assert run.ttft_ms is not None
     assert run.metadata == {"integration": "streamlit"}
     client.close()
+
+
+def test_the_streamlit_example(
+    sdk: Sdk, monkeypatch: pytest.MonkeyPatch, openai_server: FakeOpenAIServer
+) -> None:
+    import streamlit as st
+
+    with serving(sdk.app) as server:
+        monkeypatch.setenv("TUNEBACK_URL", server.url)
+        monkeypatch.setenv("TUNEBACK_API_KEY", sdk.key)
+        monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        monkeypatch.setenv("MODEL", "fake-model")
+        st.cache_resource.clear()
+        made: list[Client] = []
+        init = Client.__init__
+
+        def remember(self: Client, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            made.append(self)
+
+        # The example makes its own client: keep hold of it to deliver its queue.
+        monkeypatch.setattr(Client, "__init__", remember)
+        at = AppTest.from_file(str(EXAMPLES / "streamlit_chat.py"), default_timeout=30).run()
+        at.chat_input[0].set_value("Hi").run()
+        assert not at.exception
+        at.feedback[0].set_value(0).run()
+        at.text_input[0].input("wrong").run()
+        at.chat_input[0].set_value("Again").run()
+        at.feedback[1].set_value(1).run()
+        assert not at.exception
+        assert [m.value for m in at.markdown if m.value.startswith("Hello")] == [
+            "Hello from the server",
+            "Hello from the server",
+        ]
+        [client] = made
+        assert client.flush(timeout=10)
+        assert client.stats.dropped == 0
+        st.cache_resource.clear()
+    runs = sdk.store.list_runs("demo")
+    assert len(runs) == 2
+    got = sorted(
+        (f.key, f.score, f.comment) for r in runs for f in sdk.store.feedback_for_run(r.id)
+    )
+    assert got == [("comment", None, "wrong"), ("thumbs", 0.0, None), ("thumbs", 1.0, None)]
