@@ -8,10 +8,12 @@ with nats-py alone (no database read, no position writes: the ceiling).
 
 Lag: ``tuneback relay`` runs as its own process while 1, 2 and 4 writer
 processes append a paced chat + feedback load (a ``run.completed`` then a
-``feedback.recorded`` on it, one event per call, ``--rate`` events/s in all); a
-JetStream consumer in this process measures, for every message, the time from
-the event's ``recorded_at`` (taken inside the commit, just before it) to its
-arrival. Prints p50 / p99 / max in ms.
+``feedback.recorded`` on it, one event per call, ``--rate`` events/s in all);
+then the relay runs inside ``tuneback serve --workers 1, 2, 4`` (PostgreSQL)
+while 4 HTTP clients chat through the OpenAI-compatible proxy and rate each
+answer by its feedback link. A JetStream consumer in this process measures,
+for every message, the time from the event's ``recorded_at`` (taken inside
+the commit, just before it) to its arrival. Prints p50 / p99 / max in ms.
 
     python bench/bench_stream.py [--events 20000] [--rate 400] [--seconds 6]
         [--postgres postgresql://postgres@127.0.0.1:5432/test] [--nats nats://127.0.0.1:4222]
@@ -22,10 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,6 +38,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import nats
 import psycopg
 
@@ -43,6 +49,7 @@ from tuneback.stream.subjects import encode_message, subject_for
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 500
+CLIENTS = 4
 
 
 def run_event(i: int) -> RunCompleted:
@@ -216,14 +223,98 @@ def lag(kind: str, writers: int, args: argparse.Namespace) -> None:
             relay.terminate()
             relay.wait(15)
             asyncio.run(drop_stream(target))
+    report(f"{kind} {writers} writer process(es)", lags, args)
+
+
+def chat_and_rate(base: str, end: float, gap: float, stop: threading.Event) -> None:
+    """One client: a chat answer through the proxy, then a rating by its feedback link, paced."""
+    next_at = time.perf_counter()
+    with httpx.Client(base_url=base, timeout=30) as http:
+        i = 0
+        while time.perf_counter() < end and not stop.is_set():
+            reply = http.post(
+                "/v1/chat/completions",
+                json={"model": "echo", "messages": [{"role": "user", "content": f"q{i}"}]},
+            )
+            if reply.status_code == 200:
+                http.post(reply.headers["x-tuneback-feedback-url"], json={"value": "up"})
+            i += 1
+            next_at += gap
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+def served_lag(workers: int, args: argparse.Namespace) -> None:
+    """Lag with the relay inside tuneback serve --workers N, under HTTP chat + feedback."""
+    with database("postgresql", args.postgres) as url:
+        Store(url).close()
+        target = new_target(args.nats)
+        port = 18_000 + workers
+        env = {
+            **os.environ,
+            "TUNEBACK_NATS_URL": target.url,
+            "TUNEBACK_NATS_STREAM": target.stream,
+            "TUNEBACK_NATS_SUBJECT": target.prefix,
+            "TUNEBACK_RATE_LIMIT": "off",
+        }
+        command = [sys.executable, "-m", "tuneback", "serve", "--workers", str(workers)]
+        command += ["--model", "echo", "--no-auth", "--port", str(port), "-d", url]
+        server = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        lags: list[float] = []
+        try:
+            for _ in range(600):
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            time.sleep(3)  # every worker up and one holding the relay lease
+
+            async def measure() -> None:
+                ready = asyncio.Event()
+                task = asyncio.create_task(consume(target, args.seconds + 2, lags, ready))
+                await asyncio.wait_for(ready.wait(), 60)
+                stop = threading.Event()
+                end = time.perf_counter() + args.seconds
+                # A chat logs a run and its rating a feedback event: two events per
+                # round, paced so the clients together offer --rate events/s (they go
+                # as fast as they can when the server cannot keep up).
+                clients = [
+                    threading.Thread(
+                        target=chat_and_rate, args=(base, end, CLIENTS * 2 / args.rate, stop)
+                    )
+                    for _ in range(CLIENTS)
+                ]
+                for client in clients:
+                    client.start()
+                await task
+                stop.set()
+                for client in clients:
+                    client.join(30)
+
+            asyncio.run(measure())
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+            asyncio.run(drop_stream(target))
+    report(f"serve --workers {workers}", lags, args)
+
+
+def report(label: str, lags: list[float], args: argparse.Namespace) -> None:
     lags.sort()
     if not lags:
-        print(f"{kind:10} {writers} writer(s): no messages arrived")
+        print(f"{label}: no messages arrived")
         return
     p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
     print(
-        f"{kind:10} {writers} writer process(es)  {len(lags):6,} events "
-        f"({len(lags) / args.seconds:4.0f}/s written)  "
+        f"{label:32} {len(lags):6,} events ({len(lags) / args.seconds:4.0f}/s)  "
         f"lag p50 {statistics.median(lags):6.1f} ms   p99 {p99:6.1f} ms   max {lags[-1]:6.1f} ms"
     )
 
@@ -246,6 +337,9 @@ def main() -> None:
     lag("sqlite", 1, args)
     for writers in (1, 2, 4):
         lag("postgresql", writers, args)
+    print(f"\ncommit-to-consumer lag, relay inside serve (PostgreSQL), {CLIENTS} HTTP clients\n")
+    for workers in (1, 2, 4):
+        served_lag(workers, args)
 
 
 if __name__ == "__main__":
