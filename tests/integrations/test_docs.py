@@ -7,11 +7,13 @@ import re
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from tests.client.conftest import Sdk
 from tests.client.servers import serving
 from tests.models.openai_server import FakeOpenAIServer
 from tuneback import Client
+from tuneback.integrations import streamlit as tb_st
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
@@ -27,8 +29,8 @@ def blocks(path: Path, start: str = "", end: str = "") -> list[str]:
 @pytest.mark.parametrize(
     ("page", "start", "end", "count"),
     [
-        ("docs/integrations.md", "", "", 5),
-        ("README.md", "### From an OpenAI client", "## Read the dashboard", 2),
+        ("docs/integrations.md", "", "", 6),
+        ("README.md", "### From an OpenAI client", "## Read the dashboard", 3),
     ],
 )
 def test_the_examples_on_the_page_run(
@@ -47,8 +49,17 @@ def test_the_examples_on_the_page_run(
         monkeypatch.setenv("TUNEBACK_API_KEY", sdk.key)
         monkeypatch.setenv("OPENAI_BASE_URL", openai_server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        # Streamlit's blocks run as Streamlit runs them, with the process's client fresh.
+        monkeypatch.setattr(tb_st, "_default", None)
         namespace: dict[str, object] = {}
         for block in code:
+            if "import streamlit" in block:
+                at = AppTest.from_string(block, default_timeout=30).run()
+                assert not at.exception
+                assert tb_st.default_client().flush(timeout=10)
+                assert tb_st.default_client().stats.sent >= 1
+                assert tb_st.default_client().stats.dropped == 0
+                continue
             exec(compile(block, page, "exec"), namespace)
             # A block may replace the client the last one made: deliver its writes now.
             for value in list(namespace.values()):

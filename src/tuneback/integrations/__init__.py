@@ -6,5 +6,7 @@ used, so ``import tuneback`` never needs them:
 * :mod:`tuneback.integrations.openai` — wrap an ``openai.OpenAI`` or
   ``AsyncOpenAI`` client so every chat completion is logged as a run;
 * :mod:`tuneback.integrations.langchain` — a callback handler and ``trace()``
-  that log LangChain model calls and chains as run trees.
+  that log LangChain model calls and chains as run trees;
+* :mod:`tuneback.integrations.streamlit` — ``st.feedback`` ratings recorded
+  once per change (retracted on un-click) and ``write_stream`` logging a run.
 """
