@@ -1,3 +1,4 @@
+import threading
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -10,6 +11,7 @@ from tuneback.domain import (
     Feedback,
     Run,
     dump_payload,
+    new_id,
     parse_payload,
 )
 from tuneback.errors import ValidationError
@@ -73,3 +75,22 @@ def test_comparison_rules() -> None:
 def test_error_runs_need_their_error() -> None:
     with pytest.raises(ValueError, match="needs an error message"):
         Run(status="error")
+
+
+def test_ids_made_at_once_on_many_threads_are_unique_and_ordered_per_thread() -> None:
+    # new_id holds its own lock around the whole ULID, clock read included: with
+    # only python-ulid's lock, a thread's ids can come out of order.
+    made: dict[int, list[str]] = {n: [] for n in range(8)}
+
+    def make(n: int) -> None:
+        made[n].extend(new_id() for _ in range(5_000))
+
+    threads = [threading.Thread(target=make, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [i for ids in made.values() for i in ids]
+    assert len(set(every)) == len(every) == 40_000
+    for ids in made.values():
+        assert ids == sorted(ids)
