@@ -8,8 +8,10 @@ import signal
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from tuneback.cli.app import DatabaseOption, app, err, open_store, settings_with
+from tuneback.errors import ConfigurationError
 from tuneback.stream.subjects import StreamTarget, require_nats
 
 NatsUrlOption = Annotated[
@@ -44,7 +46,14 @@ SubjectOption = Annotated[
 def stream_target(url: str | None, stream: str | None, subject: str | None) -> StreamTarget:
     """Where the stream is, from the options given and the TUNEBACK_NATS_* settings."""
     require_nats()
-    settings = settings_with(nats_url=url, nats_stream=stream, nats_subject=subject)
+    try:
+        settings = settings_with(nats_url=url, nats_stream=stream, nats_subject=subject)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = "TUNEBACK_" + str(problem["loc"][0]).upper() if problem["loc"] else "a setting"
+        raise ConfigurationError(
+            f"{where}: {problem['msg'].removeprefix('Value error, ')}"
+        ) from None
     return StreamTarget.from_settings(settings)
 
 

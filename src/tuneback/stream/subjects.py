@@ -13,7 +13,9 @@ A dot in a project name would split its subject token, so it is written ``%2E``
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
     from tuneback.storage.relay import LogEntry
+
+log = logging.getLogger("tuneback.stream")
 
 SEQ_HEADER = "Tuneback-Seq"
 MSG_ID_HEADER = "Nats-Msg-Id"
@@ -155,24 +159,45 @@ def require_nats() -> None:
         ) from None
 
 
+CONNECT_SECONDS = 5.0
+
+
+async def _quiet(exc: Exception) -> None:
+    # nats-py logs every failed attempt with a traceback by default; callers
+    # report what matters (the relay warns, a command prints one line).
+    log.debug("nats: %s", exc)
+
+
 async def connect(target: StreamTarget, *, name: str, wait: bool = True) -> NatsClient:
-    """A NATS connection that reconnects for ever (``wait``) or fails at once."""
+    """A NATS connection, or ConfigurationError within a few seconds if none answers.
+
+    Once connected, it reconnects for ever when ``wait`` (the relay rides out a
+    NATS restart), and gives up at once otherwise.
+    """
     require_nats()
     import nats
 
     servers = [s.strip() for s in target.url.split(",")]
     try:
-        return await nats.connect(
-            servers=servers,
-            name=name,
-            connect_timeout=2,
-            allow_reconnect=wait,
-            max_reconnect_attempts=-1 if wait else 0,
-            reconnect_time_wait=0.5,
+        return await asyncio.wait_for(
+            nats.connect(
+                servers=servers,
+                name=name,
+                connect_timeout=2,
+                allow_reconnect=wait,
+                # nats-py reads 0 as "no limit"; -1 is "no limit" too.
+                max_reconnect_attempts=-1 if wait else 1,
+                reconnect_time_wait=0.5,
+                error_cb=_quiet,
+            ),
+            timeout=CONNECT_SECONDS,
         )
     except Exception as exc:
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            reason = f"no answer within {CONNECT_SECONDS:.0f} s"
         raise ConfigurationError(
-            f"cannot reach NATS at {target.url}: {exc or type(exc).__name__} "
+            f"cannot reach NATS at {target.url}: {reason} "
             "(is nats-server running with JetStream, -js?)"
         ) from None
 
