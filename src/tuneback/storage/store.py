@@ -592,21 +592,7 @@ class Store:
             with self._reading() as conn:
                 counts = {table.name: count_rows(conn, table) for table in t.PROJECTIONS}
                 counts["events"] = count_rows(conn, t.events)
-                last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))
-                last_seq = int(last.scalar_one())
-                relays = [
-                    {
-                        "name": r.name,
-                        "seq": r.seq,
-                        "behind": last_seq - r.seq,
-                        "updated_at": r.updated_at,
-                        # When the oldest event still waiting was committed: the lag in time.
-                        "waiting_since": conn.execute(
-                            select(t.events.c.recorded_at).where(t.events.c.seq == r.seq + 1)
-                        ).scalar(),
-                    }
-                    for r in read_positions(conn)
-                ]
+                last_seq, relays = _relay_lag(conn)
             return {
                 "url": self.display_url,
                 "dialect": self.dialect,
@@ -616,6 +602,15 @@ class Store:
                 "relays": relays,
                 "rows": counts,
             }
+
+        return self._guard(work, "read")  # type: ignore[no-any-return]
+
+    def relay_lag(self) -> list[dict[str, Any]]:
+        """How far each relay to NATS is behind the log (cheap: no row counts)."""
+
+        def work() -> list[dict[str, Any]]:
+            with self._reading() as conn:
+                return _relay_lag(conn)[1]
 
         return self._guard(work, "read")  # type: ignore[no-any-return]
 
@@ -645,3 +640,23 @@ def _feedback_from_row(row: Any) -> FeedbackRecord:
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _relay_lag(conn: Connection) -> tuple[int, list[dict[str, Any]]]:
+    """The log's last seq, and for each relay its position and how far it is behind."""
+    last = conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0)))
+    last_seq = int(last.scalar_one())
+    relays = [
+        {
+            "name": r.name,
+            "seq": r.seq,
+            "behind": last_seq - r.seq,
+            "updated_at": r.updated_at,
+            # When the oldest event still waiting was committed: the lag in time.
+            "waiting_since": conn.execute(
+                select(t.events.c.recorded_at).where(t.events.c.seq == r.seq + 1)
+            ).scalar(),
+        }
+        for r in read_positions(conn)
+    ]
+    return last_seq, relays

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from tuneback.domain import utcnow
 from tuneback.errors import NotFoundError
 from tuneback.server.access import rule
 from tuneback.server.deps import ServicesDep
@@ -24,6 +25,21 @@ def dashboard_page(
     data = dashboard(
         services.store, project=services.settings.project, period=period, model=model or None
     )
+    now = utcnow()
+    data["stream"] = [
+        {
+            "name": relay["name"],
+            "seq": relay["seq"],
+            "behind": relay["behind"],
+            # How long the oldest event still waiting has waited: the lag in time.
+            "lag_s": (
+                round((now - relay["waiting_since"]).total_seconds(), 1)
+                if relay["waiting_since"] is not None
+                else 0.0
+            ),
+        }
+        for relay in services.store.relay_lag()
+    ]
     if request.query_params.get("format") == "json":
         return JSONResponse(data)
     return render_page(
