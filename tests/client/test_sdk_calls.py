@@ -143,3 +143,26 @@ async def test_the_async_client_has_the_same_calls(sdk: Sdk) -> None:
     ]
     assert isinstance(page.events[4].payload, FeedbackRetracted)
     assert sdk.store.get_conversation(conv_id).ended_at is not None
+
+
+def test_follow_reads_on_as_events_arrive(sdk: Sdk) -> None:
+    client = sdk.client(background=False)
+    start = client.events().last_seq
+    first = client.log_run(inputs="q", output="a")
+    follow = client.follow(after=start, poll_interval=0.01, limit=1)
+    assert next(follow).payload.run.id == first  # type: ignore[attr-defined]
+    second = client.log_run(inputs="q", output="b")
+    assert next(follow).payload.run.id == second  # type: ignore[attr-defined]
+    follow.close()
+    client.close()
+
+
+async def test_the_async_client_follows_too(sdk: Sdk) -> None:
+    transport = httpx.ASGITransport(app=sdk.app)
+    async with AsyncClient("http://tuneback.test", sdk.key, transport=transport) as client:
+        start = (await client.events()).last_seq
+        run_id = await client.log_run(inputs="q", output="a")
+        follow = client.follow(after=start, poll_interval=0.01)
+        event = await anext(follow)
+        await follow.aclose()
+    assert (event.type, event.payload.run.id) == ("run.completed", run_id)  # type: ignore[attr-defined]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ import httpx
 from tuneback.client import wire
 from tuneback.client.sync import DEFAULT_URL
 from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
-from tuneback.domain import ChatMessage, Run
+from tuneback.domain import ChatMessage, Run, StoredEvent
 
 
 class AsyncClient:
@@ -160,6 +160,23 @@ class AsyncClient:
             params["type"] = list(types)
         response = await self._request("GET", "/api/v1/events", params=params)
         return wire.events_page(response.json(), after)
+
+    async def follow(
+        self,
+        after: int = 0,
+        *,
+        poll_interval: float = 1.0,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> AsyncIterator[StoredEvent]:
+        """Every event after ``after``, then each new one as it is committed; never ends."""
+        while True:
+            page = await self.events(after, limit=limit, types=types)
+            for event in page.events:
+                yield event
+            after = page.last_seq
+            if len(page.events) < limit:
+                await asyncio.sleep(poll_interval)
 
     async def create_feedback_token(
         self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +21,7 @@ import httpx
 from tuneback.client import wire
 from tuneback.client.batcher import BackgroundBatcher, BatchStats, RetryLater
 from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
-from tuneback.domain import ChatMessage, Run
+from tuneback.domain import ChatMessage, Run, StoredEvent
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -351,6 +351,25 @@ class Client:
             params["type"] = list(types)
         response = self._request("GET", "/api/v1/events", params=params)
         return wire.events_page(response.json(), after)
+
+    def follow(
+        self,
+        after: int = 0,
+        *,
+        poll_interval: float = 1.0,
+        types: Sequence[str] | None = None,
+        limit: int = 1000,
+    ) -> Iterator[StoredEvent]:
+        """Every event after ``after``, then each new one as it is committed; never ends.
+
+        Keep the last event's ``seq`` to carry on from it after a restart.
+        """
+        while True:
+            page = self.events(after, limit=limit, types=types)
+            yield from page.events
+            after = page.last_seq
+            if len(page.events) < limit:
+                time.sleep(poll_interval)
 
     def create_feedback_token(
         self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600
