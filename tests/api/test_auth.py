@@ -109,7 +109,7 @@ async def test_an_expired_token_is_refused(api: Api) -> None:
     )
     expired = _forge(token, e=1)  # a past expiry, correctly signed below
     prefix, body, _sig = expired.split(".")
-    expired = f"{prefix}.{body}.{keys._sign(body)}"
+    expired = f"{prefix}.{body}.{keys._sign(prefix, body)}"
     response = await api.anonymous.post(f"/api/v1/feedback/tokens/{expired}", json={"value": "up"})
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]
