@@ -26,12 +26,12 @@ import hmac
 import ipaddress
 import secrets
 from collections.abc import Callable
-from http.cookies import SimpleCookie
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tuneback.domain.access import SIGN_IN_HINT, Permission, Principal
@@ -91,14 +91,7 @@ class BrowserIdentity:
 def _cookie(scope: Scope, name: str) -> str | None:
     for key, value in scope.get("headers", ()):
         if key == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed cookie header is no identity, not an error
-                return None
-            morsel = jar.get(name)
-            if morsel is not None:
-                return morsel.value
+            return cookie_parser(value.decode("latin-1")).get(name)
     return None
 
 
@@ -212,7 +205,8 @@ class Require:
 async def _check_chat_access(request: Request, principal: Principal, project: str) -> None:
     """A browser without an account reaches the chat as the project's setting allows."""
     services = request.app.state.services
-    access = (await _off_loop(services.store.get_project, project)).settings.chat_access
+    # The project's rules are cached for a second: no database read per chat request.
+    access = (await _off_loop(services.store.project_rules, project))[0].chat_access
     if access == "accounts":
         raise AuthenticationError(
             "this chat is for signed-in accounts: sign in at /login "
