@@ -8,5 +8,8 @@ used, so ``import tuneback`` never needs them:
 * :mod:`tuneback.integrations.langchain` — a callback handler and ``trace()``
   that log LangChain model calls and chains as run trees;
 * :mod:`tuneback.integrations.streamlit` — ``st.feedback`` ratings recorded
-  once per change (retracted on un-click) and ``write_stream`` logging a run.
+  once per change (retracted on un-click) and ``write_stream`` logging a run;
+* :mod:`tuneback.integrations.gradio` — ``track(chat_interface)``: answers as
+  runs in conversations, the Chatbot's like, retry, undo, copy, clear and a
+  comment box as feedback.
 """
