@@ -55,3 +55,37 @@ def test_undefined_cases_are_none() -> None:
     assert krippendorff_alpha([[1], [2]]) is None  # nothing pairable
     assert krippendorff_alpha([[1, 1], [1, 1]]) is None
     assert krippendorff_alpha([[1, 1], [2, 2]]) == 1.0
+
+
+def test_ordinal_alpha_matches_the_paper_and_a_hand_count() -> None:
+    # The same paper gives ordinal 0.815 for its reliability data.
+    assert krippendorff_alpha(RELIABILITY_DATA, "ordinal") == pytest.approx(0.815, abs=5e-4)
+    # Two raters on three items: (1,1), (2,3), (3,3). Value counts n1=2, n2=1, n3=3, n=6.
+    # delta(a,b) = (sum of counts from a to b - (n_a + n_b)/2)^2:
+    # d(1,2) = (3 - 1.5)^2 = 2.25, d(2,3) = (4 - 2)^2 = 4, d(1,3) = (6 - 2.5)^2 = 12.25.
+    # D_o = 2*d(2,3)/6 = 4/3; D_e = 2*(2*1*2.25 + 2*3*12.25 + 1*3*4)/30 = 6; alpha = 7/9.
+    assert krippendorff_alpha([[1, 1], [2, 3], [3, 3]], "ordinal") == pytest.approx(7 / 9)
+    # Only the order counts: the same ranks spaced unevenly give the same alpha.
+    assert krippendorff_alpha([[0, 0], [0.1, 1], [1, 1]], "ordinal") == pytest.approx(7 / 9)
+    # Interval on the same numbers differs: spacing matters there.
+    assert krippendorff_alpha([[1, 1], [2, 3], [3, 3]], "interval") != pytest.approx(7 / 9)
+
+
+def test_faces_and_stars_are_ordinal_thumbs_nominal() -> None:
+    from tuneback.domain.agreement import agreement_level
+    from tuneback.domain.feedback import (
+        BUILTIN_CONFIGS,
+        CategoricalConfig,
+        Category,
+        ContinuousConfig,
+    )
+
+    levels = {key: agreement_level(key, config) for key, config in BUILTIN_CONFIGS.items()}
+    assert levels == {"thumbs": "nominal", "faces": "ordinal", "stars": "ordinal"}
+    labels = CategoricalConfig(categories=[Category(label="a"), Category(label="b")])
+    assert agreement_level("topic", labels) == "nominal"
+    ranked = CategoricalConfig(
+        categories=[Category(label=x, score=i / 2) for i, x in enumerate("lmh")]
+    )
+    assert agreement_level("level", ranked) == "ordinal"
+    assert agreement_level("accuracy", ContinuousConfig(min=0, max=10)) == "interval"

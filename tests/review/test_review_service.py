@@ -237,14 +237,16 @@ def test_agreement_per_key_matches_the_formulas(store: Store, reviews: ReviewSer
         for run, (thumbs, stars) in zip(runs, answers, strict=False):
             reviews.submit(queue.id, run.id, reviewer, answers={"thumbs": thumbs, "stars": stars})
     thumbs, stars = reviews.agreement(queue.id)
-    # Only the three items both rated count; thumbs are categories, stars scores.
+    # Only the three items both rated count; thumbs are categories, stars ranks.
     pairs = [("up", "up"), ("up", "down"), ("down", "down")]
     assert (thumbs.key, thumbs.level, thumbs.items) == ("thumbs", "nominal", 3)
     assert thumbs.reviewers == ["ann", "bob"]
     assert thumbs.kappa == pytest.approx(cohen_kappa(pairs)) == pytest.approx(0.4)
     assert thumbs.alpha == pytest.approx(krippendorff_alpha(pairs)) == pytest.approx(4 / 9)
-    assert (stars.key, stars.level) == ("stars", "interval")
-    assert stars.alpha == pytest.approx(22 / 27)  # worked by hand in test_agreement.py
+    assert (stars.key, stars.level) == ("stars", "ordinal")
+    # Stars are ranks. Scores 0 (x2), .25, .75, 1 (x2); n = 6; only (.25, .75) disagree:
+    # D_o = 2*(2 - 1)^2/6 = 1/3; D_e = (9 + 25 + 128 + 2 + 25 + 9)/30 = 6.6; alpha = 94/99.
+    assert stars.alpha == pytest.approx(94 / 99)
 
 
 def test_queues_are_projections_that_survive_a_rebuild(

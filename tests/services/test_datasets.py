@@ -30,14 +30,14 @@ def test_runs_become_examples_with_their_best_answer(store: Store) -> None:
     items = datasets.add_runs(dataset.id, [plain.id, corrected.id, plain.id])
     assert [(i.output, i.source, i.source_run_id, i.version) for i in items] == [
         ("4", "run", plain.id, 1),
-        ("Paris", "correction", corrected.id, 2),
+        ("Paris", "correction", corrected.id, 1),
     ]
     assert items[1].inputs == [ChatMessage(role="user", content="Capital of France?")]
     assert datasets.add_runs(dataset.id, [plain.id]) == []  # already there
     assert datasets.get(dataset.id).item_count == 2
 
     after = datasets.remove_item(dataset.id, items[0].id)
-    assert (after.version, after.item_count) == (3, 1)
+    assert (after.version, after.item_count) == (2, 1)
     assert [i.output for i in store.dataset_items(dataset.id)] == ["Paris"]
 
 
@@ -65,5 +65,49 @@ def test_rebuild_reproduces_datasets(store: Store) -> None:
     items = datasets.add_runs(dataset.id, [r.id for r in runs])
     datasets.remove_item(dataset.id, items[1].id)
     before = (datasets.get(dataset.id), store.dataset_items(dataset.id))
+    store.rebuild()
+    assert (datasets.get(dataset.id), store.dataset_items(dataset.id)) == before
+
+
+def _user_run(store: Store, question: str, user: str) -> Run:
+    run = Run(
+        project="demo",
+        user=user,
+        inputs=[ChatMessage(role="user", content=question)],
+        output=f"answer to {question}",
+    )
+    store.append(RunCompleted(run=run))
+    return run
+
+
+def test_one_bulk_add_is_one_version(store: Store) -> None:
+    datasets = DatasetService(store)
+    runs = [_run(store, f"q{n}", f"a{n}") for n in range(10)]
+    dataset = datasets.create(project="demo", name="bulk")
+    items = datasets.add_runs(dataset.id, [r.id for r in runs])
+    assert [(i.source_run_id, i.version) for i in items] == [(r.id, 1) for r in runs]
+    assert (datasets.get(dataset.id).version, datasets.get(dataset.id).item_count) == (1, 10)
+    one_more = datasets.add_runs(dataset.id, [_run(store, "q10", "a10").id])
+    assert [i.version for i in one_more] == [2]
+    datasets.remove_item(dataset.id, items[0].id)
+    assert datasets.get(dataset.id).version == 3
+    before = (datasets.get(dataset.id), store.dataset_items(dataset.id))
+    store.rebuild()
+    assert (datasets.get(dataset.id), store.dataset_items(dataset.id)) == before
+
+
+def test_forgetting_a_user_keeps_the_versions_of_a_bulk_add(store: Store) -> None:
+    datasets = DatasetService(store)
+    leaving = [_user_run(store, f"mine {n}", "leaver") for n in range(2)]
+    staying = [_user_run(store, f"theirs {n}", "stayer") for n in range(2)]
+    dataset = datasets.create(project="demo", name="mixed")
+    # The leaver's run comes first, so its item is the one that started the version.
+    datasets.add_runs(dataset.id, [leaving[0].id, staying[0].id, leaving[1].id])
+    datasets.add_runs(dataset.id, [staying[1].id])
+    store.forget_user("leaver", project="demo")
+    kept = store.dataset_items(dataset.id)
+    assert [(i.source_run_id, i.version) for i in kept] == [(staying[0].id, 1), (staying[1].id, 2)]
+    assert datasets.get(dataset.id).version == 2
+    before = (datasets.get(dataset.id), kept)
     store.rebuild()
     assert (datasets.get(dataset.id), store.dataset_items(dataset.id)) == before

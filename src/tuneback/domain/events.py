@@ -151,6 +151,13 @@ class DatasetCreated(EventPayload):
 class DatasetItemAdded(EventPayload):
     type = "dataset.item_added"
     item: DatasetItem
+    new_version: bool = True
+    """Whether this item starts a new version of its dataset.
+
+    One action makes one version: a bulk add writes one event per item, and all
+    but the first say False, so every item of the action shares the first one's
+    version.
+    """
 
     @property
     def project(self) -> str:

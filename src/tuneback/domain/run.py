@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -57,6 +58,11 @@ class Run(DomainModel):
         if self.status == "error" and not self.error:
             raise ValueError("a run with status 'error' needs an error message")
         return self
+
+    @property
+    def happened_at(self) -> datetime:
+        """When the run happened: its start when known, else when it was recorded."""
+        return self.started_at or self.created_at
 
     @property
     def total_tokens(self) -> int | None:

@@ -62,7 +62,7 @@ class DatasetService:
         """Add runs as examples; a run already in the dataset is not added twice."""
         dataset = self.get(dataset_id)
         present = {item.source_run_id for item in self.store.dataset_items(dataset_id)}
-        events = []
+        events: list[NewEvent] = []
         for run_id in dict.fromkeys(run_ids):
             if run_id in present:
                 continue
@@ -85,10 +85,12 @@ class DatasetService:
                 metadata={"model": run.model} if run.model else {},
             )
             # The item's id doubles as the event id: adding the same item again is a no-op.
-            events.append(NewEvent(DatasetItemAdded(item=item), id=item.id))
+            # One action, one version: only the first item starts a new one.
+            added = DatasetItemAdded(item=item, new_version=not events)
+            events.append(NewEvent(added, id=item.id))
         self.store.append_many(events)
-        added = {e.payload.item.id for e in events}  # type: ignore[attr-defined]
-        return [item for item in self.store.dataset_items(dataset_id) if item.id in added]
+        ids = {e.payload.item.id for e in events}  # type: ignore[attr-defined]
+        return [item for item in self.store.dataset_items(dataset_id) if item.id in ids]
 
     def remove_item(self, dataset_id: str, item_id: str) -> DatasetRecord:
         dataset = self.get(dataset_id)

@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from tuneback.domain import (
-    CategoricalConfig,
     FeedbackRecord,
     ProjectSettings,
     QueueRule,
@@ -25,7 +24,12 @@ from tuneback.domain import (
     utcnow,
     validate,
 )
-from tuneback.domain.agreement import cohen_kappa, krippendorff_alpha
+from tuneback.domain.agreement import (
+    AgreementLevel,
+    agreement_level,
+    cohen_kappa,
+    krippendorff_alpha,
+)
 from tuneback.domain.feedback import BUILTIN_CONFIGS, RawValue
 from tuneback.errors import ConflictError, ValidationError
 from tuneback.services.feedback import FeedbackService
@@ -53,7 +57,7 @@ class ReviewItem:
 @dataclass(frozen=True)
 class KeyAgreement:
     key: str
-    level: Literal["nominal", "interval"]
+    level: AgreementLevel
     items: int
     """Items with answers from two or more reviewers: the ones agreement is measured on."""
     reviewers: list[str]
@@ -284,9 +288,7 @@ class ReviewService:
         results = []
         for key in queue.rating_keys:
             config = configs.get(key) or BUILTIN_CONFIGS.get(key)
-            level: Literal["nominal", "interval"] = (
-                "nominal" if isinstance(config, CategoricalConfig) else "interval"
-            )
+            level = agreement_level(key, config)
             units: dict[str, dict[str, Any]] = {}
             for (answer_key, run_id, user), answer in latest.items():
                 value = _agreement_value(answer, level)
@@ -310,7 +312,8 @@ class ReviewService:
 
 
 def _agreement_value(answer: FeedbackRecord, level: str) -> Any:
-    if level == "interval":
+    if level != "nominal":
+        # Scores rank faces and stars in order, and measure interval keys.
         return answer.score
     # Nominal: the category. Scores name categories uniquely for thumbs and
     # faces (👍 and "up" are the same answer); labels without a score are kept.

@@ -6,7 +6,8 @@ percentile function, so one is registered on each connection (see
 ``sqlite_functions``); PostgreSQL uses ``percentile_cont``.
 
 Feedback is read as it stands now (superseded and retracted ratings are left
-out); a run's time window is the time its answer was recorded.
+out); a run belongs to the moment it happened (:func:`tables.run_time`: its
+``started_at`` when the app gave one, else when it was recorded).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sqlalchemy import (
     literal_column,
     select,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from tuneback.storage import tables as t
 from tuneback.storage.sqlite_functions import percentile as percentile
@@ -84,10 +86,11 @@ class Analytics:
     def _runs_in(self, window: Window) -> list[ColumnElement[bool]]:
         c = t.runs.c
         found: list[ColumnElement[bool]] = [c.project == window.project]
+        happened = t.run_time()
         if window.since is not None:
-            found.append(c.created_at >= window.since)
+            found.append(happened >= window.since)
         if window.until is not None:
-            found.append(c.created_at < window.until)
+            found.append(happened < window.until)
         if window.model is not None:
             found.append(c.model == window.model)
         return found
@@ -173,7 +176,7 @@ class Analytics:
     def over_time(self, window: Window, bucket: Bucket = "day") -> list[dict[str, Any]]:
         """Runs, errors, latency and feedback per hour or day, oldest first."""
         r, f = t.runs.c, t.feedback.c
-        moment = self._bucket(r.created_at, bucket)
+        moment = self._bucket(t.run_time(), bucket)
         when = moment.label("bucket")
         runs = self._rows(
             select(
@@ -275,12 +278,24 @@ class Analytics:
             return r.user, t.runs
         if by == "system_prompt":
             conv = t.conversations
-            return conv.c.system_prompt, t.runs.outerjoin(conv, conv.c.id == r.conversation_id)
+            prompt = func.coalesce(conv.c.system_prompt, self._system_message())
+            return prompt, t.runs.outerjoin(conv, conv.c.id == r.conversation_id)
         if self.postgres:
             tags = func.jsonb_array_elements_text(r.tags).table_valued("value").alias("tag")
         else:
             tags = func.json_each(r.tags).table_valued("value").alias("tag")
         return tags.c.value, t.runs.join(tags, literal_column("1") == literal_column("1"))
+
+    def _system_message(self) -> ColumnElement[Any]:
+        """The system message a run sent first, for runs logged without a conversation."""
+        inputs = t.runs.c.inputs
+        if self.postgres:
+            first = inputs.cast(JSONB)[0]
+            role, content = first["role"].astext, first["content"].astext
+        else:
+            role = func.json_extract(inputs, "$[0].role")
+            content = func.json_extract(inputs, "$[0].content")
+        return case((role == "system", content))
 
     def keys(self, window: Window) -> list[dict[str, Any]]:
         """Per feedback key: how often, the mean score with its interval, and the distribution."""

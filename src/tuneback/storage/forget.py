@@ -282,7 +282,9 @@ class _Forgetting:
                 if mine:
                     owned.dataset_items.add(item["id"])
                     present.add(item["id"])
-                    dataset_id = item["dataset_id"]
+                    # Only the first item of a bulk add moved the version.
+                    if data.get("new_version", True):
+                        dataset_id = item["dataset_id"]
             else:  # dataset.item_removed
                 mine = data["item_id"] in owned.dataset_items
                 if mine and data["item_id"] in present:

@@ -218,6 +218,17 @@ class Projector:
 
     def _comparison_recorded(self, payload: ComparisonRecorded, event: StoredEvent) -> None:
         comparison = payload.comparison
+        if comparison.supersedes is not None:
+            # The replaced comparison may be waiting in this batch.
+            self.flush()
+            self._conn.execute(
+                update(t.comparisons)
+                .where(
+                    t.comparisons.c.id == comparison.supersedes,
+                    t.comparisons.c.superseded_by.is_(None),
+                )
+                .values(superseded_by=comparison.id)
+            )
         self._pending[t.comparisons].append(row_of(comparison))
         self._pending[t.comparison_runs].extend(
             {"comparison_id": comparison.id, "run_id": c.run_id, "position": i}
@@ -232,12 +243,17 @@ class Projector:
     def _dataset_item_added(self, payload: DatasetItemAdded, event: StoredEvent) -> None:
         self.flush()
         item = payload.item
-        version = self._conn.execute(
-            update(t.datasets)
-            .where(t.datasets.c.id == item.dataset_id)
-            .values(version=t.datasets.c.version + 1)
-            .returning(t.datasets.c.version)
-        ).scalar_one_or_none()
+        if payload.new_version:
+            version = self._conn.execute(
+                update(t.datasets)
+                .where(t.datasets.c.id == item.dataset_id)
+                .values(version=t.datasets.c.version + 1)
+                .returning(t.datasets.c.version)
+            ).scalar_one_or_none()
+        else:
+            version = self._conn.execute(
+                select(t.datasets.c.version).where(t.datasets.c.id == item.dataset_id)
+            ).scalar_one_or_none()
         if version is None:
             # Replayed logs were valid when written; an item for an unknown
             # dataset can only come from a bug, so refuse it loudly.

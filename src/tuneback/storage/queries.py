@@ -16,7 +16,7 @@ from typing import Any, Generic, Literal, TypeVar
 from sqlalchemy import Column, ColumnElement, Text, and_, cast, exists, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import JSONB
 
-from tuneback.domain import Comparison, FeedbackRecord, Run
+from tuneback.domain import ComparisonRecord, FeedbackRecord, Run
 from tuneback.errors import ValidationError
 from tuneback.storage import tables as t
 from tuneback.storage.store import Store, _feedback_from_row
@@ -131,9 +131,9 @@ class Queries:
             if wanted is not None:
                 found.append(column == wanted)
         if f.since is not None:
-            found.append(c.created_at >= f.since)
+            found.append(t.run_time() >= f.since)
         if f.until is not None:
-            found.append(c.created_at < f.until)
+            found.append(t.run_time() < f.until)
         if f.tag is not None:
             found.append(self._has_tag(f.tag))
         fb = t.feedback.c
@@ -186,8 +186,8 @@ class Queries:
         """
         c, fb = t.runs.c, t.feedback.c
         order = {
-            "newest": [c.created_at.desc(), c.id.desc()],
-            "oldest": [c.created_at.asc(), c.id.asc()],
+            "newest": [t.run_time().desc(), c.id.desc()],
+            "oldest": [t.run_time().asc(), c.id.asc()],
             "slowest": [c.latency_ms.desc().nulls_last(), c.id.desc()],
             "fastest": [c.latency_ms.asc().nulls_last(), c.id.desc()],
             "tokens": [
@@ -279,7 +279,7 @@ class Queries:
         run_id: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
-    ) -> Page[Comparison]:
+    ) -> Page[ComparisonRecord]:
         c = t.comparisons.c
         conditions: list[ColumnElement[bool]] = [_before(c.created_at, c.id, cursor)]
         if project is not None:
@@ -294,7 +294,9 @@ class Queries:
             .limit(limit + 1)
         )
         with self.engine.connect() as conn:
-            rows = [Comparison.model_validate(dict(r)) for r in conn.execute(query).mappings()]
+            rows = [
+                ComparisonRecord.model_validate(dict(r)) for r in conn.execute(query).mappings()
+            ]
         return _page(rows, limit, lambda comp: encode_cursor(comp.created_at, comp.id))
 
 

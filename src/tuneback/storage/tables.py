@@ -9,6 +9,8 @@ able to insert tables in any order.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -22,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 from tuneback.storage.types import JsonType, UtcDateTime
@@ -139,6 +142,17 @@ runs = Table(
     Index(None, "message_id"),
 )
 
+
+def run_time() -> Any:
+    """When a run happened: its start when the app gave one, else when it was recorded.
+
+    Every time axis, window and sort over runs uses this, so runs logged later
+    with their real ``started_at`` land on the day they ran; ``created_at`` stays
+    the ingest time.
+    """
+    return func.coalesce(runs.c.started_at, runs.c.created_at)
+
+
 feedback = Table(
     "feedback",
     metadata,
@@ -178,9 +192,15 @@ comparisons = Table(
     Column("ranking", JsonType),
     Column("user", String(200)),
     Column("comment", Text),
+    Column("mode", String(16)),
+    Column("supersedes", ID),
+    # Set on this row when a re-vote supersedes it; current comparisons have
+    # none, and the history stays in the event log.
+    Column("superseded_by", ID),
     Column("metadata", JsonType, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "project", "created_at"),
+    Index(None, "project", "superseded_by", "created_at"),
 )
 
 comparison_runs = Table(
