@@ -5,6 +5,7 @@ import pytest
 from tests.factories import T0, conversation_events
 from tests.storage.snapshot import projection_snapshot
 from tuneback.domain import (
+    ComparisonRecord,
     ContinuousConfig,
     ConversationStarted,
     Feedback,
@@ -66,7 +67,7 @@ def test_projections_show_what_the_events_say(store: Store) -> None:
     assert store.feedback_for_run(second.id) == []
 
     comparison = payloads[13].comparison  # type: ignore[attr-defined]
-    assert store.get_comparison(comparison.id) == comparison
+    assert store.get_comparison(comparison.id) == ComparisonRecord(**dict(comparison))
     [dataset] = store.list_datasets("demo")
     assert (dataset.name, dataset.version, dataset.item_count) == ("sums-0", 3, 1)
     [item] = store.dataset_items(dataset.id)

@@ -1,7 +1,13 @@
 """The pure core of tuneback: pydantic types and rules, no I/O."""
 
 from tuneback.domain.common import DomainModel, new_id, utcnow, validate
-from tuneback.domain.comparison import Candidate, Comparison, Outcome
+from tuneback.domain.comparison import (
+    BattleMode,
+    Candidate,
+    Comparison,
+    ComparisonRecord,
+    Outcome,
+)
 from tuneback.domain.conversation import (
     ChatMessage,
     Conversation,
@@ -64,11 +70,13 @@ __all__ = [
     "AnnotationTask",
     "AnnotationTaskCreated",
     "AuditRecorded",
+    "BattleMode",
     "Candidate",
     "CategoricalConfig",
     "Category",
     "ChatMessage",
     "Comparison",
+    "ComparisonRecord",
     "ComparisonRecorded",
     "ContinuousConfig",
     "Conversation",

@@ -19,6 +19,11 @@ from tuneback.domain.conversation import ChatMessage
 
 Outcome = Literal["a", "b", "tie", "both_bad"]
 
+# How a battle was set up: two models picked at random with their names hidden
+# until the vote, two models the person named, or one model sampled twice.
+# None: the comparison was logged (through the API or SDK) without saying.
+BattleMode = Literal["anonymous", "named", "resample"]
+
 
 class Candidate(DomainModel):
     run_id: Identifier
@@ -36,6 +41,10 @@ class Comparison(DomainModel):
     ranking: list[Identifier] | None = None
     user: str | None = None
     comment: str | None = None
+    mode: BattleMode | None = None
+    # A re-vote names the comparison it replaces (same person, same candidates);
+    # the old one stays in the log and its projection row is marked superseded.
+    supersedes: Identifier | None = None
     metadata: Metadata = Field(default_factory=dict)
     created_at: UtcDatetime = Field(default_factory=utcnow)
 
@@ -50,6 +59,8 @@ class Comparison(DomainModel):
             raise ValueError("an outcome judges exactly two candidates; rank more than two")
         if self.ranking is not None and sorted(self.ranking) != sorted(run_ids):
             raise ValueError("a ranking must list every candidate's run_id exactly once")
+        if self.supersedes is not None and self.supersedes == self.id:
+            raise ValueError("a comparison cannot supersede itself")
         return self
 
     @property
@@ -61,3 +72,13 @@ class Comparison(DomainModel):
         if self.ranking:
             return next(c for c in self.candidates if c.run_id == self.ranking[0])
         return None
+
+
+class ComparisonRecord(Comparison):
+    """A comparison as the store holds it: ``superseded_by`` marks one a re-vote replaced."""
+
+    superseded_by: Identifier | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.superseded_by is None

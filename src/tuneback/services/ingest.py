@@ -15,6 +15,7 @@ from typing import Any
 
 from tuneback.domain import (
     Comparison,
+    ComparisonRecord,
     ComparisonRecorded,
     EventPayload,
     ProjectSettings,
@@ -22,7 +23,7 @@ from tuneback.domain import (
 )
 from tuneback.domain.feedback import FeedbackKind, FeedbackSource, RawValue
 from tuneback.errors import NotFoundError, TuneBackError
-from tuneback.services.comparisons import check_candidates
+from tuneback.services.comparisons import ComparisonService, check_candidates, check_supersedes
 from tuneback.services.feedback import Config, FeedbackService
 from tuneback.services.runs import run_event
 from tuneback.storage import NewEvent, Store
@@ -84,6 +85,7 @@ class IngestService:
         self.store = store
         self.feedback = feedback
         self.queries = Queries(store)
+        self.comparisons = ComparisonService(store)
 
     def ingest(
         self, items: Sequence[Item | ItemResult], *, scope: str | None = None
@@ -125,14 +127,33 @@ class IngestService:
         configs: dict[str, dict[str, Config]] = {}
         settings: dict[str, ProjectSettings] = {}
         events: list[tuple[int, str, NewEvent]] = []
+        accepted: dict[str, ComparisonRecord] = {}
+        replaced: dict[str, str] = {}
         for index, item in fresh:
             try:
+                if isinstance(item, Comparison):
+                    check_supersedes(item, self._earlier(item, accepted, replaced))
                 payload = self._payload(item, runs, configs, settings)
             except TuneBackError as exc:
                 results[index] = ItemResult.failed(index, item_type(item), item.id, exc)
                 continue
             events.append((index, item.id, payload))
+            if isinstance(item, Comparison):
+                accepted[item.id] = ComparisonRecord(**dict(item))
+                if item.supersedes is not None:
+                    replaced[item.supersedes] = item.id
         return events
+
+    def _earlier(
+        self, item: Comparison, accepted: dict[str, ComparisonRecord], replaced: dict[str, str]
+    ) -> ComparisonRecord | None:
+        """The comparison a re-vote replaces, as this batch has left it so far."""
+        if item.supersedes is None:
+            return None
+        earlier = accepted.get(item.supersedes) or self.comparisons.earlier(item)
+        if earlier is not None and item.supersedes in replaced:
+            return earlier.model_copy(update={"superseded_by": replaced[item.supersedes]})
+        return earlier
 
     def _payload(
         self,

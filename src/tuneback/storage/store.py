@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tuneback.domain import (
     CategoricalConfig,
-    Comparison,
+    ComparisonRecord,
     ContinuousConfig,
     Conversation,
     DatasetItemRecord,
@@ -537,8 +537,8 @@ class Store:
         with self._reading() as conn:
             return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
 
-    def get_comparison(self, comparison_id: str) -> Comparison:
-        return self._one(t.comparisons, Comparison, comparison_id, "comparison")
+    def get_comparison(self, comparison_id: str) -> ComparisonRecord:
+        return self._one(t.comparisons, ComparisonRecord, comparison_id, "comparison")
 
     def list_datasets(self, project: str = "default") -> list[DatasetRecord]:
         return self._datasets(t.datasets.c.project == project)

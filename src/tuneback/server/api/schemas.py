@@ -13,6 +13,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tuneback.domain import (
+    BattleMode,
     Candidate,
     ChatMessage,
     FeedbackKind,
@@ -348,6 +349,9 @@ class ComparisonCreate(Body):
     The candidates must be different runs. Send an `outcome` (a, b, tie or
     both_bad) for exactly two candidates, or a `ranking` that lists every
     candidate's run_id once, best first. A comparison breaking these is a 422.
+    A re-vote names the comparison it replaces in `supersedes`: it must be the
+    same user's comparison of the same runs in the same project (404 when there
+    is none, 409 when it is someone else's, of other runs, or already replaced).
     """
 
     id: Identifier | None = None
@@ -358,6 +362,16 @@ class ComparisonCreate(Body):
     ranking: list[Identifier] | None = None
     user: str | None = Field(default=None, max_length=200)
     comment: str | None = None
+    mode: BattleMode | None = Field(
+        default=None,
+        description=(
+            "How the battle was set up: anonymous (two models at random, names hidden until "
+            "the vote), named (two models chosen by name) or resample (one model twice)."
+        ),
+    )
+    supersedes: Identifier | None = Field(
+        default=None, description="The id of the comparison this re-vote replaces."
+    )
     metadata: Metadata = Field(default_factory=dict)
 
 
@@ -370,6 +384,11 @@ class ComparisonPublic(Public):
     ranking: list[str] | None
     user: str | None
     comment: str | None
+    mode: BattleMode | None
+    supersedes: str | None
+    superseded_by: str | None = Field(
+        default=None, description="The re-vote that replaced this comparison, if any."
+    )
     metadata: dict[str, Any]
     created_at: datetime
 
