@@ -85,6 +85,8 @@ class Reply:
     adapter: ModelAdapter
     options: ModelOptions
     inputs: list[ChatMessage]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Kept in the run's metadata (a battle notes its round and side here)."""
     run_id: str = field(default_factory=new_id)
     message_id: str = field(default_factory=new_id)
     run: Run | None = None
@@ -209,6 +211,7 @@ class ChatService:
         *,
         model: str | None = None,
         options: ModelOptions | Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Reply:
         """Start answering a user message; iterate the returned :class:`Reply` for text."""
         parent = self.store.get_message(user_message_id)
@@ -234,6 +237,7 @@ class ChatService:
             adapter=adapter,
             options=parsed,
             inputs=inputs,
+            metadata=dict(metadata or {}),
         )
         reply._stream = self._generate(reply)
         with self._live_lock:
@@ -347,7 +351,10 @@ class ChatService:
             ttft_ms=round((first_token - clock) * 1000, 3) if first_token else None,
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
-            metadata={"usage_estimated": True} if usage and usage.estimated else {},
+            metadata={
+                **reply.metadata,
+                **({"usage_estimated": True} if usage and usage.estimated else {}),
+            },
             started_at=started_at,
         )
         events: list[EventPayload] = [
