@@ -1,3 +1,4 @@
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -94,3 +95,21 @@ def test_ids_made_at_once_on_many_threads_are_unique_and_ordered_per_thread() ->
     assert len(set(every)) == len(every) == 40_000
     for ids in made.values():
         assert ids == sorted(ids)
+
+
+def test_a_forked_child_never_repeats_its_parents_random_bytes() -> None:
+    # The random part is read ahead; a child must not hand out what its parent will.
+    new_id()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read)
+        os.write(write, "\n".join(new_id() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split("\n")
+    os.waitpid(pid, 0)
+    parent = [new_id() for _ in range(50)]
+    assert len(child) == 50
+    assert not {c[10:] for c in child} & {p[10:] for p in parent}
