@@ -29,8 +29,8 @@ def test_help_lists_every_command() -> None:
     listing = result.output.split("Commands:")[1].split("Start here:")[0]
     commands = re.findall(r"^  (\w+)\s", listing, re.MULTILINE)
     assert sorted(commands) == [
-        "chat", "db", "events", "export", "keys", "relay", "serve", "settings", "stats",
-        "train", "users",
+        "chat", "db", "events", "export", "keys", "leaderboard", "relay", "serve", "settings",
+        "stats", "train", "users",
     ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ import sys
 
 from tuneback.cli import chat, db, events, export, serve, settings, stats, train
 from tuneback.cli import keys as keys  # registers `tuneback keys`
+from tuneback.cli import leaderboard as leaderboard  # registers `tuneback leaderboard`
 from tuneback.cli import relay as relay  # registers `tuneback relay`
 from tuneback.cli import users as users  # registers `tuneback users`
 from tuneback.cli.app import app, err

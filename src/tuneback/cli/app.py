@@ -36,6 +36,7 @@ Start here:
   tuneback chat -m echo                   chat and rate in the terminal
   tuneback keys create --project myapp    a key for logging runs from your app (SDK, REST, proxy)
   tuneback stats --period 30d             what the feedback says
+  tuneback leaderboard                    models ranked by people's votes, with intervals
   tuneback export dpo --output data/      training data from the feedback
   tuneback train sft --base-model DIR --output tuned/
 """

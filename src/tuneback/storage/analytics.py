@@ -244,6 +244,8 @@ class Analytics:
                     func.sum(case((and_(f.key == "thumbs", f.score == 1), 1), else_=0)).label("up"),
                     func.sum(case((f.key == "thumbs", 1), else_=0)).label("thumbs"),
                     func.avg(case((explicit, f.score))).label("mean_score"),
+                    func.avg(case((explicit, f.score * f.score))).label("mean_square"),
+                    func.count(case((explicit, f.score))).label("scored"),
                 )
                 .select_from(source.join(t.feedback, f.run_id == r.id))
                 .where(*self._runs_in(window), f.current.is_(True))
@@ -265,7 +267,13 @@ class Analytics:
                     "error_rate": _ratio(row["errors"] or 0, row["runs"]),
                     "feedback_rate": _ratio(fb.get("rated_runs") or 0, row["runs"]),
                     "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
+                    "positive_ci": wilson(fb.get("up") or 0, fb.get("thumbs") or 0),
+                    "thumbs": fb.get("thumbs") or 0,
                     "mean_score": fb.get("mean_score"),
+                    "mean_score_ci": mean_ci(
+                        fb.get("mean_score"), fb.get("mean_square"), fb.get("scored") or 0
+                    ),
+                    "scored": fb.get("scored") or 0,
                 }
             )
         return rows
