@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import gradio as gr
 import pytest
+from gradio_client import Client as GradioClient
 from streamlit.testing.v1 import AppTest
 
 from tests.client.conftest import Sdk
-from tests.client.servers import serving
+from tests.client.servers import free_port, serving
+from tests.integrations.test_gradio import Chat
 from tests.models.openai_server import FakeOpenAIServer
 from tuneback import Client
 from tuneback.integrations import streamlit as tb_st
@@ -29,8 +32,8 @@ def blocks(path: Path, start: str = "", end: str = "") -> list[str]:
 @pytest.mark.parametrize(
     ("page", "start", "end", "count"),
     [
-        ("docs/integrations.md", "", "", 6),
-        ("README.md", "### From an OpenAI client", "## Read the dashboard", 3),
+        ("docs/integrations.md", "", "", 7),
+        ("README.md", "### From an OpenAI client", "## Read the dashboard", 4),
     ],
 )
 def test_the_examples_on_the_page_run(
@@ -51,8 +54,37 @@ def test_the_examples_on_the_page_run(
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
         # Streamlit's blocks run as Streamlit runs them, with the process's client fresh.
         monkeypatch.setattr(tb_st, "_default", None)
+        # Gradio's blocks launch on loopback without holding the thread, and are then
+        # chatted with and rated through gradio_client.
+        port = free_port()
+        launch = gr.Blocks.launch
+        monkeypatch.setattr(
+            gr.Blocks,
+            "launch",
+            lambda self, **kw: launch(
+                self,
+                server_name="127.0.0.1",
+                server_port=port,
+                prevent_thread_lock=True,
+                quiet=True,
+            ),
+        )
         namespace: dict[str, object] = {}
         for block in code:
+            if "import gradio" in block:
+                exec(compile(block, page, "exec"), namespace)
+                demo = namespace["demo"]
+                assert isinstance(demo, gr.ChatInterface)
+                try:
+                    chat = Chat(GradioClient(f"http://127.0.0.1:{port}/", verbose=False), "/reply")
+                    turn = chat.ask("Hi")
+                    chat.event("like", 1, liked=True)
+                    assert demo.tuneback.flush(timeout=10)  # type: ignore[attr-defined]
+                finally:
+                    demo.close()
+                assert sdk.store.get_run(turn.run_id).output == "You said: Hi"
+                assert [f.score for f in sdk.store.feedback_for_run(turn.run_id)] == [1.0]
+                continue
             if "import streamlit" in block:
                 at = AppTest.from_string(block, default_timeout=30).run()
                 assert not at.exception

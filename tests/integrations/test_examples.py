@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+from gradio_client import Client as GradioClient
+
 from tests.client.conftest import Sdk
-from tests.client.servers import serving
+from tests.client.servers import free_port, serving
+from tests.integrations.test_gradio import Chat
 from tests.models.openai_server import FakeOpenAIServer
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -61,3 +68,75 @@ def test_the_langchain_example(sdk: Sdk) -> None:
     [root] = [r for r in runs if r.parent_run_id is None]
     assert {r.parent_run_id for r in runs if r.id != root.id} == {root.id}
     assert [f.score for f in sdk.store.feedback_for_run(root.id)] == [1.0]
+
+
+def test_the_gradio_example(sdk: Sdk, openai_server: FakeOpenAIServer) -> None:
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "TUNEBACK_"))}
+    with serving(sdk.app) as server:
+        env = {
+            **clean,
+            "TUNEBACK_URL": server.url,
+            "TUNEBACK_API_KEY": sdk.key,
+            "OPENAI_BASE_URL": openai_server.base_url,
+            "OPENAI_API_KEY": "sk-test",
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(port),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+        }
+        app = subprocess.Popen(
+            [sys.executable, str(EXAMPLES / "gradio_chat.py")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            gc = connect(f"http://127.0.0.1:{port}/", app)
+            chat = Chat(gc, "/chat")
+            first = chat.ask("Hi")
+            chat.ask("And again?")
+            chat.event("like", 1, liked=True)
+            chat.event("like", 3, liked=False)
+            wait_for(lambda: len(sdk.store.feedback_for_runs(run_ids(sdk))) == 2)
+        finally:
+            app.send_signal(signal.SIGINT)
+            app.wait(30)
+    assert app.returncode == 0, app.stderr.read() if app.stderr else ""
+    assert [m["content"] for m in chat.messages[1::2]] == ["Hello from the server"] * 2
+    # The model saw the conversation so far, as text.
+    assert openai_server.requests[-1].body["messages"] == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello from the server"},
+        {"role": "user", "content": "And again?"},
+    ]
+    runs = sdk.store.list_runs("demo")
+    assert [(r.output, r.model, r.conversation_id) for r in runs] == [
+        ("Hello from the server", "gpt-4o-mini", first.conversation_id)
+    ] * 2
+    scores = {r.id: [f.score for f in sdk.store.feedback_for_run(r.id)] for r in runs}
+    assert scores == {first.run_id: [1.0], runs[0].id: [0.0]}
+
+
+def run_ids(sdk: Sdk) -> list[str]:
+    return [r.id for r in sdk.store.list_runs("demo")]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def connect(url: str, app: subprocess.Popen[str], timeout: float = 60.0) -> GradioClient:
+    """A gradio_client for the example's app, once it answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert app.poll() is None, app.stderr.read() if app.stderr else "the app ended"
+        try:
+            httpx.get(url, timeout=1.0)
+            return GradioClient(url, verbose=False)
+        except httpx.TransportError:
+            assert time.monotonic() < deadline, "the app did not start"
+            time.sleep(0.2)

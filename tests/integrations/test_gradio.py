@@ -3,6 +3,8 @@ over its queue, logging to a real tuneback server; the assertions read tuneback'
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -257,3 +259,30 @@ def test_tracking_twice_tracks_once(sdk: Sdk) -> None:
     assert track(demo, client).tuneback is tracker  # type: ignore[attr-defined]
     assert demo.fn.__wrapped__ is echo  # type: ignore[attr-defined]
     client.close()
+
+
+def test_an_answer_stopped_mid_way_is_a_cancelled_run_with_the_text_so_far(sdk: Sdk) -> None:
+    async def slow(message: str, history: list[Any]) -> AsyncIterator[str]:
+        yield "Once"
+        await asyncio.sleep(30)
+        yield "Once upon"
+
+    with serving(sdk.app) as server:
+        demo, tracker = tracked(sdk, server.url, slow)
+        with launched(demo) as gc:
+            job = gc.submit("Tell me a story", api_name="/chat")
+            wait_until(lambda: len(job.outputs()) >= 1)
+            assert job.cancel()
+            wait_until(lambda: bool(sdk.store.list_runs("demo")), tracker)
+        tracker.client.close()
+    [run] = sdk.store.list_runs("demo")
+    assert (run.status, run.output, run.error) == ("cancelled", "Once", None)
+
+
+def wait_until(condition: Any, tracker: Tracker | None = None, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        if tracker is not None:
+            tracker.flush(timeout=1)
+        time.sleep(0.05)
