@@ -15,7 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from tuneback.domain.common import MAX_JSON_DEPTH
-from tuneback.errors import AuthenticationError, PermissionDeniedError, TuneBackError
+from tuneback.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    TuneBackError,
+)
 from tuneback.storage import DatabaseError, describe_database_error
 
 log = logging.getLogger("tuneback.server")
@@ -51,6 +56,8 @@ async def _tuneback_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, TuneBackError)
     if isinstance(exc, AuthenticationError | PermissionDeniedError) and is_page_visit(request):
         return denied_page(request, exc)
+    if isinstance(exc, NotFoundError) and is_page_visit(request):
+        return not_found_page(request, exc.message)
     return error_response(exc.status_code, exc.type, exc.message, exc.details)
 
 
@@ -72,6 +79,38 @@ def denied_page(request: Request, exc: TuneBackError) -> Response:
 
     return render_page(
         request, "denied.html", section="", status_code=exc.status_code, message=exc.message
+    )
+
+
+_PLACES = (
+    # (path prefix, what is missing, where to go back to, the link's words)
+    ("/runs/", "run", "/runs", "Back to the runs"),
+    ("/datasets/", "dataset", "/datasets", "Back to the datasets"),
+    ("/conversations/", "conversation", "/conversations", "Back to the conversations"),
+    ("/users/", "user", "/users", "Back to the users"),
+    ("/review/", "review queue", "/review", "Back to the review queues"),
+)
+
+
+def not_found_page(request: Request, detail: str | None = None) -> Response:
+    """The styled 404 a person sees for an unknown page, run or dataset (JSON stays for APIs)."""
+    from tuneback.server.web.templating import render_page
+
+    path = request.url.path
+    what, back_href, back_label = "page", "/", "Go to the start page"
+    for prefix, thing, href, label in _PLACES:
+        if path.startswith(prefix):
+            what, back_href, back_label = thing, href, label
+            break
+    return render_page(
+        request,
+        "not_found.html",
+        section="",
+        status_code=404,
+        what=what,
+        detail=detail,
+        back_href=back_href,
+        back_label=back_label,
     )
 
 
@@ -98,8 +137,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "validation_error", f"{where}: {first['msg']}", errors)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404 and is_page_visit(request):
+        return not_found_page(request)
     type_ = _HTTP_TYPES.get(exc.status_code, "http_error")
     response = error_response(exc.status_code, type_, str(exc.detail))
     # Keep what the raiser asked for, e.g. WWW-Authenticate on a 401.

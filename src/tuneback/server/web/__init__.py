@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import Depends, FastAPI
-from fastapi.staticfiles import StaticFiles
 
 from tuneback.server.deps import refuse_nul
+from tuneback.server.web.assets import AssetFiles
 
 STATIC = Path(__file__).parent / "static"
 
@@ -18,7 +18,7 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     from tuneback.server.web import chat, dashboard, login, review, runs
 
     app.state.pages = list(pages)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", AssetFiles(directory=STATIC), name="static")
     checked = [Depends(refuse_nul)]
     app.include_router(login.router, dependencies=checked)
     if "chat" in pages:

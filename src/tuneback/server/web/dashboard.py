@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-from pathlib import Path
-
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from tuneback.domain import utcnow
 from tuneback.errors import NotFoundError
 from tuneback.server.access import rule
 from tuneback.server.deps import ServicesDep
+from tuneback.server.web.assets import asset_response, plotly_bundle
 from tuneback.server.web.templating import render_page
 from tuneback.services.analytics import PERIODS, dashboard
 
@@ -53,12 +51,12 @@ def dashboard_page(
 
 
 @router.get("/ui/plotly.js", dependencies=[rule("public")])
-def plotly_js() -> FileResponse:
-    """Plotly's browser bundle, as the plotly package ships it: no CDN, nothing vendored."""
-    spec = find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
+def plotly_js(request: Request) -> Response:
+    """Plotly's browser bundle, as the plotly package ships it: no CDN, nothing vendored.
+
+    Gzipped and cacheable (see :mod:`tuneback.server.web.assets`).
+    """
+    bundle = plotly_bundle()
+    if bundle is None:
         raise NotFoundError("charts need the plotly package: pip install plotly")
-    bundle = Path(spec.submodule_search_locations[0]) / "package_data" / "plotly.min.js"
-    return FileResponse(
-        bundle, media_type="text/javascript", headers={"Cache-Control": "max-age=86400"}
-    )
+    return asset_response(bundle, media_type="text/javascript", scope=request.scope)

@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from tuneback.domain.access import Permission, Principal
 from tuneback.server.access import csrf_token
+from tuneback.server.web.assets import plotly_url, versioned
 from tuneback.server.web.markdown import render_markdown
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -74,7 +75,9 @@ def page_csrf(request: Request) -> str:
     return csrf_token(request)
 
 
-templates.env.globals.update(csrf=page_csrf, principal=principal)
+templates.env.globals.update(csrf=page_csrf, principal=principal, plotly_url=plotly_url)
+# Static URLs carry their file's content version, so browsers may keep them for good.
+templates.env.globals["url_for"] = versioned(templates.env.globals["url_for"])  # type: ignore[arg-type]
 
 SECTIONS_OF_PAGE_GROUP = {
     "chat": ("chat",),
