@@ -87,6 +87,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    compare_daily_votes: int = Field(
+        default=200,
+        ge=0,
+        description=(
+            "Comparisons each person may make per UTC day on the compare page (/compare); "
+            "more get 429 until midnight UTC. A re-vote replaces a vote and does not count. "
+            "0: no limit."
+        ),
+    )
+
     nats_url: str | None = Field(
         default=None,
         description=(

@@ -11,8 +11,11 @@ from fastapi import Depends, Request
 from tuneback.config import Settings
 from tuneback.errors import ValidationError
 from tuneback.services.accounts import AccountService
+from tuneback.services.battle_votes import BattleVotes
+from tuneback.services.battles import BattleService
 from tuneback.services.catalog import ModelCatalog
 from tuneback.services.chat import ChatService
+from tuneback.services.comparisons import ComparisonService
 from tuneback.services.feedback import FeedbackService
 from tuneback.storage import Store
 from tuneback.storage.keys import AccessStore
@@ -30,17 +33,29 @@ class Services:
     chat: ChatService
     feedback: FeedbackService
     accounts: AccountService
+    battles: BattleService
+    votes: BattleVotes
     _csrf_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, store: Store, models: ModelCatalog) -> Services:
+        chat = ChatService(store, models)
+        feedback = FeedbackService(store)
+        battles = BattleService(chat, models)
         return cls(
             settings=settings,
             store=store,
             models=models,
-            chat=ChatService(store, models),
-            feedback=FeedbackService(store),
+            chat=chat,
+            feedback=feedback,
             accounts=AccountService(store),
+            battles=battles,
+            votes=BattleVotes(
+                battles,
+                ComparisonService(store),
+                feedback,
+                daily_cap=settings.compare_daily_votes,
+            ),
         )
 
     def csrf_secret(self) -> bytes:

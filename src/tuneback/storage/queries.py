@@ -299,6 +299,22 @@ class Queries:
             ]
         return _page(rows, limit, lambda comp: encode_cursor(comp.created_at, comp.id))
 
+    def current_comparisons_by(self, *, project: str, user: str, since: datetime) -> int:
+        """How many comparisons ``user`` made since ``since`` that no re-vote has replaced."""
+        c = t.comparisons.c
+        query = (
+            select(func.count())
+            .select_from(t.comparisons)
+            .where(
+                c.project == project,
+                c.user == user,
+                c.created_at >= since,
+                c.superseded_by.is_(None),
+            )
+        )
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
 
 def _page(rows: list[T], limit: int, cursor_of: Any) -> Page[T]:
     if len(rows) > limit:

@@ -15,7 +15,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat, dashboard, login, review, runs
+    from tuneback.server.web import chat, compare, dashboard, login, review, runs
 
     app.state.pages = list(pages)
     app.mount("/static", AssetFiles(directory=STATIC), name="static")
@@ -23,6 +23,7 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     app.include_router(login.router, dependencies=checked)
     if "chat" in pages:
         app.include_router(chat.router, dependencies=checked)
+        app.include_router(compare.router, dependencies=checked)
     if "dashboard" in pages:
         app.include_router(dashboard.router, dependencies=checked)
         app.include_router(runs.router, dependencies=checked)

@@ -80,12 +80,13 @@ templates.env.globals.update(csrf=page_csrf, principal=principal, plotly_url=plo
 templates.env.globals["url_for"] = versioned(templates.env.globals["url_for"])  # type: ignore[arg-type]
 
 SECTIONS_OF_PAGE_GROUP = {
-    "chat": ("chat",),
+    "chat": ("chat", "compare"),
     "dashboard": ("dashboard", "runs", "datasets"),
     "review": ("review",),
 }
 PERMISSION_OF_SECTION: dict[str, Permission] = {
     "chat": "chat",
+    "compare": "chat",
     "dashboard": "manage",
     "runs": "read",
     "datasets": "manage",
