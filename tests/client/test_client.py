@@ -176,6 +176,8 @@ async def test_the_async_client(sdk: Sdk) -> None:
         await client.feedback(run_id, type="action", value="saved", user="ann")
         other = await client.log_run(inputs="q", output="b")
         await client.compare([run_id, other], outcome="a")
+        assert await client.flush(timeout=10)
+        assert (client.stats.sent, client.stats.dropped) == (5, 0)
         page = await client.list_runs(has_feedback="thumbs")
         assert [r.id for r in page.runs] == [run_id]
         token = await client.create_feedback_token(run_id)

@@ -161,7 +161,7 @@ async def test_the_async_client_follows_too(sdk: Sdk) -> None:
     transport = httpx.ASGITransport(app=sdk.app)
     async with AsyncClient("http://tuneback.test", sdk.key, transport=transport) as client:
         start = (await client.events()).last_seq
-        run_id = await client.log_run(inputs="q", output="a")
+        run_id = await client.log_run(inputs="q", output="a")  # queued: follow sees it land
         follow = client.follow(after=start, poll_interval=0.01)
         event = await anext(follow)
         await follow.aclose()

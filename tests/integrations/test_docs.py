@@ -32,7 +32,7 @@ def blocks(path: Path, start: str = "", end: str = "") -> list[str]:
 @pytest.mark.parametrize(
     ("page", "start", "end", "count"),
     [
-        ("docs/integrations.md", "", "", 7),
+        ("docs/integrations.md", "", "", 8),
         ("README.md", "### From an OpenAI client", "## Read the dashboard", 4),
     ],
 )

@@ -10,12 +10,13 @@
 """
 
 from tuneback.client.aio import AsyncClient
-from tuneback.client.batcher import BackgroundBatcher, BatchStats
+from tuneback.client.batcher import AsyncBatcher, BackgroundBatcher, BatchStats
 from tuneback.client.sync import Client
 from tuneback.client.wire import ApiError, EventsPage, FeedbackToken, RunsPage
 
 __all__ = [
     "ApiError",
+    "AsyncBatcher",
     "AsyncClient",
     "BackgroundBatcher",
     "BatchStats",

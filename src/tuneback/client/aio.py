@@ -1,8 +1,13 @@
 """``tuneback.AsyncClient``: the same calls as :class:`~tuneback.client.Client`, awaited.
 
-An async app already has a loop that waits well, so writes are sent at once
-(with the same retries and the same client-made ids) instead of through a
-background thread; ``ingest()`` sends many items in one call.
+Writes (``log_run``, ``record_feedback``, ``feedback``, ``compare``) go to a
+background batcher by default — a task on the app's event loop that follows the
+sync client's batching rules — and return the new item's id at once; they never
+raise for a network or server problem: what cannot be delivered after the
+retries is logged and counted in ``stats``. Arguments the server would refuse
+raise at the call. ``background=False`` sends straight away and raises what the
+server says; ``ingest()`` sends many items in one call. Call ``flush()`` to
+wait for delivery and ``aclose()`` (or ``async with``) to send what is left.
 """
 
 from __future__ import annotations
@@ -16,17 +21,29 @@ from typing import Any
 import httpx
 
 from tuneback.client import wire
+from tuneback.client.batcher import AsyncBatcher, BatchStats
 from tuneback.client.sync import DEFAULT_URL
 from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
 from tuneback.domain import ChatMessage, Run, StoredEvent
 
 
 class AsyncClient:
+    """A tuneback server, reached at ``url`` with ``api_key``, from async code.
+
+    The options are :class:`~tuneback.client.Client`'s: batches go out every
+    ``flush_interval`` seconds, or sooner at ``batch_size`` items or
+    ``batch_bytes`` bytes.
+    """
+
     def __init__(
         self,
         url: str | None = None,
         api_key: str | None = None,
         *,
+        background: bool = True,
+        batch_size: int = 100,
+        batch_bytes: int = 1_000_000,
+        flush_interval: float = 1.0,
         max_retries: int = 5,
         retry_backoff: float = 0.25,
         timeout: float = 10.0,
@@ -35,10 +52,19 @@ class AsyncClient:
         self.url = (url or os.environ.get("TUNEBACK_URL") or DEFAULT_URL).rstrip("/")
         key = api_key or os.environ.get("TUNEBACK_API_KEY")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.background = background
         self.max_retries = max_retries
         self.retry_backoff = retry_backoff
         self._http = httpx.AsyncClient(
             base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+        self.batcher = AsyncBatcher(
+            self._send_batch,
+            max_items=batch_size,
+            max_bytes=batch_bytes,
+            interval=flush_interval,
+            max_retries=max_retries,
+            backoff=lambda attempt: wire.backoff(attempt, retry_backoff),
         )
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -56,7 +82,25 @@ class AsyncClient:
             await asyncio.sleep(wire.backoff(attempt, self.retry_backoff))
             attempt += 1
 
-    async def aclose(self) -> None:
+    async def _send_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        try:
+            response = await self._http.post("/api/v1/ingest", json={"items": items})
+        except httpx.TransportError as exc:
+            return wire.batch_failures(exc, items)
+        return wire.batch_failures(response, items)
+
+    @property
+    def stats(self) -> BatchStats:
+        """How many items were queued, sent, retried and dropped in the background."""
+        return self.batcher.stats
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued; True once it has all been delivered or given up on."""
+        return await self.batcher.flush(timeout)
+
+    async def aclose(self, timeout: float | None = 30.0) -> None:
+        """Send what is queued (waiting up to ``timeout`` seconds), then close."""
+        await self.batcher.close(timeout)
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncClient:
@@ -70,12 +114,17 @@ class AsyncClient:
         response = await self._request("POST", "/api/v1/ingest", json={"items": list(items)})
         return wire.ingest_failures(response)
 
-    async def _write(self, item: dict[str, Any]) -> str:
-        for failure in await self.ingest([item]):
+    async def _write(self, items: list[dict[str, Any]], background: bool | None) -> list[str]:
+        ids = [str(item["id"]) for item in items]
+        if self.background if background is None else background:
+            for item in items:
+                self.batcher.add(item)
+            return ids
+        for failure in await self.ingest(items):
             wire.raise_for_error(
                 httpx.Response(failure.get("status", 422), json={"error": failure.get("error")})
             )
-        return str(item["id"])
+        return ids
 
     async def log_run(
         self,
@@ -84,18 +133,28 @@ class AsyncClient:
         output: str | None,
         model: str | None = None,
         id: str | None = None,
+        background: bool | None = None,
         **fields: Any,
     ) -> str:
         """Log a run (same fields as :meth:`Client.log_run`); returns its id."""
-        return await self._write(
-            wire.run_item(inputs=inputs, output=output, id=id, model=model, **fields)
-        )
+        item = wire.run_item(inputs=inputs, output=output, id=id, model=model, **fields)
+        [run_id] = await self._write([item], background)
+        return run_id
 
     async def record_feedback(
-        self, run_id: str, key: str, *, id: str | None = None, **fields: Any
+        self,
+        run_id: str,
+        key: str,
+        *,
+        id: str | None = None,
+        background: bool | None = None,
+        **fields: Any,
     ) -> str:
+        """Record feedback (same fields as :meth:`Client.record_feedback`); returns its id."""
         fields.setdefault("source", "api")
-        return await self._write(wire.feedback_item(run_id=run_id, key=key, id=id, **fields))
+        item = wire.feedback_item(run_id=run_id, key=key, id=id, **fields)
+        [feedback_id] = await self._write([item], background)
+        return feedback_id
 
     async def feedback(
         self,
@@ -105,13 +164,11 @@ class AsyncClient:
         user: str | None = None,
         *,
         data_id: str | None = None,
+        background: bool | None = None,
     ) -> list[str]:
+        """Humanloop-style feedback (see :meth:`Client.feedback`); returns the ids."""
         items = wire.humanloop_items(run_id, type, value, user, data_id)
-        for failure in await self.ingest(items):
-            wire.raise_for_error(
-                httpx.Response(failure.get("status", 422), json={"error": failure.get("error")})
-            )
-        return [str(item["id"]) for item in items]
+        return await self._write(items, background)
 
     async def compare(
         self,
@@ -120,17 +177,24 @@ class AsyncClient:
         outcome: str | None = None,
         ranking: Sequence[str] | None = None,
         id: str | None = None,
+        background: bool | None = None,
         **fields: Any,
     ) -> str:
-        return await self._write(
-            wire.comparison_item(run_ids=run_ids, outcome=outcome, ranking=ranking, id=id, **fields)
+        item = wire.comparison_item(
+            run_ids=run_ids, outcome=outcome, ranking=ranking, id=id, **fields
         )
+        [comparison_id] = await self._write([item], background)
+        return comparison_id
 
     async def retract(self, feedback_id: str) -> None:
-        """Take feedback back; the history keeps it."""
-        await self._request(
-            "DELETE", f"/api/v1/feedback/{wire.path_id('feedback id', feedback_id)}"
-        )
+        """Take feedback back; the history keeps it.
+
+        Sent straight away, after whatever is still queued (the feedback itself
+        may be), so it raises what the server says.
+        """
+        path = f"/api/v1/feedback/{wire.path_id('feedback id', feedback_id)}"
+        await self.flush()
+        await self._request("DELETE", path)
 
     async def start_conversation(self, *, id: str | None = None, **fields: Any) -> str:
         """Start a conversation (same fields as :meth:`Client.start_conversation`)."""

@@ -1,23 +1,28 @@
-"""The background batcher: items queue up and a daemon thread sends them in batches.
+"""The background batchers: items queue up and are sent in batches, by a daemon
+thread (:class:`BackgroundBatcher`, for ``Client``) or by a task on the app's
+event loop (:class:`AsyncBatcher`, for ``AsyncClient``); both follow one set of
+rules, :class:`BatchRules`.
 
 A batch goes out when it reaches ``max_items`` or ``max_bytes``, or when
 ``interval`` seconds have passed since the first item waiting. A batch that
 fails on the network or with a 5xx is sent again, with the same item ids, after
 a growing pause; the server treats a resent id as already done, so retries
 neither lose nor double anything. What still cannot be sent is logged and
-counted in :attr:`BatchStats.dropped` — the thread never raises into the app.
+counted in :attr:`BatchStats.dropped`; neither batcher ever raises into the app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,32 +45,137 @@ class BatchStats:
 Send = Callable[[list[dict[str, Any]]], list[dict[str, Any]]]
 """Deliver a batch; returns the per-item errors; raises :class:`RetryLater`."""
 
+AsyncSend = Callable[[list[dict[str, Any]]], Awaitable[list[dict[str, Any]]]]
+""":data:`Send` for the asyncio batcher."""
 
-class BackgroundBatcher:
+
+def default_backoff(attempt: int) -> float:
+    return min(10.0, 0.25 * 2.0**attempt)
+
+
+class BatchRules:
+    """The batching rules both batchers follow: what waits, when a batch is due,
+    what goes in it, when to try again, and what each outcome counts.
+
+    It holds no lock and never sleeps: the thread batcher calls it under its
+    condition, the asyncio batcher from its loop.
+    """
+
     def __init__(
         self,
-        send: Send,
         *,
         max_items: int = 100,
         max_bytes: int = 1_000_000,
         interval: float = 1.0,
         max_queue: int = 100_000,
         max_retries: int = 8,
-        backoff: Callable[[int], float] = lambda attempt: min(10.0, 0.25 * 2**attempt),
-        name: str = "tuneback-batcher",
+        backoff: Callable[[int], float] = default_backoff,
     ) -> None:
-        self._send = send
         self.max_items = max_items
         self.max_bytes = max_bytes
         self.interval = interval
         self.max_queue = max_queue
         self.max_retries = max_retries
-        self._backoff = backoff
+        self.backoff = backoff
         self.stats = BatchStats()
-        self._queue: deque[tuple[dict[str, Any], int]] = deque()
-        self._bytes = 0
-        self._oldest: float | None = None
-        self._in_flight = 0
+        self.queue: deque[tuple[dict[str, Any], int]] = deque()
+        self.bytes = 0
+        self.oldest: float | None = None
+        self.in_flight = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self.queue) + self.in_flight
+
+    def offer(self, item: dict[str, Any], *, closed: bool) -> bool | None:
+        """Queue ``item``: None when it was dropped (queue full or closed), else
+        whether the sender should wake (a first item starts the interval, a
+        full batch goes at once)."""
+        size = len(json.dumps(item, default=str))
+        if closed or len(self.queue) >= self.max_queue:
+            self.stats.dropped += 1
+            log.warning("tuneback: dropped an item (%s)", "closed" if closed else "full")
+            return None
+        self.queue.append((item, size))
+        self.bytes += size
+        self.stats.queued += 1
+        if self.oldest is None:
+            self.oldest = time.monotonic()
+            return True
+        return len(self.queue) >= self.max_items or self.bytes >= self.max_bytes
+
+    def due(self, *, now: bool) -> bool:
+        """A batch should go: ``now`` (a flush or close is waiting), full, or old enough."""
+        if not self.queue:
+            return False
+        if now:
+            return True
+        if len(self.queue) >= self.max_items or self.bytes >= self.max_bytes:
+            return True
+        return self.oldest is not None and time.monotonic() - self.oldest >= self.interval
+
+    def wait(self) -> float | None:
+        """Seconds until the oldest item's batch is due (None: nothing is waiting)."""
+        if self.oldest is None:
+            return None
+        return max(0.0, self.interval - (time.monotonic() - self.oldest))
+
+    def take(self) -> list[dict[str, Any]]:
+        batch: list[dict[str, Any]] = []
+        size = 0
+        while self.queue and len(batch) < self.max_items:
+            item, item_size = self.queue[0]
+            if batch and size + item_size > self.max_bytes:
+                break
+            self.queue.popleft()
+            self.bytes -= item_size
+            batch.append(item)
+            size += item_size
+        self.oldest = time.monotonic() if self.queue else None
+        self.in_flight = len(batch)
+        return batch
+
+    def pause_before_retry(
+        self, batch: list[dict[str, Any]], attempt: int, exc: Exception
+    ) -> float | None:
+        """Seconds to wait before sending ``batch`` again; None (and counted) when giving up."""
+        if attempt >= self.max_retries:
+            self.stats.dropped += len(batch)
+            log.error("tuneback: gave up on %d items: %s", len(batch), exc)
+            return None
+        self.stats.retries += 1
+        return self.backoff(attempt)
+
+    def delivered(self, batch: list[dict[str, Any]], failures: list[dict[str, Any]]) -> None:
+        for failure in failures:
+            log.warning(
+                "tuneback: the server refused %s %s: %s",
+                failure.get("type"),
+                failure.get("id"),
+                (failure.get("error") or {}).get("message"),
+            )
+        self.stats.dropped += len(failures)
+        self.stats.sent += len(batch) - len(failures)
+
+    def lost(self, batch: list[dict[str, Any]]) -> None:
+        """Whatever went wrong while sending, the host app must not see it."""
+        self.stats.dropped += len(batch)
+        log.exception("tuneback: dropped %d items after an unexpected error", len(batch))
+
+
+class BackgroundBatcher:
+    """The rules run by a daemon thread, for a synchronous app."""
+
+    def __init__(
+        self,
+        send: Send,
+        *,
+        name: str = "tuneback-batcher",
+        **options: Any,
+    ) -> None:
+        self._send = send
+        self._rules = BatchRules(**options)
+        self.stats = self._rules.stats
         self._flushing = 0
         self._closed = False
         self._cond = threading.Condition()
@@ -77,23 +187,13 @@ class BackgroundBatcher:
 
     def add(self, item: dict[str, Any]) -> bool:
         """Queue one item; False (and counted as dropped) when the queue is full or closed."""
-        size = len(json.dumps(item, default=str))
         with self._cond:
-            if self._closed or len(self._queue) >= self.max_queue:
-                self.stats.dropped += 1
-                log.warning("tuneback: dropped an item (%s)", "closed" if self._closed else "full")
-                return False
-            self._queue.append((item, size))
-            self._bytes += size
-            self.stats.queued += 1
-            if self._oldest is None:
+            wake = self._rules.offer(item, closed=self._closed)
+            if wake:
                 # The thread sleeps without a deadline while the queue is empty:
                 # wake it so it starts timing this batch's interval.
-                self._oldest = time.monotonic()
                 self._cond.notify_all()
-            elif len(self._queue) >= self.max_items or self._bytes >= self.max_bytes:
-                self._cond.notify_all()
-        return True
+        return wake is not None
 
     def flush(self, timeout: float | None = None) -> bool:
         """Send everything queued now; True when it all went (or was given up on) in time."""
@@ -102,7 +202,7 @@ class BackgroundBatcher:
             self._flushing += 1
             self._cond.notify_all()
             try:
-                while self._queue or self._in_flight:
+                while self._rules.pending:
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
@@ -123,54 +223,26 @@ class BackgroundBatcher:
     @property
     def pending(self) -> int:
         with self._cond:
-            return len(self._queue) + self._in_flight
+            return self._rules.pending
 
     # -- the thread ------------------------------------------------------------
 
-    def _due(self) -> bool:
-        if not self._queue:
-            return False
-        if self._flushing or self._closed:
-            return True
-        if len(self._queue) >= self.max_items or self._bytes >= self.max_bytes:
-            return True
-        return self._oldest is not None and time.monotonic() - self._oldest >= self.interval
-
-    def _take(self) -> list[dict[str, Any]]:
-        batch: list[dict[str, Any]] = []
-        size = 0
-        while self._queue and len(batch) < self.max_items:
-            item, item_size = self._queue[0]
-            if batch and size + item_size > self.max_bytes:
-                break
-            self._queue.popleft()
-            self._bytes -= item_size
-            batch.append(item)
-            size += item_size
-        self._oldest = time.monotonic() if self._queue else None
-        self._in_flight = len(batch)
-        return batch
-
     def _run(self) -> None:
+        rules = self._rules
         while True:
             with self._cond:
-                while not self._due():
-                    if self._closed and not self._queue:
+                while not rules.due(now=bool(self._flushing or self._closed)):
+                    if self._closed and not rules.queue:
                         return
-                    wait = None
-                    if self._oldest is not None:
-                        wait = max(0.0, self.interval - (time.monotonic() - self._oldest))
-                    self._cond.wait(wait)
-                batch = self._take()
+                    self._cond.wait(rules.wait())
+                batch = rules.take()
             try:
                 self._deliver(batch)
             except Exception:
-                # Whatever happened, the host app must not see it.
-                self.stats.dropped += len(batch)
-                log.exception("tuneback: dropped %d items after an unexpected error", len(batch))
+                rules.lost(batch)
             finally:
                 with self._cond:
-                    self._in_flight = 0
+                    rules.in_flight = 0
                     self._cond.notify_all()
 
     def _deliver(self, batch: list[dict[str, Any]]) -> None:
@@ -179,24 +251,122 @@ class BackgroundBatcher:
             try:
                 failures = self._send(batch)
             except RetryLater as exc:
-                if attempt >= self.max_retries:
-                    self.stats.dropped += len(batch)
-                    log.error("tuneback: gave up on %d items: %s", len(batch), exc)
+                pause = self._rules.pause_before_retry(batch, attempt, exc)
+                if pause is None:
                     return
-                self.stats.retries += 1
-                time.sleep(self._backoff(attempt))
+                time.sleep(pause)
                 attempt += 1
                 continue
-            for failure in failures:
-                log.warning(
-                    "tuneback: the server refused %s %s: %s",
-                    failure.get("type"),
-                    failure.get("id"),
-                    (failure.get("error") or {}).get("message"),
-                )
-            self.stats.dropped += len(failures)
-            self.stats.sent += len(batch) - len(failures)
+            self._rules.delivered(batch, failures)
             return
+
+
+class AsyncBatcher:
+    """The rules run by a task on the app's event loop, for an asyncio app.
+
+    The task starts with the first item (an ``AsyncClient`` may be made before
+    any loop runs) and lives on that item's loop.
+    """
+
+    def __init__(self, send: AsyncSend, **options: Any) -> None:
+        self._send = send
+        self._rules = BatchRules(**options)
+        self.stats = self._rules.stats
+        self._flushing = 0
+        self._closed = False
+        # Set for the task (an item, a flush, closing) and for flushes (a batch
+        # settled). On one loop nothing runs between a check and the wait after
+        # it, so no change is missed.
+        self._work = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, item: dict[str, Any]) -> bool:
+        """Queue one item (from a coroutine on the app's loop); False when dropped."""
+        wake = self._rules.offer(item, closed=self._closed)
+        if wake is None:
+            return False
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="tuneback-batcher"
+            )
+        if wake:
+            self._work.set()
+        return True
+
+    @property
+    def pending(self) -> int:
+        return self._rules.pending
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Send everything queued now; True when it all went (or was given up on) in time."""
+        if self._task is None:
+            return True
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self._flushing += 1
+        try:
+            while self._rules.pending:
+                if self._task.done():  # the task ended with its loop: nothing more will go
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._work.set()
+                self._settled.clear()
+                await _wait(self._settled, remaining)
+            return True
+        finally:
+            self._flushing -= 1
+
+    async def close(self, timeout: float | None = 30.0) -> bool:
+        """Flush, then stop the task; items added later are dropped."""
+        done = await self.flush(timeout)
+        self._closed = True
+        if self._task is not None:
+            if done:
+                self._work.set()
+            else:
+                self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        return done
+
+    async def _run(self) -> None:
+        rules = self._rules
+        while True:
+            while not rules.due(now=bool(self._flushing or self._closed)):
+                if self._closed and not rules.queue:
+                    return
+                self._work.clear()
+                await _wait(self._work, rules.wait())
+            batch = rules.take()
+            try:
+                await self._deliver(batch)
+            except Exception:
+                rules.lost(batch)
+            finally:
+                rules.in_flight = 0
+                self._settled.set()
+
+    async def _deliver(self, batch: list[dict[str, Any]]) -> None:
+        attempt = 0
+        while True:
+            try:
+                failures = await self._send(batch)
+            except RetryLater as exc:
+                pause = self._rules.pause_before_retry(batch, attempt, exc)
+                if pause is None:
+                    return
+                await asyncio.sleep(pause)
+                attempt += 1
+                continue
+            self._rules.delivered(batch, failures)
+            return
+
+
+async def _wait(event: asyncio.Event, timeout: float | None) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
 
 
 def _close_at_exit(ref: weakref.ref[BackgroundBatcher]) -> None:

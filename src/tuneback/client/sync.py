@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from tuneback.client import wire
-from tuneback.client.batcher import BackgroundBatcher, BatchStats, RetryLater
+from tuneback.client.batcher import BackgroundBatcher, BatchStats
 from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
 from tuneback.domain import ChatMessage, Run, StoredEvent
 
@@ -89,16 +89,8 @@ class Client:
         try:
             response = self._http.post("/api/v1/ingest", json={"items": items})
         except httpx.TransportError as exc:
-            raise RetryLater(f"{type(exc).__name__}: {exc}") from exc
-        if wire.retryable(response.status_code):
-            raise RetryLater(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            # The whole request was refused (bad key, too large): retrying cannot help.
-            return [
-                {"type": item.get("type"), "id": item.get("id"), "error": _error_of(response)}
-                for item in items
-            ]
-        return wire.ingest_failures(response)
+            return wire.batch_failures(exc, items)
+        return wire.batch_failures(response, items)
 
     @property
     def batcher(self) -> BackgroundBatcher:
@@ -410,11 +402,3 @@ class Client:
             cursor=cursor,
         )
         return wire.runs_page(self._request("GET", "/api/v1/runs", params=params).json())
-
-
-def _error_of(response: httpx.Response) -> dict[str, Any]:
-    try:
-        error: dict[str, Any] = response.json()["error"]
-        return error
-    except (ValueError, KeyError, TypeError):
-        return {"type": "http_error", "message": f"HTTP {response.status_code}"}

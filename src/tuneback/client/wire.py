@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import httpx
 
+from tuneback.client.batcher import RetryLater
 from tuneback.domain import (
     BUILTIN_CONFIGS,
     ChatMessage,
@@ -325,6 +326,30 @@ def ingest_failures(response: httpx.Response) -> list[dict[str, Any]]:
         errors: list[dict[str, Any]] = response.json().get("errors", [])
         return errors
     return []
+
+
+def batch_failures(
+    response: httpx.Response | httpx.TransportError, items: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """What a batcher makes of one ingest attempt: the items refused, or
+    :class:`~tuneback.client.batcher.RetryLater` when it should be sent again."""
+    if isinstance(response, httpx.TransportError):
+        raise RetryLater(f"{type(response).__name__}: {response}") from response
+    if retryable(response.status_code):
+        raise RetryLater(f"HTTP {response.status_code}")
+    if response.status_code >= 400:
+        # The whole request was refused (bad key, too large): retrying cannot help.
+        error = _error_of(response)
+        return [{"type": item.get("type"), "id": item.get("id"), "error": error} for item in items]
+    return ingest_failures(response)
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    try:
+        error: dict[str, Any] = response.json()["error"]
+        return error
+    except (ValueError, KeyError, TypeError):
+        return {"type": "http_error", "message": f"HTTP {response.status_code}"}
 
 
 @dataclass(frozen=True)
