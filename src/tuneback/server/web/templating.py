@@ -81,13 +81,14 @@ templates.env.globals["url_for"] = versioned(templates.env.globals["url_for"])  
 
 SECTIONS_OF_PAGE_GROUP = {
     "chat": ("chat", "compare"),
-    "dashboard": ("dashboard", "runs", "datasets"),
+    "dashboard": ("dashboard", "leaderboard", "runs", "datasets"),
     "review": ("review",),
 }
 PERMISSION_OF_SECTION: dict[str, Permission] = {
     "chat": "chat",
     "compare": "chat",
     "dashboard": "manage",
+    "leaderboard": "manage",
     "runs": "read",
     "datasets": "manage",
     "review": "review",
