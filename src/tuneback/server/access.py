@@ -28,7 +28,8 @@ import secrets
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
@@ -226,16 +227,22 @@ def invitations(request: Request) -> Invitations:
 
 
 class RequireKey:
-    """The guard of one API route: the key's role must grant the rule."""
+    """The guard of one API route: the URL holds no NUL, and the key's role grants the rule.
+
+    The API's only dependency besides the route's own: each one FastAPI solves
+    costs every request, and these routes are the write path.
+    """
 
     def __init__(self, rule: Rule) -> None:
         self.rule = rule
 
     async def __call__(self, request: Request) -> Principal | None:
+        from tuneback.server.auth import authenticate
+        from tuneback.server.deps import refuse_nul
+
+        await refuse_nul(request)
         if self.rule == "public":
             return None
-        from tuneback.server.auth import authenticate
-
         caller = await authenticate(request)
         return caller.principal.require(self.rule)
 
@@ -291,3 +298,34 @@ def rule(permission: Rule) -> Any:
 def key_rule(permission: Rule) -> Any:
     """``dependencies=[key_rule("log")]`` on an API route: which key roles may call it."""
     return Depends(RequireKey(permission))
+
+
+def declare_key_security(app: FastAPI) -> None:
+    """The OpenAPI document names the key schemes on every operation a key rule guards.
+
+    The key is read by the guard itself rather than by FastAPI's security
+    dependencies, so the document learns it here, from the same rules.
+    """
+    from tuneback.server.auth import KEY_SECURITY, SECURITY_SCHEMES
+
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        paths = schema.get("paths", {})
+        for route in iter_route_contexts(app.routes):
+            if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+                continue
+            guard = rule_of(route.endpoint, [d.dependency for d in route.dependencies])
+            if guard is None or guard == "public" or route.path not in paths:
+                continue
+            for method in route.original_route.methods or ():
+                operation = paths[route.path].get(method.lower())
+                if operation is not None:
+                    operation["security"] = KEY_SECURITY
+        schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -16,7 +16,7 @@ from tuneback.__about__ import __version__
 from tuneback.config import Settings
 from tuneback.models import ModelAdapter
 from tuneback.server import proxy
-from tuneback.server.access import BrowserIdentity
+from tuneback.server.access import BrowserIdentity, declare_key_security
 from tuneback.server.api import api_router, health
 from tuneback.server.api.deps import ApiServices
 from tuneback.server.deps import Services
@@ -96,9 +96,12 @@ def create_app(
         policy=app.state.site,
         docs_paths=(app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url),
     )
+    # The router walks its routes in order, so the proxy's few come before the
+    # API's many: a chat completion is then matched without trying every API path.
     app.include_router(health.router)
-    app.include_router(api_router)
     app.include_router(proxy.router)
+    app.include_router(api_router)
+    declare_key_security(app)
     install_web(app, pages=pages)
     return app
 
