@@ -14,7 +14,9 @@ from tuneback.domain import (
     ComparisonRecorded,
     ContinuousConfig,
     Conversation,
+    ConversationDeleted,
     ConversationEnded,
+    ConversationRenamed,
     ConversationStarted,
     Dataset,
     DatasetCreated,
@@ -243,6 +245,15 @@ def conversation_events(
         ),
         ConversationEnded(
             project=project, conversation_id=conv.id, ended_at=at + timedelta(minutes=1)
+        ),
+        ConversationRenamed(
+            project=project,
+            conversation_id=conv.id,
+            title=f"Sums from {n}",
+            renamed_at=at + timedelta(minutes=2),
+        ),
+        ConversationDeleted(
+            project=project, conversation_id=conv.id, deleted_at=at + timedelta(minutes=3)
         ),
         FeedbackConfigSet(
             project=project, key="helpfulness", config=ContinuousConfig(min=1, max=10)

@@ -45,7 +45,7 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         f"database  {shown_url}",
         f"dialect   {dialect}",
         f"revision  {HEAD} (newest: {HEAD})",
-        "last seq  25",
+        "last seq  27",
         "table             rows",
         "projects             1",
         "feedback_configs     1",
@@ -60,7 +60,7 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         "review_queues        1",
         "review_feedback      1",
         "annotation_tasks     1",
-        "events              25",
+        "events              27",
     ]
 
 
@@ -72,7 +72,7 @@ def test_db_upgrade_and_rebuild(database_url: str) -> None:
     assert upgraded.output.endswith(f"is at schema revision {HEAD} (newest: {HEAD})\n")
     rebuilt = runner.invoke(app, ["db", "rebuild", "-d", database_url])
     assert rebuilt.exit_code == 0
-    assert rebuilt.output == "rebuilt the projections from 25 events\n"
+    assert rebuilt.output == "rebuilt the projections from 27 events\n"
 
 
 def test_events_prints_json_lines_after_an_offset(database_url: str) -> None:

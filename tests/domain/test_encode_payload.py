@@ -26,7 +26,9 @@ from tuneback.domain import (
     ComparisonRecorded,
     ContinuousConfig,
     Conversation,
+    ConversationDeleted,
     ConversationEnded,
+    ConversationRenamed,
     ConversationStarted,
     Dataset,
     DatasetCreated,
@@ -410,10 +412,21 @@ def payload_strategies(
                 metadata=metadata,
                 started_at=TIMES,
                 ended_at=st.none() | TIMES,
+                deleted_at=st.none() | TIMES,
             ),
         ),
         ConversationEnded: st.builds(
             ConversationEnded, project=NAMES, conversation_id=IDS, ended_at=TIMES
+        ),
+        ConversationRenamed: st.builds(
+            ConversationRenamed,
+            project=NAMES,
+            conversation_id=IDS,
+            title=labels.filter(lambda title: len(title) <= 200),
+            renamed_at=TIMES,
+        ),
+        ConversationDeleted: st.builds(
+            ConversationDeleted, project=NAMES, conversation_id=IDS, deleted_at=TIMES
         ),
         MessageAdded: st.builds(
             MessageAdded,

@@ -44,7 +44,11 @@ def test_projections_show_what_the_events_say(store: Store) -> None:
         payloads[6].message,  # type: ignore[attr-defined]
     )
     assert store.get_conversation(conv.id) == conv.model_copy(
-        update={"ended_at": T0 + timedelta(minutes=1)}
+        update={
+            "ended_at": T0 + timedelta(minutes=1),
+            "title": "Sums from 0",
+            "deleted_at": T0 + timedelta(minutes=3),
+        }
     )
     assert store.conversation_messages(conv.id) == [question, answer, sibling]
     assert store.get_run(first.id) == first

@@ -73,6 +73,8 @@ class Conversation(DomainModel):
     metadata: Metadata = Field(default_factory=dict)
     started_at: UtcDatetime = Field(default_factory=utcnow)
     ended_at: UtcDatetime | None = None
+    deleted_at: UtcDatetime | None = None
+    """When its owner deleted it from the chat; the data itself stays."""
 
 
 class Message(DomainModel):

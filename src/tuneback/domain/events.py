@@ -66,6 +66,38 @@ class ConversationEnded(EventPayload):
         return self.project_name
 
 
+class ConversationRenamed(EventPayload):
+    """A person gave their conversation a title of their own."""
+
+    type = "conversation.renamed"
+    project_name: ProjectName = Field(alias="project")
+    conversation_id: Identifier
+    title: str = Field(min_length=1, max_length=200)
+    renamed_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @property
+    def project(self) -> str:
+        return self.project_name
+
+
+class ConversationDeleted(EventPayload):
+    """A person removed a conversation from their chat.
+
+    It leaves their list and can no longer be opened in the chat; its events stay
+    in the log and its runs and feedback stay in dashboards and exports (erasing
+    a person's data is ``tuneback forget``).
+    """
+
+    type = "conversation.deleted"
+    project_name: ProjectName = Field(alias="project")
+    conversation_id: Identifier
+    deleted_at: UtcDatetime = Field(default_factory=utcnow)
+
+    @property
+    def project(self) -> str:
+        return self.project_name
+
+
 class MessageAdded(EventPayload):
     type = "message.added"
     message: Message
@@ -288,6 +320,8 @@ PAYLOAD_TYPES: dict[tuple[str, int], type[EventPayload]] = {
     for cls in (
         ConversationStarted,
         ConversationEnded,
+        ConversationRenamed,
+        ConversationDeleted,
         MessageAdded,
         RunCompleted,
         RunFailed,

@@ -67,6 +67,8 @@ SWEEPS = 3
 _SCANNED = (
     "conversation.started",
     "conversation.ended",
+    "conversation.renamed",
+    "conversation.deleted",
     "message.added",
     RunCompleted.type,
     RunFailed.type,
@@ -262,7 +264,7 @@ class _Forgetting:
             task_id: str | None = None
             if was == "conversation.started":
                 mine = data["conversation"]["id"] in owned.conversations
-            elif was == "conversation.ended":
+            elif was in ("conversation.ended", "conversation.renamed", "conversation.deleted"):
                 mine = data["conversation_id"] in owned.conversations
             elif was == "message.added":
                 mine = data["message"]["id"] in owned.messages

@@ -25,7 +25,9 @@ from tuneback.domain import (
     AnnotationTaskCreated,
     AuditRecorded,
     ComparisonRecorded,
+    ConversationDeleted,
     ConversationEnded,
+    ConversationRenamed,
     ConversationStarted,
     DatasetCreated,
     DatasetItemAdded,
@@ -90,6 +92,8 @@ class Projector:
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
             ConversationStarted: self._conversation_started,
             ConversationEnded: self._conversation_ended,
+            ConversationRenamed: self._conversation_renamed,
+            ConversationDeleted: self._conversation_deleted,
             MessageAdded: self._message_added,
             RunCompleted: self._run_recorded,
             RunFailed: self._run_recorded,
@@ -150,6 +154,22 @@ class Projector:
             update(t.conversations)
             .where(t.conversations.c.id == payload.conversation_id)
             .values(ended_at=payload.ended_at)
+        )
+
+    def _conversation_renamed(self, payload: ConversationRenamed, event: StoredEvent) -> None:
+        self.flush()
+        self._conn.execute(
+            update(t.conversations)
+            .where(t.conversations.c.id == payload.conversation_id)
+            .values(title=payload.title)
+        )
+
+    def _conversation_deleted(self, payload: ConversationDeleted, event: StoredEvent) -> None:
+        self.flush()
+        self._conn.execute(
+            update(t.conversations)
+            .where(t.conversations.c.id == payload.conversation_id)
+            .values(deleted_at=payload.deleted_at)
         )
 
     def _message_added(self, payload: MessageAdded, event: StoredEvent) -> None:
@@ -364,7 +384,7 @@ def lock_keys(payload: EventPayload) -> list[str]:
         return [f"config:{payload.project}:{payload.key}"]
     if isinstance(payload, ProjectConfigured):
         return [f"settings:{payload.project}"]
-    if isinstance(payload, ConversationEnded):
+    if isinstance(payload, ConversationEnded | ConversationRenamed | ConversationDeleted):
         return [f"conversation:{payload.conversation_id}"]
     return []
 

@@ -433,13 +433,24 @@ class Store:
         return self._one(t.conversations, Conversation, conversation_id, "conversation")
 
     def list_conversations(
-        self, project: str = "default", *, user: str | None = None, limit: int = 50
+        self,
+        project: str = "default",
+        *,
+        user: str | None = None,
+        limit: int = 50,
+        deleted: bool | None = None,
     ) -> list[Conversation]:
-        """A project's conversations, newest first (one user's only, when ``user`` is given)."""
+        """A project's conversations, newest first (one user's only, when ``user`` is given).
+
+        ``deleted=False`` leaves out those their owner deleted from the chat,
+        ``True`` lists only those, ``None`` both.
+        """
         c = t.conversations.c
         query = select(t.conversations).where(c.project == project)
         if user is not None:
             query = query.where(c.user == user)
+        if deleted is not None:
+            query = query.where(c.deleted_at.is_not(None) if deleted else c.deleted_at.is_(None))
         query = query.order_by(c.started_at.desc(), c.id.desc()).limit(limit)
         with self._reading() as conn:
             return [Conversation.model_validate(dict(r)) for r in conn.execute(query).mappings()]

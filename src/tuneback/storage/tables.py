@@ -90,6 +90,7 @@ conversations = Table(
     Column("metadata", JsonType, nullable=False),
     Column("started_at", UtcDateTime, nullable=False),
     Column("ended_at", UtcDateTime),
+    Column("deleted_at", UtcDateTime),
     Index(None, "project", "user", "started_at"),
     Index(None, "project", "started_at"),
 )
