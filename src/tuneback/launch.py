@@ -8,6 +8,9 @@
         return "You said: " + messages[-1]["content"]
 
     tuneback.launch(reply, feedback="thumbs,comment")   # http://127.0.0.1:8000
+
+    # Two models side by side; people vote which answer is better (pykoi's "rank").
+    tuneback.launch("openai:gpt-4o-mini", reply, feedback="rank")   # .../compare
 """
 
 from __future__ import annotations
@@ -16,14 +19,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from tuneback.config import Settings
-from tuneback.models import ModelAdapter, adapter_from_callable, resolve_model
+from tuneback.models import ModelAdapter, adapter_from_callable
+from tuneback.models.registry import resolve_labelled
 from tuneback.models.runnable import RunnableModel, is_runnable
 
 
 def as_adapter(model: Any) -> ModelAdapter:
     """A spec string, an adapter, a LangChain runnable, or a function/generator as an adapter."""
     if isinstance(model, str):
-        return resolve_model(model)
+        return resolve_labelled(model)
     if isinstance(model, ModelAdapter):
         return model
     if is_runnable(model):
@@ -33,7 +37,7 @@ def as_adapter(model: Any) -> ModelAdapter:
 
 def launch(
     model: Any = "local",
-    *,
+    *more_models: Any,
     feedback: str | Sequence[str] | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -44,14 +48,19 @@ def launch(
 
     ``model`` is a spec (``"local"``, ``"openai:gpt-4o-mini"``), an adapter, a
     LangChain runnable, or a function taking the messages and returning (or
-    yielding) the reply. ``feedback`` picks the widgets under each answer
-    (``"thumbs,comment"``; any of thumbs, faces, stars, comment, correction).
-    ``host="0.0.0.0"`` shares the chat on your network and prints its URLs.
+    yielding) the reply; pass more models to offer several. ``feedback`` picks
+    the widgets under each answer (``"thumbs,comment"``; any of thumbs, faces,
+    stars, comment, correction). ``feedback="rank"`` opens the compare page
+    instead: two answers side by side, a vote for the better one (with several
+    models, two are picked at random and named after the vote; with one, it
+    answers twice). ``host="0.0.0.0"`` shares it on your network and prints its URLs.
     """
     import uvicorn
 
     from tuneback.cli.serve import save_widgets, share_urls
     from tuneback.server import create_app
+    from tuneback.server.app import PAGES
+    from tuneback.server.web.chat import ARENA
     from tuneback.storage import Store
 
     overrides: dict[str, Any] = {"host": host, "port": port}
@@ -60,14 +69,19 @@ def launch(
     if database_url is not None:
         overrides["database_url"] = database_url
     settings = Settings(**overrides)
+    chosen = [feedback] if isinstance(feedback, str) else list(feedback or [])
+    words = [w.strip() for text in chosen for w in text.split(",") if w.strip()]
+    arena = "rank" in words
+    widgets = [w for w in words if w != "rank"]
+    adapters = [as_adapter(m) for m in (model, *more_models)]
     store = Store(settings.database_url)
     try:
-        if feedback is not None:
-            widgets = feedback if isinstance(feedback, str) else ",".join(feedback)
-            save_widgets(store, settings.project, widgets)
-        app = create_app(settings, store=store, models=[as_adapter(model)])
+        if widgets:
+            save_widgets(store, settings.project, ",".join(widgets))
+        pages = [*PAGES, ARENA] if arena else list(PAGES)
+        app = create_app(settings, store=store, models=adapters, pages=pages)
         for url in share_urls(host, port):
-            print(f"tuneback chat: {url}")
+            print(f"tuneback {'compare' if arena else 'chat'}: {url}{'compare' if arena else ''}")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()

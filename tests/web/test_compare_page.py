@@ -272,3 +272,23 @@ def test_compare_on_a_phone_in_the_dark(
         page.screenshot(path=f"{SHOTS}/compare-phone-dark.png", full_page=True)
     finally:
         context.close()
+
+
+def test_the_chat_offers_to_compare_an_answer_with_another_model(
+    page: Page, arena: LiveServer, red: ScriptedModel, blue: ScriptedModel
+) -> None:
+    red.enqueue("Red.")
+    page.goto(f"{arena.url}/")
+    page.fill("#prompt", "Name a colour.")
+    page.keyboard.press("Enter")
+    page.get_by_role("link", name="Compare with another model").click()
+    page.wait_for_url("**/compare?**")
+    expect(page.locator("#prompt")).to_have_value("Name a colour.")
+    expect(page.get_by_label("Named")).to_be_checked()
+    picked = [page.locator(f"select[name='model-{label}']").input_value() for label in "AB"]
+    assert picked == ["scripted:red", "scripted:blue"]
+    red.enqueue("Crimson.")
+    blue.enqueue("Navy.")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.locator("#vote")).to_be_visible()
+    assert _side_names(page) == ["A · scripted:red", "B · scripted:blue"]

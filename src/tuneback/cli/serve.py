@@ -44,7 +44,7 @@ def serve(
             metavar="SPEC",
             help="Model spec to chat with (repeat to offer several; the first is the default): "
             "local, echo, gguf:PATH, transformers:DIR, openai:MODEL, hf:MODEL, "
-            "python:MODULE:FUNCTION.",
+            "python:MODULE:FUNCTION. NAME=SPEC shows the model as NAME on the pages.",
         ),
     ] = None,
     feedback: Annotated[
@@ -70,6 +70,15 @@ def serve(
         str,
         typer.Option(help="Page groups to serve, comma-separated (the API is always served)."),
     ] = "chat",
+    arena: Annotated[
+        bool,
+        typer.Option(
+            "--arena",
+            help="Open on the compare page: people ask once and vote on two answers side by "
+            "side; with several models, two are picked at random and named only after the "
+            "vote. The chat stays at /?chat.",
+        ),
+    ] = False,
     host: Annotated[
         str | None,
         typer.Option(help="Address to listen on; 0.0.0.0 shares it on your network."),
@@ -121,6 +130,7 @@ def serve(
     \b
         tuneback serve                                  # chat with the embedded local model
         tuneback serve -m openai:gpt-4o-mini -m echo    # offer two models
+        tuneback serve -m a=openai:gpt-4o-mini -m b=local --arena   # battle them, vote
         tuneback serve --feedback faces,comment --host 0.0.0.0
         tuneback serve --workers 4 --database-url postgresql://localhost/tuneback
         TUNEBACK_NATS_URL=nats://127.0.0.1:4222 tuneback serve   # also stream every event
@@ -134,6 +144,7 @@ def serve(
 
     from tuneback.server import create_app
     from tuneback.server.app import PAGES
+    from tuneback.server.web.chat import ARENA
 
     settings = settings_with(
         host=host,
@@ -153,6 +164,12 @@ def serve(
         raise ConfigurationError(
             f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
         )
+    if arena:
+        if "chat" not in chosen_pages:
+            raise ConfigurationError(
+                "--arena opens the compare page, which is served with the chat: add chat to --pages"
+            )
+        chosen_pages.append(ARENA)
     refuse_sqlite(settings.database_url, workers)
     limits = ServerLimits(
         keep_alive=keep_alive, header_timeout=header_timeout, max_connections=max_connections
@@ -172,7 +189,7 @@ def serve(
                 f"{store.display_url}"
             )
             for url in share_urls(settings.host, settings.port):
-                err.print(f"  open {url}")
+                err.print(f"  open {url}{'compare' if arena else ''}")
             err.print(access_line)
             os.environ.update(worker_environment(settings, models=models, pages=chosen_pages))
             uvicorn.run(
@@ -188,7 +205,7 @@ def serve(
         application = create_app(settings, store=store, models=models, pages=chosen_pages)
         err.print(f"tuneback {', '.join(chosen_pages)} · data in {store.display_url}")
         for url in share_urls(settings.host, settings.port):
-            err.print(f"  open {url}")
+            err.print(f"  open {url}{'compare' if arena else ''}")
         err.print(access_line)
         uvicorn.run(
             application,

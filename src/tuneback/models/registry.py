@@ -102,6 +102,22 @@ def backend_factory(name: str) -> ModelFactory:
         ) from exc
 
 
+_LABELLED = re.compile(r"^([A-Za-z][A-Za-z0-9_.\-]*)=(.+)$")
+
+
+def resolve_labelled(text: str) -> ModelAdapter:
+    """A spec, or ``NAME=SPEC`` (``a=openai:gpt-4o-mini``): the model shown as NAME on the pages.
+
+    The runs still record the spec, so votes and rankings name the real model.
+    """
+    found = _LABELLED.match(text.strip())
+    if found is None:
+        return resolve_model(text)
+    adapter = resolve_model(found.group(2))
+    adapter.name = found.group(1)
+    return adapter
+
+
 def resolve_model(spec: str, **kwargs: Any) -> ModelAdapter:
     """Build the adapter a spec names; it is not loaded yet (see ``start_loading``)."""
     name, argument = parse_spec(spec)

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Iterable, Iterator
 
 from tuneback.errors import NotFoundError
-from tuneback.models import ModelAdapter, resolve_model
+from tuneback.models import ModelAdapter
+from tuneback.models.registry import resolve_labelled
 
 
 class ModelCatalog:
@@ -20,7 +21,7 @@ class ModelCatalog:
         self._adapters: dict[str, ModelAdapter] = {}
         self._lock = threading.Lock()
         for model in models:
-            adapter = resolve_model(model) if isinstance(model, str) else model
+            adapter = resolve_labelled(model) if isinstance(model, str) else model
             self._adapters[adapter.spec] = adapter
         if not self._adapters:
             raise ValueError("a model catalog needs at least one model")

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import Field
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -31,6 +31,9 @@ from tuneback.services.chat import Reply
 from tuneback.storage import Store
 
 router = APIRouter(include_in_schema=False)
+
+ARENA = "arena"
+"""Not a page group of its own: served with the chat, it makes the compare page the landing page."""
 
 
 class SendBody(Body):
@@ -191,6 +194,13 @@ def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
 def chat_page(
     request: Request, services: ServicesDep, conversation_id: str | None = None
 ) -> Response:
+    if (
+        conversation_id is None
+        and ARENA in request.app.state.pages
+        and "chat" not in request.query_params
+    ):
+        # tuneback serve --arena: people land on the compare page; /?chat opens the chat.
+        return RedirectResponse("/compare", status_code=307)
     user = _user(request)
     conversation = None
     if conversation_id is not None:

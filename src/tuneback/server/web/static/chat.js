@@ -23,6 +23,7 @@ const ICONS = {
   check: '<path d="M5 12l5 5L20 7"/>',
   regenerate: '<path d="M20 11a8 8 0 1 0-2.3 5.7"/><path d="M20 4v7h-7"/>',
   pencil: '<path d="M4 20h4L19 9l-4-4L4 16v4z"/>',
+  compare: '<rect x="3" y="4" width="7" height="16" rx="1.5"/><rect x="14" y="4" width="7" height="16" rx="1.5"/>',
 };
 const MOUTHS = ["M8 17q4-4.5 8 0", "M8.5 16.5q3.5-2.2 7 0", "M8.5 15.5h7", "M8.5 14.5q3.5 2.2 7 0", "M8 14q4 4.5 8 0"];
 const faceIcon = (index) => `<svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9"/><path d="M9 9.5v.5M15 9.5v.5"/><path d="${MOUTHS[index]}"/></svg>`;
@@ -193,6 +194,14 @@ function feedbackRow(wrap, message, latest) {
     row.append(el("button", {
       type: "button", class: "act", "aria-label": "Regenerate the answer", title: "Regenerate",
       html: icon("regenerate"), onclick: () => regenerate(wrap, message),
+    }));
+  }
+  const question = wrap.previousElementSibling?.querySelector(".bubble-user")?.textContent;
+  if (question && state.sections.includes("compare")) {
+    const query = new URLSearchParams({ prompt: question, model: run.model || "" });
+    row.append(el("a", {
+      class: "act", href: `/compare?${query}`, "aria-label": "Compare with another model",
+      title: "Compare with another model", html: icon("compare"),
     }));
   }
   if (message.branch && message.branch.count > 1) {
