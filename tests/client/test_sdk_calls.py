@@ -3,12 +3,18 @@ and arguments refused at the call instead of dropped later by the batcher."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from tests.client.conftest import Sdk
 from tuneback import AsyncClient, ValidationError
+from tuneback.cli import app
 from tuneback.domain import ConversationEnded, ConversationStarted, FeedbackRetracted, MessageAdded
+from tuneback.services.analytics import dashboard
 
 
 def test_retract_takes_back_feedback_still_in_the_queue(sdk: Sdk) -> None:
@@ -166,3 +172,60 @@ async def test_the_async_client_follows_too(sdk: Sdk) -> None:
         event = await anext(follow)
         await follow.aclose()
     assert (event.type, event.payload.run.id) == ("run.completed", run_id)  # type: ignore[attr-defined]
+
+
+def test_template_inputs_are_kept_beside_the_messages_and_the_export_trains_on_them(
+    sdk: Sdk, database_url: str, tmp_path: Path
+) -> None:
+    client = sdk.client(background=False)
+    rendered = [
+        {"role": "system", "content": "Answer in one word."},
+        {"role": "user", "content": "What colour is the sky?"},
+    ]
+    run_id = client.log_run(
+        inputs=rendered,
+        template_inputs={"question": "What colour is the sky?"},
+        metadata={"app": "quiz"},
+        output="Grey.",
+    )
+    client.feedback(run_id, type="correction", value="Blue.")
+    run = sdk.store.get_run(run_id)
+    assert [m.model_dump() for m in run.inputs] == rendered  # type: ignore[union-attr]
+    assert run.metadata == {
+        "app": "quiz",
+        "template_inputs": {"question": "What colour is the sky?"},
+    }
+    with pytest.raises(ValidationError, match="inputs are the rendered messages"):
+        client.log_run(inputs={"question": "q"}, template_inputs={"question": "q"}, output="a")
+    out = tmp_path / "sft"
+    result = CliRunner().invoke(
+        app, ["export", "sft", "-o", str(out), "--project", "demo", "-d", database_url]
+    )
+    assert result.exit_code == 0, result.output
+    [row] = [json.loads(line) for line in (out / "sft.jsonl").read_text().splitlines()]
+    assert row["messages"] == [*rendered, {"role": "assistant", "content": "Blue."}]
+    client.close()
+
+
+async def test_project_stats_are_the_dashboards_numbers(sdk: Sdk) -> None:
+    client = sdk.client(background=False)
+    a = client.log_run(inputs="q", output="a", model="m1", latency_ms=100)
+    client.log_run(inputs="q", output="b", model="m2", latency_ms=300)
+    client.feedback(a, type="rating", value="good", user="ann")
+    stats = client.project_stats(period="24h")
+    assert untimed(stats) == untimed(dashboard(sdk.store, project="demo", period="24h"))
+    summary = stats["summary"]
+    assert (summary["runs"], summary["feedback"], summary["positive_rate"]) == (2, 1, 1.0)
+    narrowed = client.project_stats(period="24h", model="m1")
+    assert (narrowed["model"], narrowed["summary"]["runs"]) == ("m1", 1)
+    transport = httpx.ASGITransport(app=sdk.app)
+    async with AsyncClient("http://tuneback.test", sdk.key, transport=transport) as aclient:
+        assert untimed(await aclient.project_stats(period="24h")) == untimed(stats)
+    with pytest.raises(ValidationError):
+        client.project_stats(period="fortnight")
+    client.close()
+
+
+def untimed(stats: dict[str, object]) -> dict[str, object]:
+    """The numbers without the moment they were asked for."""
+    return {k: v for k, v in stats.items() if k not in ("since", "until")}

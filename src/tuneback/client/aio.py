@@ -213,6 +213,15 @@ class AsyncClient:
         path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
         await self._request("POST", path)
 
+    async def project_stats(
+        self, *, period: str = "7d", model: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        """The dashboard's numbers for the key's project (see :meth:`Client.project_stats`)."""
+        params = wire.stats_params(period=period, model=model, project=project)
+        response = await self._request("GET", "/api/v1/stats", params=params)
+        data: dict[str, Any] = response.json()
+        return data
+
     def run_url(self, run_id: str) -> str:
         return f"{self.url}/runs/{wire.path_id('run id', run_id)}"
 

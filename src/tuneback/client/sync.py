@@ -149,6 +149,7 @@ class Client:
         params: Mapping[str, Any] | None = None,
         tags: Sequence[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        template_inputs: Mapping[str, Any] | None = None,
         name: str | None = None,
         parent_run_id: str | None = None,
         run_type: str | None = None,
@@ -159,7 +160,10 @@ class Client:
         """Log a run that happened in your app; returns its id (made here when not given).
 
         ``run_type`` is llm (the default), chain, tool or retriever; a run names
-        its parent with ``parent_run_id`` to make a run tree.
+        its parent with ``parent_run_id`` to make a run tree. A prompt built from
+        a template is logged with the rendered messages as ``inputs`` and the
+        variables as ``template_inputs`` (kept in the run's metadata), so exports
+        train on the messages.
         """
         item = wire.run_item(
             inputs=inputs,
@@ -177,6 +181,7 @@ class Client:
             params=dict(params) if params else None,
             tags=list(tags) if tags else None,
             metadata=dict(metadata) if metadata else None,
+            template_inputs=template_inputs,
             name=name,
             parent_run_id=parent_run_id,
             run_type=run_type,
@@ -329,6 +334,19 @@ class Client:
         self._request("POST", path)
 
     # -- direct calls ----------------------------------------------------------
+
+    def project_stats(
+        self, *, period: str = "7d", model: str | None = None, project: str | None = None
+    ) -> dict[str, Any]:
+        """The dashboard's numbers for the key's project over ``period`` (24h, 7d, 30d, 90d or all),
+        against the period before: runs, feedback rate, positive rate, mean score,
+        latency, per model and per key (``model`` narrows to one model).
+
+        Named apart from :attr:`stats`, which counts this client's own deliveries.
+        """
+        params = wire.stats_params(period=period, model=model, project=project)
+        data: dict[str, Any] = self._request("GET", "/api/v1/stats", params=params).json()
+        return data
 
     def run_url(self, run_id: str) -> str:
         """The run's page on the server, to link to from your app."""

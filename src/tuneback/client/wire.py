@@ -137,8 +137,29 @@ def run_item(
     inputs: Any,
     output: str | None,
     id: str | None = None,
+    template_inputs: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
+    """A run for the ingest API.
+
+    ``template_inputs`` (the variables a prompt template was filled with) go in
+    the run's metadata beside the rendered messages in ``inputs``, so the run
+    keeps both and exports train on the messages.
+    """
+    if template_inputs is not None:
+        if not isinstance(template_inputs, Mapping):
+            raise ValidationError(
+                "template_inputs are the template's variables as a mapping, "
+                f"not {type(template_inputs).__name__}"
+            )
+        if isinstance(inputs, Mapping):
+            raise ValidationError(
+                "with template_inputs, inputs are the rendered messages the model was sent"
+            )
+        fields["metadata"] = {
+            **(fields.get("metadata") or {}),
+            "template_inputs": dict(template_inputs),
+        }
     return {
         "type": "run",
         **_clean({"id": id or new_id(), "inputs": messages(inputs), "output": output, **fields}),
@@ -318,6 +339,10 @@ def runs_page(data: Mapping[str, Any]) -> RunsPage:
 
 def list_params(**filters: Any) -> dict[str, Any]:
     return _clean(filters)
+
+
+def stats_params(*, period: str, model: str | None, project: str | None) -> dict[str, Any]:
+    return _clean({"period": period, "model": model, "project": project})
 
 
 def ingest_failures(response: httpx.Response) -> list[dict[str, Any]]:
