@@ -19,10 +19,11 @@ One pure ASGI middleware, :class:`SiteGuard`, does three things to every request
 from __future__ import annotations
 
 import socket
+import weakref
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -176,7 +177,25 @@ def public_url(request: Request, name: str, **path_params: str) -> str:
     base = policy.base_for(
         request.url.scheme, request.headers.get("host"), request.scope.get("root_path", "")
     )
-    return base + str(request.app.url_path_for(name, **path_params))
+    return base + _route_path(request.app, name, path_params)
+
+
+_PATHS: weakref.WeakKeyDictionary[FastAPI, dict[tuple[str, ...], str]] = weakref.WeakKeyDictionary()
+
+
+def _route_path(app: FastAPI, name: str, params: dict[str, str]) -> str:
+    # Finding a route by name walks the whole route table, and the proxy asks for
+    # one with every answer: each (route, parameters) is looked up once, as a
+    # template whose placeholders are then filled in, as url_path_for fills them.
+    key = (name, *sorted(params))
+    paths = _PATHS.setdefault(app, {})
+    template = paths.get(key)
+    if template is None:
+        placeholders = {param: f"\x00{param}\x00" for param in params}
+        template = paths[key] = str(app.url_path_for(name, **placeholders))
+    for param, value in params.items():
+        template = template.replace(f"\x00{param}\x00", value)
+    return template
 
 
 class SiteGuard:
