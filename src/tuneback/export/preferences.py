@@ -5,7 +5,8 @@ an earlier source is skipped as a duplicate):
 
 1. **comparisons** — outcome ``a``/``b``: the winner is chosen, the other
    rejected; a ranking gives every (higher, lower) pair. ``tie`` and
-   ``both_bad`` give no pair. The prompt is the comparison's prompt (the
+   ``both_bad`` give no pair, and neither does a comparison a re-vote
+   replaced (only the newest vote counts). The prompt is the comparison's prompt (the
    chosen run's inputs when it has none). A candidate outside the filters, or
    missing, or failed, or empty, skips the pair.
 2. **corrections** — a run with a current correction: the correction is
@@ -59,6 +60,7 @@ Shape = Callable[[list[Message], str, str], dict[str, Any]]
 
 TIE = "comparison is a tie"
 BOTH_BAD = "comparison judged both answers bad"
+SUPERSEDED = "comparison replaced by a re-vote"
 CANDIDATE_MISSING = "comparison candidate outside the filters or missing"
 IDENTICAL = "chosen and rejected answers are identical"
 CORRECTION_SAME = "correction is the same as the answer"
@@ -88,6 +90,8 @@ def _pair(prompt: list[Message], chosen: str, rejected: str, shape: Shape) -> Ou
 
 
 def _ordered_pairs(comparison: ComparisonRow) -> list[tuple[str, str]] | Skip:
+    if comparison.superseded_by is not None:
+        return Skip(SUPERSEDED)
     if comparison.outcome == "tie":
         return Skip(TIE)
     if comparison.outcome == "both_bad":

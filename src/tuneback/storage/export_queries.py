@@ -79,6 +79,7 @@ class ComparisonRow:
     outcome: str | None
     ranking: list[str] | None
     runs: dict[str, ScoredRun]
+    superseded_by: str | None = None
 
 
 def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
@@ -306,6 +307,7 @@ def iter_comparisons(store: Store, selection: RunSelection) -> Iterator[Comparis
             c.candidates,
             c.outcome,
             c.ranking,
+            c.superseded_by,
             kept.c.id.label("run_id"),
             kept.c.project.label("run_project"),
             kept.c.model,
@@ -333,6 +335,7 @@ def iter_comparisons(store: Store, selection: RunSelection) -> Iterator[Comparis
                 outcome=row.outcome,
                 ranking=row.ranking,
                 runs={},
+                superseded_by=row.superseded_by,
             )
         if row.run_id is not None:
             current.runs[row.run_id] = ScoredRun(
