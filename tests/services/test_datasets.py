@@ -111,3 +111,34 @@ def test_forgetting_a_user_keeps_the_versions_of_a_bulk_add(store: Store) -> Non
     before = (datasets.get(dataset.id), kept)
     store.rebuild()
     assert (datasets.get(dataset.id), store.dataset_items(dataset.id)) == before
+
+
+def test_a_removal_can_be_undone(store: Store) -> None:
+    datasets = DatasetService(store)
+    runs = [_run(store, f"q{n}", f"a{n}") for n in range(2)]
+    dataset = datasets.create(project="demo", name="undo")
+    first, second = datasets.add_runs(dataset.id, [r.id for r in runs])
+    datasets.remove_item(dataset.id, first.id)
+    back = datasets.restore_item(dataset.id, first.id)
+    assert (back.inputs, back.output, back.source, back.source_run_id, back.version) == (
+        first.inputs,
+        first.output,
+        first.source,
+        first.source_run_id,
+        3,
+    )
+    assert back.id != first.id
+    assert back.metadata == {**first.metadata, "restored_from": first.id}
+    assert [i.id for i in store.dataset_items(dataset.id)] == [second.id, back.id]
+    # Undoing twice, or undoing an item that is still there, changes nothing.
+    assert datasets.restore_item(dataset.id, first.id) == back
+    assert datasets.restore_item(dataset.id, second.id) == second
+    assert datasets.get(dataset.id).version == 3
+    other = datasets.create(project="demo", name="other")
+    with pytest.raises(NotFoundError, match="no removed item"):
+        datasets.restore_item(other.id, first.id)
+    with pytest.raises(NotFoundError, match="no removed item"):
+        datasets.restore_item(dataset.id, runs[0].id)
+    before = (datasets.get(dataset.id), store.dataset_items(dataset.id))
+    store.rebuild()
+    assert (datasets.get(dataset.id), store.dataset_items(dataset.id)) == before

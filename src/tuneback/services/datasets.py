@@ -21,6 +21,8 @@ from tuneback.domain import (
     DatasetItemRemoved,
     DatasetRecord,
     Run,
+    new_id,
+    utcnow,
     validate,
 )
 from tuneback.domain.dataset import ItemSource
@@ -100,6 +102,38 @@ class DatasetService:
             DatasetItemRemoved(project=dataset.project, dataset_id=dataset_id, item_id=item_id)
         )
         return self.get(dataset_id)
+
+    def restore_item(self, dataset_id: str, item_id: str) -> DatasetItemRecord:
+        """Undo a removal: the removed item comes back, as it was, as a new item.
+
+        The log still holds the item as it was added (its id is that event's id);
+        the copy gets a new id, a new version and ``restored_from`` in its metadata.
+        A run whose example is in the dataset again by now is not added twice.
+        """
+        dataset = self.get(dataset_id)
+        try:
+            event = self.store.get_event(item_id)
+        except NotFoundError:
+            event = None
+        payload = event.payload if event is not None else None
+        if not isinstance(payload, DatasetItemAdded) or payload.item.dataset_id != dataset.id:
+            raise NotFoundError(f"no removed item {item_id} in dataset {dataset.name}")
+        present = self.store.dataset_items(dataset_id)
+        for item in present:
+            if item.id == item_id or (
+                payload.item.source_run_id is not None
+                and item.source_run_id == payload.item.source_run_id
+            ):
+                return item
+        copy = payload.item.model_copy(
+            update={
+                "id": new_id(),
+                "created_at": utcnow(),
+                "metadata": {**payload.item.metadata, "restored_from": item_id},
+            }
+        )
+        self.store.append_many([NewEvent(DatasetItemAdded(item=copy), id=copy.id)])
+        return next(item for item in self.store.dataset_items(dataset_id) if item.id == copy.id)
 
     def summary(self, project: str) -> list[dict[str, Any]]:
         return [d.model_dump(mode="json") for d in self.store.list_datasets(project)]

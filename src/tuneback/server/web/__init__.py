@@ -15,7 +15,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat, compare, dashboard, leaderboard, login, review, runs
+    from tuneback.server.web import chat, compare, dashboard, datasets, leaderboard, login, people, review, runs
 
     app.state.pages = list(pages)
     app.mount("/static", AssetFiles(directory=STATIC), name="static")
@@ -27,6 +27,8 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     if "dashboard" in pages:
         app.include_router(dashboard.router, dependencies=checked)
         app.include_router(runs.router, dependencies=checked)
+        app.include_router(people.router, dependencies=checked)
+        app.include_router(datasets.router, dependencies=checked)
         app.include_router(leaderboard.router, dependencies=checked)
     if "review" in pages:
         review.install(app, dependencies=checked)

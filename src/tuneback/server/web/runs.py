@@ -21,6 +21,7 @@ from tuneback.server.deps import ServicesDep
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
 from tuneback.services.datasets import DatasetService
+from tuneback.storage.browse import Browse
 from tuneback.storage.queries import COUNT_CAP, Queries, RunFilter
 
 router = APIRouter(include_in_schema=False)
@@ -33,16 +34,8 @@ class AnnotateBody(Body):
     correction: str | None = Field(default=None, max_length=100_000)
 
 
-class DatasetBody(Body):
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=2_000)
-
-
-class AddRunsBody(Body):
-    run_ids: list[str] = Field(min_length=1, max_length=10_000)
-
-
-def _wants_json(request: Request) -> bool:
+def wants_json(request: Request) -> bool:
+    """A program asking for a page's JSON twin (``?format=json`` or an Accept of JSON)."""
     return request.query_params.get("format") == "json" or (
         "application/json" in request.headers.get("accept", "")
         and "text/html" not in request.headers.get("accept", "")
@@ -182,13 +175,14 @@ def explorer(request: Request, services: ServicesDep) -> Response:
     """Runs filtered, sorted and paged; the URL holds the whole view."""
     query, problem = _explorer_query(request)
     project = services.settings.project
+    browse = Browse(services.store)
     rows, total = Queries(services.store).explore(
         query.run_filter(project),
         sort=SORTS[query.sort],  # type: ignore[arg-type]
         limit=PAGE_SIZE,
         offset=(query.page - 1) * PAGE_SIZE,
     )
-    if _wants_json(request):
+    if wants_json(request):
         return JSONResponse(
             {
                 "data": [
@@ -219,6 +213,8 @@ def explorer(request: Request, services: ServicesDep) -> Response:
         export_command=_export_command(project, query),
         count_cap=COUNT_CAP,
         datasets=services.store.list_datasets(project),
+        known_models=browse.known_values(project, "model"),
+        known_users=browse.known_values(project, "user"),
     )
 
 
@@ -272,11 +268,26 @@ def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response
     run = store.get_run(run_id)
     in_this_project(request, run.project, "run", run_id)
     history = store.feedback_for_run(run_id, history=True)
-    if _wants_json(request):
+    tree = Browse(store).run_tree(run)
+    if wants_json(request):
         return JSONResponse(
             {
                 "run": run.model_dump(mode="json"),
                 "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in history],
+                "tree": [
+                    {
+                        "id": node.id,
+                        "parent_run_id": node.parent_run_id,
+                        "depth": depth,
+                        "name": node.name,
+                        "run_type": node.run_type,
+                        "status": node.status,
+                        "latency_ms": node.latency_ms,
+                    }
+                    for node, depth in tree
+                ]
+                if len(tree) > 1
+                else [],
             }
         )
     conversation = []
@@ -309,8 +320,32 @@ def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response
         conversation=conversation,
         feedback=feedback_rows(history),
         datasets=store.list_datasets(run.project),
-        children=[],
+        tree=_tree_rows(run, tree),
     )
+
+
+def _tree_rows(run: Any, tree: list[tuple[Any, int]]) -> list[dict[str, Any]]:
+    """The chain around a run, for the page: each step with its share of the root's time."""
+    if len(tree) < 2:
+        return []
+    root = tree[0][0]
+    total = max((node.latency_ms or 0 for node, _ in tree), default=0) or 1
+    start = root.happened_at
+    rows = []
+    for node, depth in tree:
+        offset = max((node.happened_at - start).total_seconds() * 1000, 0)
+        share = (node.latency_ms or 0) / total
+        rows.append(
+            {
+                "run": node,
+                "depth": depth,
+                "this": node.id == run.id,
+                "label": node.name or node.model or node.run_type,
+                "offset": min(offset / total, 1.0),
+                "width": max(min(share, 1.0 - min(offset / total, 1.0)), 0.01),
+            }
+        )
+    return rows
 
 
 @router.post("/ui/runs/{run_id}/annotate", dependencies=[rule("review")])
@@ -335,54 +370,3 @@ def annotate(
         source="annotator",
     )
     return recorded.model_dump(mode="json")
-
-
-@router.get("/datasets", dependencies=[rule("manage")])
-def datasets_page(request: Request, services: ServicesDep) -> Response:
-    project = services.settings.project
-    return render_page(
-        request, "datasets.html", section="datasets", datasets=services.store.list_datasets(project)
-    )
-
-
-@router.get("/datasets/{dataset_id}", dependencies=[rule("manage")])
-def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Response:
-    datasets = DatasetService(services.store)
-    dataset = datasets.get(dataset_id)
-    in_this_project(request, dataset.project, "dataset", dataset_id)
-    items = services.store.dataset_items(dataset_id)
-    if _wants_json(request):
-        return JSONResponse(
-            {
-                "dataset": dataset.model_dump(mode="json"),
-                "items": [i.model_dump(mode="json") for i in items],
-            }
-        )
-    return render_page(request, "dataset.html", section="datasets", dataset=dataset, items=items)
-
-
-@router.post("/ui/datasets", dependencies=[rule("manage")])
-def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
-    dataset = DatasetService(services.store).create(
-        project=services.settings.project, name=body.name, description=body.description
-    )
-    return dataset.model_dump(mode="json")
-
-
-@router.post("/ui/datasets/{dataset_id}/items", dependencies=[rule("manage")])
-def add_to_dataset(
-    request: Request, services: ServicesDep, dataset_id: str, body: AddRunsBody
-) -> dict[str, Any]:
-    datasets = DatasetService(services.store)
-    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
-    added = datasets.add_runs(dataset_id, body.run_ids)
-    return {"added": len(added), "items": [i.model_dump(mode="json") for i in added]}
-
-
-@router.delete("/ui/datasets/{dataset_id}/items/{item_id}", dependencies=[rule("manage")])
-def remove_from_dataset(
-    request: Request, services: ServicesDep, dataset_id: str, item_id: str
-) -> dict[str, Any]:
-    datasets = DatasetService(services.store)
-    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
-    return datasets.remove_item(dataset_id, item_id).model_dump(mode="json")

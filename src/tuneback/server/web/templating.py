@@ -81,7 +81,7 @@ templates.env.globals["url_for"] = versioned(templates.env.globals["url_for"])  
 
 SECTIONS_OF_PAGE_GROUP = {
     "chat": ("chat", "compare"),
-    "dashboard": ("dashboard", "leaderboard", "runs", "datasets"),
+    "dashboard": ("dashboard", "leaderboard", "runs", "conversations", "users", "datasets"),
     "review": ("review",),
 }
 PERMISSION_OF_SECTION: dict[str, Permission] = {
@@ -90,6 +90,8 @@ PERMISSION_OF_SECTION: dict[str, Permission] = {
     "dashboard": "manage",
     "leaderboard": "manage",
     "runs": "read",
+    "conversations": "read",
+    "users": "read",
     "datasets": "manage",
     "review": "review",
 }

@@ -80,10 +80,22 @@
 
   document.querySelectorAll("[data-remove-item]").forEach((button) => button.addEventListener("click", () => {
     const datasetId = button.closest("[data-dataset]").dataset.dataset;
+    const itemId = button.dataset.removeItem;
     attempt(async () => {
-      await api("DELETE", `/ui/datasets/${datasetId}/items/${button.dataset.removeItem}`);
+      await api("DELETE", `/ui/datasets/${datasetId}/items/${itemId}`);
       button.closest("tr").remove();
-      status("Removed; the dataset's version went up by one.");
+      status("Removed; the dataset's version went up by one. ");
+      const undo = document.createElement("button");
+      undo.type = "button";
+      undo.className = "link-btn";
+      undo.id = "undo-remove";
+      undo.textContent = "Undo";
+      undo.addEventListener("click", () => attempt(async () => {
+        await api("POST", `/ui/datasets/${datasetId}/items/${itemId}/restore`);
+        status("Restored.");
+        setTimeout(() => window.location.reload(), 300);
+      }));
+      $("#action-status").append(undo);
     });
   }));
 })();
