@@ -15,7 +15,17 @@ STATIC = Path(__file__).parent / "static"
 
 def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
     """Mount the static files and the routes of the chosen page groups."""
-    from tuneback.server.web import chat, compare, dashboard, datasets, leaderboard, login, people, review, runs
+    from tuneback.server.web import (
+        chat,
+        compare,
+        dashboard,
+        datasets,
+        leaderboard,
+        login,
+        people,
+        review,
+        runs,
+    )
 
     app.state.pages = list(pages)
     app.mount("/static", AssetFiles(directory=STATIC), name="static")
