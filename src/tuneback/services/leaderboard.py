@@ -88,11 +88,11 @@ def _round_pair(pair: list[float] | None) -> list[float | None] | None:
 
 def _score_rows(found: BattleColumns, query: LeaderboardQuery) -> dict[str, Any]:
     battles = pairwise.battles_from(
-        list(found.model_a),
-        list(found.model_b),
-        list(found.outcome),
-        [float(n) for n in found.len_a],
-        [float(n) for n in found.len_b],
+        found.model_a,
+        found.model_b,
+        found.outcome,
+        found.len_a,
+        found.len_b,
     )
     tally = pairwise.tally(battles, style=query.style_control)
     strengths, gamma = pairwise.fit(tally)

@@ -20,6 +20,7 @@ Scores are reported on the Elo scale: ``1000 + 400 · log10(strength)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,11 +62,11 @@ class Battles:
 
 
 def battles_from(
-    model_a: list[str],
-    model_b: list[str],
-    outcome: list[str],
-    len_a: list[float] | None = None,
-    len_b: list[float] | None = None,
+    model_a: Sequence[str],
+    model_b: Sequence[str],
+    outcome: Sequence[str],
+    len_a: Sequence[float] | None = None,
+    len_b: Sequence[float] | None = None,
 ) -> Battles:
     """Build :class:`Battles` from lists of names and outcome words."""
     models = sorted(set(model_a) | set(model_b))

@@ -9,13 +9,15 @@ for every reader of battles.
 
 from __future__ import annotations
 
+import heapq
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Text, and_, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, String, Text, and_, case, cast, func, or_, select, type_coerce
 
 from tuneback.storage import tables as t
 from tuneback.storage.queries import Queries, RunFilter
@@ -117,10 +119,13 @@ class BattleReader:
         )
 
     def read(self, f: BattleFilter) -> BattleColumns:
-        """Every battle of the filter, oldest first, and how many were left out and why."""
+        """Every battle of the filter, oldest first, and how many were left out and why.
 
-        def columns(c: Any, ra: Any, rb: Any, reason: Any) -> list[Any]:
-            ranked = c.outcome.is_(None)
+        Judged pairs (one row per comparison, the bulk at scale) come as bare
+        columns; rankings are read apart and expanded into their pairs.
+        """
+
+        def pairs(c: Any, ra: Any, rb: Any, reason: Any) -> list[Any]:
             return [
                 c.id,
                 ra.model,
@@ -129,25 +134,30 @@ class BattleReader:
                 func.coalesce(func.length(ra.output), 0),
                 func.coalesce(func.length(rb.output), 0),
                 reason,
-                case((ranked, ra.id)),
-                case((ranked, rb.id)),
-                case((ranked, cast(c.ranking, Text))),
+                # The time as the database keeps it, unconverted: only compared.
+                type_coerce(c.created_at, String),
             ]
 
+        def ranked(c: Any, ra: Any, rb: Any, reason: Any) -> list[Any]:
+            return [*pairs(c, ra, rb, reason), ra.id, rb.id, cast(c.ranking, Text)]
+
+        judged = self._select(f, pairs).where(t.comparisons.c.outcome.is_not(None))
+        rankings = self._select(f, ranked).where(t.comparisons.c.outcome.is_(None))
         with self.engine.connect() as conn:
-            rows = conn.execute(self._select(f, columns)).all()
-        dropped: dict[str, int] = {}
-        kept: list[Any] = []
-        for row in rows:
-            if row[6] is not None:
-                dropped[row[6]] = dropped.get(row[6], 0) + 1
-            elif row[3] is None:
-                kept.append((*row[:3], _ranked_outcome(row[7], row[8], row[9]), *row[4:6]))
-            else:
-                kept.append(row[:6])
-        if not kept:
+            rows: Sequence[Any] = conn.execute(judged).all()
+            extra = conn.execute(rankings).all()
+        if extra:
+            # The rankings' pairs join the judged pairs in time order (for Elo).
+            expanded = [
+                (*row[:3], _ranked_outcome(row[8], row[9], row[10]), *row[4:8]) for row in extra
+            ]
+            rows = list(heapq.merge(rows, expanded, key=lambda row: (row[7], row[0])))
+        dropped = dict(Counter(row[6] for row in rows if row[6] is not None))
+        if dropped:
+            rows = [row for row in rows if row[6] is None]
+        if not rows:
             return BattleColumns((), (), (), (), (), (), dropped)
-        ids, model_a, model_b, outcome, len_a, len_b = zip(*kept, strict=True)
+        ids, model_a, model_b, outcome, len_a, len_b, _, _ = zip(*rows, strict=True)
         return BattleColumns(ids, model_a, model_b, outcome, len_a, len_b, dropped)
 
     def listing(
