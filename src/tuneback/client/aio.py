@@ -213,6 +213,24 @@ class AsyncClient:
         path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
         await self._request("POST", path)
 
+    async def add_to_dataset(
+        self, run_id: str, dataset: str = "default", *, output: str | None = None
+    ) -> str:
+        """Add a run to a dataset (see :meth:`Client.add_to_dataset`); returns the item's id."""
+        wire.path_id("run id", run_id)
+        body = wire.dataset_body(dataset)
+        await self.flush()
+        if output is not None:
+            await self.feedback(run_id, type="correction", value=output, background=False)
+        listed = (await self._request("GET", "/api/v1/datasets")).json()
+        dataset_id = wire.dataset_named(listed, dataset)
+        if dataset_id is None:
+            made = await self._request("POST", "/api/v1/datasets", json=body)
+            dataset_id = str(made.json()["id"])
+        path = f"/api/v1/datasets/{dataset_id}/items"
+        added = await self._request("POST", path, json={"run_ids": [run_id]})
+        return wire.item_of(added.json(), run_id)
+
     async def project_stats(
         self, *, period: str = "7d", model: str | None = None, project: str | None = None
     ) -> dict[str, Any]:

@@ -335,6 +335,30 @@ class Client:
 
     # -- direct calls ----------------------------------------------------------
 
+    def add_to_dataset(
+        self, run_id: str, dataset: str = "default", *, output: str | None = None
+    ) -> str:
+        """Add a run to the dataset named ``dataset`` (made when missing); returns the item's id.
+
+        The item's answer is the best known for the run: ``output`` when given
+        (recorded first as the run's correction, so the run's history says where
+        it came from), else its latest correction, else its own output. A run
+        already in the dataset keeps its item. Sent straight away, after what is
+        still queued (the run itself may be), so it raises what the server says.
+        """
+        wire.path_id("run id", run_id)
+        body = wire.dataset_body(dataset)
+        self.flush()
+        if output is not None:
+            self.feedback(run_id, type="correction", value=output, background=False)
+        listed = self._request("GET", "/api/v1/datasets").json()
+        dataset_id = wire.dataset_named(listed, dataset)
+        if dataset_id is None:
+            dataset_id = str(self._request("POST", "/api/v1/datasets", json=body).json()["id"])
+        path = f"/api/v1/datasets/{dataset_id}/items"
+        added = self._request("POST", path, json={"run_ids": [run_id]}).json()
+        return wire.item_of(added, run_id)
+
     def project_stats(
         self, *, period: str = "7d", model: str | None = None, project: str | None = None
     ) -> dict[str, Any]:

@@ -341,6 +341,28 @@ def list_params(**filters: Any) -> dict[str, Any]:
     return _clean(filters)
 
 
+def dataset_body(name: str) -> dict[str, Any]:
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        raise ValidationError(f"a dataset's name is 1-200 characters, not {name!r}")
+    return {"name": name}
+
+
+def dataset_named(listed: Mapping[str, Any], name: str) -> str | None:
+    """The id of the dataset called ``name`` in a ``GET /datasets`` answer."""
+    for dataset in listed.get("data", []):
+        if dataset.get("name") == name:
+            return str(dataset["id"])
+    return None
+
+
+def item_of(added: Mapping[str, Any], run_id: str) -> str:
+    """The id of ``run_id``'s item in a ``POST /datasets/{id}/items`` answer."""
+    for item in added.get("data", []):
+        if item.get("source_run_id") == run_id:
+            return str(item["id"])
+    raise ValidationError(f"run {run_id} was not added to the dataset")
+
+
 def stats_params(*, period: str, model: str | None, project: str | None) -> dict[str, Any]:
     return _clean({"period": period, "model": model, "project": project})
 

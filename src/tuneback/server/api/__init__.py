@@ -6,6 +6,7 @@ from tuneback.server.api import (
     comparisons,
     configs,
     conversations,
+    datasets,
     events,
     feedback,
     health,
@@ -23,7 +24,7 @@ api_router = APIRouter(
     responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
 )
 for _resource in (
-    runs, feedback, configs, conversations, comparisons, events, ingest, keys, stats,
+    runs, feedback, configs, conversations, comparisons, datasets, events, ingest, keys, stats,
 ):  # fmt: skip
     api_router.include_router(_resource.router)
 

@@ -500,3 +500,51 @@ class ApiKeyCreated(ApiKeyPublic):
 class ApiKeysPublic(Public):
     data: list[ApiKeyPublic]
     count: int
+
+
+class DatasetCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    project: ProjectName | None = None
+
+
+class DatasetPublic(Public):
+    id: str
+    project: str
+    name: str
+    description: str | None
+    created_at: datetime
+    version: int
+    item_count: int
+
+
+class DatasetsPublic(Public):
+    data: list[DatasetPublic]
+    count: int
+
+
+class DatasetRunsAdd(Body):
+    run_ids: list[Identifier] = Field(
+        min_length=1,
+        max_length=1000,
+        description="Runs to add as examples, each with the best answer known for it: "
+        "its latest correction, else its output. A run already in the dataset keeps its item.",
+    )
+
+
+class DatasetItemPublic(Public):
+    id: str
+    dataset_id: str
+    project: str
+    inputs: list[dict[str, Any]]
+    output: str
+    source: str
+    source_run_id: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    version: int
+
+
+class DatasetItemsPublic(Public):
+    data: list[DatasetItemPublic]
+    count: int
