@@ -120,6 +120,20 @@ def test_serve_arena_lands_on_the_compare_page(
     assert f"open {base}/compare" in errors
 
 
+def test_feedback_rank_is_the_arena_too() -> None:
+    done = subprocess.run(
+        [TUNEBACK, "serve", "--feedback", "rank", "--pages", "review", "-m", "echo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stderr.strip()) == (
+        1,
+        "error: --arena (or --feedback rank) opens the compare page, which comes with the chat: "
+        "add chat to --pages",
+    )
+
+
 def test_arena_needs_the_chat_pages() -> None:
     done = subprocess.run(
         [TUNEBACK, "serve", "--arena", "--pages", "dashboard", "-m", "echo"],
@@ -129,7 +143,8 @@ def test_arena_needs_the_chat_pages() -> None:
     )
     assert (done.returncode, done.stderr.strip()) == (
         1,
-        "error: --arena opens the compare page, which is served with the chat: add chat to --pages",
+        "error: --arena (or --feedback rank) opens the compare page, which comes with the chat: "
+        "add chat to --pages",
     )
 
 

@@ -255,12 +255,31 @@ def test_a_failing_side_and_the_stop_button(
     assert all(len(r.output.split()) < 8 for r in cancelled)
 
 
-def test_compare_on_a_phone_in_the_dark(
-    browser: Browser, arena: LiveServer, red: ScriptedModel, blue: ScriptedModel
+@pytest.mark.parametrize(
+    ("name", "width", "height", "scheme"),
+    [
+        ("desktop-light", 1280, 860, "light"),
+        ("desktop-dark", 1280, 860, "dark"),
+        ("phone-light", 390, 844, "light"),
+        ("phone-dark", 390, 844, "dark"),
+    ],
+)
+def test_compare_fits_every_screen(
+    browser: Browser,
+    arena: LiveServer,
+    red: ScriptedModel,
+    blue: ScriptedModel,
+    name: str,
+    width: int,
+    height: int,
+    scheme: str,
 ) -> None:
     red.enqueue("A long answer about colours " * 8)
     blue.enqueue("Blue.")
-    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        color_scheme=scheme,  # type: ignore[arg-type]
+    )
     page = context.new_page()
     try:
         page.goto(f"{arena.url}/compare")
@@ -269,7 +288,7 @@ def test_compare_on_a_phone_in_the_dark(
         expect(page.locator("#vote-status")).to_contain_text("Your vote: a tie")
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         page.evaluate("window.scrollTo(0, 0)")
-        page.screenshot(path=f"{SHOTS}/compare-phone-dark.png", full_page=True)
+        page.screenshot(path=f"{SHOTS}/compare-{name}.png", full_page=True)
     finally:
         context.close()
 
@@ -292,3 +311,7 @@ def test_the_chat_offers_to_compare_an_answer_with_another_model(
     page.get_by_role("button", name="Ask").click()
     expect(page.locator("#vote")).to_be_visible()
     assert _side_names(page) == ["A · scripted:red", "B · scripted:blue"]
+    # Battles stay off the chat's list: there they would name an anonymous battle's models.
+    listed = page.request.get(f"{arena.url}/ui/conversations").json()
+    assert [item["title"] for item in listed] == ["Name a colour."]
+    assert len(_payloads(arena, "conversation.started")) == 2

@@ -52,7 +52,8 @@ def serve(
         typer.Option(
             metavar="WIDGETS",
             help="Feedback widgets under each answer, comma-separated: "
-            "thumbs, faces, stars, comment, correction (saved as the project's setting).",
+            "thumbs, faces, stars, comment, correction (saved as the project's setting); "
+            "rank opens the compare page, as --arena does.",
         ),
     ] = None,
     chat_access: Annotated[
@@ -164,10 +165,15 @@ def serve(
         raise ConfigurationError(
             f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
         )
+    if feedback is not None:
+        words = [w.strip() for w in feedback.split(",") if w.strip()]
+        arena = arena or "rank" in words
+        feedback = ",".join(w for w in words if w != "rank") or None
     if arena:
         if "chat" not in chosen_pages:
             raise ConfigurationError(
-                "--arena opens the compare page, which is served with the chat: add chat to --pages"
+                "--arena (or --feedback rank) opens the compare page, which comes with the chat: "
+                "add chat to --pages"
             )
         chosen_pages.append(ARENA)
     refuse_sqlite(settings.database_url, workers)

@@ -42,6 +42,7 @@ from tuneback.services.chat import ChatService, Reply
 
 LABELS = ("A", "B", "C", "D")
 MAX_SIDES = len(LABELS)
+BATTLE_TAG = "battle"
 ROUND_KEY = "battle_round"
 SIDE_KEY = "battle_side"
 
@@ -223,7 +224,7 @@ class BattleService:
             user=user,
             model=specs[0],
             system_prompt=system_prompt or "\n\n".join(system) or None,
-            tags=["battle"],
+            tags=[BATTLE_TAG],
             metadata={"battle": {"mode": mode, "models": specs}},
         )
         parent_id: str | None = None

@@ -27,6 +27,7 @@ from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.markdown import pygments_css, render_markdown
 from tuneback.server.web.templating import sections, templates
+from tuneback.services.battles import BATTLE_TAG
 from tuneback.services.chat import Reply
 from tuneback.storage import Store
 
@@ -154,6 +155,8 @@ def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str
     titles = services.store.first_user_messages([c.id for c in conversations])
     items = []
     for conversation in conversations:
+        if BATTLE_TAG in conversation.tags:
+            continue  # on the compare page: listed here, it would name an anonymous battle's models
         title = conversation.title or titles.get(conversation.id)
         if title is None:
             continue  # started but never used
