@@ -153,7 +153,7 @@ def _score_rows(found: BattleColumns, query: LeaderboardQuery) -> dict[str, Any]
 def _ratings(store: Store, project: str, query: LeaderboardQuery) -> list[dict[str, Any]]:
     """Single-answer ratings per model: the dashboard's per-model numbers for the period."""
     window = Window(project, since=query.since, until=query.until)
-    rows = Analytics(store).split(window, "model")
+    rows = Analytics(store).ratings(window, "model")
     return [
         {
             "model": row["group"],

@@ -224,7 +224,6 @@ class Analytics:
 
     def split(self, window: Window, by: SplitBy) -> list[dict[str, Any]]:
         """The headline numbers per model, user, system prompt version or tag."""
-        r, f = t.runs.c, t.feedback.c
         group, source = self._group_column(by)
         runs = self._rows(
             select(group.label("group"), *self._run_columns())
@@ -234,8 +233,52 @@ class Analytics:
             .order_by(func.count().desc())
             .limit(50)
         )
+        feedback = self._feedback_by(window, group, source)
+        rows = []
+        for row in runs:
+            fb = feedback.get(row["group"], {})
+            rows.append(
+                {
+                    **row,
+                    "group": _group_name(by, row["group"]),
+                    "raw_group": row["group"],
+                    "errors": row["errors"] or 0,
+                    "error_rate": _ratio(row["errors"] or 0, row["runs"]),
+                    "feedback_rate": _ratio(fb.get("rated_runs") or 0, row["runs"]),
+                    **_ratings_of(fb),
+                }
+            )
+        return rows
+
+    def ratings(self, window: Window, by: SplitBy = "model") -> list[dict[str, Any]]:
+        """Per group: its runs, and the ratings' numbers of :meth:`split` with their intervals.
+
+        Without the latency percentiles and token sums, so it stays cheap where
+        a page needs only how the answers were rated.
+        """
+        group, source = self._group_column(by)
+        runs = self._rows(
+            select(group.label("group"), func.count().label("runs"))
+            .select_from(source)
+            .where(*self._runs_in(window))
+            .group_by(group)
+        )
+        feedback = self._feedback_by(window, group, source)
+        return [
+            {
+                "group": _group_name(by, row["group"]),
+                "raw_group": row["group"],
+                "runs": row["runs"],
+                **_ratings_of(feedback.get(row["group"], {})),
+            }
+            for row in runs
+        ]
+
+    def _feedback_by(self, window: Window, group: Any, source: Any) -> dict[Any, dict[str, Any]]:
+        """Current feedback on the window's runs, counted per group."""
+        r, f = t.runs.c, t.feedback.c
         explicit = f.kind.in_(["explicit", "comment", "correction"])
-        feedback = {
+        return {
             row["group"]: row
             for row in self._rows(
                 select(
@@ -252,31 +295,6 @@ class Analytics:
                 .group_by(group)
             )
         }
-        rows = []
-        for row in runs:
-            fb = feedback.get(row["group"], {})
-            name = row["group"]
-            if by == "system_prompt":
-                name = prompt_version(name)
-            rows.append(
-                {
-                    **row,
-                    "group": name if name is not None else "(none)",
-                    "raw_group": row["group"],
-                    "errors": row["errors"] or 0,
-                    "error_rate": _ratio(row["errors"] or 0, row["runs"]),
-                    "feedback_rate": _ratio(fb.get("rated_runs") or 0, row["runs"]),
-                    "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
-                    "positive_ci": wilson(fb.get("up") or 0, fb.get("thumbs") or 0),
-                    "thumbs": fb.get("thumbs") or 0,
-                    "mean_score": fb.get("mean_score"),
-                    "mean_score_ci": mean_ci(
-                        fb.get("mean_score"), fb.get("mean_square"), fb.get("scored") or 0
-                    ),
-                    "scored": fb.get("scored") or 0,
-                }
-            )
-        return rows
 
     def _group_column(self, by: SplitBy) -> tuple[Any, Any]:
         r = t.runs.c
@@ -359,6 +377,25 @@ def _unpack(row: dict[str, Any]) -> dict[str, Any]:
         for cut, value in zip(cuts.split("_"), values, strict=True):
             row[f"{name}_p{cut}"] = value
     return row
+
+
+def _group_name(by: SplitBy, group: Any) -> Any:
+    name = prompt_version(group) if by == "system_prompt" else group
+    return name if name is not None else "(none)"
+
+
+def _ratings_of(fb: dict[str, Any]) -> dict[str, Any]:
+    """A group's ratings: thumbs-up rate and mean score, each with its interval."""
+    return {
+        "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
+        "positive_ci": wilson(fb.get("up") or 0, fb.get("thumbs") or 0),
+        "thumbs": fb.get("thumbs") or 0,
+        "mean_score": fb.get("mean_score"),
+        "mean_score_ci": mean_ci(
+            fb.get("mean_score"), fb.get("mean_square"), fb.get("scored") or 0
+        ),
+        "scored": fb.get("scored") or 0,
+    }
 
 
 def _ratio(part: int, whole: int) -> float | None:
