@@ -314,4 +314,16 @@ def test_the_chat_offers_to_compare_an_answer_with_another_model(
     # Battles stay off the chat's list: there they would name an anonymous battle's models.
     listed = page.request.get(f"{arena.url}/ui/conversations").json()
     assert [item["title"] for item in listed] == ["Name a colour."]
-    assert len(_payloads(arena, "conversation.started")) == 2
+    battle = next(
+        p.conversation
+        for p in _payloads(arena, "conversation.started")
+        if "battle" in p.conversation.tags
+    )
+    run_id = next(
+        p.run.id for p in _payloads(arena, "run.completed") if p.run.conversation_id == battle.id
+    )
+    hidden = [
+        page.request.get(f"{arena.url}{path}").status
+        for path in (f"/c/{battle.id}", f"/ui/conversations/{battle.id}", f"/ui/runs/{run_id}")
+    ]
+    assert hidden == [404, 404, 404]

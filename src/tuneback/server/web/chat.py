@@ -74,6 +74,9 @@ def _own_conversation(services: Any, conversation_id: str, user: str) -> Convers
     if conversation.user != user:
         # Not "forbidden": another user's conversation does not exist for you.
         raise NotFoundError(f"no conversation with id {conversation_id}")
+    if BATTLE_TAG in conversation.tags:
+        # A battle lives on the compare page, which names its models only after the vote.
+        raise NotFoundError(f"no conversation with id {conversation_id}")
     return conversation
 
 
