@@ -85,3 +85,27 @@ async def test_a_bad_filter_on_the_page_is_a_422_that_says_which(store: Store) -
     assert response.json()["error"]["message"].startswith("since: ")
     assert battles.status_code == 422
     assert battles.json()["error"]["message"].startswith("votes: ")
+
+
+async def test_an_empty_project_says_what_to_do(store: Store) -> None:
+    app = make_app(store, project=PROJECT)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await open_pages(client)
+        page = await client.get("/leaderboard", headers={"accept": "text/html"})
+        twin = (await client.get("/leaderboard", params={"format": "json"})).json()
+    assert page.status_code == 200
+    assert "No battles to rank yet" in page.text
+    assert twin == {
+        "project": PROJECT,
+        "filters": {
+            "since": None, "until": None, "tag": None, "category": None,
+            "votes": "anonymous", "style_control": False, "rounds": 1000,
+        },
+        "battles": 0,
+        "outcomes": {"a": 0, "b": 0, "tie": 0, "both_bad": 0},
+        "dropped": [],
+        "models": [],
+        "style": None,
+        "matrix": None,
+        "ratings": [],
+    }  # fmt: skip
