@@ -269,14 +269,15 @@ def ranks(lower: list[float], upper: list[float]) -> list[int]:
 def elo(battles: Battles, *, k: float = ELO_K) -> FloatArray:
     """Online Elo over the battles in order (K=4, scale 400, base 10, start 1000)."""
     ratings = [START] * len(battles.models)
-    actual = {A_WINS: 1.0, B_WINS: 0.0, TIE: 0.5, BOTH_BAD: 0.5}
+    actual = (1.0, 0.0, 0.5, 0.5)  # by outcome code: a wins, b wins, tie, both bad
     for a, b, outcome in zip(
         battles.model_a.tolist(), battles.model_b.tolist(), battles.outcome.tolist(), strict=True
     ):
-        expected = 1.0 / (1.0 + BASE ** ((ratings[b] - ratings[a]) / SCALE))
+        rating_a, rating_b = ratings[a], ratings[b]
+        expected = 1.0 / (1.0 + BASE ** ((rating_b - rating_a) / SCALE))
         delta = k * (actual[outcome] - expected)
-        ratings[a] += delta
-        ratings[b] -= delta
+        ratings[a] = rating_a + delta
+        ratings[b] = rating_b - delta
     return np.asarray(ratings)
 
 

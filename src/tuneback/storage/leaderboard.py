@@ -90,8 +90,8 @@ class BattleReader:
             ),
             else_=None,
         ).label("reason")
-        # The higher-ranked answer wins a pair from a ranking: say which side
-        # that is once the ranking is read (outcome None here).
+        # Every pair of a comparison's candidates, in side order: one for a
+        # judged pair, k·(k−1)/2 for a ranking of k.
         joined = (
             t.comparisons.join(side_a, side_a.c.comparison_id == c.id)
             .join(
