@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from tuneback.domain import ChatMessage, Run, RunCompleted
+from tuneback.export import ExportFilters, export_dataset
 from tuneback.services.analytics import dashboard
 from tuneback.storage import Store
 from tuneback.storage.analytics import Analytics, Window, prompt_version
@@ -93,3 +96,18 @@ def test_a_system_message_in_the_inputs_names_the_prompt(store: Store) -> None:
         (prompt_version("Answer in French."), "Answer in French.", 2),
         ("(none)", None, 2),
     ]
+
+
+def test_the_api_list_and_exports_select_by_when_runs_happened(
+    store: Store, tmp_path: Path
+) -> None:
+    runs = _backdated(store, days=4)
+    since = NOW - timedelta(days=2, hours=6)
+    page = Queries(store).runs(RunFilter(project="p", since=since), limit=10)
+    assert {r.id for r in page.data} == {r.id for r in runs[:3]}
+    summary = export_dataset(
+        store, format="runs", output=tmp_path, filters=ExportFilters(project="p", since=since)
+    )
+    [file] = summary.files
+    exported = [json.loads(line)["id"] for line in Path(file.path).read_text().splitlines()]
+    assert sorted(exported) == sorted(r.id for r in runs[:3])

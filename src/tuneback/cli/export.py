@@ -116,9 +116,10 @@ def export(
     ] = WriterName["jsonl"],
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
     since: Annotated[
-        datetime | None, typer.Option(help="Only runs created at or after this (UTC).")
+        datetime | None,
+        typer.Option(help="Only runs that ran at or after this (UTC; started_at, else recorded)."),
     ] = None,
-    until: Annotated[datetime | None, typer.Option(help="Only runs created before this.")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Only runs that ran before this.")] = None,
     model: Annotated[
         list[str] | None, typer.Option("--model", "-m", help="Only runs of this model (repeat).")
     ] = None,

@@ -18,8 +18,9 @@ DEFAULT_MIN_GAP = 0.5
 class ExportFilters(DomainModel):
     """Which data to export. Every field narrows the selection; unset means everything.
 
-    ``since``/``until`` bound the runs' ``created_at`` (the feedback's, for the
-    ``feedback`` format), ``until`` exclusive. ``key`` picks the feedback key that
+    ``since``/``until`` bound when the runs ran (their ``started_at``, else when
+    they were recorded; the feedback's ``created_at`` for the ``feedback``
+    format), ``until`` exclusive. ``key`` picks the feedback key that
     scores a run (default: the mean of every current scored key);
     ``min_score``/``max_score`` keep runs whose score lies in the range and drop
     unrated runs. ``dataset`` (a name or id) keeps the runs its items came from,

@@ -88,9 +88,9 @@ def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
     if selection.project is not None:
         where.append(r.project == selection.project)
     if selection.since is not None:
-        where.append(r.created_at >= selection.since)
+        where.append(t.run_time() >= selection.since)
     if selection.until is not None:
-        where.append(r.created_at < selection.until)
+        where.append(t.run_time() < selection.until)
     if selection.models:
         where.append(r.model.in_(list(selection.models)))
     if selection.dataset_id is not None:

@@ -41,6 +41,10 @@ def get_run(run_id: str, caller: CallerDep, store: StoreDep) -> RunPublic:
     return RunPublic.model_validate(run.__dict__)
 
 
+RAN_SINCE = "Ran at or after (its started_at when given, else when it was recorded)."
+RAN_UNTIL = "Ran before (its started_at when given, else when it was recorded)."
+
+
 @router.get("", summary="Runs, newest first, filtered", dependencies=[key_rule("read")])
 def list_runs(
     caller: CallerDep,
@@ -50,8 +54,8 @@ def list_runs(
     user: str | None = None,
     conversation_id: str | None = None,
     status: RunStatus | None = None,
-    since: Annotated[UtcDatetime | None, Query(description="Created at or after.")] = None,
-    until: Annotated[UtcDatetime | None, Query(description="Created before.")] = None,
+    since: Annotated[UtcDatetime | None, Query(description=RAN_SINCE)] = None,
+    until: Annotated[UtcDatetime | None, Query(description=RAN_UNTIL)] = None,
     tag: str | None = None,
     has_feedback: Annotated[
         str | None, Query(description="Only runs with current feedback on this key.")
