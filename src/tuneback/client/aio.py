@@ -209,6 +209,24 @@ class AsyncClient:
         await self._request("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body)
         return str(body["id"])
 
+    async def conversation_feedback(
+        self,
+        conversation_id: str,
+        key: str,
+        *,
+        message_id: str | None = None,
+        id: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Feedback on a conversation or one of its messages; returns its id.
+
+        See :meth:`Client.conversation_feedback`.
+        """
+        path, body = wire.conversation_feedback(conversation_id, key, message_id, id, fields)
+        await self.flush()
+        await self._request("POST", path, json=body)
+        return str(body["id"])
+
     async def end_conversation(self, conversation_id: str) -> None:
         path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
         await self._request("POST", path)

@@ -328,6 +328,28 @@ class Client:
         self._request("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body)
         return str(body["id"])
 
+    def conversation_feedback(
+        self,
+        conversation_id: str,
+        key: str,
+        *,
+        message_id: str | None = None,
+        id: str | None = None,
+        **fields: Any,
+    ) -> str:
+        """Feedback on a whole conversation, or on one of its messages; returns its id.
+
+        ``fields`` are :meth:`record_feedback`'s (``value``, ``score``, ``kind``,
+        ``comment``, ``correction``, ``user``, ``metadata``). An answer's message
+        with a run is rated through its run; a question is rated on the
+        conversation with ``message_id`` in the metadata. Sent straight away,
+        after what is queued, so it raises what the server says.
+        """
+        path, body = wire.conversation_feedback(conversation_id, key, message_id, id, fields)
+        self.flush()
+        self._request("POST", path, json=body)
+        return str(body["id"])
+
     def end_conversation(self, conversation_id: str) -> None:
         """Mark a conversation ended (a chat cleared or closed)."""
         path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"

@@ -181,6 +181,11 @@ def check_feedback(item: Mapping[str, Any]) -> None:
     scale a project declares is checked by the server, which knows the config.
     """
     _check_identifier("run id", item.get("run_id"))
+    check_rating(item)
+
+
+def check_rating(item: Mapping[str, Any]) -> None:
+    """:func:`check_feedback` without the target: the key, the id and the scale."""
     _check_identifier("feedback key", item.get("key"))
     if item.get("id") is not None:
         _check_identifier("feedback id", item["id"])
@@ -203,6 +208,22 @@ def feedback_item(*, run_id: str, key: str, id: str | None = None, **fields: Any
         "type": "feedback",
         **_clean({"id": id or new_id(), "run_id": run_id, "key": key, **fields}),
     }
+
+
+def conversation_feedback(
+    conversation_id: str,
+    key: str,
+    message_id: str | None,
+    id: str | None,
+    fields: Mapping[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """The path and body that record feedback on a conversation or one of its messages."""
+    path = f"/api/v1/conversations/{path_id('conversation id', conversation_id)}"
+    if message_id is not None:
+        path += f"/messages/{path_id('message id', message_id)}"
+    body = _clean({"id": id or new_id(), "key": key, **fields})
+    check_rating(body)
+    return f"{path}/feedback", body
 
 
 def comparison_item(

@@ -60,7 +60,7 @@ def infer_kind(key: str, *, comment: str | None, correction: str | None) -> Feed
 
 
 class FeedbackService:
-    """Feedback on runs, checked against the project's configs and policy."""
+    """Feedback on runs and conversations, checked against the project's configs and policy."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -130,6 +130,45 @@ class FeedbackService:
             return await asyncio.to_thread(self._answer, feedback, event, stored)
         return self._answer(feedback, event, stored)
 
+    def record_on_conversation(
+        self,
+        *,
+        conversation_id: str,
+        key: str,
+        message_id: str | None = None,
+        scope: str | None = None,
+        **rating: Unpack[Rating],
+    ) -> FeedbackRecord:
+        """Record feedback on a whole conversation, or on one of its messages.
+
+        An answer's message with a run is rated through its run (the same as
+        :meth:`record`); any other message (a user's question, an answer logged
+        without a run) is rated on the conversation, with ``message_id`` in the
+        feedback's metadata. The key's rules and the rate-once setting hold as
+        for runs; ratings on the same target, key and user supersede each other.
+        """
+        conversation = self.store.get_conversation(conversation_id)
+        if scope is not None and conversation.project != scope:
+            raise NotFoundError(
+                f"no conversation with id {conversation_id}",
+                details={"conversation_id": conversation_id},
+            )
+        metadata = dict(rating.get("metadata") or {})
+        if message_id is not None:
+            message = self.store.get_message(message_id)
+            if message.conversation_id != conversation.id:
+                raise NotFoundError(
+                    f"no message {message_id} in conversation {conversation_id}",
+                    details={"message_id": message_id},
+                )
+            if message.run_id is not None:
+                return self.record(run_id=message.run_id, key=key, scope=scope, **rating)
+            metadata["message_id"] = message.id
+        rating["metadata"] = metadata
+        feedback = self._build(conversation.project, None, conversation.id, key=key, **rating)
+        event = self.new_event(feedback)
+        return self._answer(feedback, event, self.store.append_many([event])[0])
+
     def new_event(self, feedback: Feedback, settings: ProjectSettings | None = None) -> NewEvent:
         """The event that records ``feedback``, with the project's rate-once rule attached.
 
@@ -176,7 +215,44 @@ class FeedbackService:
         Batch writers pass the project's ``configs`` and ``settings`` once for
         many items instead of reading them again for each.
         """
-        config = configs.get(key) if configs is not None else self.config_for(run.project, key)
+        self._check_policy(run.project, run.id, run.conversation_id, key, user, settings)
+        return self._build(
+            run.project,
+            run.id,
+            run.conversation_id,
+            key=key,
+            value=value,
+            score=score,
+            kind=kind,
+            comment=comment,
+            correction=correction,
+            user=user,
+            source=source,
+            metadata=metadata,
+            feedback_id=feedback_id,
+            configs=configs,
+        )
+
+    def _build(
+        self,
+        project: str,
+        run_id: str | None,
+        conversation_id: str | None,
+        *,
+        key: str,
+        value: RawValue = None,
+        score: float | None = None,
+        kind: FeedbackKind | None = None,
+        comment: str | None = None,
+        correction: str | None = None,
+        user: str | None = None,
+        source: FeedbackSource = "end_user",
+        metadata: Mapping[str, Any] | None = None,
+        feedback_id: str | None = None,
+        configs: Mapping[str, Config] | None = None,
+    ) -> Feedback:
+        """Feedback on a run or a conversation, scored by the key's rules and checked."""
+        config = configs.get(key) if configs is not None else self.config_for(project, key)
         if value is not None:
             normalised = normalize_score(key, value, config)
             if score is not None and normalised is not None and abs(score - normalised) > 1e-9:
@@ -187,11 +263,10 @@ class FeedbackService:
             score = normalised if normalised is not None else score
         elif score is not None and isinstance(config, FreeformConfig):
             raise ValidationError(f"{key} is free-form and takes no score")
-        self._check_policy(run.project, run.id, run.conversation_id, key, user, settings)
         data: dict[str, Any] = {
-            "project": run.project,
-            "run_id": run.id,
-            "conversation_id": run.conversation_id,
+            "project": project,
+            "run_id": run_id,
+            "conversation_id": conversation_id,
             "key": key,
             "kind": kind or infer_kind(key, comment=comment, correction=correction),
             "score": score,

@@ -1,4 +1,5 @@
-"""Conversations and their messages, for apps that keep their chat history in tuneback."""
+"""Conversations and their messages, for apps that keep their chat history in tuneback,
+and feedback on a whole conversation or on one message."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from fastapi import APIRouter, Query
 
 from tuneback.domain import Conversation, Message, validate
 from tuneback.server.access import key_rule
-from tuneback.server.api.deps import ApiDep
+from tuneback.server.api.deps import ApiDep, feedback_public
 from tuneback.server.api.schemas import (
     ConversationCreate,
+    ConversationFeedbackCreate,
     ConversationPublic,
     ConversationsPublic,
+    FeedbackPublic,
     MessageCreate,
     MessagePublic,
     MessagesPublic,
 )
 from tuneback.server.auth import Caller, CallerDep
-from tuneback.server.deps import StoreDep
+from tuneback.server.deps import FeedbackDep, StoreDep
+from tuneback.services.feedback import FeedbackService
 from tuneback.storage import Store
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -97,3 +101,64 @@ def list_messages(conversation_id: str, caller: CallerDep, store: StoreDep) -> M
         for m in store.conversation_messages(conversation_id)
     ]
     return MessagesPublic(data=data, count=len(data))
+
+
+@router.post(
+    "/{conversation_id}/feedback",
+    status_code=201,
+    summary="Record feedback on a whole conversation",
+    dependencies=[key_rule("log")],
+)
+def create_conversation_feedback(
+    conversation_id: str,
+    body: ConversationFeedbackCreate,
+    caller: CallerDep,
+    feedback: FeedbackDep,
+) -> FeedbackPublic:
+    return _record(feedback, caller, body, conversation_id, None)
+
+
+@router.post(
+    "/{conversation_id}/messages/{message_id}/feedback",
+    status_code=201,
+    summary="Record feedback on one message",
+    description=(
+        "An answer with a run is rated through its run, as `POST /feedback` with its "
+        "`run_id` would; any other message (a question) is rated on the conversation, "
+        "with `message_id` in the feedback's metadata."
+    ),
+    dependencies=[key_rule("log")],
+)
+def create_message_feedback(
+    conversation_id: str,
+    message_id: str,
+    body: ConversationFeedbackCreate,
+    caller: CallerDep,
+    feedback: FeedbackDep,
+) -> FeedbackPublic:
+    return _record(feedback, caller, body, conversation_id, message_id)
+
+
+def _record(
+    feedback: FeedbackService,
+    caller: Caller,
+    body: ConversationFeedbackCreate,
+    conversation_id: str,
+    message_id: str | None,
+) -> FeedbackPublic:
+    recorded = feedback.record_on_conversation(
+        conversation_id=conversation_id,
+        message_id=message_id,
+        key=body.key,
+        scope=caller.scope,
+        value=body.value,
+        score=body.score,
+        kind=body.kind,
+        comment=body.comment,
+        correction=body.correction,
+        user=body.user,
+        source=body.source,
+        metadata=body.metadata,
+        feedback_id=body.id,
+    )
+    return feedback_public(recorded)

@@ -211,6 +211,14 @@ class FeedbackCreate(FeedbackFields):
     source: FeedbackSource = "api"
 
 
+class ConversationFeedbackCreate(FeedbackFields):
+    """Feedback on a conversation, or on one of its messages: the path names the target."""
+
+    id: Identifier | None = Field(default=None, description="Your id; resending it is a no-op.")
+    key: FeedbackKey
+    source: FeedbackSource = "api"
+
+
 class FeedbackPublic(Public):
     id: str
     project: str
