@@ -147,7 +147,7 @@ def test_regenerate_and_copy_are_implicit_feedback(page: Page, live_server: Live
     page.click("button[aria-label='Copy the answer']")
     page.click("button[aria-label='Regenerate the answer']")
     expect(page.locator(".assistant-body")).to_have_text("Second try.")
-    expect(page.locator(".branch")).to_have_text("answer 2 of 2")
+    expect(page.locator(".feedback-row .branch")).to_have_text("2/2")
 
     first, second = [p.run for p in _events(live_server, "run.completed")]
     signals = [

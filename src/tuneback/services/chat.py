@@ -21,7 +21,9 @@ from typing import Any
 from tuneback.domain import (
     ChatMessage,
     Conversation,
+    ConversationDeleted,
     ConversationEnded,
+    ConversationRenamed,
     ConversationStarted,
     EventPayload,
     Feedback,
@@ -93,6 +95,12 @@ class Reply:
     message: Message | None = None
     _cancelled: threading.Event = field(default_factory=threading.Event)
     _stream: Iterator[str] | None = None
+    _pieces: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> str:
+        """What the model has said so far (readable from any thread)."""
+        return "".join(list(self._pieces))
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -150,12 +158,50 @@ class ChatService:
             )
         return self.store.get_conversation(conversation_id)
 
-    def current_path(self, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
-        """The messages from the first to ``leaf_id`` (default: the newest message)."""
+    def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
+        """Give a conversation a title of its own (what lists show instead of its first line)."""
+        title = " ".join(title.split())
+        if not title:
+            raise ValidationError("a title needs some text")
+        if len(title) > 200:
+            raise ValidationError("a title is at most 200 characters")
+        conversation = self.store.get_conversation(conversation_id)
+        self.store.append(
+            ConversationRenamed(
+                project=conversation.project, conversation_id=conversation.id, title=title
+            )
+        )
+        return self.store.get_conversation(conversation_id)
+
+    def delete_conversation(self, conversation_id: str) -> Conversation:
+        """Take a conversation out of its owner's chat; its events, runs and feedback stay."""
+        conversation = self.store.get_conversation(conversation_id)
+        if conversation.deleted_at is None:
+            self.store.append(
+                ConversationDeleted(project=conversation.project, conversation_id=conversation.id)
+            )
+        return self.store.get_conversation(conversation_id)
+
+    def current_path(
+        self,
+        conversation_id: str,
+        leaf_id: str | None = None,
+        *,
+        through: str | None = None,
+    ) -> list[Message]:
+        """The messages from the first to ``leaf_id`` (default: the newest message).
+
+        With ``through``, the branch that holds that message, followed down to
+        its newest reply: what picking one version of a message shows.
+        """
         messages = self.store.conversation_messages(conversation_id)
         if not messages:
             return []
         by_id = {m.id: m for m in messages}
+        if through is not None:
+            if through not in by_id:
+                raise ValidationError(f"message {through} is not in conversation {conversation_id}")
+            leaf_id = _newest_below(messages, through)
         leaf = by_id.get(leaf_id) if leaf_id else messages[-1]
         if leaf is None:
             raise ValidationError(f"message {leaf_id} is not in conversation {conversation_id}")
@@ -163,6 +209,12 @@ class ChatService:
         while path[-1].parent_id is not None:
             path.append(by_id[path[-1].parent_id])
         return path[::-1]
+
+    def answering(self, user_message_id: str) -> Reply | None:
+        """The reply this process is still streaming for a user message, if any."""
+        with self._live_lock:
+            live = [r for r in self._live.values() if r.parent.id == user_message_id]
+        return live[-1] if live else None
 
     # -- messages and replies ------------------------------------------------------
 
@@ -288,7 +340,7 @@ class ChatService:
         started_at = utcnow()
         clock = time.perf_counter()
         first_token: float | None = None
-        pieces: list[str] = []
+        pieces = reply._pieces
         usage: Usage | None = None
         failure: ModelError | None = None
         status: RunStatus = "ok"
@@ -354,6 +406,9 @@ class ChatService:
             metadata={
                 **reply.metadata,
                 **({"usage_estimated": True} if usage and usage.estimated else {}),
+                # With nothing said there is no message: the run names the
+                # question it failed to answer, so the chat can offer a retry.
+                **({} if output else {"reply_to": reply.parent.id}),
             },
             started_at=started_at,
         )
@@ -373,3 +428,15 @@ class ChatService:
             events.append(MessageAdded(message=reply.message))
         self.store.append_many(events)
         reply.run = run
+
+
+def _newest_below(messages: Sequence[Message], top: str) -> str:
+    """The newest message in ``top``'s subtree (``messages`` oldest first)."""
+    parent_of = {m.id: m.parent_id for m in messages}
+    for message in reversed(messages):
+        node: str | None = message.id
+        while node is not None:
+            if node == top:
+                return message.id
+            node = parent_of.get(node)
+    return top

@@ -1,13 +1,17 @@
 """The chat page and the endpoints its script calls (under ``/ui``).
 
 Replies stream as server-sent events over a POST response: ``start`` (the ids
-of the run and message to come), ``delta`` (text), then ``done`` (the stored
-run, with the answer rendered as safe HTML) or ``error``. A reply keeps going
-to the end when nobody stops it; the stop button and a closed tab cancel it.
+of the run and message to come), ``delta`` (the new text, and the whole answer
+so far rendered as safe HTML), then ``done`` (the stored run, with the answer
+rendered) or ``error``. Deltas are gathered for at least ``RENDER_EVERY``
+seconds, so the one markdown renderer runs a few times a second however fast
+the model talks. A reply keeps going to the end when nobody stops it; the stop
+button and a closed tab cancel it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import threading
@@ -17,11 +21,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import Field
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
-from tuneback.domain import Conversation, FeedbackRecord, Run, describe_value
+from tuneback.domain import Conversation, FeedbackRecord, Message, Run, describe_value
 from tuneback.domain.feedback import RawValue
-from tuneback.errors import ModelError, NotFoundError
+from tuneback.errors import ModelError, NotFoundError, ValidationError
 from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
@@ -33,6 +37,9 @@ from tuneback.storage import Store
 
 router = APIRouter(include_in_schema=False)
 
+RENDER_EVERY = 0.08
+"""Seconds between two renders of a streaming answer."""
+
 ARENA = "arena"
 """Not a page group of its own: served with the chat, it makes the compare page the landing page."""
 
@@ -40,6 +47,8 @@ ARENA = "arena"
 class SendBody(Body):
     content: str = Field(min_length=1, max_length=100_000)
     conversation_id: str | None = None
+    parent_id: str | None = None
+    """The message this one follows: the end of the branch on screen (default: the newest)."""
     model: str | None = None
     system_prompt: str | None = Field(default=None, max_length=20_000)
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -54,6 +63,10 @@ class RegenerateBody(Body):
 
 class EditBody(RegenerateBody):
     content: str = Field(min_length=1, max_length=100_000)
+
+
+class RenameBody(Body):
+    title: str = Field(min_length=1, max_length=200)
 
 
 class FeedbackBody(Body):
@@ -71,7 +84,7 @@ def _user(request: Request) -> str:
 
 def _own_conversation(services: Any, conversation_id: str, user: str) -> Conversation:
     conversation: Conversation = services.store.get_conversation(conversation_id)
-    if conversation.user != user:
+    if conversation.user != user or conversation.deleted_at is not None:
         # Not "forbidden": another user's conversation does not exist for you.
         raise NotFoundError(f"no conversation with id {conversation_id}")
     if BATTLE_TAG in conversation.tags:
@@ -116,9 +129,15 @@ def feedback_view(feedback: FeedbackRecord) -> dict[str, Any]:
     }
 
 
-def conversation_view(services: Any, conversation: Conversation, user: str) -> dict[str, Any]:
-    """Everything the page shows of one conversation: its current branch, runs and ratings."""
-    path = services.chat.current_path(conversation.id)
+def conversation_view(
+    services: Any, conversation: Conversation, user: str, through: str | None = None
+) -> dict[str, Any]:
+    """Everything the page shows of one conversation: the branch on screen, runs and ratings.
+
+    ``through`` picks the branch holding that message (default: the newest message's).
+    Each message lists its versions (``siblings``) for the ‹ 1/2 › buttons.
+    """
+    path = services.chat.current_path(conversation.id, through=through)
     runs = {r.id: r for r in services.store.conversation_runs(conversation.id)}
     mine: dict[str, list[dict[str, Any]]] = {}
     for fb in services.store.feedback_for_runs(list(runs)):
@@ -141,20 +160,47 @@ def conversation_view(services: Any, conversation: Conversation, user: str) -> d
                 "run": run_view(run) if run else None,
                 "feedback": mine.get(message.run_id or "", []),
                 "branch": {"index": family.index(message.id) + 1, "count": len(family)},
+                "siblings": family,
+                "created_at": message.created_at.isoformat(),
             }
         )
     return {
         "id": conversation.id,
         "model": conversation.model,
+        "title": conversation.title,
         "system_prompt": conversation.system_prompt,
         "ended": conversation.ended_at is not None,
         "messages": messages,
+        "pending": _pending(services, path[-1], list(runs.values())) if path else None,
     }
+
+
+def _pending(services: Any, last: Message, runs: list[Run]) -> dict[str, Any] | None:
+    """A question on screen without an answer: still being answered, or failed to be.
+
+    A failed or stopped answer with nothing said has no message; its run names
+    the question (``reply_to``), so the error and a Retry survive a reload.
+    """
+    if last.role != "user":
+        return None
+    live = services.chat.answering(last.id)
+    if live is not None:
+        text = live.partial
+        return {
+            "status": "answering",
+            "reply_to": last.id,
+            "run_id": live.run_id,
+            "html": render_markdown(text) if text else "",
+        }
+    failed = [r for r in runs if r.message_id is None and r.metadata.get("reply_to") == last.id]
+    if not failed:
+        return None
+    return {"status": failed[-1].status, "reply_to": last.id, "run": run_view(failed[-1])}
 
 
 def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str, Any]]:
     project = services.settings.project
-    conversations = services.store.list_conversations(project, user=user, limit=200)
+    conversations = services.store.list_conversations(project, user=user, limit=200, deleted=False)
     titles = services.store.first_user_messages([c.id for c in conversations])
     items = []
     for conversation in conversations:
@@ -198,8 +244,12 @@ def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
 @router.get("/", response_class=HTMLResponse, dependencies=[rule("chat")])
 @router.get("/c/{conversation_id}", response_class=HTMLResponse, dependencies=[rule("chat")])
 def chat_page(
-    request: Request, services: ServicesDep, conversation_id: str | None = None
+    request: Request,
+    services: ServicesDep,
+    conversation_id: str | None = None,
+    m: str | None = None,
 ) -> Response:
+    """The chat; ``/c/{id}?m={message}`` opens the branch holding that message."""
     if (
         conversation_id is None
         and ARENA in request.app.state.pages
@@ -216,7 +266,10 @@ def chat_page(
             return templates.TemplateResponse(
                 request, "not_found.html", {"what": "conversation"}, status_code=404
             )
-        conversation = conversation_view(services, own, user)
+        try:
+            conversation = conversation_view(services, own, user, through=m)
+        except ValidationError:  # a stale ?m= link: show the newest branch
+            conversation = conversation_view(services, own, user)
     return templates.TemplateResponse(
         request,
         "chat.html",
@@ -241,9 +294,30 @@ def conversations(
 
 
 @router.get("/ui/conversations/{conversation_id}", dependencies=[rule("chat")])
-def conversation(request: Request, services: ServicesDep, conversation_id: str) -> dict[str, Any]:
+def conversation(
+    request: Request, services: ServicesDep, conversation_id: str, through: str | None = None
+) -> dict[str, Any]:
+    """One conversation; ``through`` picks the branch holding that message."""
     user = _user(request)
-    return conversation_view(services, _own_conversation(services, conversation_id, user), user)
+    own = _own_conversation(services, conversation_id, user)
+    return conversation_view(services, own, user, through=through)
+
+
+@router.post("/ui/conversations/{conversation_id}/rename", dependencies=[rule("chat")])
+def rename(
+    request: Request, services: ServicesDep, conversation_id: str, body: RenameBody
+) -> dict[str, Any]:
+    _own_conversation(services, conversation_id, _user(request))
+    renamed = services.chat.rename_conversation(conversation_id, body.title)
+    return {"id": renamed.id, "title": renamed.title}
+
+
+@router.delete("/ui/conversations/{conversation_id}", dependencies=[rule("chat")])
+def delete(request: Request, services: ServicesDep, conversation_id: str) -> dict[str, Any]:
+    """Take a conversation out of this person's chat (the owner's data keeps it)."""
+    _own_conversation(services, conversation_id, _user(request))
+    services.chat.delete_conversation(conversation_id)
+    return {"deleted": True}
 
 
 @router.post("/ui/conversations/{conversation_id}/end", dependencies=[rule("chat")])
@@ -267,7 +341,9 @@ def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingRe
             model=body.model,
             system_prompt=body.system_prompt,
         )
-    message = services.chat.add_user_message(conversation.id, body.content)
+    message = services.chat.add_user_message(
+        conversation.id, body.content, parent_id=body.parent_id
+    )
     reply = services.chat.reply(message.id, model=body.model, options=_options(body))
     return _stream(services.store, reply, user_message_id=message.id)
 
@@ -291,6 +367,17 @@ def edit(
     edited = services.chat.edit_user_message(message_id, body.content)
     reply = services.chat.reply(edited.id, model=body.model, options=_options(body))
     return _stream(services.store, reply, user_message_id=edited.id)
+
+
+@router.post("/ui/messages/{message_id}/retry", dependencies=[rule("chat")])
+def retry(
+    request: Request, services: ServicesDep, message_id: str, body: RegenerateBody
+) -> StreamingResponse:
+    """Answer a question again after its answer failed or was stopped with nothing said."""
+    user = _user(request)
+    _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
+    reply = services.chat.reply(message_id, model=body.model, options=_options(body))
+    return _stream(services.store, reply, user_message_id=message_id)
 
 
 @router.post("/ui/runs/{run_id}/cancel", dependencies=[rule("chat")])
@@ -368,8 +455,11 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
                     "model": reply.adapter.spec,
                 },
             )
-            async for chunk in iterate_in_threadpool(chunks):
-                yield _sse("delta", {"text": chunk})
+            text = ""
+            async for batch in _gathered(chunks, RENDER_EVERY):
+                text += batch
+                html = await run_in_threadpool(render_markdown, text)
+                yield _sse("delta", {"text": batch, "html": html})
             yield _sse("done", await run_in_threadpool(_done, store, reply))
         except ModelError as exc:
             yield _sse(
@@ -388,6 +478,38 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+async def _gathered(chunks: Iterator[str], every: float) -> AsyncIterator[str]:
+    """The chunks joined into pieces at least ``every`` seconds apart.
+
+    The first chunk goes out at once; after that, what arrives while a piece
+    waits its turn joins it. A model error is raised where it happens.
+    """
+    loop = asyncio.get_running_loop()
+    end = object()
+    pending: asyncio.Future[Any] = asyncio.ensure_future(run_in_threadpool(next, chunks, end))
+    held = ""
+    due = loop.time()
+    try:
+        while True:
+            wait = None if not held else max(0.0, due - loop.time())
+            done, _ = await asyncio.wait({pending}, timeout=wait)
+            if pending in done:
+                chunk = pending.result()
+                if chunk is end:
+                    break
+                held += chunk
+                pending = asyncio.ensure_future(run_in_threadpool(next, chunks, end))
+            if held and loop.time() >= due:
+                yield held
+                held = ""
+                due = loop.time() + every
+        if held:
+            yield held
+    finally:
+        # Left behind by a closed stream: its outcome (even an error) is not wanted.
+        pending.add_done_callback(lambda future: future.cancelled() or future.exception())
 
 
 def _done(store: Store, reply: Reply) -> dict[str, Any]:

@@ -23,6 +23,7 @@ const ICONS = {
   check: '<path d="M5 12l5 5L20 7"/>',
   regenerate: '<path d="M20 11a8 8 0 1 0-2.3 5.7"/><path d="M20 4v7h-7"/>',
   pencil: '<path d="M4 20h4L19 9l-4-4L4 16v4z"/>',
+  trash: '<path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3"/>',
   compare: '<rect x="3" y="4" width="7" height="16" rx="1.5"/><rect x="14" y="4" width="7" height="16" rx="1.5"/>',
 };
 const MOUTHS = ["M8 17q4-4.5 8 0", "M8.5 16.5q3.5-2.2 7 0", "M8.5 15.5h7", "M8.5 14.5q3.5 2.2 7 0", "M8 14q4 4.5 8 0"];
@@ -52,21 +53,117 @@ function toast(message) {
 
 function scrollToEnd(force = false) {
   const nearEnd = threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 160;
-  if (force || nearEnd) threadEl.scrollTop = threadEl.scrollHeight;
+  // "instant": the stylesheet's smooth scrolling would make a long conversation glide to its end.
+  if (force || nearEnd) threadEl.scrollTo({ top: threadEl.scrollHeight, behavior: "instant" });
+}
+
+function timeOf(iso) {
+  if (!iso) return null;
+  const when = new Date(iso);
+  return el("time", {
+    class: "msg-time", datetime: iso, title: when.toLocaleString(),
+    text: when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
+  });
+}
+
+// ‹ 1/2 › between the versions of a message (regenerated answers, edited questions).
+function branchNav(message, noun) {
+  const siblings = message.siblings || [];
+  if (siblings.length < 2) return null;
+  const index = siblings.indexOf(message.id);
+  const step = (offset, label, text) => el("button", {
+    type: "button", class: "act", "aria-label": `${label} ${noun}`, title: `${label} ${noun}`, text,
+    disabled: index + offset < 0 || index + offset >= siblings.length,
+    onclick: () => showBranch(siblings[index + offset]),
+  });
+  return el("span", { class: "branch-nav", role: "group", "aria-label": `${noun} ${index + 1} of ${siblings.length}` }, [
+    step(-1, "Previous", "‹"),
+    el("span", { class: "count branch", text: `${index + 1}/${siblings.length}` }),
+    step(1, "Next", "›"),
+  ]);
+}
+
+async function showBranch(messageId) {
+  if (!conversation || streaming || !messageId) return;
+  try {
+    await loadBranch(messageId, { keepScroll: true });
+    history.replaceState(null, "", `/c/${conversation.id}?m=${encodeURIComponent(messageId)}`);
+  } catch (error) { toast(error.message); }
+}
+
+async function loadBranch(messageId, { keepScroll = false } = {}) {
+  const query = messageId ? `?through=${encodeURIComponent(messageId)}` : "";
+  conversation = await api("GET", `/ui/conversations/${conversation.id}${query}`);
+  renderConversation({ keepScroll });
+}
+
+async function writeClipboard(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = el("textarea", { style: "position:fixed;opacity:0" });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+}
+
+// Code blocks get a copy button; tables a box that scrolls sideways.
+function decorate(body) {
+  body.querySelectorAll("pre").forEach((pre) => {
+    if (pre.parentElement.classList.contains("code-block")) return;
+    const block = el("div", { class: "code-block" });
+    pre.replaceWith(block);
+    block.append(pre, el("button", {
+      type: "button", class: "copy-code", text: "Copy", "aria-label": "Copy code",
+      onclick: async (event) => {
+        const button = event.currentTarget;
+        await writeClipboard(pre.innerText);
+        button.textContent = "Copied";
+        setTimeout(() => (button.textContent = "Copy"), 1500);
+      },
+    }));
+  });
+  body.querySelectorAll("table").forEach((table) => {
+    if (table.parentElement.classList.contains("table-scroll")) return;
+    const box = el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Table" });
+    table.replaceWith(box);
+    box.append(table);
+  });
+}
+
+// Ctrl+Enter (Cmd+Enter on a Mac) does what the box's main button does.
+function saveOnCtrlEnter(area, button) {
+  area.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.isComposing) {
+      event.preventDefault();
+      button.click();
+    }
+  });
+}
+
+function errorBox(text, onRetry) {
+  const box = el("div", { class: "error-box", role: "alert" }, [el("span", { class: "error-text", text })]);
+  if (onRetry) box.append(el("button", { type: "button", class: "retry-btn", text: "Retry", onclick: onRetry }));
+  return box;
 }
 
 // ---------- rendering ----------
 
 function renderUser(message) {
-  const wrap = el("div", { class: "message user", "data-id": message.id });
+  const nav = branchNav(message, "version");
+  const wrap = el("div", { class: `message user${nav ? " has-branches" : ""}`, "data-id": message.id });
   wrap.append(el("div", { class: "bubble-user", text: message.content }));
-  const tools = el("div", { class: "user-tools" }, [
-    el("button", {
+  const tools = el("div", { class: "user-tools" }, [timeOf(message.created_at), nav]);
+  if (!conversation?.ended) {
+    tools.append(el("button", {
       type: "button", class: "act", "aria-label": "Edit this message", title: "Edit",
       html: icon("pencil"), onclick: () => startEdit(wrap, message),
-    }),
-  ]);
-  if (!conversation?.ended) wrap.append(tools);
+    }));
+  }
+  if (tools.childElementCount) wrap.append(tools);
   return wrap;
 }
 
@@ -75,21 +172,28 @@ function formatLatency(ms) {
   return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-function metaLine(run) {
+function metaLine(run, createdAt) {
   const parts = [run.model];
   const latency = formatLatency(run.latency_ms);
   if (latency) parts.push(latency);
   if (run.completion_tokens) parts.push(`${run.completion_tokens} tokens`);
   const meta = el("span", { class: "meta", text: parts.join(" · ") });
   meta.append(" · ", el("a", { href: `${state.run_link}${run.id}`, target: "_blank", rel: "noopener", text: "run" }));
+  const time = timeOf(createdAt);
+  if (time) meta.append(" · ", time);
   return meta;
 }
 
 function renderAssistant(message, options = {}) {
   const wrap = el("div", { class: "message assistant", "data-id": message.id || "" });
   const body = el("div", { class: "assistant-body md" });
-  if (message.html !== undefined && message.html !== null) body.innerHTML = message.html;
+  if (message.html !== undefined && message.html !== null) {
+    body.innerHTML = message.html;
+    decorate(body);
+  }
   wrap.append(body);
+  // Placed before its row is built, so the row can see the question above it.
+  options.mount?.(wrap);
   if (message.run) finishAssistant(wrap, message, options);
   return wrap;
 }
@@ -99,7 +203,10 @@ function finishAssistant(wrap, message, { latest = true } = {}) {
   wrap.dataset.id = message.id || "";
   wrap.dataset.run = run.id;
   if (run.status === "cancelled") wrap.append(el("p", { class: "cancelled-note", text: "Stopped." }));
-  if (run.status === "error") wrap.append(el("div", { class: "error-box", text: run.error }));
+  if (run.status === "error") {
+    const canRetry = latest && message.id && !conversation?.ended;
+    wrap.append(errorBox(run.error, canRetry ? () => regenerate(wrap, message) : null));
+  }
   if (!message.id) return; // nothing was said: nothing to rate
   wrap.append(feedbackRow(wrap, message, latest));
 }
@@ -130,6 +237,8 @@ function feedbackRow(wrap, message, latest) {
   };
 
   const container = el("div", { class: "feedback" }, [row]);
+  const nav = branchNav(message, "answer");
+  if (nav) row.append(nav, el("span", { class: "sep", "aria-hidden": "true" }));
   const refresh = () => container.replaceWith(feedbackRow(wrap, message, latest));
 
   if (widgets.includes("thumbs")) {
@@ -204,16 +313,19 @@ function feedbackRow(wrap, message, latest) {
       title: "Compare with another model", html: icon("compare"),
     }));
   }
-  if (message.branch && message.branch.count > 1) {
-    row.append(el("span", { class: "branch", text: `answer ${message.branch.index} of ${message.branch.count}` }));
-  }
-  row.append(metaLine(run));
+  row.append(metaLine(run, message.created_at));
 
   const notes = [];
   if (given.comment) notes.push(el("div", {}, ["Your comment: ", el("q", { text: given.comment.comment })]));
-  if (given.correction) notes.push(el("div", { text: "You suggested a better answer — thank you." }));
+  if (given.correction) {
+    notes.push(el("details", { class: "given-correction" }, [
+      el("summary", { text: "You suggested a better answer — thank you." }),
+      el("div", { class: "md correction-text", text: given.correction.correction }),
+    ]));
+  }
   const reasons = given.thumbs?.reasons || [];
   if (reasons.length) notes.push(el("div", { text: `Reasons: ${reasons.join(", ")}` }));
+  if (given.thumbs?.comment) notes.push(el("div", {}, ["You added: ", el("q", { text: given.thumbs.comment })]));
   if (notes.length) container.append(el("div", { class: "given" }, notes));
   return container;
 }
@@ -262,6 +374,7 @@ function openReasons(wrap, message, recorded, polarity) {
     ]),
   ]);
   wrap.append(panel);
+  saveOnCtrlEnter(comment, panel.querySelector(".primary-btn"));
   chips.querySelector("button")?.focus();
 }
 
@@ -272,12 +385,15 @@ function openText(wrap, message, key) {
   const area = el("textarea", {
     "aria-label": isCorrection ? "A better answer" : "Your comment",
     placeholder: isCorrection ? "Write the answer you wished for…" : "What do you think of this answer?",
+    rows: isCorrection ? 14 : 3, spellcheck: isCorrection ? "false" : null,
   });
-  area.value = isCorrection ? (given?.correction || $(".assistant-body", wrap).innerText) : (given?.comment || "");
-  const panel = el("div", { class: "panel" }, [
-    el("p", { class: "panel-title", text: isCorrection ? "Suggest a better answer" : "Comment" }),
+  // A correction starts from the answer's markdown, so code fences and tables survive into training.
+  area.value = isCorrection ? (given?.correction || message.content || "") : (given?.comment || "");
+  const panel = el("div", { class: `panel${isCorrection ? " panel-wide" : ""}` }, [
+    el("p", { class: "panel-title", text: isCorrection ? "Suggest a better answer (markdown)" : "Comment" }),
     area,
     el("div", { class: "panel-actions" }, [
+      el("span", { class: "keys-hint", text: "Ctrl+Enter stores it · Esc closes" }),
       el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: () => panel.remove() }),
       el("button", {
         type: "button", class: "primary-btn", text: "Save",
@@ -285,7 +401,7 @@ function openText(wrap, message, key) {
           const text = area.value.trim();
           if (!text) return toast(isCorrection ? "Write the better answer first." : "Write a comment first.");
           try {
-            const body = isCorrection ? { key, correction: text } : { key, comment: text };
+            const body = isCorrection ? { key, correction: area.value.replace(/\s+$/, "") } : { key, comment: text };
             const fresh = await api("POST", `/ui/runs/${message.run.id}/feedback`, body);
             message.feedback = (message.feedback || []).filter((f) => f.key !== key).concat(fresh);
             panel.remove();
@@ -297,32 +413,23 @@ function openText(wrap, message, key) {
     ]),
   ]);
   wrap.append(panel);
+  saveOnCtrlEnter(area, panel.querySelector(".primary-btn"));
   area.focus();
+  if (isCorrection) area.setSelectionRange(0, 0);
 }
 
 function rerender(wrap, message) {
-  const latest = wrap === messagesEl.querySelector(".message.assistant:last-of-type") || isLatest(wrap);
-  const fresh = renderAssistant(message, { latest });
-  wrap.replaceWith(fresh);
+  renderAssistant(message, { latest: isLatest(wrap), mount: (fresh) => wrap.replaceWith(fresh) });
 }
 
+// Only the last message on screen is the latest: an answer with turns below it is not.
 function isLatest(wrap) {
-  const all = [...messagesEl.querySelectorAll(".message.assistant")];
+  const all = messagesEl.querySelectorAll(".message");
   return all[all.length - 1] === wrap;
 }
 
 async function copyAnswer(button, message) {
-  const text = message.content;
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    const area = el("textarea", { style: "position:fixed;opacity:0" });
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
+  await writeClipboard(message.content);
   button.innerHTML = icon("check");
   setTimeout(() => (button.innerHTML = icon("copy")), 1500);
   api("POST", `/ui/runs/${message.run.id}/feedback`, { key: "copied", kind: "implicit" }).catch(() => {});
@@ -372,6 +479,7 @@ function setStreaming(active) {
 
 async function streamReply(url, body, { userMessage = null } = {}) {
   $("#empty-state").hidden = true;
+  let answered = null; // the message to show the branch of once the answer is stored
   let userEl = null;
   if (userMessage !== null) {
     userEl = renderUser({ id: "", content: userMessage });
@@ -401,6 +509,7 @@ async function streamReply(url, body, { userMessage = null } = {}) {
     for await (const { event, data } of readEvents(response)) {
       if (event === "start") {
         streaming.runId = data.run_id;
+        answered = data.user_message_id;
         if (userEl) {
           userEl.remove();
           userEl = renderUser({ id: data.user_message_id, content: userMessage });
@@ -414,14 +523,22 @@ async function streamReply(url, body, { userMessage = null } = {}) {
           refreshSidebar();
         }
       } else if (event === "delta") {
-        if (!text) bodyEl.textContent = "";
+        // The answer so far comes rendered by the server's one markdown renderer.
         text += data.text;
-        bodyEl.textContent = text;
+        if (data.html !== undefined) {
+          bodyEl.innerHTML = data.html;
+          decorate(bodyEl);
+        } else {
+          bodyEl.textContent = text;
+        }
         bodyEl.classList.add("cursor");
         scrollToEnd();
       } else if (event === "done" || event === "error") {
         bodyEl.classList.remove("streaming", "cursor");
         bodyEl.innerHTML = data.html || "";
+        decorate(bodyEl);
+        if (data.message_id) answered = data.message_id;
+        else if (event === "error") toast(data.message);
         message = {
           id: data.message_id, content: text, html: data.html, run: data.run,
           feedback: [], branch: data.branch,
@@ -444,6 +561,49 @@ async function streamReply(url, body, { userMessage = null } = {}) {
     setStreaming(false);
     scrollToEnd();
   }
+  // What a reload would show: the branch with this answer, its ‹ n/m ›, a failure's Retry.
+  if (answered && conversation && !controller.signal.aborted) {
+    try {
+      await loadBranch(answered);
+      history.replaceState(null, "", `/c/${conversation.id}`);
+    } catch (error) { toast(error.message); }
+  }
+}
+
+// An answer not stored yet: still streaming (in another tab, or before a reload) or failed.
+function renderPending(pending) {
+  const wrap = el("div", { class: "message assistant pending", "data-reply-to": pending.reply_to });
+  if (pending.status === "answering") {
+    const body = el("div", { class: "assistant-body md streaming" });
+    body.innerHTML = pending.html || "";
+    decorate(body);
+    wrap.append(body, el("p", { class: "still-answering", role: "status", text: "Still answering…" }));
+    clearTimeout(renderPending.timer);
+    renderPending.timer = setTimeout(refreshPending, 1000);
+    return wrap;
+  }
+  const run = pending.run;
+  const retry = conversation?.ended ? null : () => retryQuestion(wrap, pending.reply_to);
+  const text = pending.status === "error" ? run.error : "Stopped before it said anything.";
+  wrap.append(errorBox(text, retry));
+  if (run) wrap.append(el("div", { class: "feedback-row" }, [metaLine(run)]));
+  return wrap;
+}
+
+async function refreshPending() {
+  if (!conversation || streaming) return;
+  const through = new URLSearchParams(location.search).get("m");
+  try {
+    await loadBranch(through, { keepScroll: true });
+    scrollToEnd();
+  } catch { /* the next look tries again */ }
+}
+
+function retryQuestion(wrap, messageId) {
+  if (streaming) return;
+  wrap.remove();
+  const { model, temperature, max_tokens } = options();
+  streamReply(`/ui/messages/${messageId}/retry`, { model, temperature, max_tokens });
 }
 
 function previousRowsNotLatest(current) {
@@ -469,6 +629,8 @@ function send() {
   streamReply("/ui/chat", {
     content,
     conversation_id: conversation?.id || null,
+    // After the branch on screen, not after whichever message is newest.
+    parent_id: conversation?.messages?.at(-1)?.id || null,
     system_prompt: conversation ? null : ($("#system-prompt").value.trim() || null),
     ...chosen,
   }, { userMessage: content });
@@ -488,7 +650,8 @@ function startEdit(wrap, message) {
   const box = el("div", { class: "edit-box" }, [
     area,
     el("div", { class: "edit-actions" }, [
-      el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: () => box.replaceWith(renderUser(message)) }),
+      el("span", { class: "keys-hint", text: "Ctrl+Enter to send · Esc to cancel" }),
+      el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: () => wrap.replaceWith(renderUser(message)) }),
       el("button", {
         type: "button", class: "primary-btn", text: "Send",
         onclick: () => {
@@ -504,6 +667,7 @@ function startEdit(wrap, message) {
     ]),
   ]);
   wrap.replaceChildren(box);
+  saveOnCtrlEnter(area, box.querySelector(".primary-btn"));
   area.focus();
 }
 
@@ -524,12 +688,88 @@ async function refreshSidebar(query = "") {
   try {
     const items = await api("GET", `/ui/conversations${query ? `?q=${encodeURIComponent(query)}` : ""}`);
     const list = $("#conversation-list");
-    list.replaceChildren(...(items.length ? items.map((item) => el("a", {
-      href: `/c/${item.id}`, title: item.title, text: item.title,
-      class: `conversation-link${conversation && item.id === conversation.id ? " active" : ""}`,
-      "aria-current": conversation && item.id === conversation.id ? "page" : null,
-    })) : [el("p", { class: "sidebar-empty", text: query ? "Nothing matches." : "No conversations yet. Ask something to start one." })]));
+    list.replaceChildren(...(items.length ? items.map(sidebarItem) : [el("p", { class: "sidebar-empty", text: query ? "Nothing matches." : "No conversations yet. Ask something to start one." })]));
   } catch (error) { toast(error.message); }
+}
+
+// A conversation in the sidebar, with rename and delete.
+function sidebarItem(item) {
+  const active = Boolean(conversation) && item.id === conversation.id;
+  const row = el("div", { class: "conversation-item", "data-id": item.id });
+  const link = el("a", {
+    href: `/c/${item.id}`, title: item.title, text: item.title,
+    class: `conversation-link${active ? " active" : ""}`, "aria-current": active ? "page" : null,
+  });
+  const actions = el("span", { class: "conversation-actions" }, [
+    el("button", {
+      type: "button", class: "act", "aria-label": "Rename conversation", title: "Rename",
+      html: icon("pencil"), onclick: () => renameItem(row, item),
+    }),
+    el("button", {
+      type: "button", class: "act", "aria-label": "Delete conversation", title: "Delete",
+      html: icon("trash"), onclick: () => confirmDelete(row, item),
+    }),
+  ]);
+  row.append(link, actions);
+  return row;
+}
+
+function renameItem(row, item) {
+  const input = el("input", { type: "text", value: item.title, maxlength: "200", "aria-label": "Conversation title" });
+  const cancel = () => row.replaceWith(sidebarItem(item));
+  const save = async () => {
+    const title = input.value.trim();
+    if (!title || title === item.title) return cancel();
+    try {
+      const renamed = await api("POST", `/ui/conversations/${item.id}/rename`, { title });
+      item.title = renamed.title;
+      if (conversation && item.id === conversation.id) document.title = `${renamed.title} · tuneback`;
+      row.replaceWith(sidebarItem(item));
+    } catch (error) { toast(error.message); }
+  };
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.isComposing) { event.preventDefault(); save(); }
+    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
+  });
+  row.classList.add("editing");
+  row.replaceChildren(input, el("div", { class: "row-actions" }, [
+    el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: cancel }),
+    el("button", { type: "button", class: "primary-btn", text: "Save", onclick: save }),
+  ]));
+  input.focus();
+  input.select();
+}
+
+function confirmDelete(row, item) {
+  const cancel = () => row.replaceWith(sidebarItem(item));
+  row.classList.add("confirming");
+  row.replaceChildren(
+    el("p", { class: "confirm-text", text: `Delete “${item.title}”? It leaves your list for good.` }),
+    el("div", { class: "row-actions" }, [
+      el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: cancel }),
+      el("button", {
+        type: "button", class: "danger-btn", text: "Delete",
+        onclick: async () => {
+          try {
+            await api("DELETE", `/ui/conversations/${item.id}`);
+            if (conversation && item.id === conversation.id) { window.location.href = "/"; return; }
+            row.remove();
+            if (!$("#conversation-list .conversation-item")) refreshSidebar();
+          } catch (error) { toast(error.message); }
+        },
+      }),
+    ]),
+  );
+  row.querySelector(".small-btn").focus();
+}
+
+// The server draws the list as plain links; each becomes an item with its actions.
+function adoptSidebar() {
+  const links = [...document.querySelectorAll("#conversation-list > a.conversation-link")];
+  if (!links.length) return;
+  $("#conversation-list").replaceChildren(...links.map((link) => sidebarItem({
+    id: link.getAttribute("href").replace("/c/", ""), title: link.getAttribute("title"),
+  })));
 }
 
 function showModelStatus() {
@@ -562,10 +802,33 @@ function setSidebar(open) {
   $("#open-sidebar").setAttribute("aria-expanded", String(open));
 }
 
+// On touch keyboards Enter is the only way to a new line: there it adds one, and the button sends.
+const touchKeyboard = window.matchMedia("(pointer: coarse)").matches;
+
+// Esc: stop the answer, else close the newest panel or edit box, else the settings or the phone sidebar.
+function onEscape(event) {
+  if (event.key !== "Escape" || event.defaultPrevented || event.isComposing) return;
+  if (streaming) { stopBtn.click(); return; }
+  const panel = [...messagesEl.querySelectorAll(".panel")].pop();
+  if (panel) { panel.remove(); return; }
+  const editing = messagesEl.querySelector(".edit-box .small-btn");
+  if (editing) { editing.click(); return; }
+  const open = document.querySelector(".conversation-item.editing .small-btn, .conversation-item.confirming .small-btn");
+  if (open) { open.click(); return; }
+  if (!$("#settings").hidden) { $("#settings-toggle").click(); return; }
+  if ($("#app").classList.contains("sidebar-open")) setSidebar(false);
+}
+
 function wire() {
+  document.addEventListener("keydown", onEscape);
+  if (touchKeyboard) {
+    prompt.enterKeyHint = "enter";
+    const hint = $("#composer-hint");
+    if (!conversation?.ended) hint.textContent = "Return adds a new line · tap the arrow to send";
+  }
   prompt.addEventListener("input", autosize);
   prompt.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !touchKeyboard) {
       event.preventDefault();
       if (!sendBtn.disabled) send();
     }
@@ -618,20 +881,27 @@ function wire() {
   $("#scrim").addEventListener("click", () => setSidebar(false));
 }
 
-function renderConversation() {
+function renderConversation({ keepScroll = false } = {}) {
   if (!conversation) return;
+  const top = threadEl.scrollTop;
+  messagesEl.querySelectorAll(".message").forEach((node) => node.remove());
   const messages = conversation.messages;
-  const lastAssistant = messages.map((m) => m.role).lastIndexOf("assistant");
+  $("#empty-state").hidden = messages.length > 0;
+  const last = messages.length - 1;
   messages.forEach((message, index) => {
-    messagesEl.append(message.role === "user"
-      ? renderUser(message)
-      : renderAssistant(message, { latest: index === lastAssistant }));
+    if (message.role === "user") messagesEl.append(renderUser(message));
+    else renderAssistant(message, { latest: index === last, mount: (wrap) => messagesEl.append(wrap) });
   });
-  scrollToEnd(true);
+  if (conversation.pending) messagesEl.append(renderPending(conversation.pending));
+  if (keepScroll) threadEl.scrollTo({ top, behavior: "instant" });
+  else scrollToEnd(true);
 }
 
 wire();
+adoptSidebar();
 renderConversation();
+// Land on the latest message at once, also after late styles and fonts change the heights.
+if (conversation) window.addEventListener("load", () => scrollToEnd(true), { once: true });
 showModelStatus();
 pollModels();
 prompt.focus();
