@@ -115,8 +115,8 @@ class Browse:
             total = int(conn.execute(count).scalar_one())
         for row in rows:
             # PostgreSQL sums counts as numeric: plain ints and floats, the same from both.
-            for count in ("runs", "errors", "conversations", "models", "feedback"):
-                row[count] = int(row[count] or 0)
+            for name in ("runs", "errors", "conversations", "models", "feedback"):
+                row[name] = int(row[name] or 0)
             if row["mean_score"] is not None:
                 row["mean_score"] = float(row["mean_score"])
             for moment in ("first_at", "last_at"):
