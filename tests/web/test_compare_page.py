@@ -327,3 +327,17 @@ def test_the_chat_offers_to_compare_an_answer_with_another_model(
         for path in (f"/c/{battle.id}", f"/ui/conversations/{battle.id}", f"/ui/runs/{run_id}")
     ]
     assert hidden == [404, 404, 404]
+
+
+def test_a_server_with_one_model_samples_it_twice(page: Page, store: Store) -> None:
+    only = ScriptedModel(spec="scripted:only")
+    only.enqueue("First try.")
+    only.enqueue("Second try.")
+    with serving(store, ModelCatalog([only])) as url:
+        page.goto(f"{url}/compare?prompt=Hello&model=scripted:only")
+        expect(page.get_by_label("One model")).to_be_checked()
+        expect(page.get_by_label("Anonymous")).to_be_disabled()
+        page.get_by_role("button", name="Ask").click()
+        expect(page.locator("#vote")).to_be_visible()
+        assert _side_names(page) == ["A · scripted:only", "B · scripted:only"]
+        assert sorted(page.locator(".side-body").all_inner_texts()) == ["First try.", "Second try."]
