@@ -15,6 +15,7 @@ from tests.leaderboard.seed import seed_votes
 from tests.leaderboard.test_board import FILTERS, PROJECT, board, cli_flags, shown
 from tests.visitors import open_pages
 from tuneback.cli import app as cli
+from tuneback.services.leaderboard import LeaderboardQuery, battle_list
 from tuneback.storage import Store
 
 
@@ -109,3 +110,31 @@ async def test_an_empty_project_says_what_to_do(store: Store) -> None:
         "matrix": None,
         "ratings": [],
     }  # fmt: skip
+
+
+async def test_the_battles_behind_a_pair_and_their_json_twin(store: Store) -> None:
+    seed_votes(store, project=PROJECT)
+    app = make_app(store, project=PROJECT)
+    params = {"model": "birch", "opponent": "dune", "votes": "all"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await open_pages(client)
+        twin = await client.get("/leaderboard/battles", params={**params, "format": "json"})
+        page = await client.get("/leaderboard/battles", params=params)
+    assert twin.json() == battle_list(
+        store,
+        project=PROJECT,
+        query=LeaderboardQuery(votes="all"),
+        model="birch",
+        opponent="dune",
+    )
+    rows = twin.json()["data"]
+    assert {frozenset((b["model_a"], b["model_b"])) for b in rows} == {frozenset(("birch", "dune"))}
+    # The re-vote counts; the vote it replaced is not listed at all.
+    revotes = [b for b in rows if b["user"] == "u9"]
+    assert [(b["outcome"], b["counted"]) for b in revotes] == [("a", True)]
+    # With all votes, every birch–dune battle counts, the one logged without a mode too.
+    assert all(b["counted"] and b["why"] is None for b in rows)
+    assert sum(1 for b in rows if b["mode"] is None) == 1
+    tables = _Tables()
+    tables.feed(page.text)
+    assert len(tables.tables[""]) == len(rows) + 1
