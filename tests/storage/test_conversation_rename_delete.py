@@ -88,3 +88,17 @@ def test_db_rebuild_from_the_command_line_agrees(store: Store) -> None:
     assert projection_snapshot(store) == before
     assert store.get_conversation("c-kept").title == "Trip to Lisbon"
     assert store.get_conversation("c-dropped").deleted_at == T0 + timedelta(hours=1)
+
+
+def test_forgetting_the_owner_tombstones_the_renames_and_deletes(store: Store) -> None:
+    _write(store)
+    store.forget_user("ann", project="demo")
+    assert [(e.type, getattr(e.payload, "was", None)) for e in store.events_after(0)] == [
+        ("event.forgotten", "conversation.started"),
+        ("event.forgotten", "conversation.started"),
+        ("event.forgotten", "conversation.renamed"),
+        ("event.forgotten", "conversation.renamed"),
+        ("event.forgotten", "conversation.deleted"),
+    ]
+    assert "Lisbon" not in str([e.to_json_dict() for e in store.events_after(0)])
+    assert store.list_conversations("demo") == []
