@@ -298,6 +298,7 @@ def test_the_chat_offers_to_compare_an_answer_with_another_model(
 ) -> None:
     red.enqueue("Red.")
     page.goto(f"{arena.url}/")
+    expect(page.get_by_role("link", name="Compare models")).to_have_attribute("href", "/compare")
     page.fill("#prompt", "Name a colour.")
     page.keyboard.press("Enter")
     page.get_by_role("link", name="Compare with another model").click()
