@@ -44,6 +44,14 @@ class Settings(BaseSettings):
             "`tuneback serve --no-auth` turns it off, allowed on loopback only."
         ),
     )
+    proxy_any_model: bool = Field(
+        default=False,
+        description=(
+            "The OpenAI-compatible proxy answers a request that names no model, or one it "
+            "does not offer, with the default model instead of an error; the run keeps the "
+            "name asked for. `tuneback serve --any-model` turns it on."
+        ),
+    )
     max_body_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=1024,

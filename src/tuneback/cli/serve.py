@@ -89,6 +89,15 @@ def serve(
         bool,
         typer.Option("--no-auth", help="Serve /api/v1 without API keys (loopback only)."),
     ] = False,
+    any_model: Annotated[
+        bool,
+        typer.Option(
+            "--any-model",
+            help="The OpenAI-compatible proxy (/v1/chat/completions) answers a request that "
+            "names no model, or one not offered here (TGI-style clients send 'tgi'), with the "
+            "default model; the run records the name asked for.",
+        ),
+    ] = False,
     workers: Annotated[
         int,
         typer.Option(
@@ -133,6 +142,7 @@ def serve(
         tuneback serve -m openai:gpt-4o-mini -m echo    # offer two models
         tuneback serve -m a=openai:gpt-4o-mini -m b=local --arena   # battle them, vote
         tuneback serve --feedback faces,comment --host 0.0.0.0
+        tuneback serve -m openai:llama3.2 --any-model   # a proxy for clients that name no model
         tuneback serve --workers 4 --database-url postgresql://localhost/tuneback
         TUNEBACK_NATS_URL=nats://127.0.0.1:4222 tuneback serve   # also stream every event
 
@@ -153,6 +163,7 @@ def serve(
         database_url=database_url,
         project=project,
         auth=False if no_auth else None,
+        proxy_any_model=True if any_model else None,
     )
     if no_auth and not listens_on_loopback(settings.host):
         raise ConfigurationError(

@@ -154,7 +154,7 @@ class ChatRequest(BaseModel):
     # refused below, the harmless rest are recorded in the run and not sent on.
     model_config = ConfigDict(extra="allow")
 
-    model: str
+    model: str | None = None
     messages: list[ProxyMessage] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -199,16 +199,33 @@ class ChatRequest(BaseModel):
             )
 
 
-def find_model(models: ModelCatalog, name: str) -> ModelAdapter:
+def names_of(adapter: ModelAdapter) -> tuple[str, str, str]:
+    """What a client may call a model: its spec, the part after the backend, its name."""
+    return adapter.spec, adapter.spec.split(":", 1)[-1], adapter.name
+
+
+def find_model(models: ModelCatalog, name: str | None, *, any_model: bool = False) -> ModelAdapter:
     """The adapter a client means: its spec (``openai:gpt-4o``), the part after the
-    backend (``gpt-4o``) or its display name."""
+    backend (``gpt-4o``) or its display name. With ``any_model`` (``serve
+    --any-model``), a request that names no model or one not offered here (TGI-style
+    clients send ``tgi`` or ``dummy``) gets the default model instead of an error."""
     for adapter in models:
-        short = adapter.spec.split(":", 1)[-1]
-        if name in (adapter.spec, short, adapter.name):
+        if name in names_of(adapter):
             return adapter
+    if any_model:
+        return models.default
+    if name is None:
+        raise ProxyError(
+            400,
+            "model: Field required (name one of GET /v1/models; a server started with "
+            "--any-model answers with its default model instead)",
+            param="model",
+            code="invalid_request",
+        )
     raise ProxyError(
         404,
-        f"the model {name!r} is not offered here; GET /v1/models lists the ones that are",
+        f"the model {name!r} is not offered here; GET /v1/models lists the ones that are "
+        "(a server started with --any-model answers with its default model instead)",
         param="model",
         code="model_not_found",
     )
@@ -278,6 +295,12 @@ class Call:
     def services(self) -> Any:
         return self.request.app.state.services
 
+    @property
+    def model_name(self) -> str:
+        """The model named in the answer: as asked, unless the default stood in for it."""
+        asked = self.body.model
+        return asked if asked is not None and asked in names_of(self.adapter) else self.adapter.spec
+
     def open(self) -> None:
         self._stream = self.adapter.stream(self.inputs, self.body.options())
 
@@ -311,6 +334,9 @@ class Call:
         ignored = sorted((self.body.model_extra or {}).keys())
         if ignored:
             metadata["ignored_params"] = ignored
+        if self.body.model not in names_of(self.adapter):
+            # --any-model: the request named no model, or one not offered here.
+            metadata["default_model"] = True
         params = self.body.options().as_kwargs()
         params["requested_model"] = self.body.model
         run = Run(
@@ -399,7 +425,7 @@ async def _complete(call: Call) -> dict[str, Any] | JSONResponse:
         "id": call.run_id,
         "object": "chat.completion",
         "created": int(call.started_at.timestamp()),
-        "model": call.body.model,
+        "model": call.model_name,
         "choices": [
             {
                 "index": 0,
@@ -417,7 +443,7 @@ def _chunk(call: Call, delta: dict[str, Any], finish: str | None = None) -> str:
         "id": call.run_id,
         "object": "chat.completion.chunk",
         "created": int(call.started_at.timestamp()),
-        "model": call.body.model,
+        "model": call.model_name,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
     return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -501,7 +527,7 @@ async def _events(call: Call, pump: Pump, first: str | None) -> AsyncIterator[st
                 "id": call.run_id,
                 "object": "chat.completion.chunk",
                 "created": int(call.started_at.timestamp()),
-                "model": call.body.model,
+                "model": call.model_name,
                 "choices": [],
                 "usage": call.usage_json(),
             }
@@ -538,7 +564,9 @@ async def chat_completions(request: Request) -> Response:
         body = await _parse(request)
         body.refuse_unsupported()
         services = request.app.state.services
-        adapter = find_model(services.models, body.model)
+        adapter = find_model(
+            services.models, body.model, any_model=services.settings.proxy_any_model
+        )
         inputs = [m.as_chat() for m in body.messages]
         project = caller.project()
         conversation = conversation_for(request, body, inputs, project, adapter.spec)

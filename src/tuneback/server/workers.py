@@ -43,6 +43,7 @@ def worker_environment(
         "TUNEBACK_HOST": settings.host,
         "TUNEBACK_PORT": str(settings.port),
         "TUNEBACK_LOG_LEVEL": settings.log_level,
+        "TUNEBACK_PROXY_ANY_MODEL": "true" if settings.proxy_any_model else "false",
         OPTIONS_VARIABLE: json.dumps({"models": models, "pages": pages}),
     }
 
