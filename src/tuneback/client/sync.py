@@ -250,10 +250,17 @@ class Client:
         comment: str | None = None,
         prompt: Sequence[Mapping[str, Any]] | None = None,
         metadata: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+        supersedes: str | None = None,
         id: str | None = None,
         background: bool | None = None,
     ) -> str:
-        """Record which of two runs was better (``outcome`` a/b/tie/both_bad) or a ranking."""
+        """Record which of two runs was better (``outcome`` a/b/tie/both_bad) or a ranking.
+
+        ``mode`` says how the two were set up (anonymous, named or resample);
+        ``supersedes`` names the same user's earlier comparison of these runs
+        that this re-vote replaces.
+        """
         item = wire.comparison_item(
             run_ids=run_ids,
             outcome=outcome,
@@ -261,6 +268,8 @@ class Client:
             id=id,
             user=user,
             comment=comment,
+            mode=mode,
+            supersedes=supersedes,
             prompt=[dict(m) for m in prompt] if prompt else None,
             metadata=dict(metadata) if metadata else None,
         )
