@@ -96,3 +96,52 @@ def test_launch_serves_a_function_as_a_chat(tmp_path: Path) -> None:
         proc.terminate()
         output, _ = proc.communicate(timeout=30)
     assert f"tuneback chat: http://127.0.0.1:{port}/" in output
+
+
+def test_launch_keeps_the_dashboard_on_a_port_of_its_own(tmp_path: Path) -> None:
+    port, dashboard_port = _free_port(), _free_port()
+    script = (
+        "import tuneback\n"
+        f"tuneback.launch('echo', pages=('chat',), dashboard_port={dashboard_port}, port={port}, "
+        f"database_url='sqlite:///{tmp_path / 'launch.db'}')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    chat, owner = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{dashboard_port}"
+    try:
+        for base in (chat, owner):
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "launch did not start serving"
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        answers = {
+            (name, path): httpx.get(f"{base}{path}").status_code
+            for name, base in (("chat", chat), ("owner", owner))
+            for path in ("/", "/dashboard", "/review")
+        }
+        # The runs logged on the chat's port are the dashboard's: one store.
+        with httpx.Client(base_url=chat) as client:
+            open_pages_sync(client)
+            assert '"status": "ok"' in client.post("/ui/chat", json={"content": "hi"}).text
+        numbers = httpx.get(f"{owner}/dashboard?format=json").json()
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=30)
+    assert answers == {
+        ("chat", "/"): 200,
+        ("chat", "/dashboard"): 404,
+        ("chat", "/review"): 404,
+        ("owner", "/"): 404,
+        ("owner", "/dashboard"): 200,
+        ("owner", "/review"): 200,
+    }
+    assert numbers["summary"]["runs"] == 1
+    assert f"tuneback chat: {chat}/" in output
+    assert f"tuneback dashboard: {owner}/dashboard" in output

@@ -154,7 +154,7 @@ def serve(
     import uvicorn
 
     from tuneback.server import create_app
-    from tuneback.server.app import PAGES
+    from tuneback.server.app import check_pages
     from tuneback.server.web.chat import ARENA
 
     settings = settings_with(
@@ -170,12 +170,7 @@ def serve(
             f"--no-auth is allowed only on loopback, not on {settings.host}: "
             "create a key with `tuneback keys create` instead"
         )
-    chosen_pages = [p.strip() for p in pages.split(",") if p.strip()]
-    unknown = sorted(set(chosen_pages) - set(PAGES))
-    if unknown:
-        raise ConfigurationError(
-            f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
-        )
+    chosen_pages = check_pages(pages.split(","))
     if feedback is not None:
         words = [w.strip() for w in feedback.split(",") if w.strip()]
         arena = arena or "rank" in words

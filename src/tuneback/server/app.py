@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from tuneback.__about__ import __version__
 from tuneback.config import Settings
+from tuneback.errors import ConfigurationError
 from tuneback.models import ModelAdapter
 from tuneback.server import proxy
 from tuneback.server.access import BrowserIdentity, declare_key_security
@@ -33,6 +34,17 @@ if TYPE_CHECKING:
 
 PAGES = ("chat", "dashboard", "review")
 """Every page group ``--pages`` can name."""
+
+
+def check_pages(pages: Sequence[str]) -> list[str]:
+    """The page groups asked for, refusing a name that is not one (``--pages``, ``launch``)."""
+    chosen = [p.strip() for p in pages if p.strip()]
+    unknown = sorted(set(chosen) - set(PAGES))
+    if unknown:
+        raise ConfigurationError(
+            f"unknown page group {', '.join(unknown)}: choose from {', '.join(PAGES)}"
+        )
+    return chosen
 
 
 def create_app(
