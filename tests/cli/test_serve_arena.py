@@ -103,7 +103,11 @@ def test_serve_arena_lands_on_the_compare_page(
         open_pages_sync(client)
         landing = client.get("/")
         assert (landing.status_code, landing.headers["location"]) == (307, "/compare")
-        assert client.get("/?chat").status_code == 200
+        chat = client.get("/?chat")
+        assert chat.status_code == 200
+        assert '<a class="new-chat" href="/?chat" id="new-chat">' in chat.text
+        compare = client.get("/compare", headers={"accept": "text/html"}).text
+        assert '<a href="/?chat">Chat</a>' in compare
         page = client.get("/compare?format=json").json()
         assert [(m["spec"], m["name"]) for m in page["models"]] == [
             ("echo", "a"),
