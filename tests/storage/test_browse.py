@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from tuneback.domain import (
     ChatMessage,
     Conversation,
+    ConversationDeleted,
     ConversationStarted,
     Feedback,
     FeedbackRecorded,
@@ -148,3 +149,18 @@ def test_a_run_tree_is_the_whole_chain_in_order(store: Store) -> None:
     lone = _run(None, None, "m", 0, "alone")
     store.append(RunCompleted(run=lone))
     assert [r.id for r, _ in browse.run_tree(lone)] == [lone.id]
+
+
+def test_a_conversation_deleted_from_the_chat_stays_listed_and_says_so(store: Store) -> None:
+    runs = _seed(store)
+    chat_id = runs["ann-1"].conversation_id
+    assert chat_id is not None
+    gone = NOW + timedelta(hours=1)
+    store.append(ConversationDeleted(project="p", conversation_id=chat_id, deleted_at=gone))
+    rows, total = Browse(store).conversations(Slice(project="p"))
+    assert total == 3
+    assert [(r["id"], r["deleted_at"]) for r in rows] == [
+        (chat_id, gone),
+        ("app-conv-2", None),
+        ("app-conv-1", None),
+    ]

@@ -128,7 +128,8 @@ class Browse:
     ) -> tuple[list[dict[str, Any]], int]:
         """Conversations with their runs, feedback and times, latest activity first; and the total.
 
-        Each row has a ``title``: the conversation's own, else its first question.
+        Each row has a ``title``: the conversation's own, else its first question;
+        ``deleted_at`` says when its owner deleted it from their chat (it stays here).
         """
         c = t.runs.c
         conditions = [*self._runs_in(where), c.conversation_id.is_not(None)]
@@ -141,13 +142,17 @@ class Browse:
         rows, total = self._grouped(c.conversation_id, conditions, limit, offset)
         ids = [row["key"] for row in rows]
         titles: dict[str, str] = {}
+        deleted: dict[str, datetime] = {}
         if ids:
             conv = t.conversations.c
             with self.engine.connect() as conn:
-                found = conn.execute(
-                    select(conv.id, conv.title, conv.user).where(conv.id.in_(ids))
-                ).mappings()
-                titles = {row["id"]: row["title"] for row in found if row["title"]}
+                found = list(
+                    conn.execute(
+                        select(conv.id, conv.title, conv.deleted_at).where(conv.id.in_(ids))
+                    ).mappings()
+                )
+            titles = {row["id"]: row["title"] for row in found if row["title"]}
+            deleted = {row["id"]: row["deleted_at"] for row in found if row["deleted_at"]}
             firsts = self.store.first_user_messages([i for i in ids if i not in titles])
             titles = {**firsts, **titles}
             missing = [i for i in ids if i not in titles]
@@ -155,6 +160,8 @@ class Browse:
         for row in rows:
             row["id"] = row.pop("key")
             row["title"] = titles.get(row["id"]) or "(no question recorded)"
+            # Deleted from its owner's chat; the runs and feedback stay, so it stays listed.
+            row["deleted_at"] = _utc(deleted.get(row["id"]))
         return rows, total
 
     def _first_questions(self, conversation_ids: list[str]) -> dict[str, str]:
