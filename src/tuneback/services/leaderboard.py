@@ -172,7 +172,7 @@ def _ratings(store: Store, project: str, query: LeaderboardQuery) -> list[dict[s
 
 def leaderboard(store: Store, *, project: str, query: LeaderboardQuery) -> dict[str, Any]:
     """Everything the leaderboard page (and ``tuneback leaderboard``) shows, as plain data."""
-    found = BattleReader(store).read(query.battle_filter(project))
+    found = BattleReader(store).read(query.battle_filter(project), lengths=query.style_control)
     outcomes = dict.fromkeys(pairwise.OUTCOMES, 0)
     for word in found.outcome:
         outcomes[word] += 1

@@ -17,7 +17,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, String, Text, and_, case, cast, func, or_, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    Text,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 
 from tuneback.storage import tables as t
 from tuneback.storage.queries import Queries, RunFilter
@@ -118,12 +130,16 @@ class BattleReader:
             .order_by(c.created_at, c.id, side_a.c.position, side_b.c.position)
         )
 
-    def read(self, f: BattleFilter) -> BattleColumns:
+    def read(self, f: BattleFilter, *, lengths: bool = True) -> BattleColumns:
         """Every battle of the filter, oldest first, and how many were left out and why.
 
         Judged pairs (one row per comparison, the bulk at scale) come as bare
-        columns; rankings are read apart and expanded into their pairs.
+        columns; rankings are read apart and expanded into their pairs. Without
+        ``lengths`` the answers' lengths read as 0 and their text is not touched.
         """
+
+        def length(output: Any) -> Any:
+            return func.coalesce(func.length(output), 0) if lengths else literal(0)
 
         def pairs(c: Any, ra: Any, rb: Any, reason: Any) -> list[Any]:
             return [
@@ -131,8 +147,8 @@ class BattleReader:
                 ra.model,
                 rb.model,
                 c.outcome,
-                func.coalesce(func.length(ra.output), 0),
-                func.coalesce(func.length(rb.output), 0),
+                length(ra.output),
+                length(rb.output),
                 reason,
                 # The time as the database keeps it, unconverted: only compared.
                 type_coerce(c.created_at, String),
