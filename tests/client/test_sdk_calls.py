@@ -105,7 +105,7 @@ def test_data_id_is_an_alias_of_run_id(sdk: Sdk) -> None:
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda c: c.record_feedback("r1", "faces 🙂", value=1), "feedback key"),
+        (lambda c: c.record_feedback("r1", "faces/🙂", value=1), "feedback key"),
         (lambda c: c.record_feedback("r1", "stars", value=6), "between 1 and 5"),
         (lambda c: c.record_feedback("r1", "faces", value=0), "faces takes"),
         (lambda c: c.record_feedback("r1", "thumbs", value="meh"), "thumbs takes"),

@@ -16,6 +16,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 import httpx
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from tuneback.client.batcher import RetryLater
 from tuneback.domain import (
@@ -27,6 +29,7 @@ from tuneback.domain import (
     normalize_score,
     parse_payload,
 )
+from tuneback.domain.feedback import FeedbackKey
 from tuneback.errors import (
     ConflictError,
     NotFoundError,
@@ -42,6 +45,7 @@ FeedbackType = Literal["rating", "correction", "action", "comment"]
 
 ROLES = ("system", "user", "assistant", "tool")
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_FEEDBACK_KEY: TypeAdapter[str] = TypeAdapter(FeedbackKey)
 
 POSITIVE_ACTIONS = frozenset({"copied", "copy", "saved", "save", "shared", "accepted", "used"})
 NEGATIVE_ACTIONS = frozenset({"dismissed", "deleted", "rejected", "regenerated", "ignored"})
@@ -186,10 +190,10 @@ def check_feedback(item: Mapping[str, Any]) -> None:
 
 def check_rating(item: Mapping[str, Any]) -> None:
     """:func:`check_feedback` without the target: the key, the id and the scale."""
-    _check_identifier("feedback key", item.get("key"))
+    key = feedback_key(item.get("key"))
     if item.get("id") is not None:
         _check_identifier("feedback id", item["id"])
-    key, value, score = item["key"], item.get("value"), item.get("score")
+    value, score = item.get("value"), item.get("score")
     if score is not None:
         if isinstance(score, bool) or not isinstance(score, int | float):
             raise ValidationError(f"score is a number in 0..1, not {score!r}")
@@ -202,8 +206,18 @@ def check_rating(item: Mapping[str, Any]) -> None:
         normalize_score(key, value)
 
 
+def feedback_key(key: object) -> str:
+    """``key`` in the one form the server stores; refused here when the server would refuse it."""
+    try:
+        return str(_FEEDBACK_KEY.validate_python(key))
+    except PydanticValidationError as exc:
+        message = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+        raise ValidationError(f"feedback key {key!r}: {message}", details={"key": key}) from None
+
+
 def feedback_item(*, run_id: str, key: str, id: str | None = None, **fields: Any) -> dict[str, Any]:
     check_feedback({"run_id": run_id, "key": key, "id": id, **fields})
+    key = feedback_key(key)
     return {
         "type": "feedback",
         **_clean({"id": id or new_id(), "run_id": run_id, "key": key, **fields}),
@@ -221,7 +235,7 @@ def conversation_feedback(
     path = f"/api/v1/conversations/{path_id('conversation id', conversation_id)}"
     if message_id is not None:
         path += f"/messages/{path_id('message id', message_id)}"
-    body = _clean({"id": id or new_id(), "key": key, **fields})
+    body = _clean({"id": id or new_id(), "key": feedback_key(key), **fields})
     check_rating(body)
     return f"{path}/feedback", body
 

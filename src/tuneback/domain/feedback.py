@@ -13,10 +13,12 @@ Scores are normalised so that every key can be compared and averaged:
 from __future__ import annotations
 
 import math
+import re
 import sys
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, model_validator
 
 from tuneback.domain.common import (
     DomainModel,
@@ -49,7 +51,39 @@ _LARGEST = int(sys.float_info.max)
 RawValue = Annotated[bool | int | float | str | None, AfterValidator(_finite)]
 """What a person chose (👍, 4 stars, a label…), before it is normalised to a score."""
 
-FeedbackKey = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+def normalize_key(value: object) -> object:
+    """A feedback key in its one stored form: Unicode NFC, no space at either end, and
+    each run of spaces inside as one, so ``"faces  🙂 "`` and ``"faces 🙂"`` are one key."""
+    if isinstance(value, str):
+        return " ".join(unicodedata.normalize("NFC", value).split())
+    return value
+
+
+_KEY_CHAR = r"[^\s\x00-\x1f\x7f-\x9f/\\\"'<>`]"
+KEY_PATTERN = rf"^{_KEY_CHAR}(?:(?:{_KEY_CHAR}| )*{_KEY_CHAR})?$"
+"""What a key may hold once normalised: letters, digits, emoji and punctuation, with
+single spaces between words; no control characters, and none of / \\ " ' < > ` (a key
+goes into URLs and pages)."""
+
+_KEY = re.compile(KEY_PATTERN)
+
+
+def _check_key(value: str) -> str:
+    if not _KEY.match(value):
+        raise ValueError(
+            "a feedback key is letters, digits, emoji and punctuation with single spaces "
+            "between words; not / \\ \" ' < > ` or control characters"
+        )
+    return value
+
+
+FeedbackKey = Annotated[
+    str,
+    BeforeValidator(normalize_key),
+    AfterValidator(_check_key),
+    Field(min_length=1, max_length=64, json_schema_extra={"pattern": KEY_PATTERN}),
+]
 
 
 class Feedback(DomainModel):

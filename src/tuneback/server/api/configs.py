@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from tuneback.domain.feedback import normalize_key
 from tuneback.server.access import key_rule
 from tuneback.server.api.schemas import (
     FeedbackConfigPublic,
@@ -39,5 +40,6 @@ def set_config(
     project: str | None = None,
 ) -> FeedbackConfigPublic:
     name = caller.project(project)
+    key = str(normalize_key(key))
     config = service.set_config(name, key, body.config)
     return FeedbackConfigPublic(project=name, key=key, config=config)
