@@ -406,4 +406,20 @@ def test_screenshots(browser: Browser, live_server: LiveServer, dialect: str) ->
         page.locator(".message.assistant").hover()
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         page.screenshot(path=f"{SHOTS}/chat-{name}-{dialect}.png")
+        if name == "390-dark":
+            page.click("#open-sidebar")
+            page.wait_for_timeout(400)  # the sidebar slides in
+            page.screenshot(path=f"{SHOTS}/chat-390-dark-sidebar-{dialect}.png")
         context.close()
+    # A failed answer with its Retry, and the question's time and tools on hover.
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, storage_state=state)
+    page = context.new_page()
+    page.goto(url)
+    live_server.scripted.enqueue(error=ModelError("the model server did not answer"))
+    _ask(page, "And in two sentences?")
+    expect(page.locator(".error-box .retry-btn")).to_be_visible()
+    page.reload()
+    expect(page.locator(".error-box .retry-btn")).to_be_visible()
+    page.locator(".bubble-user").last.hover()
+    page.screenshot(path=f"{SHOTS}/chat-1280-light-retry-{dialect}.png")
+    context.close()

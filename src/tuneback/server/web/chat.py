@@ -4,9 +4,9 @@ Replies stream as server-sent events over a POST response: ``start`` (the ids
 of the run and message to come), ``delta`` (the new text, and the whole answer
 so far rendered as safe HTML), then ``done`` (the stored run, with the answer
 rendered) or ``error``. Deltas are gathered for at least ``RENDER_EVERY``
-seconds, so the one markdown renderer runs a few times a second however fast
-the model talks. A reply keeps going to the end when nobody stops it; the stop
-button and a closed tab cancel it.
+seconds (longer when rendering takes longer), so the one markdown renderer runs
+a few times a second however fast the model talks. A reply keeps going to the
+end when nobody stops it; the stop button and a closed tab cancel it.
 """
 
 from __future__ import annotations
@@ -455,10 +455,7 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
                     "model": reply.adapter.spec,
                 },
             )
-            text = ""
-            async for batch in _gathered(chunks, RENDER_EVERY):
-                text += batch
-                html = await run_in_threadpool(render_markdown, text)
+            async for batch, html in _rendered(chunks, RENDER_EVERY):
                 yield _sse("delta", {"text": batch, "html": html})
             yield _sse("done", await run_in_threadpool(_done, store, reply))
         except ModelError as exc:
@@ -480,36 +477,70 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
     )
 
 
-async def _gathered(chunks: Iterator[str], every: float) -> AsyncIterator[str]:
-    """The chunks joined into pieces at least ``every`` seconds apart.
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
-    The first chunk goes out at once; after that, what arrives while a piece
-    waits its turn joins it. A model error is raised where it happens.
+
+_PUMPS: set[asyncio.Future[None]] = set()
+
+
+async def _rendered(chunks: Iterator[str], every: float) -> AsyncIterator[tuple[str, str]]:
+    """The answer in pieces, each with the whole answer so far rendered as safe HTML.
+
+    A pump drives the model in a thread at its own pace, so rendering never holds
+    it up. The first piece goes out at once, then at most one every ``every``
+    seconds, or four times the last render's time when that is longer: a long
+    answer costs more to render, so it is rendered less often, and rendering
+    (pure Python, holding the interpreter) takes at most a fifth of the time.
+    A model error is raised where it happens.
     """
     loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
     end = object()
-    pending: asyncio.Future[Any] = asyncio.ensure_future(run_in_threadpool(next, chunks, end))
-    held = ""
-    due = loop.time()
-    try:
+
+    async def pump() -> None:
+        # It runs to the generator's end even when nobody reads any more: the
+        # reply's cancel flag stops it at the next chunk, and that records the run.
         while True:
-            wait = None if not held else max(0.0, due - loop.time())
-            done, _ = await asyncio.wait({pending}, timeout=wait)
-            if pending in done:
-                chunk = pending.result()
-                if chunk is end:
-                    break
-                held += chunk
-                pending = asyncio.ensure_future(run_in_threadpool(next, chunks, end))
-            if held and loop.time() >= due:
-                yield held
-                held = ""
-                due = loop.time() + every
-        if held:
-            yield held
-    finally:
-        # Left behind by a closed stream: its outcome (even an error) is not wanted.
-        pending.add_done_callback(lambda future: future.cancelled() or future.exception())
+            try:
+                chunk = await run_in_threadpool(next, chunks, end)
+            except Exception as exc:  # the model's failure, for the reader to raise
+                queue.put_nowait(_Failed(exc))
+                return
+            queue.put_nowait(chunk)
+            if chunk is end:
+                return
+
+    pumping = asyncio.ensure_future(pump())
+    _PUMPS.add(pumping)
+    pumping.add_done_callback(_PUMPS.discard)
+    text = held = ""
+    due = loop.time()
+    finished = False
+    while not finished:
+        wait = None if not held else max(0.0, due - loop.time())
+        try:
+            items = [await asyncio.wait_for(queue.get(), wait)]
+        except TimeoutError:
+            items = []
+        while not queue.empty():
+            items.append(queue.get_nowait())
+        for item in items:
+            if isinstance(item, _Failed):
+                raise item.error
+            if item is end:
+                finished = True
+            else:
+                held += item
+        if held and (finished or loop.time() >= due):
+            text += held
+            started = loop.time()
+            html = await run_in_threadpool(render_markdown, text)
+            took = loop.time() - started
+            yield held, html
+            held = ""
+            due = loop.time() + max(every, 4 * took)
 
 
 def _done(store: Store, reply: Reply) -> dict[str, Any]:
