@@ -1,3 +1,4 @@
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -27,6 +28,10 @@ def test_upgrade_downgrade_upgrade(database_url: str) -> None:
         store.close()
 
 
+# Neither database reflects expression indexes (runs by when they ran), so the
+# comparison skips that one index and says so; 0011 creates it by name.
+@pytest.mark.filterwarnings("ignore:.*expression-based index ix_runs_project_ran_at")
+@pytest.mark.filterwarnings("ignore:.*expression-based index 'ix_runs_project_ran_at'")
 def test_migrations_create_exactly_the_tables_the_code_declares(store: Store) -> None:
     with store.engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
