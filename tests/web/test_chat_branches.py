@@ -3,11 +3,12 @@ delete, in a real browser against a real server; assertions on the store's event
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.visitors import page_identity
+from tests.visitors import open_pages_sync, page_identity
 from tests.web.conftest import LiveServer
 from tuneback.errors import ModelError
 from tuneback.models import EchoModel
@@ -365,6 +366,47 @@ def test_conversations_can_be_renamed_and_deleted(page: Page, live_server: LiveS
     # The owner's data keeps it: the run is still there.
     runs = live_server.store.conversation_runs(deleted.conversation_id)
     assert [r.output for r in runs] == ["Drop me."]
+
+
+def test_rename_and_delete_refuse_bad_input_and_other_peoples_conversations(
+    live_server: LiveServer,
+) -> None:
+    import httpx
+
+    live_server.scripted.enqueue("Hi.")
+    with (
+        httpx.Client(base_url=live_server.url) as ann,
+        httpx.Client(base_url=live_server.url) as bob,
+    ):
+        open_pages_sync(ann)
+        open_pages_sync(bob)
+        with ann.stream("POST", "/ui/chat", json={"content": "Hello"}) as response:
+            start = next(line for line in response.iter_lines() if line.startswith("data: "))
+        conversation_id = json.loads(start.removeprefix("data: "))["conversation_id"]
+        path = f"/ui/conversations/{conversation_id}"
+
+        blank = ann.post(f"{path}/rename", json={"title": "   "})
+        assert (blank.status_code, blank.json()["error"]["message"]) == (
+            422,
+            "a title needs some text",
+        )
+        assert bob.post(f"{path}/rename", json={"title": "Mine now"}).status_code == 404
+        assert bob.delete(path).status_code == 404
+        renamed = ann.post(f"{path}/rename", json={"title": "Greeting"})
+        assert renamed.json() == {"id": conversation_id, "title": "Greeting"}
+        assert [c["title"] for c in ann.get("/ui/conversations").json()] == ["Greeting"]
+        assert ann.delete(path).json() == {"deleted": True}
+        assert ann.get("/ui/conversations").json() == []
+        assert ann.get(path).status_code == 404
+        assert ann.delete(path).status_code == 404
+    conversation_events = [
+        e.type for e in live_server.store.events_after(0) if e.type.startswith("conversation.")
+    ]
+    assert conversation_events == [
+        "conversation.started",
+        "conversation.renamed",
+        "conversation.deleted",
+    ]
 
 
 def test_screenshots(browser: Browser, live_server: LiveServer, dialect: str) -> None:
