@@ -13,25 +13,38 @@ from tuneback.cli.app import DatabaseOption, app, err, open_store, out
 from tuneback.domain.common import validate
 from tuneback.export import DEFAULT_MIN_GAP, DEFAULT_THRESHOLD, ExportFilters, ExportRules
 from tuneback.training import METHODS, TrainingOptions, train_model
+from tuneback.training.options import DEFAULT_GGUF_TYPE, GGUF_TYPES
 
 TrainMethod = Enum("TrainMethod", {name: name for name in METHODS}, type=str)  # type: ignore[misc]
+GgufChoice = Enum("GgufChoice", {name: name for name in GGUF_TYPES}, type=str)  # type: ignore[misc]
+DEFAULT_GGUF_CHOICE = GgufChoice(DEFAULT_GGUF_TYPE)
 
 TRAIN_HELP = """\
-Fine-tune a local model on the feedback: sft, dpo or kto, with TRL.
+Fine-tune a model on the feedback: sft, dpo or kto, with TRL, on the CPU.
 
 The training data is what `tuneback export METHOD` would write, with the same
 filters and rules (see `tuneback export --help`). Defaults fit a CPU: LoRA
 adapters, batch size 1, 20 steps; the adapters are merged into the weights, so
---output is a plain Hugging Face model directory. --base-model must be a local
-directory with a chat template (nothing is downloaded). Serve the result with:
+--output is a plain Hugging Face model directory. Nothing is downloaded.
+
+--base-model is one of:
 
 \b
-  tuneback serve --model transformers:OUTPUT
+  local           the bundled SmolLM2-135M-Instruct, the model `tuneback serve` chats with
+  gguf:PATH       a llama GGUF file
+  DIR             a local Hugging Face model directory with a chat template
 
+A GGUF base is de-quantised once (about half a minute; kept in
+~/.cache/tuneback/gguf) and the tuned model is also written back to
+OUTPUT/model.gguf (--gguf-type, q8_0 by default), with the base file's
+tokenizer and chat template, so llama.cpp serves it beside the base:
+
+\b
+  tuneback train dpo --base-model local --output ./tuned --max-steps 40 --batch-size 4
+  tuneback serve -m local -m gguf:./tuned/model.gguf
+
+A directory base is served with `tuneback serve --model transformers:OUTPUT`.
 Needs the [train] extra: pip install 'tuneback[train]'.
-
-\b
-  tuneback train dpo --base-model ./SmolLM2-135M-Instruct --output ./tuned --max-steps 50
 """
 
 
@@ -39,7 +52,10 @@ Needs the [train] extra: pip install 'tuneback[train]'.
 def train(
     method: Annotated[TrainMethod, typer.Argument(metavar="METHOD", help="sft, dpo or kto.")],
     base_model: Annotated[
-        Path, typer.Option("--base-model", "-b", help="Local model directory to start from.")
+        str,
+        typer.Option(
+            "--base-model", "-b", help="local, gguf:PATH or a model directory to start from."
+        ),
     ],
     output: Annotated[
         Path, typer.Option("--output", "-o", help="Directory to save the trained model in.")
@@ -67,6 +83,13 @@ def train(
     lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank.")] = 8,
     max_length: Annotated[int, typer.Option(min=8, help="Tokens kept per example.")] = 512,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    gguf_type: Annotated[
+        GgufChoice,
+        typer.Option(
+            help="GGUF base: tensor type of OUTPUT/model.gguf. q8_0 is about as fast as the "
+            "bundled Q4_1 file; f32 gives llama.cpp the same greedy tokens as transformers."
+        ),
+    ] = DEFAULT_GGUF_CHOICE,
     force: Annotated[bool, typer.Option(help="Replace a model tuneback trained before.")] = False,
     database_url: DatabaseOption = None,
 ) -> None:
@@ -91,6 +114,7 @@ def train(
         lora_alpha=2 * lora_r,
         max_length=max_length,
         seed=seed,
+        gguf_type=gguf_type.value,
     )
 
     def report(step: int, steps: int, loss: float) -> None:
@@ -107,6 +131,7 @@ def train(
             options=options,
             force=force,
             on_step=report,
+            on_status=lambda line: err.print(line, markup=False),
         )
     for line in summary.lines():
         out.print(line, markup=False)

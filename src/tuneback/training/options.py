@@ -16,6 +16,11 @@ from tuneback.domain.common import DomainModel
 Method = Literal["sft", "dpo", "kto"]
 METHODS: tuple[Method, ...] = ("sft", "dpo", "kto")
 
+GgufType = Literal["f32", "f16", "q8_0", "q4_1"]
+GGUF_TYPES: tuple[GgufType, ...] = ("f32", "f16", "q8_0", "q4_1")
+DEFAULT_GGUF_TYPE: GgufType = "q8_0"
+"""Close to the trained weights, and about as fast in llama.cpp as the bundled Q4_1 file."""
+
 
 class TrainingOptions(DomainModel):
     max_steps: int = Field(default=20, ge=1, description="Optimizer steps to run.")
@@ -28,6 +33,10 @@ class TrainingOptions(DomainModel):
     max_length: int = Field(default=512, ge=8, description="Tokens kept per example.")
     beta: float = Field(default=0.1, gt=0.0, description="DPO/KTO: strength of the reference.")
     seed: int = 0
+    gguf_type: GgufType = Field(
+        default=DEFAULT_GGUF_TYPE,
+        description="GGUF base only: tensor type of the GGUF written back (f32, f16, q8_0, q4_1).",
+    )
 
 
 class TrainingSummary(DomainModel):
@@ -42,6 +51,8 @@ class TrainingSummary(DomainModel):
     last_loss: float | None
     lora: bool
     seconds: float
+    gguf: str | None = None
+    """The GGUF file written back when the base was one (``local``, ``gguf:PATH``)."""
 
     def lines(self) -> list[str]:
         def loss(value: float | None) -> str:
@@ -53,8 +64,15 @@ class TrainingSummary(DomainModel):
             f"({adapters}) in {self.seconds:.1f} s",
             f"loss      {loss(self.first_loss)} → {loss(self.last_loss)}",
             f"model     {self.output}",
-            f"serve it  tuneback serve --model transformers:{self.output}",
         ]
+        if self.gguf:
+            lines += [
+                f"gguf      {self.gguf}",
+                f"serve it  tuneback serve -m {self.base_model} -m gguf:{self.gguf}",
+                f"          (or transformers:{self.output} with torch)",
+            ]
+        else:
+            lines.append(f"serve it  tuneback serve --model transformers:{self.output}")
         if self.skipped:
             lines.append(f"skipped {self.rows_skipped} rows:")
             lines += [f"  {count:>9}  {reason}" for reason, count in self.skipped.items()]

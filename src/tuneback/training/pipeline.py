@@ -7,6 +7,11 @@ CPU; merge the adapters into the weights and save model and tokenizer to
 ``output``, with ``tuneback-training.json`` saying how it was made. The result
 loads with ``AutoModelForCausalLM.from_pretrained`` and serves with
 ``tuneback serve --model transformers:<output>``.
+
+A GGUF base (``local``, the bundled SmolLM2, or ``gguf:PATH``) is de-quantised
+into a cached directory first (see ``training/base.py``), and the trained model
+is also written back as ``<output>/model.gguf``, which llama.cpp serves with
+``tuneback serve -m gguf:<output>/model.gguf``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from pathlib import Path
 from tuneback.errors import ConflictError, ValidationError
 from tuneback.export import ExportFilters, ExportProgress, ExportRules, export_dataset
 from tuneback.storage import Store
+from tuneback.training.base import StatusReport, resolve_base
+from tuneback.training.gguf_files import GGUF_FILE, write_gguf
 from tuneback.training.options import Method, TrainingOptions, TrainingSummary
 from tuneback.training.trainers import (
     build_trainer,
@@ -48,13 +55,20 @@ def train_model(
     force: bool = False,
     export_progress: ExportProgress | None = None,
     on_step: StepReport | None = None,
+    on_status: StatusReport | None = None,
+    gguf_cache: Path | None = None,
 ) -> TrainingSummary:
-    """Train ``base_model`` on this store's feedback and save the result in ``output``."""
+    """Train ``base_model`` on this store's feedback and save the result in ``output``.
+
+    ``base_model`` is a model directory, ``local`` or ``gguf:PATH``; ``on_status``
+    hears about the slow stages (de-quantising, writing the GGUF);
+    ``gguf_cache`` is where de-quantised GGUF bases are kept.
+    """
     started = time.perf_counter()
     options = options or TrainingOptions()
-    base = Path(base_model).expanduser()
     destination = _destination(Path(output).expanduser(), force=force)
     datasets = library("datasets")
+    base = resolve_base(base_model, cache=gguf_cache, on_status=on_status)
     with tempfile.TemporaryDirectory(prefix="tuneback-train-") as scratch, _quiet_libraries():
         work = Path(scratch)
         exported = export_dataset(
@@ -76,7 +90,7 @@ def train_model(
             split="train",
             cache_dir=str(work / "cache"),
         )
-        model, tokenizer = load_base(base)
+        model, tokenizer = load_base(base.directory)
         library("transformers").set_seed(options.seed)
         report = progress_callback(
             lambda step, loss: on_step(step, options.max_steps, loss) if on_step else None
@@ -85,11 +99,18 @@ def train_model(
             method, model, tokenizer, dataset, options, work / "checkpoints", [report]
         )
         trainer.train()
-        save_model(trainer, tokenizer, destination, lora=options.lora)
+        trained = save_model(trainer, tokenizer, destination, lora=options.lora)
+        gguf = None
+        if base.gguf is not None:
+            if on_status:
+                on_status(f"gguf      writing {GGUF_FILE} ({options.gguf_type})")
+            gguf = write_gguf(
+                trained, base.gguf, destination / GGUF_FILE, tensor_type=options.gguf_type
+            )
         losses: list[float] = report.losses
         summary = TrainingSummary(
             method=method,
-            base_model=str(base),
+            base_model=base.label,
             output=str(destination),
             rows=exported.rows_written,
             rows_skipped=exported.rows_skipped,
@@ -99,6 +120,7 @@ def train_model(
             last_loss=losses[-1] if losses else None,
             lora=options.lora,
             seconds=round(time.perf_counter() - started, 3),
+            gguf=str(gguf) if gguf else None,
         )
     provenance = {
         "summary": summary.model_dump(mode="json"),

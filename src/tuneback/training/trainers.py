@@ -2,7 +2,8 @@
 
 Everything here imports torch, transformers, peft and trl lazily (they are the
 ``[train]`` extra) and reads only local files: the base model must be a
-directory, so nothing is ever fetched from a hub.
+directory (``training/base.py`` turns a GGUF base into one), so nothing is ever
+fetched from a hub.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 from tuneback.errors import ConfigurationError, ValidationError
 from tuneback.training.options import Method, TrainingOptions
 
-INSTALL_HINT = "pip install 'tuneback[train]'  (trl, datasets, transformers, peft, torch==2.13.0)"
+INSTALL_HINT = (
+    "pip install 'tuneback[train]'  (trl, datasets, transformers, peft, gguf, torch==2.13.0)"
+)
 
 TRAINERS: dict[Method, tuple[str, str]] = {
     "sft": ("SFTTrainer", "SFTConfig"),
@@ -127,13 +130,14 @@ def _kto_weights(dataset: Any) -> dict[str, float]:
     return {"desirable_weight": undesirable / desirable, "undesirable_weight": 1.0}
 
 
-def save_model(trainer: Any, tokenizer: Any, destination: Path, *, lora: bool) -> None:
+def save_model(trainer: Any, tokenizer: Any, destination: Path, *, lora: bool) -> Any:
     """Save a plain model (LoRA merged in) that ``AutoModelForCausalLM`` loads as it is."""
     model = trainer.model
     if lora:
         model = model.merge_and_unload()
     model.save_pretrained(destination)
     tokenizer.save_pretrained(destination)
+    return model
 
 
 def progress_callback(on_step: Callable[[int, float], None]) -> Any:
