@@ -250,6 +250,7 @@ def test_keys_escape_and_ctrl_enter(page: Page, live_server: LiveServer) -> None
     expect(page.locator(".assistant-body")).to_contain_text("w3")
     page.keyboard.press("Escape")
     expect(page.locator(".cancelled-note")).to_be_visible()
+    _settled(page, 1)
     [stopped] = [p.run for p in _events(live_server, "run.failed")]
     assert stopped.status == "cancelled"
 

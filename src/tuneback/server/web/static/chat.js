@@ -558,15 +558,16 @@ async function streamReply(url, body, { userMessage = null } = {}) {
       wrap.append(el("div", { class: "error-box", text: error.message }));
     }
   } finally {
+    // What a reload would show: the branch with this answer, its ‹ n/m ›, a failure's Retry.
+    // Drawn before the composer comes back, so nothing clicked after that is redrawn away.
+    if (answered && conversation && !controller.signal.aborted) {
+      try {
+        await loadBranch(answered);
+        history.replaceState(null, "", `/c/${conversation.id}`);
+      } catch (error) { toast(error.message); }
+    }
     setStreaming(false);
     scrollToEnd();
-  }
-  // What a reload would show: the branch with this answer, its ‹ n/m ›, a failure's Retry.
-  if (answered && conversation && !controller.signal.aborted) {
-    try {
-      await loadBranch(answered);
-      history.replaceState(null, "", `/c/${conversation.id}`);
-    } catch (error) { toast(error.message); }
   }
 }
 
