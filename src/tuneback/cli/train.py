@@ -40,7 +40,8 @@ OUTPUT/model.gguf (--gguf-type, q8_0 by default), with the base file's
 tokenizer and chat template, so llama.cpp serves it beside the base:
 
 \b
-  tuneback train dpo --base-model local --output ./tuned --max-steps 40 --batch-size 4
+  tuneback train dpo --base-model local --output ./tuned --max-steps 30 --batch-size 4 \\
+      --learning-rate 5e-4 --lora-r 16 --max-length 160
   tuneback serve -m local -m gguf:./tuned/model.gguf
 
 A directory base is served with `tuneback serve --model transformers:OUTPUT`.
