@@ -121,6 +121,33 @@ def test_the_gguf_written_back_holds_the_base_weights_and_metadata(
         assert (mine.data == expected).all(), theirs.name
 
 
+def test_the_default_q8_0_gguf_keeps_each_weight_within_its_rounding_and_serves(
+    cached: Path, tmp_path: Path
+) -> None:
+    [copy] = cached.iterdir()
+    model = transformers.AutoModelForCausalLM.from_pretrained(copy)
+    written = write_gguf(model, bundled_model_path(), tmp_path / "q8.gguf")
+
+    base, back = gguf.GGUFReader(str(bundled_model_path())), gguf.GGUFReader(str(written))
+    assert fields(back)["general.file_type"] == 7  # MOSTLY_Q8_0
+    ours = {t.name: t for t in back.tensors}
+    for theirs in base.tensors:
+        mine = ours[theirs.name]
+        expected = gguf.quants.dequantize(theirs.data, theirs.tensor_type)
+        if len(theirs.shape) == 1:
+            assert mine.tensor_type == gguf.GGMLQuantizationType.F32
+            assert (mine.data == expected).all(), theirs.name
+            continue
+        assert mine.tensor_type == gguf.GGMLQuantizationType.Q8_0
+        # Q8_0 keeps 32 weights as int8 times one F16 scale, absmax/127: off by half a step,
+        # plus the scale's own rounding (up to 127 steps x 2^-11).
+        got = gguf.quants.dequantize(mine.data, mine.tensor_type)
+        blocks = expected.reshape(-1, 32)
+        step = abs(blocks).max(axis=1, keepdims=True) / 127
+        assert (abs(got.reshape(-1, 32) - blocks) <= step * 0.57 + 1e-6).all(), theirs.name
+    assert answer(f"gguf:{written}").strip()
+
+
 def fields(reader: Any) -> dict[str, Any]:
     return {
         key: field.contents() for key, field in reader.fields.items() if not key.startswith("GGUF.")
