@@ -17,9 +17,19 @@ from tuneback.services.feedback import FeedbackService
 from tuneback.storage import Store
 
 SECTIONS = {
-    "owner": ["Chat", "Dashboard", "Runs", "Review", "Datasets"],
-    "annotator": ["Chat", "Runs", "Review"],
-    "user": ["Chat"],
+    "owner": [
+        "Chat",
+        "Compare",
+        "Dashboard",
+        "Leaderboard",
+        "Runs",
+        "Conversations",
+        "Users",
+        "Review",
+        "Datasets",
+    ],
+    "annotator": ["Chat", "Compare", "Runs", "Conversations", "Users", "Review"],
+    "user": ["Chat", "Compare"],
 }
 
 
