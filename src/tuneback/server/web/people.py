@@ -85,30 +85,7 @@ def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @router.get("/conversations", dependencies=[rule("read")])
 def conversations_page(request: Request, services: ServicesDep) -> Response:
     """Conversations, latest activity first, filtered by user, model, time and words."""
-    query, problem = _list_query(request)
-    project = services.settings.project
-    browse = Browse(services.store)
-    rows, total = browse.conversations(
-        query.slice(project), limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE
-    )
-    if wants_json(request):
-        return JSONResponse({"data": _json_rows(rows), "count": total, "page": query.page})
-    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
-    return render_page(
-        request,
-        "conversations.html",
-        section="conversations",
-        rows=rows,
-        total=total,
-        query=query,
-        problem=problem,
-        params=params,
-        chips=_chips(request, "/conversations", ("q", "user", "model", "since", "until")),
-        page=query.page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        users=browse.known_values(project, "user"),
-        models=browse.known_values(project, "model"),
-    )
+    return _list_page(request, services, "conversations", ("q", "user", "model", "since", "until"))
 
 
 @router.get("/conversations/{conversation_id}", dependencies=[rule("read")])
@@ -188,28 +165,41 @@ def _title(own: str | None, transcript: list[dict[str, Any]], runs: list[Any]) -
 @router.get("/users", dependencies=[rule("read")])
 def users_page(request: Request, services: ServicesDep) -> Response:
     """People whose runs are recorded, most recently active first, with their feedback."""
+    return _list_page(request, services, "users", ("q", "model", "since", "until"))
+
+
+def _list_page(
+    request: Request, services: ServicesDep, section: str, filters: tuple[str, ...]
+) -> Response:
+    """A page of conversations or users as HTML or JSON; the filter fields offer known values."""
     query, problem = _list_query(request)
     project = services.settings.project
     browse = Browse(services.store)
-    rows, total = browse.users(
+    listing = browse.conversations if section == "conversations" else browse.users
+    rows, total = listing(
         query.slice(project), limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE
     )
     if wants_json(request):
         return JSONResponse({"data": _json_rows(rows), "count": total, "page": query.page})
     params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
+    known: dict[str, Any] = {
+        f"{field}s": browse.known_values(project, field)
+        for field in ("user", "model")
+        if field in filters
+    }
     return render_page(
         request,
-        "users.html",
-        section="users",
+        f"{section}.html",
+        section=section,
         rows=rows,
         total=total,
         query=query,
         problem=problem,
         params=params,
-        chips=_chips(request, "/users", ("q", "model", "since", "until")),
+        chips=_chips(request, f"/{section}", filters),
         page=query.page,
         pages=max(1, -(-total // PAGE_SIZE)),
-        models=browse.known_values(project, "model"),
+        **known,
     )
 
 
