@@ -194,7 +194,7 @@ def test_the_keyboard_does_everything(page: Page, site: Site) -> None:
 def test_upload_prompts_and_watch_the_answers_arrive(page: Page, site: Site) -> None:
     prompts = ["Say hi.", "Count to three.", "Name a fruit."]
     for text in prompts:
-        site.scripted.enqueue(f"Scripted answer to: {text}", delay=0.05)
+        site.scripted.enqueue(f"Scripted answer to: {text}", delay=0.4)
     page.goto(f"{site.url}/review")
     expect(page.locator(".empty-card h2")).to_have_text("No review queues yet")
     form = page.locator("#new-task")
@@ -214,6 +214,8 @@ def test_upload_prompts_and_watch_the_answers_arrive(page: Page, site: Site) -> 
     row = page.locator("tr[data-task]")
     expect(row.locator(".task-text")).to_have_text("6 of 6 · 100%", timeout=20_000)
     expect(row.locator(".progress")).to_have_attribute("aria-valuenow", "100")
+    # The queue's card follows the answers without a reload.
+    expect(page.locator(".queue-card .queue-numbers")).to_contain_text("of 6 done", timeout=10_000)
     row.locator("a", has_text="Queue").click()
     expect(page.locator("h1")).to_have_text("greetings")
     expect(page.locator(".items-table tbody tr")).to_have_count(6)

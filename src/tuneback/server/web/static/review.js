@@ -69,12 +69,30 @@
     $(".task-text", row).textContent = `${task.done + task.failed} of ${task.total} · ${task.percent}%${failed}`;
     row.dataset.complete = task.complete ? "yes" : "no";
   };
+  // The queue cards are drawn by the server: while a task's answers arrive they are
+  // fetched again and swapped in (every few seconds, and once more at the end), so
+  // the numbers keep one home in the template.
+  let queuesAsked = 0;
+  const refreshQueues = async () => {
+    queuesAsked = Date.now();
+    const response = await fetch(window.location.pathname, { headers: { accept: "text/html" } });
+    if (!response.ok) return;
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    const next = fresh.querySelector(".queue-list");
+    const now = $(".queue-list") || $(".empty-card");
+    if (next && now) now.replaceWith(next);
+  };
   const watch = (row) => {
+    let seen = -1;
     const poll = async () => {
       try {
         const task = await api("GET", `/ui/review/tasks/${row.dataset.task}`);
         showTask(row, task);
-        if (!task.complete && task.running) setTimeout(poll, 700);
+        const finished = task.done + task.failed;
+        const over = task.complete || !task.running;
+        if (finished !== seen && (over || Date.now() - queuesAsked > 2000)) await refreshQueues();
+        seen = finished;
+        if (!over) setTimeout(poll, 700);
       } catch (error) {
         $(".task-text", row).textContent = error.message;
       }
