@@ -67,26 +67,7 @@ function spreadModels() {
   selects.slice(1).forEach((select, i) => { if (others[i]) select.value = others[i]; });
 }
 
-// ---------- streaming ----------
-
-async function* readEvents(response) {
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += decoder.decode(value, { stream: true });
-    let cut;
-    while ((cut = buffer.indexOf("\n\n")) >= 0) {
-      const block = buffer.slice(0, cut);
-      buffer = buffer.slice(cut + 2);
-      const event = /^event: (.*)$/m.exec(block)?.[1];
-      const payload = /^data: (.*)$/m.exec(block)?.[1];
-      if (event && payload) yield { event, data: JSON.parse(payload) };
-    }
-  }
-}
+// ---------- streaming (readEvents is in http.js) ----------
 
 function sideTitle(side, revealed) {
   const model = side.run?.model || side.model;

@@ -17,3 +17,23 @@ async function api(method, url, body) {
   if (!response.ok) throw new Error(data.error?.message || `request failed (${response.status})`);
   return data;
 }
+
+// The server-sent events of a streamed answer, as {event, data} once each is whole.
+async function* readEvents(response) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, cut);
+      buffer = buffer.slice(cut + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const payload = /^data: (.*)$/m.exec(block)?.[1];
+      if (event && payload) yield { event, data: JSON.parse(payload) };
+    }
+  }
+}
