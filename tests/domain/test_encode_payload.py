@@ -56,6 +56,7 @@ from tuneback.domain import (
     parse_payload,
     validate,
 )
+from tuneback.domain.run import TOKEN_COUNT_MAX
 from tuneback.errors import ValidationError
 
 EVENTS = {type(payload): payload for payload in conversation_events()}
@@ -254,6 +255,7 @@ def test_json_overflow_is_refused_when_a_config_is_parsed() -> None:
 
 IDS = st.from_regex(r"[A-Za-z0-9_.:\-]{1,64}", fullmatch=True)
 NAMES = st.from_regex(r"[A-Za-z0-9_.\-]{1,64}", fullmatch=True)
+TOKEN_COUNTS = st.integers(min_value=0, max_value=TOKEN_COUNT_MAX)
 KEYS = IDS
 TIMES = st.datetimes(
     min_value=datetime(1970, 1, 2),
@@ -314,8 +316,8 @@ def payload_strategies(
             error=draw(some_text if status == "error" else optional_text),
             latency_ms=draw(st.none() | st.floats(min_value=0, allow_infinity=False)),
             ttft_ms=draw(st.none() | st.floats(min_value=0, allow_infinity=False)),
-            prompt_tokens=draw(st.none() | st.integers(min_value=0)),
-            completion_tokens=draw(st.none() | st.integers(min_value=0)),
+            prompt_tokens=draw(st.none() | TOKEN_COUNTS),
+            completion_tokens=draw(st.none() | TOKEN_COUNTS),
             tags=draw(st.lists(text, max_size=3)),
             metadata=draw(metadata),
             started_at=draw(st.none() | TIMES),

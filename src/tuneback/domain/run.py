@@ -22,6 +22,10 @@ from tuneback.domain.conversation import ChatMessage
 RunType = Literal["llm", "chain", "tool", "retriever"]
 RunStatus = Literal["ok", "error", "cancelled"]
 
+TOKEN_COUNT_MAX = 2**31 - 1
+"""The most tokens one side of a run may count: the columns are 32-bit on both databases, and a
+larger count is a mistake in the caller, refused before it is acknowledged rather than at commit."""
+
 
 class Run(DomainModel):
     """An assistant generation, or a step of a chain (``parent_run_id`` builds the tree).
@@ -46,8 +50,8 @@ class Run(DomainModel):
     error: str | None = None
     latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     ttft_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
+    prompt_tokens: int | None = Field(default=None, ge=0, le=TOKEN_COUNT_MAX)
+    completion_tokens: int | None = Field(default=None, ge=0, le=TOKEN_COUNT_MAX)
     tags: list[str] = Field(default_factory=list)
     metadata: Metadata = Field(default_factory=dict)
     started_at: UtcDatetime | None = None
