@@ -406,3 +406,59 @@ relay_positions = Table(
     Column("seq", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# -- rollups: projections that keep the dashboard's cost flat ------------------------
+# Counts, fixed-point sums and latency histograms per project, hour or day, model and
+# one dimension (the whole, a tag, a system prompt version, a user, a conversation),
+# kept by the projector in the event's transaction (see tuneback.storage.rollups).
+# A dashboard window reads whole days and hours here and only its ragged edges from
+# the runs, so its cost does not grow with the project. Empty strings stand for "none"
+# in key columns, which a primary key cannot hold as NULL.
+
+rollups = Table(
+    "rollups",
+    metadata,
+    Column("project", String(64), primary_key=True),
+    Column("dim", String(16), primary_key=True),
+    Column("grain", String(1), primary_key=True),
+    Column("period", UtcDateTime, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("value", Text, primary_key=True),
+    # What the value stands for when it is a digest (a system prompt's text).
+    Column("label", Text),
+    Column("runs", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    # {bucket: count} over log-spaced buckets (see tuneback.domain.stats).
+    Column("latency", JsonType, nullable=False),
+    Column("ttft", JsonType, nullable=False),
+    Column("feedback", BigInteger, nullable=False),
+    Column("rated_runs", BigInteger, nullable=False),
+    Column("thumbs", BigInteger, nullable=False),
+    Column("up", BigInteger, nullable=False),
+    Column("corrections", BigInteger, nullable=False),
+    # Explicit ratings' scores, then every kind's; sums in billionths so that
+    # increments and decrements add up exactly in any order.
+    Column("scored", BigInteger, nullable=False),
+    Column("score_sum", BigInteger, nullable=False),
+    Column("score_squares", BigInteger, nullable=False),
+    Column("scored_all", BigInteger, nullable=False),
+    Column("score_sum_all", BigInteger, nullable=False),
+)
+
+rollup_scores = Table(
+    "rollup_scores",
+    metadata,
+    # Current feedback per key, kind and score (-1 for none), by the rated run's time.
+    Column("project", String(64), primary_key=True),
+    Column("grain", String(1), primary_key=True),
+    Column("period", UtcDateTime, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("score", Float, primary_key=True),
+    Column("ratings", BigInteger, nullable=False),
+)
+
+PROJECTIONS = (*PROJECTIONS, rollups, rollup_scores)
