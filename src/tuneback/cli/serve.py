@@ -214,7 +214,9 @@ def serve(
                 **limits,
             )
             return
-        application = create_app(settings, store=store, models=models, pages=chosen_pages)
+        application = create_app(
+            settings, store=store, models=models, pages=chosen_pages, own_process=True
+        )
         err.print(f"tuneback {', '.join(chosen_pages)} · data in {store.display_url}")
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}{'compare' if arena else ''}")

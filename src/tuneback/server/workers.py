@@ -68,4 +68,6 @@ def create_worker_app() -> FastAPI:
             f"{OPTIONS_VARIABLE} is not set: start workers with tuneback serve"
         )
     options: dict[str, Any] = json.loads(raw)
-    return create_app(Settings(), models=options["models"], pages=options["pages"])
+    return create_app(
+        Settings(), models=options["models"], pages=options["pages"], own_process=True
+    )
