@@ -1,4 +1,19 @@
-from tests.api.conftest import Api, run_body
+"""Feedback through the API: scored by the key's rules, listed, retracted, and one id per rating."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.api.conftest import BASE, Api, make_app, run_body
+from tests.visitors import open_pages
+from tuneback.domain import Run, RunCompleted
+from tuneback.errors import ConflictError
+from tuneback.server.api.deps import feedback_public
+from tuneback.services.feedback import FeedbackService
+from tuneback.storage import Store
 
 
 async def _run(api: Api, run_id: str = "r1") -> str:
@@ -118,3 +133,123 @@ async def test_a_batch_reports_each_item(api: Api) -> None:
         ("bad", 422, "validation_error"),
         ("lost", 404, "not_found"),
     ]
+
+
+def _error(response: httpx.Response) -> dict[str, object]:
+    body = response.json()
+    assert set(body) == {"error"}
+    error: dict[str, object] = body["error"]
+    assert set(error) == {"type", "message", "details"}
+    return error
+
+
+async def test_one_id_names_one_rating_through_the_api_and_the_service(api: Api) -> None:
+    run_id = await _run(api)
+    body = {"id": "fb-7", "run_id": run_id, "key": "thumbs", "value": "up", "user": "ann"}
+    first = await api.keyed.post("/api/v1/feedback", json=body)
+    assert first.status_code == 201, first.text
+    again = await api.keyed.post("/api/v1/feedback", json=body)
+    assert (again.status_code, again.json()) == (201, first.json())
+    changed = await api.keyed.post("/api/v1/feedback", json={**body, "value": "down"})
+    assert changed.status_code == 409
+    assert _error(changed) == {
+        "type": "conflict",
+        "message": "id fb-7 is already used by a different feedback.recorded; "
+        "use a new id for a new object (a retry must send the same content)",
+        "details": {"id": "fb-7"},
+    }
+    service = FeedbackService(api.store)
+    retried = service.record(
+        run_id=run_id, key="thumbs", value="up", user="ann", source="api", feedback_id="fb-7"
+    )
+    assert feedback_public(retried).model_dump(mode="json") == first.json()
+    with pytest.raises(ConflictError, match=r"already used by a different feedback\.recorded"):
+        service.record(run_id=run_id, key="thumbs", value="down", user="ann", feedback_id="fb-7")
+    with pytest.raises(ConflictError, match=r"already used by a different feedback\.recorded"):
+        await service.record_async(
+            run_id=run_id, key="thumbs", value="down", user="ann", feedback_id="fb-7"
+        )
+    [stored] = api.store.events_after(0, types=["feedback.recorded"])
+    assert stored.id == "fb-7"
+    assert [(f.id, f.value) for f in api.store.feedback_for_run(run_id)] == [("fb-7", "up")]
+
+
+async def test_an_id_another_project_holds_is_a_conflict_that_says_nothing_of_it(
+    api: Api,
+) -> None:
+    theirs = Run(
+        id="their-run", project="secret", inputs=[{"role": "user", "content": "q"}], output="a"
+    )
+    api.store.append(RunCompleted(run=theirs), event_id="their-run-event")
+    FeedbackService(api.store).record(
+        run_id=theirs.id,
+        key="thumbs",
+        value="down",
+        user="eve",
+        comment="hidden words",
+        feedback_id="shared-id",
+    )
+    run_id = await _run(api)
+    for body in (
+        {"id": "shared-id", "run_id": run_id, "key": "thumbs", "value": "down", "user": "eve"},
+        {"id": "their-run-event", "run_id": run_id, "key": "thumbs", "value": "up"},
+    ):
+        refused = await api.keyed.post("/api/v1/feedback", json=body)
+        assert refused.status_code == 409
+        assert _error(refused) == {
+            "type": "conflict",
+            "message": f"id {body['id']} is already used by a different event; "
+            "use a new id for a new object (a retry must send the same content)",
+            "details": {"id": body["id"]},
+        }
+    batch = await api.keyed.post(
+        "/api/v1/ingest",
+        json={
+            "items": [
+                {
+                    "type": "feedback",
+                    "id": "shared-id",
+                    "run_id": run_id,
+                    "key": "thumbs",
+                    "value": "up",
+                }
+            ]
+        },
+    )
+    assert batch.status_code == 207
+    [failed] = batch.json()["errors"]
+    assert (failed["status"], failed["error"]["type"]) == (409, "conflict")
+    assert "secret" not in batch.text
+    assert "hidden" not in batch.text
+    assert api.store.feedback_for_run(run_id) == []
+    [kept] = api.store.feedback_for_run(theirs.id)
+    assert (kept.id, kept.project, kept.value, kept.comment) == (
+        "shared-id",
+        "secret",
+        "down",
+        "hidden words",
+    )
+
+
+async def test_a_rating_refused_inside_the_write_is_a_conflict_on_the_chat_page(
+    store: Store,
+) -> None:
+    FeedbackService(store).configure_project("default", {"changeable": False})
+    app = make_app(store, model="echo")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as raw:
+        browser = await open_pages(raw)
+        streamed = await browser.post("/ui/chat", json={"content": "Rate me once"})
+        assert streamed.status_code == 200, streamed.text
+        start = streamed.text.split("event: start\ndata: ", 1)[1].split("\n", 1)[0]
+        run_id = json.loads(start)["run_id"]
+        rating = f"/ui/runs/{run_id}/feedback"
+        first = await browser.post(rating, json={"key": "thumbs", "value": "up"})
+        assert first.status_code == 200, first.text
+        second = await browser.post(rating, json={"key": "thumbs", "value": "down"})
+    assert second.status_code == 409
+    assert _error(second) == {
+        "type": "conflict",
+        "message": "you already rated this answer (thumbs) and ratings are locked in this project",
+        "details": {"key": "thumbs"},
+    }
+    assert [f.value for f in store.feedback_for_run(run_id, history=True)] == ["up"]

@@ -198,39 +198,20 @@ class FeedbackService:
         run: Run,
         *,
         key: str,
-        value: RawValue = None,
-        score: float | None = None,
-        kind: FeedbackKind | None = None,
-        comment: str | None = None,
-        correction: str | None = None,
-        user: str | None = None,
-        source: FeedbackSource = "end_user",
-        metadata: Mapping[str, Any] | None = None,
-        feedback_id: str | None = None,
         configs: Mapping[str, Config] | None = None,
         settings: ProjectSettings | None = None,
+        **rating: Unpack[Rating],
     ) -> Feedback:
         """Check feedback on ``run`` against the rules and return it, not yet stored.
 
         Batch writers pass the project's ``configs`` and ``settings`` once for
         many items instead of reading them again for each.
         """
-        self._check_policy(run.project, run.id, run.conversation_id, key, user, settings)
+        self._check_policy(
+            run.project, run.id, run.conversation_id, key, rating.get("user"), settings
+        )
         return self._build(
-            run.project,
-            run.id,
-            run.conversation_id,
-            key=key,
-            value=value,
-            score=score,
-            kind=kind,
-            comment=comment,
-            correction=correction,
-            user=user,
-            source=source,
-            metadata=metadata,
-            feedback_id=feedback_id,
-            configs=configs,
+            run.project, run.id, run.conversation_id, key=key, configs=configs, **rating
         )
 
     def _build(
@@ -240,19 +221,12 @@ class FeedbackService:
         conversation_id: str | None,
         *,
         key: str,
-        value: RawValue = None,
-        score: float | None = None,
-        kind: FeedbackKind | None = None,
-        comment: str | None = None,
-        correction: str | None = None,
-        user: str | None = None,
-        source: FeedbackSource = "end_user",
-        metadata: Mapping[str, Any] | None = None,
-        feedback_id: str | None = None,
         configs: Mapping[str, Config] | None = None,
+        **rating: Unpack[Rating],
     ) -> Feedback:
         """Feedback on a run or a conversation, scored by the key's rules and checked."""
         config = configs.get(key) if configs is not None else self.config_for(project, key)
+        value, score = rating.get("value"), rating.get("score")
         if value is not None:
             normalised = normalize_score(key, value, config)
             if score is not None and normalised is not None and abs(score - normalised) > 1e-9:
@@ -263,20 +237,22 @@ class FeedbackService:
             score = normalised if normalised is not None else score
         elif score is not None and isinstance(config, FreeformConfig):
             raise ValidationError(f"{key} is free-form and takes no score")
+        comment, correction = rating.get("comment"), rating.get("correction")
         data: dict[str, Any] = {
             "project": project,
             "run_id": run_id,
             "conversation_id": conversation_id,
             "key": key,
-            "kind": kind or infer_kind(key, comment=comment, correction=correction),
+            "kind": rating.get("kind") or infer_kind(key, comment=comment, correction=correction),
             "score": score,
             "value": value,
             "comment": comment,
             "correction": correction,
-            "user": user,
-            "source": source,
-            "metadata": dict(metadata or {}),
+            "user": rating.get("user"),
+            "source": rating.get("source", "end_user"),
+            "metadata": dict(rating.get("metadata") or {}),
         }
+        feedback_id = rating.get("feedback_id")
         if feedback_id is not None:
             data["id"] = feedback_id
         return validate(Feedback, data, what="feedback")

@@ -24,7 +24,7 @@ from tuneback.domain import (
 from tuneback.domain.feedback import FeedbackKind, FeedbackSource, RawValue
 from tuneback.errors import NotFoundError, TuneBackError
 from tuneback.services.comparisons import ComparisonService, check_candidates, check_supersedes
-from tuneback.services.feedback import Config, FeedbackService
+from tuneback.services.feedback import Config, FeedbackService, Rating
 from tuneback.services.runs import run_event
 from tuneback.storage import NewEvent, Store
 from tuneback.storage.queries import Queries
@@ -52,6 +52,20 @@ class FeedbackDraft:
     user: str | None = None
     source: FeedbackSource = "api"
     metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def rating(self) -> Rating:
+        """What the feedback service scores and checks, under this draft's id."""
+        return Rating(
+            value=self.value,
+            score=self.score,
+            kind=self.kind,
+            comment=self.comment,
+            correction=self.correction,
+            user=self.user,
+            source=self.source,
+            metadata=self.metadata,
+            feedback_id=self.id,
+        )
 
 
 Item = Run | Comparison | FeedbackDraft
@@ -176,17 +190,9 @@ class IngestService:
         feedback = self.feedback.build(
             run,
             key=item.key,
-            value=item.value,
-            score=item.score,
-            kind=item.kind,
-            comment=item.comment,
-            correction=item.correction,
-            user=item.user,
-            source=item.source,
-            metadata=item.metadata,
-            feedback_id=item.id,
             configs=configs[run.project],
             settings=settings[run.project],
+            **item.rating(),
         )
         return self.feedback.new_event(feedback, settings[run.project])
 

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
-from tuneback.domain import new_id
 from tuneback.domain.common import validate
 from tuneback.domain.feedback import FeedbackSource
 from tuneback.errors import NotFoundError, ValidationError
 from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep, CursorQuery, feedback_public
-from tuneback.server.api.ingest import respond
+from tuneback.server.api.ingest import feedback_draft, respond
 from tuneback.server.api.schemas import (
     FeedbackBatch,
     FeedbackCreate,
@@ -28,12 +27,11 @@ from tuneback.server.api.schemas import (
     TokenFeedback,
     error_responses,
 )
-from tuneback.server.auth import CallerDep, unauthorized
+from tuneback.server.auth import CallerDep, authenticate, unauthorized
 from tuneback.server.deps import FeedbackDep, StoreDep
 from tuneback.server.security import public_url
 from tuneback.server.web.feedback_link import link_page, link_value, open_link, read_form
 from tuneback.services.feedback import FeedbackService
-from tuneback.services.ingest import FeedbackDraft
 from tuneback.services.keys import TokenError
 
 router = APIRouter(prefix="/feedback", tags=["feedback"])
@@ -42,22 +40,6 @@ ERROR_SCHEMA = "#/components/schemas/ErrorPublic"
 MULTI_STATUS: dict[int | str, dict[str, Any]] = {
     207: {"model": IngestResults, "description": "Some items failed; see errors."}
 }
-
-
-def draft_from(body: FeedbackCreate) -> FeedbackDraft:
-    return FeedbackDraft(
-        id=body.id or new_id(),
-        run_id=body.run_id,
-        key=body.key,
-        value=body.value,
-        score=body.score,
-        kind=body.kind,
-        comment=body.comment,
-        correction=body.correction,
-        user=body.user,
-        source=body.source,
-        metadata=body.metadata,
-    )
 
 
 async def record(
@@ -95,10 +77,12 @@ async def record(
     summary="Record feedback on a run",
     dependencies=[key_rule("log")],
 )
-async def create_feedback(body: FeedbackCreate, caller: CallerDep, request: Request) -> Response:
-    # The hottest route of the API: the service comes from the app rather than a
-    # dependency (each one FastAPI solves costs every request), and the answer is
-    # built and checked once, by FeedbackPublic itself, and sent as is.
+async def create_feedback(body: FeedbackCreate, request: Request) -> Response:
+    # The hottest route of the API: the caller (found by the route's guard) and
+    # the service come from the request rather than dependencies (each one
+    # FastAPI solves costs every request), and the answer is built and checked
+    # once, by FeedbackPublic itself, and sent as is.
+    caller = await authenticate(request)
     recorded = await record(
         request.app.state.services.feedback,
         run_id=body.run_id,
@@ -120,7 +104,7 @@ async def create_feedback(body: FeedbackCreate, caller: CallerDep, request: Requ
 def create_feedback_batch(
     body: FeedbackBatch, caller: CallerDep, api: ApiDep, response: Response
 ) -> IngestResults:
-    items = [draft_from(item) for item in body.feedback]
+    items = [feedback_draft(item) for item in body.feedback]
     return respond(api.ingest.ingest(items, scope=caller.scope), response)
 
 

@@ -14,6 +14,7 @@ from tuneback.errors import TuneBackError, ValidationError
 from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep
 from tuneback.server.api.schemas import (
+    FeedbackCreate,
     IngestBatch,
     IngestComparison,
     IngestFeedback,
@@ -59,21 +60,26 @@ def _invalid(index: int, raw: Any, exc: PydanticValidationError) -> ItemResult:
     )
 
 
+def feedback_draft(item: FeedbackCreate) -> FeedbackDraft:
+    """Feedback as a client sent it (alone or in a batch), with the id that makes resending safe."""
+    return FeedbackDraft(
+        id=item.id or new_id(),
+        run_id=item.run_id,
+        key=item.key,
+        value=item.value,
+        score=item.score,
+        kind=item.kind,
+        comment=item.comment,
+        correction=item.correction,
+        user=item.user,
+        source=item.source,
+        metadata=item.metadata,
+    )
+
+
 def item_from(parsed: IngestRun | IngestFeedback | IngestComparison, caller: Caller) -> Item:
     if isinstance(parsed, IngestFeedback):
-        return FeedbackDraft(
-            id=parsed.id or new_id(),
-            run_id=parsed.run_id,
-            key=parsed.key,
-            value=parsed.value,
-            score=parsed.score,
-            kind=parsed.kind,
-            comment=parsed.comment,
-            correction=parsed.correction,
-            user=parsed.user,
-            source=parsed.source,
-            metadata=parsed.metadata,
-        )
+        return feedback_draft(parsed)
     data = parsed.model_dump(exclude_none=True, exclude={"type", "project"})
     data["project"] = caller.project(parsed.project)
     data.setdefault("id", new_id())
