@@ -78,7 +78,12 @@ def test_a_task_answers_every_prompt_with_every_model_into_a_queue(store: Store)
     runs = {run.id: run for run in store.list_runs("p")}
     first = runs[answer_id(task.id, 0, 0)]
     assert (first.model, first.output, first.tags) == ("scripted", "Paris.", [task_tag(task.id)])
-    assert first.metadata == {"annotation_task": task.id, "prompt_index": 0}
+    # The scripted model counts no tokens: the estimate is kept and marked, as in the chat.
+    assert first.metadata == {
+        "annotation_task": task.id,
+        "prompt_index": 0,
+        "usage_estimated": True,
+    }
     assert [m.content for m in first.inputs] == ["Capital of France?"]  # type: ignore[union-attr]
     failed = runs[answer_id(task.id, 1, 0)]
     assert (failed.status, failed.error) == ("error", "the backend fell over")

@@ -8,21 +8,22 @@ presigned link for rating it in ``X-Tuneback-Feedback-Url``.
 
 Errors use OpenAI's shape (``{"error": {"message", "type", "param", "code"}}``)
 so clients raise their usual exceptions; an upstream failure keeps the
-upstream's status. Model streams are synchronous generators: every step runs in
-a worker thread so the event loop never waits on a model, and a client that
-disconnects stops the model and leaves a cancelled run with the partial answer.
+upstream's status. Model streams are synchronous generators: a streamed answer
+is read by the app's background work (a thread per stream, so the event loop
+never waits on a model), and a client that disconnects stops the model and
+leaves a cancelled run with the partial answer. What a call records is decided
+in :mod:`tuneback.services.completions`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import contextlib
 import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Generator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -33,14 +34,17 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from tuneback.domain import ChatMessage, Conversation, Run, new_id, utcnow
+from tuneback.domain import ChatMessage, Conversation
 from tuneback.domain.access import Permission
-from tuneback.errors import ModelError, ModelUnavailableError, TuneBackError
+from tuneback.errors import ModelError, ModelUnavailableError, TuneBackError, ValidationError
 from tuneback.models import ModelAdapter, ModelOptions, Usage
 from tuneback.server.access import checks_itself
 from tuneback.server.auth import Caller, authenticate
 from tuneback.server.security import public_url
+from tuneback.services.background import BackgroundWork
+from tuneback.services.calls import ModelCall
 from tuneback.services.catalog import ModelCatalog
+from tuneback.services.completions import ProxiedCompletion, conversation_for
 
 log = logging.getLogger("tuneback.proxy")
 
@@ -231,36 +235,18 @@ def find_model(models: ModelCatalog, name: str | None, *, any_model: bool = Fals
     )
 
 
-def conversation_for(
+def _conversation(
     request: Request, body: ChatRequest, inputs: list[ChatMessage], project: str, model: str
 ) -> Conversation | None:
-    """The conversation a call belongs to: named by header, or derived from the user.
-
-    Without a header, calls by the same ``user`` that open with the same system
-    prompt and first question are one conversation: each turn of a chat resends
-    that opening, so its turns land together.
-    """
-    named = request.headers.get(CONVERSATION_HEADER)
-    first_user = next((m.content for m in inputs if m.role == "user"), "")
-    system = next((m.content for m in inputs if m.role == "system"), None)
-    if named:
-        conversation_id = named
-    elif body.user:
-        opening = json.dumps([project, body.user, system, first_user])
-        conversation_id = "oa-" + hashlib.sha256(opening.encode()).hexdigest()[:32]
-    else:
-        return None
     try:
-        return Conversation(
-            id=conversation_id,
-            project=project,
+        return conversation_for(
+            named=request.headers.get(CONVERSATION_HEADER),
             user=body.user,
+            inputs=inputs,
+            project=project,
             model=model,
-            system_prompt=system,
-            title=" ".join(first_user.split())[:200] or None,
-            metadata={"source": "proxy"},
         )
-    except PydanticValidationError:
+    except ValidationError:
         raise ProxyError(
             400,
             f"{CONVERSATION_HEADER} must be 1-64 letters, digits or . _ : -",
@@ -271,29 +257,35 @@ def conversation_for(
 # -- one call ------------------------------------------------------------------------
 
 
-@dataclass
 class Call:
-    """One proxied completion, timed, until it is recorded as a run."""
+    """One proxied completion: the model call behind it and what the client is told."""
 
-    request: Request
-    caller: Caller
-    body: ChatRequest
-    adapter: ModelAdapter
-    inputs: list[ChatMessage]
-    conversation: Conversation | None
-    run_id: str = field(default_factory=new_id)
-    started_at: Any = field(default_factory=utcnow)
-    clock: float = field(default_factory=time.perf_counter)
-    first_token: float | None = None
-    pieces: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    recorded: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _stream: Generator[str | Usage, None, None] | None = None
-
-    @property
-    def services(self) -> Any:
-        return self.request.app.state.services
+    def __init__(
+        self,
+        request: Request,
+        caller: Caller,
+        body: ChatRequest,
+        adapter: ModelAdapter,
+        inputs: list[ChatMessage],
+        conversation: Conversation | None,
+    ) -> None:
+        self.request = request
+        self.caller = caller
+        self.body = body
+        self.adapter = adapter
+        self.model = ModelCall(adapter, inputs, body.options())
+        self.completion = ProxiedCompletion(
+            self.model,
+            project=caller.project(),
+            user=body.user,
+            conversation=conversation,
+            requested_model=body.model,
+            streamed=body.stream,
+            ignored_params=list((body.model_extra or {}).keys()),
+            default_model=body.model not in names_of(adapter),
+        )
+        self.run_id = self.model.run_id
+        self.created = int(time.time())
 
     @property
     def model_name(self) -> str:
@@ -301,79 +293,13 @@ class Call:
         asked = self.body.model
         return asked if asked is not None and asked in names_of(self.adapter) else self.adapter.spec
 
-    def open(self) -> None:
-        self._stream = self.adapter.stream(self.inputs, self.body.options())
-
-    def next_chunk(self) -> str | None:
-        """The next text chunk, or None at the end; runs in a worker thread."""
-        with self._lock:
-            assert self._stream is not None
-            for item in self._stream:
-                if isinstance(item, Usage):
-                    self.usage = item
-                    continue
-                if self.first_token is None:
-                    self.first_token = time.perf_counter()
-                self.pieces.append(item)
-                return item
-            return None
-
-    def close(self) -> None:
-        # Waits for a step still running in another thread, then stops the model.
-        with self._lock:
-            if self._stream is not None:
-                self._stream.close()
-
-    def finish(self, status: str, error: str | None = None) -> Run | None:
-        """The call as a Run, the first time it is asked for; None after that."""
-        finished = time.perf_counter()
-        usage = self.usage
-        metadata: dict[str, Any] = {"source": "proxy", "stream": self.body.stream}
-        if usage is not None and usage.estimated:
-            metadata["usage_estimated"] = True
-        ignored = sorted((self.body.model_extra or {}).keys())
-        if ignored:
-            metadata["ignored_params"] = ignored
-        if self.body.model not in names_of(self.adapter):
-            # --any-model: the request named no model, or one not offered here.
-            metadata["default_model"] = True
-        params = self.body.options().as_kwargs()
-        params["requested_model"] = self.body.model
-        run = Run(
-            id=self.run_id,
-            project=self.conversation.project if self.conversation else self.project,
-            conversation_id=self.conversation.id if self.conversation else None,
-            user=self.body.user,
-            model=self.adapter.spec,
-            params=params,
-            inputs=self.inputs,
-            output="".join(self.pieces),
-            status=status,
-            error=error,
-            latency_ms=round((finished - self.clock) * 1000, 3),
-            ttft_ms=round((self.first_token - self.clock) * 1000, 3) if self.first_token else None,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
-            metadata=metadata,
-            started_at=self.started_at,
-        )
-        with self._lock:
-            if self.recorded:
-                return None
-            self.recorded = True
-        return run
-
-    def record(self, status: str, error: str | None = None) -> None:
+    def record(self) -> None:
         """Store the run (and its conversation, the first time); once per call."""
-        run = self.finish(status, error)
-        if run is not None:
-            self.request.app.state.api.runs.log_exchange(run, self.conversation)
+        self.completion.record(self.request.app.state.api.runs)
 
-    async def record_async(self, status: str, error: str | None = None) -> None:
+    async def record_async(self) -> None:
         """:meth:`record` awaiting the commit without holding a thread."""
-        run = self.finish(status, error)
-        if run is not None:
-            await self.request.app.state.api.runs.log_exchange_async(run, self.conversation)
+        await self.completion.record_async(self.request.app.state.api.runs)
 
     @property
     def project(self) -> str:
@@ -392,7 +318,7 @@ class Call:
         return {RUN_HEADER: self.run_id, FEEDBACK_HEADER: url}
 
     def usage_json(self) -> dict[str, int]:
-        usage = self.usage or Usage(0, 0)
+        usage = self.model.usage or Usage(0, 0)
         return {
             "prompt_tokens": usage.prompt_tokens,
             "completion_tokens": usage.completion_tokens,
@@ -401,15 +327,14 @@ class Call:
 
 
 async def _fail(call: Call, exc: TuneBackError) -> JSONResponse:
-    await call.record_async("error", exc.message)
+    await call.record_async()
     return model_failure(exc).response()
 
 
 def _generate(call: Call) -> TuneBackError | None:
     """Run the model to the end; in a worker thread (models block)."""
     try:
-        call.open()
-        while call.next_chunk() is not None:
+        for _ in call.model:
             pass
     except TuneBackError as exc:
         return exc
@@ -420,16 +345,16 @@ async def _complete(call: Call) -> dict[str, Any] | JSONResponse:
     failure = await run_in_threadpool(_generate, call)
     if failure is not None:
         return await _fail(call, failure)
-    await call.record_async("ok")
+    await call.record_async()
     return {
         "id": call.run_id,
         "object": "chat.completion",
-        "created": int(call.started_at.timestamp()),
+        "created": call.created,
         "model": call.model_name,
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": "".join(call.pieces)},
+                "message": {"role": "assistant", "content": call.model.text},
                 "finish_reason": "stop",
                 "logprobs": None,
             }
@@ -442,7 +367,7 @@ def _chunk(call: Call, delta: dict[str, Any], finish: str | None = None) -> str:
     payload = {
         "id": call.run_id,
         "object": "chat.completion.chunk",
-        "created": int(call.started_at.timestamp()),
+        "created": call.created,
         "model": call.model_name,
         "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
     }
@@ -450,55 +375,58 @@ def _chunk(call: Call, delta: dict[str, Any], finish: str | None = None) -> str:
 
 
 class Pump:
-    """A thread that reads the model's chunks as they come and hands them to the event loop.
+    """Background work that reads the model's chunks as they come and hands them to the loop.
 
     Each chunk reaches the response as soon as the model yields it: no trip to
     a thread pool and no write stands between the model's chunk and the
-    client's. When the client goes away, the thread stops the model and stores
-    what was said as a cancelled run.
+    client's. When the client goes away, the model is stopped at its next
+    chunk and what was said is stored as a cancelled run. At shutdown the app's
+    background work stops it the same way, and waits for the run to be stored.
     """
 
     _END = object()
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call, background: BackgroundWork) -> None:
         self.call = call
+        self.background = background
         self.loop = asyncio.get_running_loop()
         self.chunks: asyncio.Queue[object] = asyncio.Queue()
-        self.abandoned = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="tuneback-stream", daemon=True)
+        self._state = threading.Lock()
+        self._abandoned = False
+        self._ended = False
 
     def start(self) -> None:
-        self.thread.start()
+        self.background.start(self._run, name="tuneback-stream", cancel=self.call.model.cancel)
 
     def _put(self, item: object) -> None:
-        self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is reading
+            self.loop.call_soon_threadsafe(self.chunks.put_nowait, item)
 
     def _run(self) -> None:
-        call = self.call
+        model = self.call.model
         try:
-            call.open()
-            while not self.abandoned.is_set():
-                chunk = call.next_chunk()
-                if chunk is None:
-                    self._put(self._END)
-                    return
+            while (chunk := model.next_chunk()) is not None:
                 self._put(chunk)
+            self._put(self._END)
         except TuneBackError as exc:
             self._put(exc)
-            return
-        except Exception as exc:  # pragma: no cover - an adapter bug
-            log.exception("the model failed while streaming run %s", call.run_id)
-            self._put(ModelError(f"the model failed: {exc}"))
+        finally:
+            with self._state:
+                self._ended = True
+                abandoned = self._abandoned
+            if abandoned:
+                _abandon(self.call)
 
     def abandon(self) -> None:
         """The client went away: stop at the next chunk, then keep the partial answer."""
-        self.abandoned.set()
-
-        def stop() -> None:
-            self.thread.join()
-            _abandon(self.call)
-
-        threading.Thread(target=stop, name="tuneback-stream-stop", daemon=True).start()
+        self.call.model.cancel()
+        with self._state:
+            self._abandoned = True
+            ended = self._ended
+        if ended:
+            # The model had finished: the run is stored here, off the event loop,
+            # since this coroutine may already be cancelled.
+            self.background.start(_abandon, self.call, name="tuneback-stream-stop", finishing=True)
 
     async def next(self) -> str | None:
         """The next chunk, None at the end; raises the model's failure."""
@@ -526,7 +454,7 @@ async def _events(call: Call, pump: Pump, first: str | None) -> AsyncIterator[st
             usage_event = {
                 "id": call.run_id,
                 "object": "chat.completion.chunk",
-                "created": int(call.started_at.timestamp()),
+                "created": call.created,
                 "model": call.model_name,
                 "choices": [],
                 "usage": call.usage_json(),
@@ -534,24 +462,24 @@ async def _events(call: Call, pump: Pump, first: str | None) -> AsyncIterator[st
             yield f"data: {json.dumps(usage_event)}\n\n"
         # Stored before the stream ends, so a client that rates the answer as
         # soon as it has it finds the run.
-        await call.record_async("ok")
+        await call.record_async()
         yield "data: [DONE]\n\n"
     except TuneBackError as exc:
         # Headers are gone already: the failure travels as an event, as OpenAI does.
         done = True
-        await call.record_async("error", exc.message)
+        await call.record_async()
         yield f"data: {json.dumps(model_failure(exc).body())}\n\n"
     finally:
         if not done:
-            # The client went away: awaiting here could be cancelled too, so a
-            # thread stops the model and keeps the partial answer.
+            # The client went away: awaiting here could be cancelled too, so the
+            # pump's thread stops the model and keeps the partial answer.
             pump.abandon()
 
 
 def _abandon(call: Call) -> None:
     try:
-        call.close()
-        call.record("cancelled")
+        call.model.close()
+        call.record()
     except Exception:  # pragma: no cover - nothing left to tell the client
         log.exception("could not record the cancelled run %s", call.run_id)
 
@@ -569,7 +497,7 @@ async def chat_completions(request: Request) -> Response:
         )
         inputs = [m.as_chat() for m in body.messages]
         project = caller.project()
-        conversation = conversation_for(request, body, inputs, project, adapter.spec)
+        conversation = _conversation(request, body, inputs, project, adapter.spec)
     except ProxyError as exc:
         return exc.response()
     call = Call(request, caller, body, adapter, inputs, conversation)
@@ -583,8 +511,11 @@ async def chat_completions(request: Request) -> Response:
         return JSONResponse(result, headers=headers)
     # The first chunk is awaited before answering, so a refused key or a dead
     # upstream still gets its own status code instead of a 200 stream.
-    pump = Pump(call)
-    pump.start()
+    pump = Pump(call, request.app.state.services.chat.background)
+    try:
+        pump.start()
+    except TuneBackError as refused:  # the server is shutting down
+        return model_failure(refused).response()
     try:
         first = await pump.next()
     except TuneBackError as failure:

@@ -2,7 +2,7 @@
 
 Prompts come from a CSV file (a ``prompt`` column, optionally ``system``) or JSON
 Lines (``prompt`` or ``messages`` per line). Creating a task stores it and its
-review queue in one transaction, then a background thread asks every model for
+review queue in one transaction, then background work asks every model for
 every prompt and records each answer as a run tagged with the task; the queue's
 rule is that tag, so answers join the queue as they arrive and the page's
 progress bar counts the runs' events.
@@ -13,14 +13,13 @@ task interrupted by a restart can be resumed without answering anything twice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any
 
 from tuneback.domain import (
     AnnotationTask,
@@ -29,16 +28,14 @@ from tuneback.domain import (
     QueueRule,
     ReviewQueue,
     ReviewQueueCreated,
-    Run,
-    RunStatus,
     new_id,
     task_tag,
-    utcnow,
     validate,
 )
 from tuneback.domain.common import MAX_JSON_DEPTH, json_depth_exceeds
 from tuneback.errors import ModelError, TuneBackError, ValidationError
-from tuneback.models import ModelOptions, Usage
+from tuneback.services.background import BackgroundWork, Job
+from tuneback.services.calls import ModelCall
 from tuneback.services.catalog import ModelCatalog
 from tuneback.services.review import ReviewService
 from tuneback.services.runs import run_event
@@ -152,13 +149,26 @@ def answer_id(task_id: str, prompt_index: int, model_index: int) -> str:
 
 
 class AnnotationService:
-    """Creates annotation tasks and answers their prompts in background threads."""
+    """Creates annotation tasks and answers their prompts as background work.
 
-    def __init__(self, store: Store, models: ModelCatalog, reviews: ReviewService) -> None:
+    At shutdown a running task stops before its next answer; the answer in
+    progress is dropped, not stored half-said, and is asked again when the
+    task is started again.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        models: ModelCatalog,
+        reviews: ReviewService,
+        *,
+        background: BackgroundWork | None = None,
+    ) -> None:
         self.store = store
         self.models = models
         self.reviews = reviews
-        self._threads: dict[str, threading.Thread] = {}
+        self.background = background or BackgroundWork()
+        self._running: dict[str, _Answering] = {}
         self._lock = threading.Lock()
 
     def create(
@@ -222,91 +232,82 @@ class AnnotationService:
 
     def running(self, task_id: str) -> bool:
         with self._lock:
-            thread = self._threads.get(task_id)
-            return thread is not None and thread.is_alive()
+            answering = self._running.get(task_id)
+            return answering is not None and answering.job.running
 
     def start(self, task_id: str) -> bool:
-        """Answer the task's missing prompts in a background thread; False if already running."""
+        """Answer the task's missing prompts in the background; False if already running."""
         task = self.reviews.reviews.get_task(task_id)
         with self._lock:
-            thread = self._threads.get(task.id)
-            if thread is not None and thread.is_alive():
+            answering = self._running.get(task.id)
+            if answering is not None and answering.job.running:
                 return False
-            thread = threading.Thread(
-                target=self._answer_all, args=(task,), name=f"tuneback-task-{task.id}", daemon=True
+            answering = _Answering(self, task)
+            answering.job = self.background.start(
+                answering.run, name=f"tuneback-task-{task.id}", cancel=answering.stop
             )
-            self._threads[task.id] = thread
-            thread.start()
+            self._running[task.id] = answering
         return True
 
     def wait(self, task_id: str, timeout: float | None = None) -> TaskProgress:
-        """Block until the task's thread ends (tests and the CLI use it)."""
+        """Block until the task's answering ends (tests and the CLI use it)."""
         with self._lock:
-            thread = self._threads.get(task_id)
-        if thread is not None:
-            thread.join(timeout)
+            answering = self._running.get(task_id)
+        if answering is not None:
+            answering.job.join(timeout)
         return self.progress(task_id)
 
-    def _answer_all(self, task: AnnotationTask) -> None:
-        tag = task_tag(task.id)
+
+class _Answering:
+    """One task being answered, prompt by prompt, until done or stopped."""
+
+    job: Job
+
+    def __init__(self, service: AnnotationService, task: AnnotationTask) -> None:
+        self.service = service
+        self.task = task
+        self._stopped = threading.Event()
+        self._call: ModelCall | None = None
+
+    def stop(self) -> None:
+        self._stopped.set()
+        call = self._call
+        if call is not None:
+            call.cancel()
+
+    def run(self) -> None:
+        task = self.task
+        reviews = self.service.reviews.reviews
         try:
-            done = {run.id for run in self.reviews.reviews.task_runs(task, tag)}
+            done = {run.id for run in reviews.task_runs(task, task_tag(task.id))}
             for index, messages in enumerate(task.prompts):
                 for model_index, spec in enumerate(task.models):
                     run_id = answer_id(task.id, index, model_index)
-                    if run_id not in done:
-                        self._answer(task, index, messages, spec, run_id)
+                    if run_id in done:
+                        continue
+                    if self._stopped.is_set():
+                        return
+                    self._answer(index, messages, spec, run_id)
         except TuneBackError as exc:
             log.error("annotation task %s stopped: %s", task.id, exc.message)
-        except Exception:
-            log.exception("annotation task %s stopped", task.id)
 
-    def _answer(
-        self,
-        task: AnnotationTask,
-        index: int,
-        messages: list[ChatMessage],
-        spec: str,
-        run_id: str,
-    ) -> None:
-        started_at = utcnow()
-        began = time.perf_counter()
-        first_token: float | None = None
-        pieces: list[str] = []
-        usage: Usage | None = None
-        status: RunStatus = "ok"
-        error: str | None = None
-        try:
-            for item in self.models.get(spec).stream(messages, ModelOptions()):
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                if first_token is None:
-                    first_token = time.perf_counter()
-                pieces.append(item)
-        except ModelError as exc:
-            status, error = "error", exc.message
-        extra: dict[str, Any] = {}
-        if usage is not None:
-            extra = {
-                "prompt_tokens": usage.prompt_tokens,
-                "completion_tokens": usage.completion_tokens,
-            }
-        run = Run(
-            id=run_id,
+    def _answer(self, index: int, messages: list[ChatMessage], spec: str, run_id: str) -> None:
+        task = self.task
+        call = ModelCall(self.service.models.get(spec), messages, run_id=run_id)
+        self._call = call
+        if self._stopped.is_set():
+            call.cancel()
+        with contextlib.suppress(ModelError):  # a failed answer is a run with its error
+            for _ in call:
+                pass
+        if call.status == "cancelled":
+            return  # stopped by shutdown: answered again when the task resumes
+        run = call.finish(
             project=task.project,
             name=task.name,
             user=task.created_by,
-            model=spec,
-            inputs=messages,
-            output="".join(pieces) or None,
-            status=status,
-            error=error,
-            latency_ms=(time.perf_counter() - began) * 1000,
-            ttft_ms=None if first_token is None else (first_token - began) * 1000,
             tags=[task_tag(task.id)],
             metadata={"annotation_task": task.id, "prompt_index": index},
-            started_at=started_at,
-            **extra,
         )
-        self.store.append(run_event(run), event_id=run.id)
+        if run is not None:
+            self.service.store.append(run_event(run), event_id=run.id)

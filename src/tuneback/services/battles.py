@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import queue
 import random
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +36,7 @@ from tuneback.domain import (
 )
 from tuneback.errors import ModelError, NotFoundError, ValidationError
 from tuneback.models import ModelOptions
+from tuneback.services.background import BackgroundWork
 from tuneback.services.catalog import ModelCatalog
 from tuneback.services.chat import ChatService, Reply
 
@@ -54,8 +54,6 @@ class Side:
     index: int
     model: str
     reply: Reply
-    pieces: list[str] = field(default_factory=list)
-    error: str | None = None
 
     @property
     def label(self) -> str:
@@ -67,7 +65,12 @@ class Side:
 
     @property
     def output(self) -> str:
-        return "".join(self.pieces)
+        return self.reply.partial
+
+    @property
+    def error(self) -> str | None:
+        """Why the side failed, once it has (its run records it too)."""
+        return self.reply.call.error
 
     @property
     def run(self) -> Run | None:
@@ -92,6 +95,7 @@ class Battle:
     question: Message
     mode: BattleMode
     sides: list[Side]
+    background: BackgroundWork = field(default_factory=BackgroundWork, repr=False)
     _started: bool = False
 
     @property
@@ -117,15 +121,13 @@ class Battle:
             raise RuntimeError("a battle streams once")
         self._started = True
         chunks: queue.Queue[tuple[int, str | None]] = queue.Queue()
-        threads = [
-            threading.Thread(
-                target=_pump, args=(side, chunks), name=f"battle-{side.run_id}", daemon=True
+        jobs = [
+            self.background.start(
+                _pump, side, chunks, name=f"tuneback-battle-{side.run_id}", cancel=side.reply.cancel
             )
             for side in self.sides
         ]
-        for thread in threads:
-            thread.start()
-        running = len(threads)
+        running = len(jobs)
         try:
             while running:
                 index, text = chunks.get()
@@ -138,17 +140,16 @@ class Battle:
             # wait until each one has stored its run.
             if running:
                 self.cancel()
-            for thread in threads:
-                thread.join()
+            for job in jobs:
+                job.join()
 
 
 def _pump(side: Side, chunks: queue.Queue[tuple[int, str | None]]) -> None:
     try:
         for text in side.reply:
-            side.pieces.append(text)
             chunks.put((side.index, text))
-    except ModelError as exc:
-        side.error = exc.message  # recorded as a failed run by the chat service
+    except ModelError:
+        pass  # recorded as a failed run by the chat service; Side.error says why
     finally:
         chunks.put((side.index, None))
 
@@ -165,11 +166,18 @@ class BattleService:
     """Starts battles between the catalog's models and finds their rounds again."""
 
     def __init__(
-        self, chat: ChatService, models: ModelCatalog, *, rng: random.Random | None = None
+        self,
+        chat: ChatService,
+        models: ModelCatalog,
+        *,
+        rng: random.Random | None = None,
+        background: BackgroundWork | None = None,
     ) -> None:
         self.chat = chat
         self.models = models
         self.rng = rng or random.Random()
+        # A battle's sides are chat replies: by default they run where the chat's work runs.
+        self.background = background or chat.background
 
     def pick(self, mode: BattleMode, models: Sequence[str] = (), *, sides: int = 2) -> list[str]:
         """The model of each side: at random (anonymous), as named, or one model repeated."""
@@ -285,7 +293,13 @@ class BattleService:
             )
             for index, spec in enumerate(specs)
         ]
-        return Battle(conversation=conversation, question=question, mode=mode, sides=sides)
+        return Battle(
+            conversation=conversation,
+            question=question,
+            mode=mode,
+            sides=sides,
+            background=self.background,
+        )
 
     def _add_history(
         self, conversation: Conversation, turn: ChatMessage, parent: str | None

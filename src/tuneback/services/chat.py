@@ -13,7 +13,6 @@ overwritten and every branch can be rated and exported.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,16 +30,15 @@ from tuneback.domain import (
     Message,
     MessageAdded,
     Run,
-    RunCompleted,
-    RunFailed,
-    RunStatus,
     new_id,
-    utcnow,
 )
-from tuneback.errors import ModelError, ValidationError
-from tuneback.models import ModelAdapter, ModelOptions, Usage, parse_options
+from tuneback.errors import ValidationError
+from tuneback.models import ModelAdapter, ModelOptions, parse_options
 from tuneback.models.base import MESSAGE_OVERHEAD_TOKENS
+from tuneback.services.background import BackgroundWork
+from tuneback.services.calls import ModelCall
 from tuneback.services.catalog import ModelCatalog
+from tuneback.services.runs import run_event
 from tuneback.storage import Store
 
 DEFAULT_REPLY_BUDGET = 512
@@ -84,30 +82,43 @@ class Reply:
 
     conversation: Conversation
     parent: Message
-    adapter: ModelAdapter
-    options: ModelOptions
-    inputs: list[ChatMessage]
+    call: ModelCall
+    background: BackgroundWork
+    """Where work that outlives a request (stopping an abandoned reply) runs."""
     metadata: dict[str, Any] = field(default_factory=dict)
     """Kept in the run's metadata (a battle notes its round and side here)."""
-    run_id: str = field(default_factory=new_id)
     message_id: str = field(default_factory=new_id)
     run: Run | None = None
     message: Message | None = None
-    _cancelled: threading.Event = field(default_factory=threading.Event)
     _stream: Iterator[str] | None = None
-    _pieces: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.call.run_id
+
+    @property
+    def adapter(self) -> ModelAdapter:
+        return self.call.adapter
+
+    @property
+    def options(self) -> ModelOptions:
+        return self.call.options
+
+    @property
+    def inputs(self) -> list[ChatMessage]:
+        return self.call.inputs
 
     @property
     def partial(self) -> str:
         """What the model has said so far (readable from any thread)."""
-        return "".join(list(self._pieces))
+        return self.call.text
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        self.call.cancel()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self.call.cancelled
 
     def __iter__(self) -> Iterator[str]:
         if self._stream is None:
@@ -118,9 +129,12 @@ class Reply:
 class ChatService:
     """Conversations and replies, stored as events in ``store``."""
 
-    def __init__(self, store: Store, models: ModelCatalog) -> None:
+    def __init__(
+        self, store: Store, models: ModelCatalog, *, background: BackgroundWork | None = None
+    ) -> None:
         self.store = store
         self.models = models
+        self.background = background or BackgroundWork()
         self._live: dict[str, Reply] = {}
         self._live_lock = threading.Lock()
 
@@ -286,9 +300,8 @@ class ChatService:
         reply = Reply(
             conversation=conversation,
             parent=parent,
-            adapter=adapter,
-            options=parsed,
-            inputs=inputs,
+            call=ModelCall(adapter, inputs, parsed),
+            background=self.background,
             metadata=dict(metadata or {}),
         )
         reply._stream = self._generate(reply)
@@ -337,84 +350,36 @@ class ChatService:
         return True
 
     def _generate(self, reply: Reply) -> Iterator[str]:
-        started_at = utcnow()
-        clock = time.perf_counter()
-        first_token: float | None = None
-        pieces = reply._pieces
-        usage: Usage | None = None
-        failure: ModelError | None = None
-        status: RunStatus = "ok"
-        stream = reply.adapter.stream(reply.inputs, reply.options)
+        call = reply.call
         try:
-            for item in stream:
-                if reply.cancelled:
-                    status = "cancelled"
-                    break
-                if isinstance(item, Usage):
-                    usage = item
-                    continue
-                if first_token is None:
-                    first_token = time.perf_counter()
-                pieces.append(item)
-                yield item
-        except ModelError as exc:
-            status, failure = "error", exc
-        except GeneratorExit:
-            # The consumer went away (closed the page, pressed stop): keep what
-            # was said so far as a cancelled run.
-            status = "cancelled"
-            raise
+            # A consumer that goes away (a closed page, the stop button) closes
+            # this generator: the call then ends as cancelled, keeping what was said.
+            yield from call
         finally:
-            stream.close()
+            call.close()
             with self._live_lock:
                 self._live.pop(reply.run_id, None)
-            self._record(
-                reply, "".join(pieces), status, failure, usage, started_at, clock, first_token
-            )
-        if failure is not None:
-            raise failure
+            self._record(reply)
 
-    def _record(
-        self,
-        reply: Reply,
-        output: str,
-        status: str,
-        failure: ModelError | None,
-        usage: Usage | None,
-        started_at: Any,
-        clock: float,
-        first_token: float | None,
-    ) -> None:
-        finished = time.perf_counter()
+    def _record(self, reply: Reply) -> None:
         conversation = reply.conversation
-        run = Run(
-            id=reply.run_id,
+        call = reply.call
+        output = call.text
+        run = call.finish(
             project=conversation.project,
             conversation_id=conversation.id,
             message_id=reply.message_id if output else None,
             user=conversation.user,
-            model=reply.adapter.spec,
-            params=reply.options.as_kwargs(),
-            inputs=reply.inputs,
-            output=output,
-            status=status,
-            error=failure.message if failure else None,
-            latency_ms=round((finished - clock) * 1000, 3),
-            ttft_ms=round((first_token - clock) * 1000, 3) if first_token else None,
-            prompt_tokens=usage.prompt_tokens if usage else None,
-            completion_tokens=usage.completion_tokens if usage else None,
             metadata={
                 **reply.metadata,
-                **({"usage_estimated": True} if usage and usage.estimated else {}),
                 # With nothing said there is no message: the run names the
                 # question it failed to answer, so the chat can offer a retry.
                 **({} if output else {"reply_to": reply.parent.id}),
             },
-            started_at=started_at,
         )
-        events: list[EventPayload] = [
-            RunCompleted(run=run) if status == "ok" else RunFailed(run=run)
-        ]
+        if run is None:
+            return
+        events: list[EventPayload] = [run_event(run)]
         if output:
             reply.message = Message(
                 id=reply.message_id,
