@@ -1,10 +1,11 @@
-"""Garbage-collector pauses under load, with and without freezing what start-up built.
+"""Garbage-collector pauses under load: the collector as `tuneback serve` tunes it, and as is.
 
 A tuneback server process holds ~150,000 long-lived objects (routes, validators,
 tables, the model catalog). Python's full collection walks all of them every few
 hundred requests while every request in flight waits, which shows as the tail of
-the latency distribution. ``tuneback serve`` freezes them once started
-(``create_app(own_process=True)``). This drives the real app in-process (httpx's
+the latency distribution. ``tuneback serve`` freezes them once started and
+collects the youngest generation less often (``create_app(own_process=True)``,
+see ``tune_garbage_collector``). This drives the real app in-process (httpx's
 ASGI transport, SQLite, the echo model) with batches of concurrent chat
 completions, once per mode, each in a fresh child process, and reports every
 collection by generation: count, total and longest pause in CPU time (so other
@@ -26,10 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODES = ("as served (frozen)", "not frozen")
+MODES = ("as served (frozen, young every 10,000)", "Python's default")
 
 
-def measure(frozen: bool, chats: int, concurrency: int) -> dict[str, Any]:
+def measure(served: bool, chats: int, concurrency: int) -> dict[str, Any]:
     import httpx
 
     from tuneback.config import Settings
@@ -40,7 +41,7 @@ def measure(frozen: bool, chats: int, concurrency: int) -> dict[str, Any]:
     settings = Settings(
         database_url=f"sqlite:///{folder / 'bench.db'}", auth=False, allowed_hosts=["bench"]
     )
-    app = create_app(settings, models=[EchoModel()], own_process=frozen)
+    app = create_app(settings, models=[EchoModel()], own_process=served)
     pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
     started = 0.0
 
@@ -85,14 +86,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chats", type=int, default=3200, help="chat completions per mode")
     parser.add_argument("--concurrency", type=int, default=32, help="requests in flight")
-    parser.add_argument("--child", choices=["frozen", "plain"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["served", "default"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = measure(args.child == "frozen", args.chats, args.concurrency)
+        result = measure(args.child == "served", args.chats, args.concurrency)
         print(json.dumps(result))
         return
     rows = []
-    for mode, child in zip(MODES, ["frozen", "plain"], strict=True):
+    for mode, child in zip(MODES, ["served", "default"], strict=True):
         command = [sys.executable, __file__, "--child", child]
         command += ["--chats", str(args.chats), "--concurrency", str(args.concurrency)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
