@@ -1,4 +1,4 @@
-"""Gradio: a ``gr.ChatInterface`` whose answers are runs and whose 👍/👎 are ratings.
+"""Gradio: a ``gr.ChatInterface`` or ``gr.Blocks`` chat whose answers are runs, 👍/👎 ratings.
 
 ::
 
@@ -8,10 +8,18 @@
     demo = track(gr.ChatInterface(reply), model="my-model")
     demo.launch()
 
-:func:`track` wraps the interface's function, so each answer is logged as a run
-(the messages sent, the answer, latency, time to first token for a streaming
-function, the additional inputs as params) inside a tuneback conversation, with
-the user's message and the answer as its messages. The answer's message
+    with gr.Blocks() as chat:           # Gradio's "chatbot with like" app
+        chatbot = gr.Chatbot()
+        box = gr.Textbox()
+        box.submit(add_message, [chatbot, box], [chatbot, box]).then(bot, chatbot, chatbot)
+        chatbot.like(vote, None, None)
+    track(chat, model="my-model").launch()
+
+:func:`track` wraps the interface's function, or the Blocks' handlers that
+return the Chatbot's messages, so each answer is logged as a run (the messages
+sent, the answer, latency, time to first token for a streaming function, a
+ChatInterface's additional inputs as params) inside a tuneback conversation,
+with the user's message and the answer as its messages. The answer's message
 carries its ids in ``metadata["id"]`` (``tuneback:<conversation>:<message>:<run>``),
 which the Chatbot keeps and shows nothing of; the event handlers read them back:
 
@@ -19,9 +27,10 @@ which the Chatbot keeps and shows nothing of; the event handlers read them back:
   back, and any other feedback option is recorded as a ``flag`` comment;
 * ``select`` + a comment box under the chat: text on the selected answer (the
   last one when none is selected);
-* ``retry``, ``undo``, ``copy``: implicit feedback (``regenerated``,
-  ``dismissed``, ``copied``) on the answer's run;
-* ``clear``: the conversation ends.
+* ``retry``, ``undo`` (where the app has them), ``copy``: implicit feedback
+  (``regenerated``, ``dismissed``, ``copied``) on the answer's run;
+* ``clear`` (the Chatbot's, a ``gr.ClearButton``'s, or a handler that empties
+  the chat): the conversation ends.
 
 Everything is sent from one background thread, in order, through
 :class:`tuneback.Client`; a failure is logged to ``tuneback.client`` and never
@@ -30,162 +39,107 @@ reaches the app or slows an answer.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import gradio as gr
 from gradio.context import LocalContext
 
 from tuneback.client import Client
 from tuneback.domain import ChatMessage, new_id
+from tuneback.errors import ConfigurationError
+from tuneback.integrations.gradio_handlers import (
+    HOW_TO_TRACK,
+    Asked,
+    Calls,
+    HandlerCalls,
+    InterfaceCalls,
+    answering_handlers,
+    chatbot_of,
+    clearing_triggers,
+)
+from tuneback.integrations.gradio_messages import (
+    MARK,
+    Turn,
+    answer_at,
+    last_turn,
+    message_at,
+    role_of,
+    text_of,
+    turn_of,
+)
 
 log = logging.getLogger("tuneback.client")
+Demo = TypeVar("Demo", bound=gr.Blocks)
 
-MARK = "tuneback"
 _METADATA = {"integration": "gradio"}
 # How many answers' ratings (and sessions' conversations) are remembered, to
 # take a rating back or end a conversation; the oldest are forgotten first.
 _REMEMBERED = 100_000
 
 
-@dataclass(frozen=True)
-class Turn:
-    """The ids an answer's message carries: its conversation, its message and its run."""
-
-    run_id: str
-    conversation_id: str | None = None
-    message_id: str | None = None
-
-    def encode(self) -> str:
-        return ":".join((MARK, self.conversation_id or "", self.message_id or "", self.run_id))
-
-    @classmethod
-    def decode(cls, value: object) -> Turn | None:
-        if not isinstance(value, str):
-            return None
-        parts = value.split(":")
-        if len(parts) != 4 or parts[0] != MARK or not parts[3]:
-            return None
-        return cls(run_id=parts[3], conversation_id=parts[1] or None, message_id=parts[2] or None)
-
-
-def turn_of(message: object) -> Turn | None:
-    """The ids on a Chatbot message (a dict or ``gr.ChatMessage``); None for others."""
-    metadata = (
-        message.get("metadata")
-        if isinstance(message, Mapping)
-        else getattr(message, "metadata", None)
-    )
-    return Turn.decode(metadata.get("id")) if isinstance(metadata, Mapping) else None
-
-
-def text_of(content: object) -> str:
-    """The text in a Chatbot message's content (its files and components left out)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, Mapping):
-        if isinstance(content.get("text"), str):
-            return str(content["text"])
-        return text_of(content.get("content")) if "content" in content else ""
-    if isinstance(content, Sequence):
-        return "".join(text_of(part) for part in content)
-    if isinstance(content, gr.ChatMessage):
-        return text_of(content.content)
-    return ""
-
-
-def _role(message: object) -> str | None:
-    role = message.get("role") if isinstance(message, Mapping) else getattr(message, "role", None)
-    return role if role in ("user", "assistant", "system") else None
-
-
-def _last_turn(history: Sequence[object]) -> Turn | None:
-    for message in reversed(history):
-        turn = turn_of(message)
-        if turn is not None:
-            return turn
-    return None
-
-
-def _at(chat: Sequence[object], index: object) -> object | None:
-    """The message at a Chatbot event's index (an int, or [message, part])."""
-    if isinstance(index, (list, tuple)):
-        index = index[0] if index else None
-    if isinstance(index, int) and -len(chat) <= index < len(chat):
-        return chat[index]
-    return None
-
-
-def _answer_at(chat: Sequence[object], index: object) -> Turn | None:
-    """The answer at ``index``, or the first after it: retry and undo point at the question."""
-    if isinstance(index, (list, tuple)):
-        index = index[0] if index else None
-    if not isinstance(index, int) or not -len(chat) <= index < len(chat):
-        return None
-    for message in chat[index % len(chat) :]:
-        turn = turn_of(message)
-        if turn is not None:
-            return turn
-    return None
-
-
-def _with_turn(response: Any, turn: Turn) -> Any:
-    """The function's response with ``turn`` in its message's metadata (when it has text)."""
-    if isinstance(response, str):
-        return {"role": "assistant", "content": response, "metadata": {"id": turn.encode()}}
-    if isinstance(response, Mapping) and "content" in response:
-        metadata = dict(response.get("metadata") or {})
-        if "title" in metadata:  # a "thought": its id places it in a tree of thoughts
-            return response
-        return {**response, "metadata": {**metadata, "id": turn.encode()}}
-    if isinstance(response, gr.ChatMessage) and "title" not in (response.metadata or {}):
-        response.metadata = {**(response.metadata or {}), "id": turn.encode()}
-        return response
-    if isinstance(response, list) and response:
-        return [*response[:-1], _with_turn(response[-1], turn)]
-    return response
-
-
 @dataclass
 class _Answer:
-    """One call of the interface's function, from its start to its logging."""
+    """One call of a wrapped function, from its start to its logging."""
 
-    turn: Turn
-    question: str
-    inputs: list[ChatMessage]
-    params: dict[str, Any]
-    new_conversation: bool
-    parent_id: str | None
+    calls: Calls
+    asked: Asked | None
     session: str | None
+    conversation_id: str | None = None
+    turn: Turn | None = None
+    question: str = ""
+    inputs: list[ChatMessage] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    new_conversation: bool = False
+    parent_id: str | None = None
     started: float = field(default_factory=time.perf_counter)
     first: float | None = None
     text: str = ""
 
-    def saw(self, response: Any) -> None:
-        text = text_of(response[-1] if isinstance(response, list) and response else response)
+    def start(self, asked: Asked) -> Turn:
+        """Give the answer its ids, in the conversation of the chat before the question."""
+        previous = last_turn(asked.before)
+        conversation = previous.conversation_id if previous else self.conversation_id
+        self.turn = Turn(new_id(), conversation or new_id(), new_id())
+        self.question = asked.text
+        self.inputs = [
+            ChatMessage(role=role, content=text_of(m))
+            for m in asked.before
+            if (role := role_of(m)) is not None
+        ]
+        self.inputs.append(ChatMessage(role="user", content=asked.text))
+        self.params = asked.params
+        self.new_conversation = conversation is None
+        self.parent_id = previous.message_id if previous else None
+        return self.turn
+
+    def saw(self, text: str) -> None:
         if text and self.first is None:
             self.first = time.perf_counter()
         self.text = text
 
 
 class Tracker:
-    """Logs a ChatInterface's answers and its users' feedback to tuneback.
+    """Logs a Gradio chat's answers and its users' feedback to tuneback.
 
     Made by :func:`track`; :meth:`flush` waits until everything so far is sent.
     """
 
     def __init__(
         self,
-        demo: gr.ChatInterface,
+        demo: gr.Blocks,
         client: Client,
         *,
+        chatbot: gr.Chatbot | None = None,
         model: str | None = None,
         user: str | None = None,
         comment: bool = True,
@@ -200,7 +154,13 @@ class Tracker:
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self.comment_box: gr.Textbox | None = None
         self.selected: gr.State | None = None
-        demo.fn = self.wrap(demo.fn)
+        if isinstance(demo, gr.ChatInterface):
+            self.chatbot = demo.chatbot
+            demo.fn = self.wrap(demo.fn, InterfaceCalls(demo))
+        else:
+            self.chatbot = chatbot or chatbot_of(demo)
+            for handler, fn in answering_handlers(demo, self.chatbot):
+                handler.fn = self.wrap(fn, HandlerCalls(handler, self.chatbot))
         self._wire(comment)
 
     # -- background sending ----------------------------------------------------
@@ -230,129 +190,106 @@ class Tracker:
                     table.popitem(last=False)
             return old
 
-    # -- the interface's function ----------------------------------------------
+    # -- the wrapped functions ------------------------------------------------
 
-    def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """``fn`` (sync or async, returning or yielding) logging each answer."""
+    def wrap(self, fn: Callable[..., Any], calls: Calls) -> Callable[..., Any]:
+        """``fn`` (sync or async, returning or yielding) logging each answer it shows."""
         if getattr(fn, "__tuneback_tracker__", None) is self:
             return fn
         if inspect.isasyncgenfunction(fn):
 
-            async def agen(message: Any, history: list[Any], *args: Any) -> AsyncIterator[Any]:
-                answer = self._begin(message, history, args)
-                status, error = "cancelled", None
-                try:
-                    async for response in fn(message, history, *args):
-                        yield self._tagged(answer, response)
-                    status = "ok"
-                except Exception as exc:
-                    status, error = "error", exc
-                    raise
-                finally:
-                    self._finish(answer, status, error)
+            async def agen(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+                answer = self._begin(calls, args)
+                with self._running(answer):
+                    async for result in fn(*args, **kwargs):
+                        yield self._shown(answer, result)
 
             wrapped: Callable[..., Any] = agen
         elif inspect.iscoroutinefunction(fn):
 
-            async def coro(message: Any, history: list[Any], *args: Any) -> Any:
-                answer = self._begin(message, history, args)
-                try:
-                    response = await fn(message, history, *args)
-                except BaseException as exc:
-                    self._finish(
-                        answer, "error" if isinstance(exc, Exception) else "cancelled", exc
-                    )
-                    raise
-                return self._answered(answer, response)
+            async def coro(*args: Any, **kwargs: Any) -> Any:
+                answer = self._begin(calls, args)
+                with self._running(answer):
+                    return self._returned(answer, await fn(*args, **kwargs))
 
             wrapped = coro
         elif inspect.isgeneratorfunction(fn):
 
-            def gen(message: Any, history: list[Any], *args: Any) -> Iterator[Any]:
-                answer = self._begin(message, history, args)
-                status, error = "cancelled", None
-                try:
-                    for response in fn(message, history, *args):
-                        yield self._tagged(answer, response)
-                    status = "ok"
-                except Exception as exc:
-                    status, error = "error", exc
-                    raise
-                finally:
-                    self._finish(answer, status, error)
+            def gen(*args: Any, **kwargs: Any) -> Iterator[Any]:
+                answer = self._begin(calls, args)
+                with self._running(answer):
+                    for result in fn(*args, **kwargs):
+                        yield self._shown(answer, result)
 
             wrapped = gen
         else:
 
-            def call(message: Any, history: list[Any], *args: Any) -> Any:
-                answer = self._begin(message, history, args)
-                try:
-                    response = fn(message, history, *args)
-                except BaseException as exc:
-                    self._finish(
-                        answer, "error" if isinstance(exc, Exception) else "cancelled", exc
-                    )
-                    raise
-                return self._answered(answer, response)
+            def call(*args: Any, **kwargs: Any) -> Any:
+                answer = self._begin(calls, args)
+                with self._running(answer):
+                    return self._returned(answer, fn(*args, **kwargs))
 
             wrapped = call
+        # Gradio reads the function's signature (through __wrapped__) to pass a
+        # gr.Request or event data, so the wrapper keeps the function's own.
+        functools.update_wrapper(wrapped, fn)
         wrapped.__tuneback_tracker__ = self  # type: ignore[attr-defined]
-        wrapped.__wrapped__ = fn  # type: ignore[attr-defined]
         return wrapped
 
-    def _tagged(self, answer: _Answer, response: Any) -> Any:
-        """The response with the answer's ids on its message (additional outputs kept)."""
-        extra: tuple[Any, ...] = ()
-        if self.demo.additional_outputs and isinstance(response, tuple):
-            response, *rest = response
-            extra = tuple(rest)
-        answer.saw(response)
-        tagged = _with_turn(response, answer.turn)
-        return (tagged, *extra) if extra else tagged
-
-    def _answered(self, answer: _Answer, response: Any) -> Any:
-        tagged = self._tagged(answer, response)
-        answer.first = None  # a function that returns at once has no first token
-        self._finish(answer, "ok", None)
-        return tagged
-
-    def _begin(self, message: Any, history: Sequence[Any], args: Sequence[Any]) -> _Answer:
-        question = text_of(message)
-        inputs = [
-            ChatMessage(
-                role=role, content=text_of(m.get("content") if isinstance(m, Mapping) else m)
-            )
-            for m in history
-            if (role := _role(m)) is not None
-        ]
-        inputs.append(ChatMessage(role="user", content=question))
-        previous = _last_turn(history)
-        conversation = previous.conversation_id if previous else None
+    def _begin(self, calls: Calls, args: tuple[Any, ...]) -> _Answer:
         request = LocalContext.request.get(None)
-        return _Answer(
-            turn=Turn(new_id(), conversation or new_id(), new_id()),
-            question=question,
-            inputs=inputs,
-            params=self._params(args),
-            new_conversation=conversation is None,
-            parent_id=previous.message_id if previous else None,
+        answer = _Answer(
+            calls=calls,
+            asked=calls.asked(args),
             session=getattr(request, "session_hash", None),
+            conversation_id=calls.conversation(args),
         )
+        if calls.every_call_answers and answer.asked is not None:
+            answer.start(answer.asked)
+        return answer
 
-    def _params(self, args: Sequence[Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-        for index, (component, value) in enumerate(
-            zip(self.demo.additional_inputs, args, strict=False)
-        ):
-            if isinstance(value, (str, int, float, bool)) or value is None:
-                label = getattr(component, "label", None)
-                params[str(label) if label else f"input_{index}"] = value
-        return params
+    @contextmanager
+    def _running(self, answer: _Answer) -> Iterator[None]:
+        """Log the answer when the function ends: ok, failed, or stopped (cancelled)."""
+        status, error = "cancelled", None
+        try:
+            yield
+            status = "ok"
+        except Exception as exc:
+            status, error = "error", exc
+            raise
+        finally:
+            self._finish(answer, status, error)
+
+    def _shown(self, answer: _Answer, result: Any) -> Any:
+        """The function's result, with the answer it shows marked with the answer's ids."""
+        shown = answer.calls.shown(result, answer.turn)
+        if shown is None:
+            if answer.calls.cleared(result):
+                self._end(answer.session)
+            return result
+        asked = shown.asked or answer.asked
+        turn = answer.turn
+        if turn is None and asked is not None:
+            turn = answer.start(asked)
+        if turn is None:
+            return result
+        answer.saw(text_of(shown.message))
+        return shown.marked(turn)
+
+    def _returned(self, answer: _Answer, result: Any) -> Any:
+        shown = self._shown(answer, result)
+        answer.first = None  # a function that returns at once has no first token
+        return shown
 
     def _finish(self, answer: _Answer, status: str, error: BaseException | None) -> None:
         latency = (time.perf_counter() - answer.started) * 1000
         ttft = None if answer.first is None else (answer.first - answer.started) * 1000
         turn = answer.turn
+        if turn is None:
+            if status == "ok" or answer.asked is None:
+                return  # a handler that showed no answer (it added the question, say)
+            turn = answer.start(answer.asked)
         if answer.session and turn.conversation_id:
             self._remember(self._sessions, answer.session, turn.conversation_id)
 
@@ -399,14 +336,22 @@ class Tracker:
     # -- the Chatbot's events --------------------------------------------------
 
     def _wire(self, comment: bool) -> None:
-        chatbot = self.demo.chatbot
+        chatbot = self.chatbot
         hidden: dict[str, Any] = {"api_visibility": "undocumented", "queue": False}
+        # A listener shows the Chatbot's retry and undo buttons: listen only
+        # where the app already does, so tracking adds no button that does nothing.
+        retries = getattr(chatbot, "_retryable", False)
+        undoes = getattr(chatbot, "_undoable", False)
+        cleared_by = clearing_triggers(self.demo, chatbot)
         with self.demo:
             chatbot.like(self.on_like, [chatbot], None, api_name="tuneback_like", **hidden)
-            chatbot.retry(self.on_retry, [chatbot], None, api_name="tuneback_retry", **hidden)
-            chatbot.undo(self.on_undo, [chatbot], None, api_name="tuneback_undo", **hidden)
+            if retries:
+                chatbot.retry(self.on_retry, [chatbot], None, api_name="tuneback_retry", **hidden)
+            if undoes:
+                chatbot.undo(self.on_undo, [chatbot], None, api_name="tuneback_undo", **hidden)
             chatbot.copy(self.on_copy, [chatbot], None, api_name="tuneback_copy", **hidden)
-            chatbot.clear(self.on_clear, None, None, api_name="tuneback_clear", **hidden)
+            for listener in [chatbot.clear, *cleared_by]:
+                listener(self.on_clear, None, None, api_name="tuneback_clear", **hidden)
             if comment:
                 self.selected = gr.State(None)
                 self.comment_box = gr.Textbox(
@@ -430,7 +375,7 @@ class Tracker:
                 )
 
     def on_like(self, chat: list[Any], data: gr.LikeData) -> None:
-        turn = turn_of(_at(chat, data.index))
+        turn = turn_of(message_at(chat, data.index))
         if turn is None:
             return
         liked = data.liked
@@ -463,7 +408,7 @@ class Tracker:
         )
 
     def _action(self, what: str, chat: list[Any], index: object) -> None:
-        turn = _answer_at(chat, index)
+        turn = answer_at(chat, index)
         if turn is not None:
             run_id = turn.run_id
             self._send(
@@ -478,11 +423,15 @@ class Tracker:
         self._action("dismissed", chat, data.index)
 
     def on_copy(self, chat: list[Any], data: gr.CopyData) -> None:
-        if turn_of(_at(chat, data.index)) is not None:  # a copied question says nothing
+        if turn_of(message_at(chat, data.index)) is not None:  # a copied question says nothing
             self._action("copied", chat, data.index)
 
     def on_clear(self, request: gr.Request) -> None:
-        conversation = self._remember(self._sessions, request.session_hash or "", None)
+        self._end(request.session_hash)
+
+    def _end(self, session: str | None) -> None:
+        """End the conversation the browser session ``session`` was having, if any."""
+        conversation = self._remember(self._sessions, session or "", None)
         if conversation is not None:
             self._send(
                 "the end of a conversation", lambda: self.client.end_conversation(conversation)
@@ -493,8 +442,8 @@ class Tracker:
 
     def on_comment(self, text: str, selected: object, chat: list[Any]) -> Any:
         text = (text or "").strip()
-        turn = turn_of(_at(chat, selected)) if selected is not None else None
-        turn = turn or _last_turn(chat)
+        turn = turn_of(message_at(chat, selected)) if selected is not None else None
+        turn = turn or last_turn(chat)
         if not text or turn is None:
             return gr.update()
         run_id = turn.run_id
@@ -505,15 +454,20 @@ class Tracker:
 
 
 def track(
-    demo: gr.ChatInterface,
+    demo: Demo,
     client: Client | None = None,
     *,
+    chatbot: gr.Chatbot | None = None,
     model: str | None = None,
     user: str | None = None,
     comment: bool = True,
-) -> gr.ChatInterface:
+) -> Demo:
     """Log ``demo``'s answers and its users' feedback to tuneback; returns ``demo``.
 
+    ``demo`` is a ``gr.ChatInterface``, or a ``gr.Blocks`` with a ``gr.Chatbot``
+    (``chatbot`` picks one when there are several) and handlers that return its
+    messages with the answer; a Blocks of another shape raises
+    :class:`~tuneback.errors.ConfigurationError` saying what is needed.
     ``client`` is the SDK client (by default one made from ``TUNEBACK_URL`` and
     ``TUNEBACK_API_KEY``); ``model`` and ``user`` go on every run, conversation
     and rating; ``comment=False`` leaves out the comment box. The tracker is
@@ -522,9 +476,12 @@ def track(
     existing = getattr(demo, "tuneback", None)
     if isinstance(existing, Tracker):
         return demo
-    demo.tuneback = Tracker(  # type: ignore[attr-defined]
-        demo, client or Client(), model=model, user=user, comment=comment
+    if not isinstance(demo, gr.Blocks):
+        raise ConfigurationError(f"track() was given a {type(demo).__name__}: {HOW_TO_TRACK}")
+    tracker = Tracker(
+        demo, client or Client(), chatbot=chatbot, model=model, user=user, comment=comment
     )
+    demo.tuneback = tracker  # type: ignore[attr-defined]
     return demo
 
 
