@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from tuneback.domain.common import DomainModel, Identifier, ProjectName, UtcDatetime, new_id, utcnow
 from tuneback.domain.conversation import ChatMessage
+from tuneback.domain.criteria import HasKind, RunCriteria, TextKind
 from tuneback.domain.feedback import FeedbackKey
 from tuneback.domain.run import RunStatus
 
@@ -37,10 +38,10 @@ class QueueRule(DomainModel):
     """A feedback key the run has current feedback on (with a score in range, when one is set)."""
     min_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
     max_score: float | None = Field(default=None, ge=0, le=1, allow_inf_nan=False)
-    has: Literal["feedback", "comment", "correction", "none"] | None = None
+    has: HasKind | None = None
     """Current feedback of a kind on the run (``none``: no feedback at all)."""
-    lacks: Literal["comment", "correction"] | None = None
-    """No current feedback of this kind: "thumbs-down *without a correction*"."""
+    lacks: TextKind | None = None
+    """No current comment (or correction): "thumbs-down *without a correction*"."""
 
     @model_validator(mode="after")
     def _score_needs_key(self) -> QueueRule:
@@ -56,6 +57,26 @@ class QueueRule(DomainModel):
         if self.has == "none" and (self.key is not None or self.lacks is not None):
             raise ValueError("'no feedback yet' cannot be combined with other feedback criteria")
         return self
+
+    def criteria(self, project: str) -> RunCriteria:
+        """The runs of ``project`` this rule matches, as every feature selects runs.
+
+        ``has`` and ``lacks`` mean what they mean everywhere: a comment is a
+        comment-kind feedback or any feedback carrying comment text.
+        """
+        scored = self.min_score is not None or self.max_score is not None
+        return RunCriteria(
+            project=project,
+            model=() if self.model is None else (self.model,),
+            tag=self.tag,
+            status=self.status,
+            has_feedback=None if scored else self.key,
+            score_key=self.key if scored else None,
+            min_score=self.min_score,
+            max_score=self.max_score,
+            has=self.has,
+            lacks=self.lacks,
+        )
 
     def describe(self) -> str:
         """The rule in a few words, as pages show it."""
@@ -84,6 +105,13 @@ class QueueRule(DomainModel):
         if self.status is not None:
             parts.append(f"status {self.status}")
         return " · ".join(parts) if parts else "every run"
+
+
+def item_status(reviews: int, needed: int) -> ItemStatus:
+    """Where an item stands after ``reviews`` distinct reviewers, of ``needed``."""
+    if reviews == 0:
+        return "pending"
+    return "completed" if reviews >= needed else "needs_more"
 
 
 class ReviewQueue(DomainModel):

@@ -1,4 +1,4 @@
-"""Filtered, paginated reads for the API: runs by many criteria, feedback, comparisons.
+"""Filtered, paginated reads for the API: runs by a criteria, feedback, comparisons.
 
 Pages are cut by a cursor instead of an offset: the cursor names the last row
 seen (its time and id), so a page stays correct while new rows arrive and deep
@@ -13,14 +13,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Literal, TypeVar
 
-from sqlalchemy import Column, ColumnElement, Text, and_, cast, exists, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Column, ColumnElement, and_, exists, func, literal, or_, select
 
 from tuneback.domain import ComparisonRecord, FeedbackRecord, Run
+from tuneback.domain.criteria import RunCriteria
 from tuneback.errors import ValidationError
 from tuneback.storage import tables as t
-from tuneback.storage.store import Store, _feedback_from_row
-from tuneback.storage.text_match import contains_text
+from tuneback.storage.criteria import run_conditions
+from tuneback.storage.rows import feedback_from_row
+from tuneback.storage.store import Store
 
 T = TypeVar("T")
 
@@ -33,33 +34,8 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-@dataclass(frozen=True)
-class RunFilter:
-    """What to look for; every criterion given must hold."""
-
-    project: str | None = None
-    model: str | None = None
-    user: str | None = None
-    conversation_id: str | None = None
-    status: str | None = None
-    since: datetime | None = None
-    until: datetime | None = None
-    tag: str | None = None
-    has_feedback: str | None = None
-    """A feedback key: only runs with current feedback on it."""
-    score_key: str | None = None
-    """The key ``min_score``/``max_score`` apply to (any key when None)."""
-    min_score: float | None = None
-    max_score: float | None = None
-    has: Literal["feedback", "correction", "comment", "none"] | None = None
-    """Current feedback of a kind on the run (``none``: no feedback at all yet)."""
-    min_latency_ms: float | None = None
-    max_latency_ms: float | None = None
-    min_tokens: int | None = None
-    max_tokens: int | None = None
-    """Bounds on prompt + completion tokens."""
-    text: str | None = None
-    """Words to find in the answer or the inputs (case-insensitive)."""
+RunFilter = RunCriteria
+"""What the explorer and the runs API look for: the one :class:`RunCriteria`."""
 
 
 CURSOR_PATTERN = r"^-?[0-9]{1,18}~[A-Za-z0-9_.:\-]{1,64}$"
@@ -112,68 +88,12 @@ class Queries:
         self.store = store
         self.engine = store.engine
 
-    def _has_tag(self, tag: str) -> ColumnElement[bool]:
-        if self.engine.dialect.name == "postgresql":
-            return t.runs.c.tags.cast(JSONB).contains([tag])
-        each = func.json_each(t.runs.c.tags).table_valued("value")
-        return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
-
-    def _conditions(self, f: RunFilter) -> list[ColumnElement[bool]]:
-        c = t.runs.c
-        found: list[ColumnElement[bool]] = []
-        for column, wanted in (
-            (c.project, f.project),
-            (c.model, f.model),
-            (c.user, f.user),
-            (c.conversation_id, f.conversation_id),
-            (c.status, f.status),
-        ):
-            if wanted is not None:
-                found.append(column == wanted)
-        if f.since is not None:
-            found.append(t.run_time() >= f.since)
-        if f.until is not None:
-            found.append(t.run_time() < f.until)
-        if f.tag is not None:
-            found.append(self._has_tag(f.tag))
-        fb = t.feedback.c
-        if f.has_feedback is not None:
-            found.append(
-                exists().where(fb.run_id == c.id, fb.key == f.has_feedback, fb.current.is_(True))
-            )
-        if f.min_score is not None or f.max_score is not None:
-            scored = [fb.run_id == c.id, fb.current.is_(True), fb.score.is_not(None)]
-            if f.score_key is not None:
-                scored.append(fb.key == f.score_key)
-            if f.min_score is not None:
-                scored.append(fb.score >= f.min_score)
-            if f.max_score is not None:
-                scored.append(fb.score <= f.max_score)
-            found.append(exists().where(*scored))
-        if f.has is not None:
-            current = [fb.run_id == c.id, fb.current.is_(True)]
-            if f.has == "none":
-                found.append(~exists().where(*current))
-            elif f.has == "feedback":
-                found.append(exists().where(*current, fb.kind != "implicit"))
-            else:
-                found.append(exists().where(*current, fb.kind == f.has))
-        if f.min_latency_ms is not None:
-            found.append(c.latency_ms >= f.min_latency_ms)
-        if f.max_latency_ms is not None:
-            found.append(c.latency_ms <= f.max_latency_ms)
-        tokens = func.coalesce(c.prompt_tokens, 0) + func.coalesce(c.completion_tokens, 0)
-        if f.min_tokens is not None:
-            found.append(tokens >= f.min_tokens)
-        if f.max_tokens is not None:
-            found.append(tokens <= f.max_tokens)
-        if f.text:
-            found.append(contains_text(c.output, cast(c.inputs, Text), text=f.text))
-        return found
+    def _conditions(self, f: RunCriteria) -> list[ColumnElement[bool]]:
+        return run_conditions(f)
 
     def explore(
         self,
-        f: RunFilter,
+        f: RunCriteria,
         *,
         sort: Literal["newest", "oldest", "slowest", "fastest", "tokens"] = "newest",
         limit: int = 50,
@@ -213,11 +133,11 @@ class Queries:
                     .order_by(fb.created_at)
                 ).mappings()
                 for row in rows:
-                    record = _feedback_from_row(row)
+                    record = feedback_from_row(row)
                     feedback.setdefault(record.run_id or "", []).append(record)
         return [{"run": run, "feedback": feedback.get(run.id, [])} for run in runs], total
 
-    def runs(self, f: RunFilter, *, limit: int = 50, cursor: str | None = None) -> Page[Run]:
+    def runs(self, f: RunCriteria, *, limit: int = 50, cursor: str | None = None) -> Page[Run]:
         c = t.runs.c
         query = (
             select(t.runs)
@@ -269,7 +189,7 @@ class Queries:
             .limit(limit + 1)
         )
         with self.engine.connect() as conn:
-            rows = [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+            rows = [feedback_from_row(r) for r in conn.execute(query).mappings()]
         return _page(rows, limit, lambda fb: encode_cursor(fb.created_at, fb.id))
 
     def comparisons(

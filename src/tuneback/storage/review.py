@@ -39,10 +39,13 @@ from tuneback.domain import (
     ReviewQueue,
     Run,
 )
+from tuneback.domain.review import item_status
 from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
+from tuneback.storage.criteria import has_tag, run_conditions
 from tuneback.storage.engine import WRITE_OPTION
-from tuneback.storage.store import Store, _feedback_from_row
+from tuneback.storage.rows import feedback_from_row
+from tuneback.storage.store import Store
 
 _runs = t.runs.c
 _fb = t.feedback.c
@@ -96,12 +99,6 @@ class TaskProgress:
         return self.finished >= self.total
 
 
-def item_status(reviews: int, needed: int) -> ItemStatus:
-    if reviews == 0:
-        return "pending"
-    return "completed" if reviews >= needed else "needs_more"
-
-
 class ReviewStore:
     """Reads and coordination writes for review queues, on a store's database."""
 
@@ -134,40 +131,8 @@ class ReviewStore:
 
     # -- which runs are in a queue ------------------------------------------------------
 
-    def _has_tag(self, tag: str) -> ColumnElement[bool]:
-        if self.engine.dialect.name == "postgresql":
-            return _runs.tags.cast(JSONB).contains([tag])
-        each = func.json_each(_runs.tags).table_valued("value")
-        return exists(select(literal(1)).select_from(each).where(each.c.value == tag))
-
     def _rule(self, queue: ReviewQueue) -> list[ColumnElement[bool]]:
-        rule = queue.rule
-        found: list[ColumnElement[bool]] = []
-        for column, wanted in ((_runs.model, rule.model), (_runs.status, rule.status)):
-            if wanted is not None:
-                found.append(column == wanted)
-        if rule.tag is not None:
-            found.append(self._has_tag(rule.tag))
-        current = [_fb.run_id == _runs.id, _fb.current.is_(True)]
-        if rule.key is not None:
-            scored = [*current, _fb.key == rule.key]
-            if rule.min_score is not None:
-                scored.append(_fb.score >= rule.min_score)
-            if rule.max_score is not None:
-                scored.append(_fb.score <= rule.max_score)
-            found.append(exists().where(*scored))
-        # A comment or correction counts whatever the feedback's kind: a
-        # thumbs-down often carries its comment on the same row.
-        text_of = {"comment": _fb.comment, "correction": _fb.correction}
-        if rule.has == "none":
-            found.append(~exists().where(*current))
-        elif rule.has == "feedback":
-            found.append(exists().where(*current, _fb.kind != "implicit"))
-        elif rule.has is not None:
-            found.append(exists().where(*current, text_of[rule.has].is_not(None)))
-        if rule.lacks is not None:
-            found.append(~exists().where(*current, text_of[rule.lacks].is_not(None)))
-        return found
+        return run_conditions(queue.rule.criteria(queue.project))
 
     def _reviewed_here(self, queue_id: str) -> ColumnElement[bool]:
         return exists().where(_rf.queue_id == queue_id, _rf.run_id == _runs.id)
@@ -344,7 +309,7 @@ class ReviewStore:
         if run_ids is not None:
             query = query.where(_rf.run_id.in_(list(run_ids)))
         with self.engine.connect() as conn:
-            return [_feedback_from_row(r) for r in conn.execute(query).mappings()]
+            return [feedback_from_row(r) for r in conn.execute(query).mappings()]
 
     # -- progress -----------------------------------------------------------------
 
@@ -468,6 +433,6 @@ class ReviewStore:
         return func.json_extract(payload, "$.task.id")
 
     def task_runs(self, task: AnnotationTask, tag: str) -> list[Run]:
-        query = select(t.runs).where(_runs.project == task.project, self._has_tag(tag))
+        query = select(t.runs).where(_runs.project == task.project, has_tag(tag))
         with self.engine.connect() as conn:
             return [Run.model_validate(dict(r)) for r in conn.execute(query).mappings()]

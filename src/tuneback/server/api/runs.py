@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 
-from tuneback.domain import Run, RunStatus, validate
-from tuneback.domain.common import UtcDatetime
+from tuneback.domain import Run, validate
+from tuneback.domain.criteria import RunCriteria
 from tuneback.server.access import key_rule
-from tuneback.server.api.deps import ApiDep, CursorQuery
+from tuneback.server.api.deps import ApiDep
 from tuneback.server.api.schemas import RunCreate, RunPublic, RunsPublic
 from tuneback.server.auth import Caller, CallerDep
 from tuneback.server.deps import StoreDep
-from tuneback.storage.queries import RunFilter
+from tuneback.storage.queries import CURSOR_PATTERN
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -41,49 +42,26 @@ def get_run(run_id: str, caller: CallerDep, store: StoreDep) -> RunPublic:
     return RunPublic.model_validate(run.__dict__)
 
 
-RAN_SINCE = "Ran at or after (its started_at when given, else when it was recorded)."
-RAN_UNTIL = "Ran before (its started_at when given, else when it was recorded)."
+class RunsQuery(RunCriteria):
+    """The runs list's query string: which runs, then the page.
+
+    Unknown parameters are refused (a 422 naming them), as unknown body fields
+    are: a misspelt filter would otherwise return every run.
+    """
+
+    limit: int = Field(default=50, ge=1, le=500)
+    cursor: str | None = Field(default=None, pattern=CURSOR_PATTERN, max_length=84)
+    """Where the page starts: next_cursor of the previous page. A cursor is the last row's
+    time in microseconds since 1970 (UTC), `~`, and its id; rows before it come next."""
 
 
 @router.get("", summary="Runs, newest first, filtered", dependencies=[key_rule("read")])
-def list_runs(
-    caller: CallerDep,
-    api: ApiDep,
-    project: str | None = None,
-    model: str | None = None,
-    user: str | None = None,
-    conversation_id: str | None = None,
-    status: RunStatus | None = None,
-    since: Annotated[UtcDatetime | None, Query(description=RAN_SINCE)] = None,
-    until: Annotated[UtcDatetime | None, Query(description=RAN_UNTIL)] = None,
-    tag: str | None = None,
-    has_feedback: Annotated[
-        str | None, Query(description="Only runs with current feedback on this key.")
-    ] = None,
-    score_key: Annotated[str | None, Query(description="Key the score range applies to.")] = None,
-    min_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    max_score: Annotated[float | None, Query(ge=0, le=1)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: CursorQuery = None,
-) -> RunsPublic:
+def list_runs(caller: CallerDep, api: ApiDep, query: Annotated[RunsQuery, Query()]) -> RunsPublic:
+    project = query.project
     scope = caller.project(project) if project is not None or caller.scope else None
-    page = api.queries.runs(
-        RunFilter(
-            project=scope,
-            model=model,
-            user=user,
-            conversation_id=conversation_id,
-            status=status,
-            since=since,
-            until=until,
-            tag=tag,
-            has_feedback=has_feedback,
-            score_key=score_key,
-            min_score=min_score,
-            max_score=max_score,
-        ),
-        limit=limit,
-        cursor=cursor,
+    criteria = RunCriteria.model_validate(
+        {**query.model_dump(exclude={"limit", "cursor"}), "project": scope}
     )
+    page = api.queries.runs(criteria, limit=query.limit, cursor=query.cursor)
     data = [RunPublic.model_validate(run.__dict__) for run in page.data]
     return RunsPublic(data=data, count=len(data), next_cursor=page.next_cursor)
