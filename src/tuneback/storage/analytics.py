@@ -33,7 +33,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from tuneback.domain.criteria import RunCriteria
 from tuneback.storage import tables as t
+from tuneback.storage.criteria import run_conditions
 from tuneback.storage.sqlite_functions import percentile as percentile
 from tuneback.storage.store import Store
 
@@ -49,6 +51,15 @@ class Window:
     since: datetime | None = None
     until: datetime | None = None
     model: str | None = None
+
+    def criteria(self) -> RunCriteria:
+        """The window's runs, as every feature selects runs."""
+        return RunCriteria(
+            project=self.project,
+            since=self.since,
+            until=self.until,
+            model=() if self.model is None else (self.model,),
+        )
 
 
 def prompt_version(system_prompt: str | None) -> str:
@@ -84,16 +95,7 @@ class Analytics:
         return [func.tb_percentiles(column, packed).label(label)]
 
     def _runs_in(self, window: Window) -> list[ColumnElement[bool]]:
-        c = t.runs.c
-        found: list[ColumnElement[bool]] = [c.project == window.project]
-        happened = t.run_time()
-        if window.since is not None:
-            found.append(happened >= window.since)
-        if window.until is not None:
-            found.append(happened < window.until)
-        if window.model is not None:
-            found.append(c.model == window.model)
-        return found
+        return run_conditions(window.criteria())
 
     def _bucket(self, column: Any, size: Bucket) -> ColumnElement[Any]:
         if self.postgres:

@@ -32,8 +32,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql import Subquery
 
+from tuneback.domain.criteria import RunCriteria
 from tuneback.errors import NotFoundError, ValidationError
 from tuneback.storage import tables as t
+from tuneback.storage.criteria import run_conditions
 from tuneback.storage.store import Store
 
 STREAM_BATCH = 2_000
@@ -52,6 +54,16 @@ class RunSelection:
     min_score: float | None = None
     max_score: float | None = None
     dataset_id: str | None = None
+
+    def criteria(self) -> RunCriteria:
+        """Which runs, as every feature selects them (the score range is the export's own)."""
+        return RunCriteria(
+            project=self.project,
+            since=self.since,
+            until=self.until,
+            model=self.models,
+            dataset_id=self.dataset_id,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,23 +95,7 @@ class ComparisonRow:
 
 
 def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
-    r = t.runs.c
-    where: list[ColumnElement[bool]] = []
-    if selection.project is not None:
-        where.append(r.project == selection.project)
-    if selection.since is not None:
-        where.append(t.run_time() >= selection.since)
-    if selection.until is not None:
-        where.append(t.run_time() < selection.until)
-    if selection.models:
-        where.append(r.model.in_(list(selection.models)))
-    if selection.dataset_id is not None:
-        items = select(t.dataset_items.c.source_run_id).where(
-            t.dataset_items.c.dataset_id == selection.dataset_id,
-            t.dataset_items.c.source_run_id.is_not(None),
-        )
-        where.append(r.id.in_(items))
-    return where
+    return run_conditions(selection.criteria())
 
 
 def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bool]]:
