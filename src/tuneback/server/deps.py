@@ -1,4 +1,11 @@
-"""What request handlers get: the services, injected through FastAPI dependencies."""
+"""The one services container of an app, and the one dependency that hands it to routes.
+
+``create_app`` builds :class:`Services` once; every API route and page reaches it
+through :data:`ServicesDep` (or, in code that holds a request, :func:`services_of`).
+Nothing here is built per request: the services keep caches (keys, the CSRF
+secret, the chat's live answers, the annotation tasks' workers), and a copy made
+per request would lose them.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +18,23 @@ from fastapi import Depends, Request
 from tuneback.config import Settings
 from tuneback.errors import ValidationError
 from tuneback.services.accounts import AccountService
+from tuneback.services.annotation import AnnotationService
 from tuneback.services.battle_votes import BattleVotes
 from tuneback.services.battles import BattleService
 from tuneback.services.catalog import ModelCatalog
 from tuneback.services.chat import ChatService
 from tuneback.services.comparisons import ComparisonService
+from tuneback.services.datasets import DatasetService
 from tuneback.services.feedback import FeedbackService
+from tuneback.services.ingest import IngestService
+from tuneback.services.invitations import Invitations
+from tuneback.services.keys import KeyService
+from tuneback.services.review import ReviewService
+from tuneback.services.runs import RunService
 from tuneback.storage import Store
+from tuneback.storage.browse import Browse
 from tuneback.storage.keys import AccessStore
+from tuneback.storage.queries import Queries
 
 CSRF_SECRET = "csrf-hmac"
 
@@ -35,6 +51,16 @@ class Services:
     accounts: AccountService
     battles: BattleService
     votes: BattleVotes
+    keys: KeyService
+    invitations: Invitations
+    runs: RunService
+    comparisons: ComparisonService
+    ingest: IngestService
+    queries: Queries
+    browse: Browse
+    datasets: DatasetService
+    reviews: ReviewService
+    tasks: AnnotationService
     _csrf_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
@@ -42,6 +68,9 @@ class Services:
         chat = ChatService(store, models)
         feedback = FeedbackService(store)
         battles = BattleService(chat, models)
+        comparisons = ComparisonService(store)
+        keys = KeyService(store)
+        reviews = ReviewService(store, feedback)
         return cls(
             settings=settings,
             store=store,
@@ -51,12 +80,24 @@ class Services:
             accounts=AccountService(store),
             battles=battles,
             votes=BattleVotes(
-                battles,
-                ComparisonService(store),
-                feedback,
-                daily_cap=settings.compare_daily_votes,
+                battles, comparisons, feedback, daily_cap=settings.compare_daily_votes
             ),
+            keys=keys,
+            invitations=Invitations(keys),
+            runs=RunService(store),
+            comparisons=comparisons,
+            ingest=IngestService(store, feedback),
+            queries=Queries(store),
+            browse=Browse(store),
+            datasets=DatasetService(store),
+            reviews=reviews,
+            tasks=AnnotationService(store, models, reviews),
         )
+
+    @property
+    def project(self) -> str:
+        """The project this server's pages show."""
+        return self.settings.project
 
     def csrf_secret(self) -> bytes:
         """The key CSRF tokens are signed with, shared by every worker through the database."""
@@ -77,35 +118,31 @@ async def refuse_nul(request: Request) -> None:
         raise ValidationError("the URL may not contain NUL (%00) characters")
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """The app's container, for code that has the request but is not a route."""
     services: Services = request.app.state.services
     return services
 
 
-# The getters are coroutines only so that FastAPI calls them in the event loop:
-# a plain function would cost each request a trip to the thread pool.
 async def get_services(request: Request) -> Services:
-    return _services(request)
-
-
-async def get_store(request: Request) -> Store:
-    return _services(request).store
-
-
-async def get_settings(request: Request) -> Settings:
-    return _services(request).settings
-
-
-async def get_chat(request: Request) -> ChatService:
-    return _services(request).chat
-
-
-async def get_feedback(request: Request) -> FeedbackService:
-    return _services(request).feedback
+    # A coroutine only so that FastAPI calls it in the event loop: a plain
+    # function would cost each request a trip to the thread pool.
+    return services_of(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+"""The app's services, the one dependency routes and pages take them through."""
+
+
+# The feedback and runs routes still take single parts of the container; each
+# getter reads the one container above, and costs a route one more to solve.
+async def get_store(request: Request) -> Store:
+    return services_of(request).store
+
+
+async def get_feedback(request: Request) -> FeedbackService:
+    return services_of(request).feedback
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-ChatDep = Annotated[ChatService, Depends(get_chat)]
 FeedbackDep = Annotated[FeedbackService, Depends(get_feedback)]

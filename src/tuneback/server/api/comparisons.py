@@ -8,10 +8,10 @@ from fastapi import APIRouter, Query
 
 from tuneback.domain import Comparison, validate
 from tuneback.server.access import key_rule
-from tuneback.server.api.deps import ApiDep, CursorQuery
+from tuneback.server.api.deps import CursorQuery
 from tuneback.server.api.schemas import ComparisonCreate, ComparisonPublic, ComparisonsPublic
 from tuneback.server.auth import CallerDep
-from tuneback.server.deps import StoreDep
+from tuneback.server.deps import ServicesDep
 
 router = APIRouter(prefix="/comparisons", tags=["comparisons"])
 
@@ -19,16 +19,20 @@ router = APIRouter(prefix="/comparisons", tags=["comparisons"])
 @router.post(
     "", status_code=201, summary="Record a comparison of runs", dependencies=[key_rule("log")]
 )
-def create_comparison(body: ComparisonCreate, caller: CallerDep, api: ApiDep) -> ComparisonPublic:
+def create_comparison(
+    body: ComparisonCreate, caller: CallerDep, services: ServicesDep
+) -> ComparisonPublic:
     data = body.model_dump(exclude_none=True, exclude={"project"})
     data["project"] = caller.project(body.project)
-    comparison = api.comparisons.record(validate(Comparison, data, what="comparison"))
+    comparison = services.comparisons.record(validate(Comparison, data, what="comparison"))
     return ComparisonPublic.model_validate(comparison.__dict__)
 
 
 @router.get("/{comparison_id}", summary="One comparison", dependencies=[key_rule("read")])
-def get_comparison(comparison_id: str, caller: CallerDep, store: StoreDep) -> ComparisonPublic:
-    comparison = store.get_comparison(comparison_id)
+def get_comparison(
+    comparison_id: str, caller: CallerDep, services: ServicesDep
+) -> ComparisonPublic:
+    comparison = services.store.get_comparison(comparison_id)
     caller.check(comparison.project, "comparison", comparison_id)
     return ComparisonPublic.model_validate(comparison.__dict__)
 
@@ -36,11 +40,13 @@ def get_comparison(comparison_id: str, caller: CallerDep, store: StoreDep) -> Co
 @router.get("", summary="Comparisons, newest first", dependencies=[key_rule("read")])
 def list_comparisons(
     caller: CallerDep,
-    api: ApiDep,
+    services: ServicesDep,
     run_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: CursorQuery = None,
 ) -> ComparisonsPublic:
-    page = api.queries.comparisons(project=caller.scope, run_id=run_id, limit=limit, cursor=cursor)
+    page = services.queries.comparisons(
+        project=caller.scope, run_id=run_id, limit=limit, cursor=cursor
+    )
     data = [ComparisonPublic.model_validate(c.__dict__) for c in page.data]
     return ComparisonsPublic(data=data, count=len(data), next_cursor=page.next_cursor)

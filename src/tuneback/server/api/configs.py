@@ -12,19 +12,19 @@ from tuneback.server.api.schemas import (
     FeedbackConfigsPublic,
 )
 from tuneback.server.auth import CallerDep
-from tuneback.server.deps import FeedbackDep, StoreDep
+from tuneback.server.deps import ServicesDep
 
 router = APIRouter(prefix="/feedback-configs", tags=["feedback configs"])
 
 
 @router.get("", summary="The project's feedback configs, by key", dependencies=[key_rule("read")])
 def list_configs(
-    caller: CallerDep, store: StoreDep, project: str | None = None
+    caller: CallerDep, services: ServicesDep, project: str | None = None
 ) -> FeedbackConfigsPublic:
     name = caller.project(project)
     data = [
         FeedbackConfigPublic(project=name, key=key, config=config)
-        for key, config in store.feedback_configs(name).items()
+        for key, config in services.store.feedback_configs(name).items()
     ]
     return FeedbackConfigsPublic(data=data, count=len(data))
 
@@ -36,10 +36,10 @@ def set_config(
     key: str,
     body: FeedbackConfigSet,
     caller: CallerDep,
-    service: FeedbackDep,
+    services: ServicesDep,
     project: str | None = None,
 ) -> FeedbackConfigPublic:
     name = caller.project(project)
     key = str(normalize_key(key))
-    config = service.set_config(name, key, body.config)
+    config = services.feedback.set_config(name, key, body.config)
     return FeedbackConfigPublic(project=name, key=key, config=config)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from tuneback.domain import Conversation, Message, validate
 from tuneback.server.access import key_rule
-from tuneback.server.api.deps import ApiDep, feedback_public
+from tuneback.server.api.deps import feedback_public
 from tuneback.server.api.schemas import (
     ConversationCreate,
     ConversationFeedbackCreate,
@@ -21,26 +21,26 @@ from tuneback.server.api.schemas import (
     MessagesPublic,
 )
 from tuneback.server.auth import Caller, CallerDep
-from tuneback.server.deps import FeedbackDep, StoreDep
-from tuneback.services.feedback import FeedbackService
-from tuneback.storage import Store
+from tuneback.server.deps import Services, ServicesDep
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
 
-def _visible(store: Store, caller: Caller, conversation_id: str) -> Conversation:
-    conversation = store.get_conversation(conversation_id)
+def _visible(services: Services, caller: Caller, conversation_id: str) -> Conversation:
+    conversation = services.store.get_conversation(conversation_id)
     caller.check(conversation.project, "conversation", conversation_id)
     return conversation
 
 
 @router.post("", status_code=201, summary="Start a conversation", dependencies=[key_rule("log")])
 def create_conversation(
-    body: ConversationCreate, caller: CallerDep, api: ApiDep
+    body: ConversationCreate, caller: CallerDep, services: ServicesDep
 ) -> ConversationPublic:
     data = body.model_dump(exclude_none=True, exclude={"project"})
     data["project"] = caller.project(body.project)
-    conversation = api.runs.start_conversation(validate(Conversation, data, what="conversation"))
+    conversation = services.runs.start_conversation(
+        validate(Conversation, data, what="conversation")
+    )
     caller.check(conversation.project, "conversation", conversation.id)
     return ConversationPublic.model_validate(conversation.__dict__)
 
@@ -48,29 +48,30 @@ def create_conversation(
 @router.get("", summary="Conversations, newest first", dependencies=[key_rule("read")])
 def list_conversations(
     caller: CallerDep,
-    store: StoreDep,
+    services: ServicesDep,
     project: str | None = None,
     user: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> ConversationsPublic:
-    found = store.list_conversations(caller.project(project), user=user, limit=limit)
+    found = services.store.list_conversations(caller.project(project), user=user, limit=limit)
     data = [ConversationPublic.model_validate(c.__dict__) for c in found]
     return ConversationsPublic(data=data, count=len(data))
 
 
 @router.get("/{conversation_id}", summary="One conversation", dependencies=[key_rule("read")])
 def get_conversation(
-    conversation_id: str, caller: CallerDep, store: StoreDep
+    conversation_id: str, caller: CallerDep, services: ServicesDep
 ) -> ConversationPublic:
-    return ConversationPublic.model_validate(_visible(store, caller, conversation_id).__dict__)
+    return ConversationPublic.model_validate(_visible(services, caller, conversation_id).__dict__)
 
 
 @router.post("/{conversation_id}/end", summary="End a conversation", dependencies=[key_rule("log")])
 def end_conversation(
-    conversation_id: str, caller: CallerDep, store: StoreDep, api: ApiDep
+    conversation_id: str, caller: CallerDep, services: ServicesDep
 ) -> ConversationPublic:
-    _visible(store, caller, conversation_id)
-    return ConversationPublic.model_validate(api.runs.end_conversation(conversation_id).__dict__)
+    _visible(services, caller, conversation_id)
+    ended = services.runs.end_conversation(conversation_id)
+    return ConversationPublic.model_validate(ended.__dict__)
 
 
 @router.post(
@@ -80,12 +81,12 @@ def end_conversation(
     dependencies=[key_rule("log")],
 )
 def add_message(
-    conversation_id: str, body: MessageCreate, caller: CallerDep, store: StoreDep, api: ApiDep
+    conversation_id: str, body: MessageCreate, caller: CallerDep, services: ServicesDep
 ) -> MessagePublic:
-    conversation = _visible(store, caller, conversation_id)
+    conversation = _visible(services, caller, conversation_id)
     data = body.model_dump(exclude_none=True)
     data.update(conversation_id=conversation.id, project=conversation.project)
-    message = api.runs.add_message(validate(Message, data, what="message"))
+    message = services.runs.add_message(validate(Message, data, what="message"))
     return MessagePublic.model_validate(message.__dict__)
 
 
@@ -94,11 +95,11 @@ def add_message(
     summary="Every message, all branches, oldest first",
     dependencies=[key_rule("read")],
 )
-def list_messages(conversation_id: str, caller: CallerDep, store: StoreDep) -> MessagesPublic:
-    _visible(store, caller, conversation_id)
+def list_messages(conversation_id: str, caller: CallerDep, services: ServicesDep) -> MessagesPublic:
+    _visible(services, caller, conversation_id)
     data = [
         MessagePublic.model_validate(m.__dict__)
-        for m in store.conversation_messages(conversation_id)
+        for m in services.store.conversation_messages(conversation_id)
     ]
     return MessagesPublic(data=data, count=len(data))
 
@@ -113,9 +114,9 @@ def create_conversation_feedback(
     conversation_id: str,
     body: ConversationFeedbackCreate,
     caller: CallerDep,
-    feedback: FeedbackDep,
+    services: ServicesDep,
 ) -> FeedbackPublic:
-    return _record(feedback, caller, body, conversation_id, None)
+    return _record(services, caller, body, conversation_id, None)
 
 
 @router.post(
@@ -134,19 +135,19 @@ def create_message_feedback(
     message_id: str,
     body: ConversationFeedbackCreate,
     caller: CallerDep,
-    feedback: FeedbackDep,
+    services: ServicesDep,
 ) -> FeedbackPublic:
-    return _record(feedback, caller, body, conversation_id, message_id)
+    return _record(services, caller, body, conversation_id, message_id)
 
 
 def _record(
-    feedback: FeedbackService,
+    services: Services,
     caller: Caller,
     body: ConversationFeedbackCreate,
     conversation_id: str,
     message_id: str | None,
 ) -> FeedbackPublic:
-    recorded = feedback.record_on_conversation(
+    recorded = services.feedback.record_on_conversation(
         conversation_id=conversation_id,
         message_id=message_id,
         key=body.key,

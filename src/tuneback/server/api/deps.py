@@ -1,48 +1,18 @@
-"""The services the API routers use on top of the app's shared ones, built once per app."""
+"""What the API routers share besides the services: the cursor parameter and feedback's shape."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Query
 
 from tuneback.domain import FeedbackRecord
 from tuneback.server.api.schemas import FeedbackPublic
-from tuneback.server.deps import Services
-from tuneback.services.comparisons import ComparisonService
-from tuneback.services.ingest import IngestService
-from tuneback.services.keys import KeyService
-from tuneback.services.runs import RunService
-from tuneback.storage.queries import CURSOR_PATTERN, Queries
+from tuneback.server.deps import ServicesDep
+from tuneback.storage.queries import CURSOR_PATTERN
 
-
-@dataclass
-class ApiServices:
-    keys: KeyService
-    runs: RunService
-    comparisons: ComparisonService
-    ingest: IngestService
-    queries: Queries
-
-    @classmethod
-    def build(cls, services: Services) -> ApiServices:
-        store = services.store
-        return cls(
-            keys=KeyService(store),
-            runs=RunService(store),
-            comparisons=ComparisonService(store),
-            ingest=IngestService(store, services.feedback),
-            queries=Queries(store),
-        )
-
-
-async def get_api(request: Request) -> ApiServices:
-    api: ApiServices = request.app.state.api
-    return api
-
-
-ApiDep = Annotated[ApiServices, Depends(get_api)]
+ApiDep = ServicesDep
+"""The app's services under the name the runs, feedback and ingest routes use."""
 
 CursorQuery = Annotated[
     str | None,

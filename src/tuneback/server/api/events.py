@@ -10,7 +10,7 @@ from tuneback.domain import dump_payload
 from tuneback.server.access import key_rule
 from tuneback.server.api.schemas import EventPublic, EventsPublic
 from tuneback.server.auth import CallerDep
-from tuneback.server.deps import StoreDep
+from tuneback.server.deps import ServicesDep
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -22,12 +22,12 @@ router = APIRouter(prefix="/events", tags=["events"])
 )
 def list_events(
     caller: CallerDep,
-    store: StoreDep,
+    services: ServicesDep,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     type: Annotated[list[str] | None, Query(description="Only these event types.")] = None,
 ) -> EventsPublic:
-    events = store.events_after(after, limit, project=caller.scope, types=type)
+    events = services.store.events_after(after, limit, project=caller.scope, types=type)
     data = [
         EventPublic(
             seq=e.seq,

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from tuneback.__about__ import __version__
 from tuneback.server.access import key_rule
-from tuneback.server.deps import StoreDep
+from tuneback.server.deps import ServicesDep
 
 router = APIRouter(tags=["health"])
 
@@ -26,6 +26,8 @@ class Health(BaseModel):
     summary="Is the server up and the database reachable?",
     dependencies=[key_rule("public")],
 )
-def healthz(store: StoreDep) -> Health:
-    store.ping()
-    return Health(status="ok", version=__version__, database=store.dialect, process=os.getpid())
+def healthz(services: ServicesDep) -> Health:
+    services.store.ping()
+    return Health(
+        status="ok", version=__version__, database=services.store.dialect, process=os.getpid()
+    )

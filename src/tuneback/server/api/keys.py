@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from tuneback.server.access import key_rule
-from tuneback.server.api.deps import ApiDep
 from tuneback.server.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 from tuneback.server.auth import CallerDep
+from tuneback.server.deps import ServicesDep
 
 router = APIRouter(prefix="/keys", tags=["keys"])
 
@@ -15,21 +15,21 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 @router.post(
     "", status_code=201, summary="Make an API key (shown once)", dependencies=[key_rule("manage")]
 )
-def create_key(body: ApiKeyCreate, caller: CallerDep, api: ApiDep) -> ApiKeyCreated:
-    made = api.keys.create(
+def create_key(body: ApiKeyCreate, caller: CallerDep, services: ServicesDep) -> ApiKeyCreated:
+    made = services.keys.create(
         caller.project(body.project), name=body.name, role=body.role, actor=caller.key_id
     )
     return ApiKeyCreated(key=made.key, **made.record.__dict__)
 
 
 @router.get("", summary="API keys (never the keys themselves)", dependencies=[key_rule("manage")])
-def list_keys(caller: CallerDep, api: ApiDep) -> ApiKeysPublic:
-    data = [ApiKeyPublic.model_validate(k.__dict__) for k in api.keys.list(caller.scope)]
+def list_keys(caller: CallerDep, services: ServicesDep) -> ApiKeysPublic:
+    data = [ApiKeyPublic.model_validate(k.__dict__) for k in services.keys.list(caller.scope)]
     return ApiKeysPublic(data=data, count=len(data))
 
 
 @router.delete("/{key_id}", summary="Revoke an API key", dependencies=[key_rule("manage")])
-def revoke_key(key_id: str, caller: CallerDep, api: ApiDep) -> ApiKeyPublic:
-    caller.check(api.keys.access.get_key(key_id).project, "API key", key_id)
-    revoked = api.keys.revoke(key_id, actor=caller.key_id)
+def revoke_key(key_id: str, caller: CallerDep, services: ServicesDep) -> ApiKeyPublic:
+    caller.check(services.keys.access.get_key(key_id).project, "API key", key_id)
+    revoked = services.keys.revoke(key_id, actor=caller.key_id)
     return ApiKeyPublic.model_validate(revoked.__dict__)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from tuneback.server.access import key_rule
 from tuneback.server.auth import CallerDep
-from tuneback.server.deps import StoreDep
+from tuneback.server.deps import ServicesDep
 from tuneback.services.analytics import Period, dashboard
 
 router = APIRouter(prefix="/stats", tags=["stats"])
@@ -21,11 +21,11 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 )
 def project_stats(
     caller: CallerDep,
-    store: StoreDep,
+    services: ServicesDep,
     project: Annotated[str | None, Query(max_length=64)] = None,
     period: Annotated[
         Period, Query(description="The span the numbers cover, compared with the span before.")
     ] = "7d",
     model: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
-    return dashboard(store, project=caller.project(project), period=period, model=model)
+    return dashboard(services.store, project=caller.project(project), period=period, model=model)

@@ -41,4 +41,4 @@ def install_web(app: FastAPI, *, pages: Sequence[str]) -> None:
         app.include_router(datasets.router, dependencies=checked)
         app.include_router(leaderboard.router, dependencies=checked)
     if "review" in pages:
-        review.install(app, dependencies=checked)
+        app.include_router(review.router, dependencies=checked)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from tuneback.domain.feedback import RawValue
 from tuneback.errors import ModelError, NotFoundError, ValidationError
 from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
-from tuneback.server.deps import ServicesDep
+from tuneback.server.deps import Services, ServicesDep
 from tuneback.server.web.markdown import pygments_css, render_markdown
 from tuneback.server.web.templating import sections, templates
 from tuneback.services.battles import BATTLE_TAG
@@ -81,7 +82,7 @@ def _user(request: Request) -> str:
     return who(request).chatter
 
 
-def _own_conversation(services: Any, conversation_id: str, user: str) -> Conversation:
+def _own_conversation(services: Services, conversation_id: str, user: str) -> Conversation:
     conversation: Conversation = services.store.get_conversation(conversation_id)
     if conversation.user != user or conversation.deleted_at is not None:
         # Not "forbidden": another user's conversation does not exist for you.
@@ -129,7 +130,7 @@ def feedback_view(feedback: FeedbackRecord) -> dict[str, Any]:
 
 
 def conversation_view(
-    services: Any, conversation: Conversation, user: str, through: str | None = None
+    services: Services, conversation: Conversation, user: str, through: str | None = None
 ) -> dict[str, Any]:
     """Everything the page shows of one conversation: the branch on screen, runs and ratings.
 
@@ -138,7 +139,7 @@ def conversation_view(
     """
     path = services.chat.current_path(conversation.id, through=through)
     runs = {r.id: r for r in services.store.conversation_runs(conversation.id)}
-    mine: dict[str, list[dict[str, Any]]] = {}
+    mine: dict[str | None, list[dict[str, Any]]] = {}
     for fb in services.store.feedback_for_runs(list(runs)):
         if fb.user == user:
             mine.setdefault(fb.run_id, []).append(feedback_view(fb))
@@ -174,7 +175,7 @@ def conversation_view(
     }
 
 
-def _pending(services: Any, last: Message, runs: list[Run]) -> dict[str, Any] | None:
+def _pending(services: Services, last: Message, runs: list[Run]) -> dict[str, Any] | None:
     """A question on screen without an answer: still being answered, or failed to be.
 
     A failed or stopped answer with nothing said has no message; its run names
@@ -197,7 +198,7 @@ def _pending(services: Any, last: Message, runs: list[Run]) -> dict[str, Any] | 
     return {"status": failed[-1].status, "reply_to": last.id, "run": run_view(failed[-1])}
 
 
-def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str, Any]]:
+def sidebar(services: Services, user: str, query: str | None = None) -> list[dict[str, Any]]:
     project = services.settings.project
     conversations = services.store.list_conversations(project, user=user, limit=200, deleted=False)
     titles = services.store.first_user_messages([c.id for c in conversations])
@@ -221,7 +222,7 @@ def sidebar(services: Any, user: str, query: str | None = None) -> list[dict[str
     return items
 
 
-def page_state(request: Request, services: Any, user: str) -> dict[str, Any]:
+def page_state(request: Request, services: Services, user: str) -> dict[str, Any]:
     project = services.store.get_project(services.settings.project)
     pages: list[str] = request.app.state.pages
     principal = who(request)
@@ -467,9 +468,7 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
             # may already be cancelled, and an await here would be cut short,
             # leaving the reply unrecorded.
             reply.cancel()
-            reply.background.start(
-                _close_quietly, chunks, name="tuneback-reply-close", finishing=True
-            )
+            threading.Thread(target=_close_quietly, args=(chunks,), daemon=True).start()
 
     return StreamingResponse(
         events(),

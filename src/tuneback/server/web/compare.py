@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from tuneback.domain import BattleMode, Comparison, Conversation, Outcome, Run
 from tuneback.errors import NotFoundError
 from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
-from tuneback.server.deps import ServicesDep
+from tuneback.server.deps import Services, ServicesDep
 from tuneback.server.web.chat import run_view
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
@@ -76,7 +77,7 @@ def _options(body: BattleBody | FollowUpBody) -> dict[str, Any]:
     return options
 
 
-def _own_round(services: Any, round_id: str, user: str) -> tuple[Conversation, list[Run]]:
+def _own_round(services: Services, round_id: str, user: str) -> tuple[Conversation, list[Run]]:
     conversation, runs = services.battles.round_runs(round_id)
     if conversation.user != user:
         raise NotFoundError(f"no battle round {round_id}")
@@ -110,7 +111,7 @@ def comparison_view(comparison: Comparison | None) -> dict[str, Any] | None:
     }
 
 
-def round_view(services: Any, round_id: str, user: str) -> dict[str, Any]:
+def round_view(services: Services, round_id: str, user: str) -> dict[str, Any]:
     """One round as the page shows it: the question, the answers, the vote (and then the models)."""
     conversation, runs = _own_round(services, round_id, user)
     setup = battle_setup(conversation)
@@ -131,7 +132,7 @@ def round_view(services: Any, round_id: str, user: str) -> dict[str, Any]:
     }
 
 
-def page_data(request: Request, services: Any, round_id: str | None) -> dict[str, Any]:
+def page_data(request: Request, services: Services, round_id: str | None) -> dict[str, Any]:
     user = _user(request)
     return {
         "user": user,
@@ -260,9 +261,7 @@ def _stream(battle: Battle) -> StreamingResponse:
             # A closed tab: stop every side and keep what each said, in a thread
             # of its own (this task may already be cancelled).
             battle.cancel()
-            battle.background.start(
-                _close_quietly, chunks, name="tuneback-battle-close", finishing=True
-            )
+            threading.Thread(target=_close_quietly, args=(chunks,), daemon=True).start()
 
     return StreamingResponse(
         events(),

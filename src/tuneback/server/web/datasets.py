@@ -20,7 +20,6 @@ from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.runs import wants_json
 from tuneback.server.web.templating import render_page
-from tuneback.services.datasets import DatasetService
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,7 +43,7 @@ def datasets_page(request: Request, services: ServicesDep) -> Response:
 
 @router.get("/datasets/{dataset_id}", dependencies=[rule("manage")])
 def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Response:
-    datasets = DatasetService(services.store)
+    datasets = services.datasets
     dataset = datasets.get(dataset_id)
     in_this_project(request, dataset.project, "dataset", dataset_id)
     items = services.store.dataset_items(dataset_id)
@@ -68,7 +67,7 @@ def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Re
 
 @router.post("/ui/datasets", dependencies=[rule("manage")])
 def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
-    dataset = DatasetService(services.store).create(
+    dataset = services.datasets.create(
         project=services.settings.project, name=body.name, description=body.description
     )
     return dataset.model_dump(mode="json")
@@ -78,7 +77,7 @@ def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
 def add_to_dataset(
     request: Request, services: ServicesDep, dataset_id: str, body: AddRunsBody
 ) -> dict[str, Any]:
-    datasets = DatasetService(services.store)
+    datasets = services.datasets
     in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
     added = datasets.add_runs(dataset_id, body.run_ids)
     return {"added": len(added), "items": [i.model_dump(mode="json") for i in added]}
@@ -88,7 +87,7 @@ def add_to_dataset(
 def remove_from_dataset(
     request: Request, services: ServicesDep, dataset_id: str, item_id: str
 ) -> dict[str, Any]:
-    datasets = DatasetService(services.store)
+    datasets = services.datasets
     in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
     return datasets.remove_item(dataset_id, item_id).model_dump(mode="json")
 
@@ -98,7 +97,7 @@ def restore_to_dataset(
     request: Request, services: ServicesDep, dataset_id: str, item_id: str
 ) -> dict[str, Any]:
     """Undo a removal: the item comes back (as a new item, in a new version)."""
-    datasets = DatasetService(services.store)
+    datasets = services.datasets
     in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
     return datasets.restore_item(dataset_id, item_id).model_dump(mode="json")
 
@@ -116,7 +115,7 @@ def download_dataset(
     writer: str = "jsonl",
 ) -> Response:
     """The dataset exported in any format and writer, by the same exporter as the CLI."""
-    datasets = DatasetService(services.store)
+    datasets = services.datasets
     dataset = datasets.get(dataset_id)
     in_this_project(request, dataset.project, "dataset", dataset_id)
     if format not in FORMATS:

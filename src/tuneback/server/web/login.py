@@ -23,6 +23,7 @@ from tuneback.server.access import (
     page_principal,
     rule,
 )
+from tuneback.server.deps import services_of
 from tuneback.server.web.templating import render_page
 from tuneback.services.invitations import PASS_TTL
 from tuneback.services.keys import TokenError
@@ -58,7 +59,7 @@ async def login(
     password: Annotated[str, Form(max_length=1000)],
     next: Annotated[str | None, Form(max_length=2000)] = None,
 ) -> Response:
-    services = request.app.state.services
+    services = services_of(request)
     source = request.client.host if request.client else None
     try:
         token = await run_in_threadpool(services.accounts.sign_in, name, password, source=source)
@@ -102,7 +103,7 @@ def _login_again(
 async def logout(request: Request) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        await run_in_threadpool(request.app.state.services.accounts.sign_out, token)
+        await run_in_threadpool(services_of(request).accounts.sign_out, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax")
     return response

@@ -18,8 +18,8 @@ from tuneback.server.deps import ServicesDep
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.runs import wants_json
 from tuneback.server.web.templating import render_page
-from tuneback.storage.browse import Browse, Slice
-from tuneback.storage.queries import Queries, RunFilter
+from tuneback.storage.browse import Slice
+from tuneback.storage.queries import RunFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,7 +93,7 @@ def conversation_page(request: Request, services: ServicesDep, conversation_id: 
     """One conversation: its messages (every branch) and its runs with their feedback."""
     store = services.store
     project = services.settings.project
-    rows, _ = Queries(store).explore(
+    rows, _ = services.queries.explore(
         RunFilter(project=project, conversation_id=conversation_id), sort="oldest", limit=500
     )
     try:
@@ -174,7 +174,7 @@ def _list_page(
     """A page of conversations or users as HTML or JSON; the filter fields offer known values."""
     query, problem = _list_query(request)
     project = services.settings.project
-    browse = Browse(services.store)
+    browse = services.browse
     listing = browse.conversations if section == "conversations" else browse.users
     rows, total = listing(
         query.slice(project), limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE
@@ -208,7 +208,7 @@ def user_page(request: Request, services: ServicesDep, name: str) -> Response:
     """One person: their numbers and their conversations."""
     query, problem = _list_query(request)
     project = services.settings.project
-    browse = Browse(services.store)
+    browse = services.browse
     found, _ = browse.users(Slice(project=project, user=name), limit=1)
     if not found:
         raise NotFoundError(f"no runs by user {name!r} in project {project!r}")

@@ -7,11 +7,9 @@ the chat page. Opening the work page reserves its item for that reviewer.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request, params
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
@@ -29,44 +27,14 @@ from tuneback.domain.feedback import FACES, RawValue
 from tuneback.errors import ValidationError
 from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
-from tuneback.server.deps import Services
+from tuneback.server.deps import ServicesDep
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
-from tuneback.services.annotation import AnnotationService, parse_prompts
-from tuneback.services.review import ReviewItem, ReviewService
+from tuneback.services.annotation import parse_prompts
+from tuneback.services.review import ReviewItem
 from tuneback.storage.review import TaskProgress
 
 router = APIRouter(include_in_schema=False)
-
-
-@dataclass
-class ReviewPages:
-    """What the review pages work with; one per app, built by :func:`install`."""
-
-    services: Services
-    reviews: ReviewService
-    tasks: AnnotationService
-
-
-def install(app: FastAPI, *, dependencies: Sequence[params.Depends] = ()) -> None:
-    """Serve the review pages on ``app`` (its services are already built).
-
-    ``dependencies`` run before every route, as for the other page groups.
-    """
-    services: Services = app.state.services
-    reviews = ReviewService(services.store, services.feedback)
-    app.state.review = ReviewPages(
-        services, reviews, AnnotationService(services.store, services.models, reviews)
-    )
-    app.include_router(router, dependencies=dependencies)
-
-
-def _pages(request: Request) -> ReviewPages:
-    pages: ReviewPages = request.app.state.review
-    return pages
-
-
-ReviewDep = Annotated[ReviewPages, Depends(_pages)]
 
 
 RULE_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -168,11 +136,11 @@ def _counts_json(progress: Any) -> dict[str, Any]:
 
 
 @router.get("/review", dependencies=[rule("review")])
-def overview(request: Request, pages: ReviewDep) -> Response:
+def overview(request: Request, services: ServicesDep) -> Response:
     """Every queue with its progress, the annotation tasks, and forms to make more."""
-    project = pages.services.settings.project
-    queues = pages.reviews.queues(project)
-    tasks = [_task_json(t, pages.tasks.running(t.id)) for t in pages.tasks.tasks(project)]
+    project = services.project
+    queues = services.reviews.queues(project)
+    tasks = [_task_json(t, services.tasks.running(t.id)) for t in services.tasks.tasks(project)]
     if _wants_json(request):
         return JSONResponse(
             {
@@ -190,20 +158,20 @@ def overview(request: Request, pages: ReviewDep) -> Response:
         tasks=tasks,
         presets=RULE_PRESETS,
         key_choices=KEY_CHOICES,
-        models=pages.services.models.specs,
+        models=services.models.specs,
         user=_reviewer(request),
     )
 
 
 @router.post("/ui/review/queues", dependencies=[rule("manage")])
-def create_queue(request: Request, pages: ReviewDep, body: QueueBody) -> dict[str, Any]:
+def create_queue(request: Request, services: ServicesDep, body: QueueBody) -> dict[str, Any]:
     rule = dict(body.rule)
     if body.preset:
         if body.preset not in RULE_PRESETS:
             raise ValidationError(f"preset: choose one of {', '.join(RULE_PRESETS)}")
         rule = {**RULE_PRESETS[body.preset][1], **rule}
-    queue = pages.reviews.create_queue(
-        project=pages.services.settings.project,
+    queue = services.reviews.create_queue(
+        project=services.project,
         name=body.name,
         description=body.description,
         rule={k: v for k, v in rule.items() if v not in (None, "")},
@@ -216,15 +184,15 @@ def create_queue(request: Request, pages: ReviewDep, body: QueueBody) -> dict[st
 
 
 @router.get("/review/queues/{queue_id}", dependencies=[rule("review")])
-def queue_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
+def queue_page(request: Request, services: ServicesDep, queue_id: str) -> Response:
     """A queue's progress, its reviewers, their agreement, and its items."""
-    progress = pages.reviews.progress(queue_id)
+    progress = services.reviews.progress(queue_id)
     queue = progress.queue
     last_page = max(1, -(-progress.counts.total // 50))
     page = _page_number(request.query_params.get("page"), last_page)
-    items = pages.reviews.items(queue_id, limit=50, offset=(page - 1) * 50)
-    visible = pages.reviews.visible_answers(queue, items)
-    agreement = pages.reviews.agreement(queue_id)
+    items = services.reviews.items(queue_id, limit=50, offset=(page - 1) * 50)
+    visible = services.reviews.visible_answers(queue, items)
+    agreement = services.reviews.agreement(queue_id)
     if _wants_json(request):
         return JSONResponse(
             {
@@ -374,19 +342,17 @@ def _item_view(item: ReviewItem) -> dict[str, Any]:
 
 
 @router.get("/review/queues/{queue_id}/work", dependencies=[rule("review")])
-def work_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
+def work_page(request: Request, services: ServicesDep, queue_id: str) -> Response:
     """One item at a time, reserved for whoever opened it."""
-    queue = pages.reviews.get(queue_id)
+    queue = services.reviews.get(queue_id)
     user = _reviewer(request)
-    progress = pages.reviews.progress(queue)
+    progress = services.reviews.progress(queue)
     context: dict[str, Any] = {"queue": queue, "progress": progress, "user": user, "item": None}
     if user:
-        item = pages.reviews.next_item(queue_id, user)
+        item = services.reviews.next_item(queue_id, user)
         if item is not None:
             context["item"] = _item_view(item)
-            context["controls"] = _controls(
-                queue, pages.services.store.feedback_configs(queue.project)
-            )
+            context["controls"] = _controls(queue, services.store.feedback_configs(queue.project))
             context["seconds_left"] = int((item.expires_at - utcnow()).total_seconds())
         mine = next((r for r in progress.reviewers if r.reviewer == user), None)
         context["mine"] = mine.reviewed if mine else 0
@@ -394,9 +360,9 @@ def work_page(request: Request, pages: ReviewDep, queue_id: str) -> Response:
 
 
 @router.post("/ui/review/queues/{queue_id}/next", dependencies=[rule("review")])
-def next_item(request: Request, pages: ReviewDep, queue_id: str) -> dict[str, Any]:
+def next_item(request: Request, services: ServicesDep, queue_id: str) -> dict[str, Any]:
     """The item to work on as JSON (reserved like the page's), or ``{"item": null}``."""
-    item = pages.reviews.next_item(queue_id, _reviewer(request))
+    item = services.reviews.next_item(queue_id, _reviewer(request))
     if item is None:
         return {"item": None}
     return {
@@ -410,9 +376,9 @@ def next_item(request: Request, pages: ReviewDep, queue_id: str) -> dict[str, An
 
 @router.post("/ui/review/queues/{queue_id}/items/{run_id}/submit", dependencies=[rule("review")])
 def submit(
-    request: Request, pages: ReviewDep, queue_id: str, run_id: str, body: AnswerBody
+    request: Request, services: ServicesDep, queue_id: str, run_id: str, body: AnswerBody
 ) -> dict[str, Any]:
-    stored = pages.reviews.submit(
+    stored = services.reviews.submit(
         queue_id,
         run_id,
         _reviewer(request),
@@ -424,8 +390,8 @@ def submit(
 
 
 @router.post("/ui/review/queues/{queue_id}/items/{run_id}/skip", dependencies=[rule("review")])
-def skip(request: Request, pages: ReviewDep, queue_id: str, run_id: str) -> dict[str, Any]:
-    pages.reviews.skip(queue_id, run_id, _reviewer(request))
+def skip(request: Request, services: ServicesDep, queue_id: str, run_id: str) -> dict[str, Any]:
+    services.reviews.skip(queue_id, run_id, _reviewer(request))
     return {"skipped": run_id}
 
 
@@ -433,11 +399,11 @@ def skip(request: Request, pages: ReviewDep, queue_id: str, run_id: str) -> dict
 
 
 @router.post("/ui/review/tasks", dependencies=[rule("manage")])
-def create_task(request: Request, pages: ReviewDep, body: TaskBody) -> dict[str, Any]:
+def create_task(request: Request, services: ServicesDep, body: TaskBody) -> dict[str, Any]:
     """Upload a prompt set; answering starts at once, in the background."""
     prompts = parse_prompts(body.filename, body.content)
-    task = pages.tasks.create(
-        project=pages.services.settings.project,
+    task = services.tasks.create(
+        project=services.project,
         name=body.name,
         prompts=prompts,
         models=body.models,
@@ -445,16 +411,16 @@ def create_task(request: Request, pages: ReviewDep, body: TaskBody) -> dict[str,
         reviewers_per_item=body.reviewers_per_item,
         created_by=_reviewer(request),
     )
-    return _task_json(pages.tasks.progress(task.id), pages.tasks.running(task.id))
+    return _task_json(services.tasks.progress(task.id), services.tasks.running(task.id))
 
 
 @router.get("/ui/review/tasks/{task_id}", dependencies=[rule("review")])
-def task_progress(pages: ReviewDep, task_id: str) -> dict[str, Any]:
-    return _task_json(pages.tasks.progress(task_id), pages.tasks.running(task_id))
+def task_progress(services: ServicesDep, task_id: str) -> dict[str, Any]:
+    return _task_json(services.tasks.progress(task_id), services.tasks.running(task_id))
 
 
 @router.post("/ui/review/tasks/{task_id}/resume", dependencies=[rule("manage")])
-def resume_task(pages: ReviewDep, task_id: str) -> dict[str, Any]:
+def resume_task(services: ServicesDep, task_id: str) -> dict[str, Any]:
     """Answer what a stopped task (a server restart) left unanswered."""
-    pages.tasks.start(task_id)
-    return _task_json(pages.tasks.progress(task_id), pages.tasks.running(task_id))
+    services.tasks.start(task_id)
+    return _task_json(services.tasks.progress(task_id), services.tasks.running(task_id))

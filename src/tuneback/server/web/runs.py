@@ -20,9 +20,7 @@ from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.markdown import render_markdown
 from tuneback.server.web.templating import render_page
-from tuneback.services.datasets import DatasetService
-from tuneback.storage.browse import Browse
-from tuneback.storage.queries import COUNT_CAP, Queries, RunFilter
+from tuneback.storage.queries import COUNT_CAP, RunFilter
 
 router = APIRouter(include_in_schema=False)
 
@@ -175,8 +173,8 @@ def explorer(request: Request, services: ServicesDep) -> Response:
     """Runs filtered, sorted and paged; the URL holds the whole view."""
     query, problem = _explorer_query(request)
     project = services.settings.project
-    browse = Browse(services.store)
-    rows, total = Queries(services.store).explore(
+    browse = services.browse
+    rows, total = services.queries.explore(
         query.run_filter(project),
         sort=SORTS[query.sort],  # type: ignore[arg-type]
         limit=PAGE_SIZE,
@@ -251,11 +249,11 @@ def filter_to_dataset(request: Request, services: ServicesDep) -> dict[str, Any]
     dataset_id = request.query_params.get("dataset_id")
     if not dataset_id:
         raise ValidationError("dataset_id: choose a dataset")
-    rows, _total = Queries(services.store).explore(
+    rows, _total = services.queries.explore(
         query.run_filter(services.settings.project), limit=10_000
     )
     usable = [row["run"].id for row in rows if isinstance(row["run"].inputs, list)]
-    datasets = DatasetService(services.store)
+    datasets = services.datasets
     in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
     added = datasets.add_runs(dataset_id, usable)
     return {"matched": len(rows), "added": len(added)}
@@ -268,7 +266,7 @@ def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response
     run = store.get_run(run_id)
     in_this_project(request, run.project, "run", run_id)
     history = store.feedback_for_run(run_id, history=True)
-    tree = Browse(store).run_tree(run)
+    tree = services.browse.run_tree(run)
     if wants_json(request):
         return JSONResponse(
             {

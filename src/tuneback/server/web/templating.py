@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from tuneback.domain.access import Permission, Principal
 from tuneback.server.access import csrf_token
+from tuneback.server.deps import services_of
 from tuneback.server.web.assets import plotly_url, versioned
 from tuneback.server.web.markdown import render_markdown
 
@@ -118,7 +119,7 @@ def render_page(
     **context: Any,
 ) -> Response:
     """Render a page inside the shell (top bar with the sections, the project's name)."""
-    services = request.app.state.services
+    services = services_of(request)
     return templates.TemplateResponse(
         request,
         template,
