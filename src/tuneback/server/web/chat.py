@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -468,7 +467,9 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
             # may already be cancelled, and an await here would be cut short,
             # leaving the reply unrecorded.
             reply.cancel()
-            threading.Thread(target=_close_quietly, args=(chunks,), daemon=True).start()
+            reply.background.start(
+                _close_quietly, chunks, name="tuneback-reply-close", finishing=True
+            )
 
     return StreamingResponse(
         events(),

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -261,7 +260,9 @@ def _stream(battle: Battle) -> StreamingResponse:
             # A closed tab: stop every side and keep what each said, in a thread
             # of its own (this task may already be cancelled).
             battle.cancel()
-            threading.Thread(target=_close_quietly, args=(chunks,), daemon=True).start()
+            battle.background.start(
+                _close_quietly, chunks, name="tuneback-battle-close", finishing=True
+            )
 
     return StreamingResponse(
         events(),
