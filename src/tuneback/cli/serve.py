@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,6 +21,11 @@ from tuneback.server.slow_clients import (
 )
 from tuneback.server.workers import refuse_sqlite, worker_environment
 from tuneback.storage import Store
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from tuneback.config import Settings
 
 
 def share_urls(host: str, port: int) -> list[str]:
@@ -131,6 +136,20 @@ def serve(
             "requests are answered 503 at once.",
         ),
     ] = MAX_CONNECTIONS,
+    gradio: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE.py:NAME",
+            help="Also serve a Gradio app (a gr.Blocks chat or gr.ChatInterface, e.g. "
+            "examples/gradio_chat.py:demo) inside this server at --gradio-path; its answers "
+            "and ratings are logged here (tracked with tuneback.integrations.gradio.track if "
+            "the app is not already) over loopback, with an API key made for it at start and "
+            "revoked at exit. MODULE:NAME works too.",
+        ),
+    ] = None,
+    gradio_path: Annotated[
+        str, typer.Option(metavar="PATH", help="Where the --gradio app is served.")
+    ] = "/gradio",
     database_url: DatabaseOption = None,
 ) -> None:
     """Serve the chat, the pages and the API over HTTP.
@@ -145,6 +164,7 @@ def serve(
         tuneback serve -m openai:llama3.2 --any-model   # a proxy for clients that name no model
         tuneback serve --workers 4 --database-url postgresql://localhost/tuneback
         TUNEBACK_NATS_URL=nats://127.0.0.1:4222 tuneback serve   # also stream every event
+        tuneback serve --gradio examples/gradio_blocks.py:demo   # a Gradio chat at /gradio
 
     With TUNEBACK_NATS_URL set, the server also publishes every committed event
     to NATS JetStream (see tuneback relay --help); with several workers one of
@@ -183,11 +203,16 @@ def serve(
             )
         chosen_pages.append(ARENA)
     refuse_sqlite(settings.database_url, workers)
+    if gradio is not None and workers > 1:
+        raise ConfigurationError(
+            "--gradio serves the Gradio app in one server process: leave out --workers"
+        )
     limits = ServerLimits(
         keep_alive=keep_alive, header_timeout=header_timeout, max_connections=max_connections
     ).uvicorn_options()
     models = model or [settings.model]
     store = Store(settings.database_url)
+    gradio_key: str | None = None
     try:
         if feedback is not None:
             save_widgets(store, settings.project, feedback)
@@ -221,6 +246,8 @@ def serve(
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}{'compare' if arena else ''}")
         err.print(access_line)
+        if gradio is not None:
+            gradio_key = mount_gradio_app(application, store, settings, gradio, gradio_path)
         uvicorn.run(
             application,
             host=settings.host,
@@ -229,7 +256,54 @@ def serve(
             **limits,
         )
     finally:
+        if gradio_key is not None:
+            from tuneback.services.keys import KeyService
+
+            KeyService(store).revoke(gradio_key, actor="tuneback serve --gradio")
         store.close()
+
+
+def loopback_url(host: str, port: int) -> str:
+    """This server's URL from this machine."""
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def mount_gradio_app(
+    application: FastAPI, store: Store, settings: Settings, spec: str, path: str
+) -> str | None:
+    """Load the Gradio app ``spec`` and serve it at ``path``; the id of the key made for it.
+
+    The app logs over loopback, as any app does, rather than calling the
+    services in-process: its writes then pass the same key checks, rate limits
+    and commits, and its SDK client needs no second way in. With auth on it
+    gets a key of its own (role user: log and chat, nothing else), made here
+    and revoked when the server stops, so no key has to be copied anywhere.
+    """
+    from tuneback.integrations.gradio_mount import check_mount_path, load_blocks, mount_gradio
+    from tuneback.services.keys import KeyService
+
+    check_mount_path(application, path)
+    os.environ["TUNEBACK_URL"] = loopback_url(settings.host, settings.port)
+    key_id = None
+    if settings.auth:
+        made = KeyService(store).create(
+            settings.project, name="gradio app (tuneback serve --gradio)", role="user"
+        )
+        os.environ["TUNEBACK_API_KEY"] = made.key
+        key_id = made.record.id
+    try:
+        mount_gradio(application, load_blocks(spec), path)
+    except BaseException:
+        if key_id is not None:
+            KeyService(store).revoke(key_id, actor="tuneback serve --gradio")
+        raise
+    for url in share_urls(settings.host, settings.port):
+        err.print(f"  gradio app {spec} at {url.rstrip('/')}/{path.strip('/')}/")
+    return key_id
 
 
 class ChatAccessChoice(StrEnum):
