@@ -13,21 +13,22 @@ wait for delivery and ``aclose()`` (or ``async with``) to send what is left.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from tuneback.client import wire
+from tuneback.client import calls, wire
 from tuneback.client.batcher import AsyncBatcher, BatchStats
-from tuneback.client.sync import DEFAULT_URL
+from tuneback.client.calls import ClientBase, Flush, Plan, Queue, Send
 from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
 from tuneback.domain import ChatMessage, Run, StoredEvent
 
+T = TypeVar("T")
 
-class AsyncClient:
+
+class AsyncClient(ClientBase[httpx.AsyncClient, httpx.AsyncBaseTransport]):
     """A tuneback server, reached at ``url`` with ``api_key``, from async code.
 
     The options are :class:`~tuneback.client.Client`'s: batches go out every
@@ -35,52 +36,47 @@ class AsyncClient:
     ``batch_bytes`` bytes.
     """
 
-    def __init__(
+    def _connect(
         self,
-        url: str | None = None,
-        api_key: str | None = None,
-        *,
-        background: bool = True,
-        batch_size: int = 100,
-        batch_bytes: int = 1_000_000,
-        flush_interval: float = 1.0,
-        max_retries: int = 5,
-        retry_backoff: float = 0.25,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.url = (url or os.environ.get("TUNEBACK_URL") or DEFAULT_URL).rstrip("/")
-        key = api_key or os.environ.get("TUNEBACK_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.background = background
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self._http = httpx.AsyncClient(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
-        )
-        self.batcher = AsyncBatcher(
-            self._send_batch,
-            max_items=batch_size,
-            max_bytes=batch_bytes,
-            interval=flush_interval,
-            max_retries=max_retries,
-            backoff=lambda attempt: wire.backoff(attempt, retry_backoff),
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None,
+    ) -> httpx.AsyncClient:
+        self.batcher = AsyncBatcher(self._send_batch, **self._batch_options)
+        return httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=timeout, transport=transport
         )
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         attempt = 0
         while True:
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
-                if attempt >= self.max_retries:
-                    raise
-            else:
-                if not wire.retryable(response.status_code) or attempt >= self.max_retries:
-                    wire.raise_for_error(response)
-                    return response
-            await asyncio.sleep(wire.backoff(attempt, self.retry_backoff))
+                outcome = await self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                outcome = exc
+            wait = calls.retry_wait(attempt, outcome, self.max_retries, self.retry_backoff)
+            if wait is None:
+                assert isinstance(outcome, httpx.Response)
+                return outcome
+            await asyncio.sleep(wait)
             attempt += 1
+
+    async def _run(self, plan: Plan[T]) -> T:
+        """Carry out a call's steps, awaiting each."""
+        result: Any = None
+        try:
+            while True:
+                step = plan.send(result)
+                if isinstance(step, Send):
+                    result = await self._request(step.method, step.path, **step.options)
+                elif isinstance(step, Flush):
+                    result = await self.flush()
+                elif isinstance(step, Queue):
+                    result = [self.batcher.add(item) for item in step.items]
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     async def _send_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
@@ -111,20 +107,10 @@ class AsyncClient:
 
     async def ingest(self, items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send items made by :mod:`tuneback.client.wire`; returns the per-item errors."""
-        response = await self._request("POST", "/api/v1/ingest", json={"items": list(items)})
-        return wire.ingest_failures(response)
+        return await self._run(calls.ingest(items))
 
     async def _write(self, items: list[dict[str, Any]], background: bool | None) -> list[str]:
-        ids = [str(item["id"]) for item in items]
-        if self.background if background is None else background:
-            for item in items:
-                self.batcher.add(item)
-            return ids
-        for failure in await self.ingest(items):
-            wire.raise_for_error(
-                httpx.Response(failure.get("status", 422), json={"error": failure.get("error")})
-            )
-        return ids
+        return await self._run(calls.write(items, self._in_background(background)))
 
     async def log_run(
         self,
@@ -167,7 +153,7 @@ class AsyncClient:
         background: bool | None = None,
     ) -> list[str]:
         """Humanloop-style feedback (see :meth:`Client.feedback`); returns the ids."""
-        items = wire.humanloop_items(run_id, type, value, user, data_id)
+        items = calls.feedback_items(run_id, type, value, user, data_id)
         return await self._write(items, background)
 
     async def compare(
@@ -192,22 +178,16 @@ class AsyncClient:
         Sent straight away, after whatever is still queued (the feedback itself
         may be), so it raises what the server says.
         """
-        path = f"/api/v1/feedback/{wire.path_id('feedback id', feedback_id)}"
-        await self.flush()
-        await self._request("DELETE", path)
+        await self._run(calls.retract(feedback_id))
 
     async def start_conversation(self, *, id: str | None = None, **fields: Any) -> str:
         """Start a conversation (same fields as :meth:`Client.start_conversation`)."""
-        body = wire.conversation_body(id=id, **fields)
-        await self._request("POST", "/api/v1/conversations", json=body)
-        return str(body["id"])
+        return await self._run(calls.start_conversation(id=id, **fields))
 
     async def add_message(
         self, conversation_id: str, role: str, content: str, *, id: str | None = None, **fields: Any
     ) -> str:
-        body = wire.message_body(conversation_id, role=role, content=content, id=id, **fields)
-        await self._request("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body)
-        return str(body["id"])
+        return await self._run(calls.add_message(conversation_id, role, content, id=id, **fields))
 
     async def conversation_feedback(
         self,
@@ -222,53 +202,29 @@ class AsyncClient:
 
         See :meth:`Client.conversation_feedback`.
         """
-        path, body = wire.conversation_feedback(conversation_id, key, message_id, id, fields)
-        await self.flush()
-        await self._request("POST", path, json=body)
-        return str(body["id"])
+        return await self._run(
+            calls.conversation_feedback(conversation_id, key, message_id, id, fields)
+        )
 
     async def end_conversation(self, conversation_id: str) -> None:
-        path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
-        await self._request("POST", path)
+        await self._run(calls.end_conversation(conversation_id))
 
     async def add_to_dataset(
         self, run_id: str, dataset: str = "default", *, output: str | None = None
     ) -> str:
         """Add a run to a dataset (see :meth:`Client.add_to_dataset`); returns the item's id."""
-        wire.path_id("run id", run_id)
-        body = wire.dataset_body(dataset)
-        await self.flush()
-        if output is not None:
-            await self.feedback(run_id, type="correction", value=output, background=False)
-        listed = (await self._request("GET", "/api/v1/datasets")).json()
-        dataset_id = wire.dataset_named(listed, dataset)
-        if dataset_id is None:
-            made = await self._request("POST", "/api/v1/datasets", json=body)
-            dataset_id = str(made.json()["id"])
-        path = f"/api/v1/datasets/{dataset_id}/items"
-        added = await self._request("POST", path, json={"run_ids": [run_id]})
-        return wire.item_of(added.json(), run_id)
+        return await self._run(calls.add_to_dataset(run_id, dataset, output))
 
     async def project_stats(
         self, *, period: str = "7d", model: str | None = None, project: str | None = None
     ) -> dict[str, Any]:
         """The dashboard's numbers for the key's project (see :meth:`Client.project_stats`)."""
-        params = wire.stats_params(period=period, model=model, project=project)
-        response = await self._request("GET", "/api/v1/stats", params=params)
-        data: dict[str, Any] = response.json()
-        return data
-
-    def run_url(self, run_id: str) -> str:
-        return f"{self.url}/runs/{wire.path_id('run id', run_id)}"
+        return await self._run(calls.project_stats(period, model, project))
 
     async def events(
         self, after: int = 0, *, limit: int = 1000, types: Sequence[str] | None = None
     ) -> EventsPage:
-        params: dict[str, Any] = {"after": after, "limit": limit}
-        if types:
-            params["type"] = list(types)
-        response = await self._request("GET", "/api/v1/events", params=params)
-        return wire.events_page(response.json(), after)
+        return await self._run(calls.events(after, limit, types))
 
     async def follow(
         self,
@@ -290,13 +246,10 @@ class AsyncClient:
     async def create_feedback_token(
         self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600
     ) -> FeedbackToken:
-        body = {"run_id": run_id, "key": key, "expires_in": int(expires_in)}
-        response = await self._request("POST", "/api/v1/feedback/tokens", json=body)
-        return wire.token_from(response.json())
+        return await self._run(calls.create_feedback_token(run_id, key, expires_in))
 
     async def get_run(self, run_id: str) -> Run:
-        response = await self._request("GET", f"/api/v1/runs/{run_id}")
-        return Run.model_validate(response.json())
+        return await self._run(calls.get_run(run_id))
 
     async def list_runs(
         self,
@@ -307,6 +260,6 @@ class AsyncClient:
         until: datetime | None = None,
         **filters: Any,
     ) -> RunsPage:
-        params = wire.list_params(limit=limit, cursor=cursor, since=since, until=until, **filters)
-        response = await self._request("GET", "/api/v1/runs", params=params)
-        return wire.runs_page(response.json())
+        return await self._run(
+            calls.list_runs(limit=limit, cursor=cursor, since=since, until=until, **filters)
+        )

@@ -10,62 +10,43 @@ transport into the app itself.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from tuneback.client import wire
+from tuneback.client import calls, wire
 from tuneback.client.batcher import BackgroundBatcher, BatchStats
+from tuneback.client.calls import ClientBase, Flush, Plan, Queue, Send
 from tuneback.client.wire import EventsPage, FeedbackToken, FeedbackType, RunsPage
 from tuneback.domain import ChatMessage, Run, StoredEvent
 
-DEFAULT_URL = "http://127.0.0.1:8000"
+T = TypeVar("T")
 
 
-class Client:
+class Client(ClientBase[httpx.Client, httpx.BaseTransport]):
     """A tuneback server, reached at ``url`` with ``api_key``.
 
     ``url`` and ``api_key`` default to ``TUNEBACK_URL`` and ``TUNEBACK_API_KEY``.
     Batches go out every ``flush_interval`` seconds, or sooner at
     ``batch_size`` items or ``batch_bytes`` bytes; ``close()`` (also run at exit)
-    sends what is left.
+    sends what is left. Options: ``background``, ``batch_size``, ``batch_bytes``,
+    ``flush_interval``, ``max_retries``, ``retry_backoff``, ``timeout``,
+    ``transport``.
     """
 
-    def __init__(
+    _batcher: BackgroundBatcher | None = None
+
+    def _connect(
         self,
-        url: str | None = None,
-        api_key: str | None = None,
-        *,
-        background: bool = True,
-        batch_size: int = 100,
-        batch_bytes: int = 1_000_000,
-        flush_interval: float = 1.0,
-        max_retries: int = 5,
-        retry_backoff: float = 0.25,
-        timeout: float = 10.0,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self.url = (url or os.environ.get("TUNEBACK_URL") or DEFAULT_URL).rstrip("/")
-        key = api_key or os.environ.get("TUNEBACK_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.background = background
-        self.max_retries = max_retries
-        self.retry_backoff = retry_backoff
-        self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
-        )
-        self._batcher: BackgroundBatcher | None = None
-        self._batch_options: dict[str, Any] = {
-            "max_items": batch_size,
-            "max_bytes": batch_bytes,
-            "interval": flush_interval,
-            "max_retries": max_retries,
-            "backoff": lambda attempt: wire.backoff(attempt, retry_backoff),
-        }
+        url: str,
+        headers: dict[str, str],
+        timeout: float,
+        transport: httpx.BaseTransport | None,
+    ) -> httpx.Client:
+        return httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport)
 
     # -- plumbing --------------------------------------------------------------
 
@@ -73,17 +54,32 @@ class Client:
         """Send, retrying network errors and 5xx with backoff; raises what is left."""
         attempt = 0
         while True:
+            outcome: httpx.Response | httpx.TransportError
             try:
-                response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError:
-                if attempt >= self.max_retries:
-                    raise
-            else:
-                if not wire.retryable(response.status_code) or attempt >= self.max_retries:
-                    wire.raise_for_error(response)
-                    return response
-            time.sleep(wire.backoff(attempt, self.retry_backoff))
+                outcome = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                outcome = exc
+            wait = calls.retry_wait(attempt, outcome, self.max_retries, self.retry_backoff)
+            if wait is None:
+                assert isinstance(outcome, httpx.Response)
+                return outcome
+            time.sleep(wait)
             attempt += 1
+
+    def _run(self, plan: Plan[T]) -> T:
+        """Carry out a call's steps, blocking on each."""
+        result: Any = None
+        try:
+            while True:
+                step = plan.send(result)
+                if isinstance(step, Send):
+                    result = self._request(step.method, step.path, **step.options)
+                elif isinstance(step, Flush):
+                    result = self.flush()
+                elif isinstance(step, Queue):
+                    result = [self.batcher.add(item) for item in step.items]
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def _send_batch(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         try:
@@ -98,16 +94,8 @@ class Client:
             self._batcher = BackgroundBatcher(self._send_batch, **self._batch_options)
         return self._batcher
 
-    def _write(self, item: dict[str, Any], background: bool | None) -> str:
-        item_id = str(item["id"])
-        if self.background if background is None else background:
-            self.batcher.add(item)
-            return item_id
-        response = self._request("POST", "/api/v1/ingest", json={"items": [item]})
-        for failure in wire.ingest_failures(response):
-            error = failure.get("error") or {}
-            wire.raise_for_error(httpx.Response(failure.get("status", 422), json={"error": error}))
-        return item_id
+    def _write(self, items: list[dict[str, Any]], background: bool | None) -> list[str]:
+        return self._run(calls.write(items, self._in_background(background)))
 
     @property
     def stats(self) -> BatchStats:
@@ -188,7 +176,8 @@ class Client:
             started_at=started_at,
             created_at=created_at,
         )
-        return self._write(item, background)
+        [run_id] = self._write([item], background)
+        return run_id
 
     def record_feedback(
         self,
@@ -220,7 +209,8 @@ class Client:
             source=source,
             metadata=dict(metadata) if metadata else None,
         )
-        return self._write(item, background)
+        [feedback_id] = self._write([item], background)
+        return feedback_id
 
     def feedback(
         self,
@@ -237,8 +227,7 @@ class Client:
 
         ``data_id`` is an alias of ``run_id``, here and in the list's entries.
         """
-        items = wire.humanloop_items(run_id, type, value, user, data_id)
-        return [self._write(item, background) for item in items]
+        return self._write(calls.feedback_items(run_id, type, value, user, data_id), background)
 
     def compare(
         self,
@@ -273,7 +262,8 @@ class Client:
             prompt=[dict(m) for m in prompt] if prompt else None,
             metadata=dict(metadata) if metadata else None,
         )
-        return self._write(item, background)
+        [comparison_id] = self._write([item], background)
+        return comparison_id
 
     def retract(self, feedback_id: str) -> None:
         """Take feedback back (an un-clicked rating); the history keeps it.
@@ -281,9 +271,7 @@ class Client:
         Sent straight away, after whatever is still queued (the feedback itself
         may be), so it raises what the server says.
         """
-        path = f"/api/v1/feedback/{wire.path_id('feedback id', feedback_id)}"
-        self.flush()
-        self._request("DELETE", path)
+        self._run(calls.retract(feedback_id))
 
     # -- conversations ---------------------------------------------------------
 
@@ -300,18 +288,18 @@ class Client:
         started_at: datetime | None = None,
     ) -> str:
         """Start a conversation; returns its id (made here when not given, so a retry is safe)."""
-        body = wire.conversation_body(
-            id=id,
-            user=user,
-            model=model,
-            system_prompt=system_prompt,
-            title=title,
-            tags=list(tags) if tags else None,
-            metadata=dict(metadata) if metadata else None,
-            started_at=started_at,
+        return self._run(
+            calls.start_conversation(
+                id=id,
+                user=user,
+                model=model,
+                system_prompt=system_prompt,
+                title=title,
+                tags=list(tags) if tags else None,
+                metadata=dict(metadata) if metadata else None,
+                started_at=started_at,
+            )
         )
-        self._request("POST", "/api/v1/conversations", json=body)
-        return str(body["id"])
 
     def add_message(
         self,
@@ -325,17 +313,17 @@ class Client:
         created_at: datetime | None = None,
     ) -> str:
         """Add a message (``run_id`` links an assistant message to its run); returns its id."""
-        body = wire.message_body(
-            conversation_id,
-            role=role,
-            content=content,
-            id=id,
-            parent_id=parent_id,
-            run_id=run_id,
-            created_at=created_at,
+        return self._run(
+            calls.add_message(
+                conversation_id,
+                role,
+                content,
+                id=id,
+                parent_id=parent_id,
+                run_id=run_id,
+                created_at=created_at,
+            )
         )
-        self._request("POST", f"/api/v1/conversations/{conversation_id}/messages", json=body)
-        return str(body["id"])
 
     def conversation_feedback(
         self,
@@ -354,15 +342,11 @@ class Client:
         conversation with ``message_id`` in the metadata. Sent straight away,
         after what is queued, so it raises what the server says.
         """
-        path, body = wire.conversation_feedback(conversation_id, key, message_id, id, fields)
-        self.flush()
-        self._request("POST", path, json=body)
-        return str(body["id"])
+        return self._run(calls.conversation_feedback(conversation_id, key, message_id, id, fields))
 
     def end_conversation(self, conversation_id: str) -> None:
         """Mark a conversation ended (a chat cleared or closed)."""
-        path = f"/api/v1/conversations/{wire.path_id('conversation id', conversation_id)}/end"
-        self._request("POST", path)
+        self._run(calls.end_conversation(conversation_id))
 
     # -- direct calls ----------------------------------------------------------
 
@@ -377,18 +361,7 @@ class Client:
         already in the dataset keeps its item. Sent straight away, after what is
         still queued (the run itself may be), so it raises what the server says.
         """
-        wire.path_id("run id", run_id)
-        body = wire.dataset_body(dataset)
-        self.flush()
-        if output is not None:
-            self.feedback(run_id, type="correction", value=output, background=False)
-        listed = self._request("GET", "/api/v1/datasets").json()
-        dataset_id = wire.dataset_named(listed, dataset)
-        if dataset_id is None:
-            dataset_id = str(self._request("POST", "/api/v1/datasets", json=body).json()["id"])
-        path = f"/api/v1/datasets/{dataset_id}/items"
-        added = self._request("POST", path, json={"run_ids": [run_id]}).json()
-        return wire.item_of(added, run_id)
+        return self._run(calls.add_to_dataset(run_id, dataset, output))
 
     def project_stats(
         self, *, period: str = "7d", model: str | None = None, project: str | None = None
@@ -399,23 +372,13 @@ class Client:
 
         Named apart from :attr:`stats`, which counts this client's own deliveries.
         """
-        params = wire.stats_params(period=period, model=model, project=project)
-        data: dict[str, Any] = self._request("GET", "/api/v1/stats", params=params).json()
-        return data
-
-    def run_url(self, run_id: str) -> str:
-        """The run's page on the server, to link to from your app."""
-        return f"{self.url}/runs/{wire.path_id('run id', run_id)}"
+        return self._run(calls.project_stats(period, model, project))
 
     def events(
         self, after: int = 0, *, limit: int = 1000, types: Sequence[str] | None = None
     ) -> EventsPage:
         """Events with a sequence number above ``after``, oldest first."""
-        params: dict[str, Any] = {"after": after, "limit": limit}
-        if types:
-            params["type"] = list(types)
-        response = self._request("GET", "/api/v1/events", params=params)
-        return wire.events_page(response.json(), after)
+        return self._run(calls.events(after, limit, types))
 
     def follow(
         self,
@@ -440,11 +403,10 @@ class Client:
         self, run_id: str, key: str = "thumbs", *, expires_in: float = 3 * 3600
     ) -> FeedbackToken:
         """A link that lets anyone rate ``run_id`` on ``key`` until it expires."""
-        body = {"run_id": run_id, "key": key, "expires_in": int(expires_in)}
-        return wire.token_from(self._request("POST", "/api/v1/feedback/tokens", json=body).json())
+        return self._run(calls.create_feedback_token(run_id, key, expires_in))
 
     def get_run(self, run_id: str) -> Run:
-        return Run.model_validate(self._request("GET", f"/api/v1/runs/{run_id}").json())
+        return self._run(calls.get_run(run_id))
 
     def list_runs(
         self,
@@ -461,17 +423,18 @@ class Client:
         limit: int = 50,
         cursor: str | None = None,
     ) -> RunsPage:
-        params = wire.list_params(
-            model=model,
-            user=user,
-            since=since,
-            until=until,
-            tag=tag,
-            has_feedback=has_feedback,
-            min_score=min_score,
-            max_score=max_score,
-            score_key=score_key,
-            limit=limit,
-            cursor=cursor,
+        return self._run(
+            calls.list_runs(
+                model=model,
+                user=user,
+                since=since,
+                until=until,
+                tag=tag,
+                has_feedback=has_feedback,
+                min_score=min_score,
+                max_score=max_score,
+                score_key=score_key,
+                limit=limit,
+                cursor=cursor,
+            )
         )
-        return wire.runs_page(self._request("GET", "/api/v1/runs", params=params).json())

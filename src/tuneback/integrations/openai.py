@@ -29,6 +29,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -127,6 +128,30 @@ class _Call:
     extra: dict[str, Any] = field(default_factory=dict)
     logged: bool = False
 
+    @contextmanager
+    def failing(self) -> Iterator[None]:
+        """A request that raises is a failed run."""
+        try:
+            yield
+        except BaseException as exc:
+            self.log("error", exc)
+            raise
+
+    def returned(self, response: Any, streamed: Callable[[Any, _Call], Any]) -> Any:
+        """What the wrapped ``create`` gives back: a stream that logs as it is read, or the
+        completion, logged and tagged with its run id."""
+        if self.request.get("stream") is True:
+            return streamed(response, self)
+        self.completed(response)
+        return _tag(response, self.run_id)
+
+    def ended(self, exc: BaseException, end: type[BaseException]) -> None:
+        """A stream stopped: at its ``end``, or by an error."""
+        if isinstance(exc, end):
+            self.log("ok")
+        else:
+            self.log("error", exc)
+
     def completed(self, response: Any) -> None:
         try:
             choices = getattr(response, "choices", None) or []
@@ -192,15 +217,9 @@ class _Call:
 def _sync_create(create: Callable[..., Any], sink: _Sink) -> Callable[..., Any]:
     def traced(*args: Any, **kwargs: Any) -> Any:
         call = _Call(sink, kwargs)
-        try:
+        with call.failing():
             response = create(*args, **kwargs)
-        except BaseException as exc:
-            call.log("error", exc)
-            raise
-        if kwargs.get("stream") is True:
-            return TracedStream(response, call)
-        call.completed(response)
-        return _tag(response, call.run_id)
+        return call.returned(response, TracedStream)
 
     return traced
 
@@ -208,15 +227,9 @@ def _sync_create(create: Callable[..., Any], sink: _Sink) -> Callable[..., Any]:
 def _async_create(create: Callable[..., Any], sink: _Sink) -> Callable[..., Any]:
     async def traced(*args: Any, **kwargs: Any) -> Any:
         call = _Call(sink, kwargs)
-        try:
+        with call.failing():
             response = await create(*args, **kwargs)
-        except BaseException as exc:
-            call.log("error", exc)
-            raise
-        if kwargs.get("stream") is True:
-            return AsyncTracedStream(response, call)
-        call.completed(response)
-        return _tag(response, call.run_id)
+        return call.returned(response, AsyncTracedStream)
 
     return traced
 
@@ -229,7 +242,25 @@ def _tag(response: Any, run_id: str) -> Any:
     return response
 
 
-class TracedStream:
+class _Traced:
+    """A stream being logged: the stream's own attributes, and a run even when left early."""
+
+    def __init__(self, stream: Any, call: _Call) -> None:
+        self._stream = stream
+        self._call = call
+        self.tuneback_run_id = call.run_id
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def __del__(self) -> None:
+        # A loop left with ``break`` and never closed still becomes a run.
+        call = self.__dict__.get("_call")
+        if call is not None:
+            call.log("cancelled")
+
+
+class TracedStream(_Traced):
     """An OpenAI stream that logs the run when it ends, is closed or fails.
 
     Iterate it as the stream itself; other attributes (``response``, …) are the
@@ -237,22 +268,14 @@ class TracedStream:
     text received so far.
     """
 
-    def __init__(self, stream: Any, call: _Call) -> None:
-        self._stream = stream
-        self._call = call
-        self.tuneback_run_id = call.run_id
-
     def __iter__(self) -> Iterator[Any]:
         return self
 
     def __next__(self) -> Any:
         try:
             chunk = next(self._stream)
-        except StopIteration:
-            self._call.log("ok")
-            raise
         except BaseException as exc:
-            self._call.log("error", exc)
+            self._call.ended(exc, StopIteration)
             raise
         self._call.chunk(chunk)
         return chunk
@@ -269,23 +292,9 @@ class TracedStream:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
-    def __del__(self) -> None:
-        # A loop left with ``break`` and never closed still becomes a run.
-        call = self.__dict__.get("_call")
-        if call is not None:
-            call.log("cancelled")
-
-
-class AsyncTracedStream:
+class AsyncTracedStream(_Traced):
     """:class:`TracedStream` for ``AsyncOpenAI``."""
-
-    def __init__(self, stream: Any, call: _Call) -> None:
-        self._stream = stream
-        self._call = call
-        self.tuneback_run_id = call.run_id
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self
@@ -293,11 +302,8 @@ class AsyncTracedStream:
     async def __anext__(self) -> Any:
         try:
             chunk = await self._stream.__anext__()
-        except StopAsyncIteration:
-            self._call.log("ok")
-            raise
         except BaseException as exc:
-            self._call.log("error", exc)
+            self._call.ended(exc, StopAsyncIteration)
             raise
         self._call.chunk(chunk)
         return chunk
@@ -313,15 +319,6 @@ class AsyncTracedStream:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        # A loop left with ``break`` and never closed still becomes a run.
-        call = self.__dict__.get("_call")
-        if call is not None:
-            call.log("cancelled")
 
 
 # -- what a request says -----------------------------------------------------------
