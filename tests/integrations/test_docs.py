@@ -13,13 +13,15 @@ from streamlit.testing.v1 import AppTest
 
 from tests.client.conftest import Sdk
 from tests.client.servers import free_port, serving
-from tests.integrations.test_gradio import Chat
+from tests.integrations.test_gradio import Chat, trigger
+from tests.integrations.test_gradio_blocks import BlocksChat
 from tests.models.openai_server import FakeOpenAIServer
 from tuneback import Client
 from tuneback.integrations import streamlit as tb_st
 
 ROOT = Path(__file__).resolve().parents[2]
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+LIKED = {"index": 1, "value": [{"type": "text", "text": "You said: Hi"}], "liked": True}
 
 
 def blocks(path: Path, start: str = "", end: str = "") -> list[str]:
@@ -32,7 +34,7 @@ def blocks(path: Path, start: str = "", end: str = "") -> list[str]:
 @pytest.mark.parametrize(
     ("page", "start", "end", "count"),
     [
-        ("docs/integrations.md", "", "", 8),
+        ("docs/integrations.md", "", "", 9),
         ("README.md", "### From an OpenAI client", "## Read the dashboard", 4),
     ],
 )
@@ -74,11 +76,17 @@ def test_the_examples_on_the_page_run(
             if "import gradio" in block:
                 exec(compile(block, page, "exec"), namespace)
                 demo = namespace["demo"]
-                assert isinstance(demo, gr.ChatInterface)
+                assert isinstance(demo, gr.Blocks)
                 try:
-                    chat = Chat(GradioClient(f"http://127.0.0.1:{port}/", verbose=False), "/reply")
-                    turn = chat.ask("Hi")
-                    chat.event("like", 1, liked=True)
+                    gc = GradioClient(f"http://127.0.0.1:{port}/", verbose=False)
+                    if isinstance(demo, gr.ChatInterface):
+                        chat = Chat(gc, "/reply")
+                        turn = chat.ask("Hi")
+                        chat.event("like", 1, liked=True)
+                    else:
+                        blocks_chat = BlocksChat(gc)
+                        turn = blocks_chat.ask("Hi")
+                        trigger(gc, "/tuneback_like", blocks_chat.messages, event_data=LIKED)
                     assert demo.tuneback.flush(timeout=10)  # type: ignore[attr-defined]
                 finally:
                     demo.close()
