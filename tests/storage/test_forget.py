@@ -298,12 +298,16 @@ def seed(store: Store) -> tuple[Seeded, Seeded, list[str]]:
 def without(snapshot: dict[str, list[dict[str, Any]]], gone: Seeded) -> dict[str, Any]:
     """The snapshot with the rows ``gone`` owns taken out, and nothing else changed."""
     key = {"review_feedback": "feedback_id", "comparison_runs": "comparison_id"}
-    return {
+    kept = {
         name: [r for r in rows if r[key.get(name, "id")] not in gone.rows[name]]
         if name in gone.rows
         else rows
         for name, rows in snapshot.items()
     }
+    # A removed run leaves the review queues that held it.
+    runs = gone.rows.get("runs", set())
+    kept["review_members"] = [r for r in kept["review_members"] if r["run_id"] not in runs]
+    return kept
 
 
 def all_text(store: Store) -> str:

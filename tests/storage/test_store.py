@@ -214,6 +214,7 @@ def test_info_counts_rows(store: Store) -> None:
         "dataset_items": 1,
         "review_queues": 1,
         "review_feedback": 1,
+        "review_members": 3,
         "annotation_tasks": 1,
         "events": len(conversation_events()),
     }

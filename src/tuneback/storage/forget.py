@@ -56,6 +56,7 @@ from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
 from tuneback.storage.commit import hold_log_tail
 from tuneback.storage.engine import WRITE_OPTION, EncodedJson
+from tuneback.storage.review_membership import after_removal, runs_rated_by
 
 CHUNK = 500
 SCAN_PAGE = 2_000
@@ -332,6 +333,7 @@ def _scan(conn: Connection, project: str | None, after: int, last: int) -> Itera
 
 def _delete_rows(conn: Connection, owned: _Owned) -> ForgetCounts:
     counts = ForgetCounts()
+    rated = runs_rated_by(conn, owned.feedback)
     counts.conversations = _delete(conn, t.conversations.c.id, owned.conversations)
     counts.messages = _delete(conn, t.messages.c.id, owned.messages)
     counts.runs = _delete(conn, t.runs.c.id, owned.runs)
@@ -342,6 +344,7 @@ def _delete_rows(conn: Connection, owned: _Owned) -> ForgetCounts:
     counts.dataset_items = _delete(conn, t.dataset_items.c.id, owned.dataset_items)
     _delete(conn, t.review_leases.c.run_id, owned.runs)
     _delete(conn, t.review_skips.c.run_id, owned.runs)
+    after_removal(conn, owned.runs, rated)
     return counts
 
 

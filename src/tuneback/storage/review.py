@@ -1,36 +1,30 @@
 """The SQL behind review queues: which runs a queue holds, leases, skips, progress.
 
-A queue's items are never copied anywhere: they are the runs its rule matches
-now, plus the runs already reviewed in it (so an item stays after a review made
-it stop matching, e.g. "no feedback yet"). Leases and skips live in plain tables
-outside the event log (see ``tables.py``); taking a lease is one
+A queue's items are the runs its rule matches now plus the runs already
+reviewed in it (so an item stays after a review made it stop matching, e.g.
+"no feedback yet"). That membership is stored in ``review_members`` and kept by
+the projector as runs and feedback arrive (see ``review_membership.py``), so
+counts and the next item are index reads at any size. Leases and skips live in
+plain tables outside the event log (see ``tables.py``); taking a lease is one
 ``INSERT … ON CONFLICT DO UPDATE … WHERE`` that only overwrites an expired
 lease or the reviewer's own, atomic on SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Connection,
-    Integer,
-    and_,
-    case,
     delete,
     exists,
     func,
-    literal,
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 
 from tuneback.domain import (
     AnnotationTask,
@@ -43,7 +37,6 @@ from tuneback.domain.review import item_status
 from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import has_tag, run_conditions
-from tuneback.storage.engine import WRITE_OPTION
 from tuneback.storage.rows import feedback_from_row
 from tuneback.storage.store import Store
 
@@ -52,6 +45,7 @@ _fb = t.feedback.c
 _rf = t.review_feedback.c
 _leases = t.review_leases.c
 _skips = t.review_skips.c
+_members = t.review_members.c
 
 
 @dataclass(frozen=True)
@@ -106,13 +100,6 @@ class ReviewStore:
         self.store = store
         self.engine = store.engine
 
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
-
     # -- queues -------------------------------------------------------------------
 
     def get_queue(self, queue_id: str) -> ReviewQueue:
@@ -131,25 +118,11 @@ class ReviewStore:
 
     # -- which runs are in a queue ------------------------------------------------------
 
-    def _rule(self, queue: ReviewQueue) -> list[ColumnElement[bool]]:
-        return run_conditions(queue.rule.criteria(queue.project))
-
-    def _reviewed_here(self, queue_id: str) -> ColumnElement[bool]:
-        return exists().where(_rf.queue_id == queue_id, _rf.run_id == _runs.id)
-
-    def _member(self, queue: ReviewQueue) -> ColumnElement[bool]:
-        return and_(
-            _runs.project == queue.project,
-            or_(and_(literal(True), *self._rule(queue)), self._reviewed_here(queue.id)),
-        )
-
-    def _reviews(self, queue_id: str) -> Any:
-        """Distinct reviewers who answered on the run in this queue (a correlated count)."""
-        return (
-            select(func.count(func.distinct(_rf.reviewer)))
-            .where(_rf.queue_id == queue_id, _rf.run_id == _runs.id)
-            .scalar_subquery()
-        )
+    def rule_matches(self, queue: ReviewQueue) -> list[str]:
+        """The runs the queue's rule matches now, read from the runs themselves."""
+        query = select(_runs.id).where(*run_conditions(queue.rule.criteria(queue.project)))
+        with self.engine.connect() as conn:
+            return list(conn.execute(query.order_by(_runs.id)).scalars())
 
     def candidates(
         self, queue: ReviewQueue, reviewer: str, now: datetime, *, limit: int = 20
@@ -160,27 +133,23 @@ class ReviewStore:
         someone else holds a live lease on.
         """
         mine = exists().where(
-            _rf.queue_id == queue.id, _rf.run_id == _runs.id, _rf.reviewer == reviewer
+            _rf.queue_id == queue.id, _rf.run_id == _members.run_id, _rf.reviewer == reviewer
         )
         skipped = exists().where(
-            _skips.queue_id == queue.id, _skips.run_id == _runs.id, _skips.reviewer == reviewer
+            _skips.queue_id == queue.id,
+            _skips.run_id == _members.run_id,
+            _skips.reviewer == reviewer,
         )
         held = exists().where(
             _leases.queue_id == queue.id,
-            _leases.run_id == _runs.id,
+            _leases.run_id == _members.run_id,
             _leases.reviewer != reviewer,
             _leases.expires_at > now,
         )
         query = (
-            select(_runs.id)
-            .where(
-                self._member(queue),
-                self._reviews(queue.id) < queue.reviewers_per_item,
-                ~mine,
-                ~skipped,
-                ~held,
-            )
-            .order_by(_runs.created_at, _runs.id)
+            select(_members.run_id)
+            .where(_members.queue_id == queue.id, _members.done.is_(False), ~mine, ~skipped, ~held)
+            .order_by(_members.created_at, _members.run_id)
             .limit(limit)
         )
         with self.engine.connect() as conn:
@@ -225,11 +194,7 @@ class ReviewStore:
             "expires_at": expires_at,
         }
         table = t.review_leases
-        insert: Any = (
-            postgresql.insert(table)
-            if self.engine.dialect.name == "postgresql"
-            else sqlite.insert(table)
-        )
+        insert: Any = self.store.database.dialect.insert(table)
         statement = (
             insert.values(values)
             .on_conflict_do_update(
@@ -243,7 +208,7 @@ class ReviewStore:
             )
             .returning(_leases.reviewer)
         )
-        with self._writing() as conn:
+        with self.store.database.writing() as conn:
             if conn.execute(statement).first() is None:
                 return False
             reviewers = set(
@@ -265,7 +230,7 @@ class ReviewStore:
         )
 
     def release(self, queue_id: str, run_id: str, reviewer: str) -> None:
-        with self._writing() as conn:
+        with self.store.database.writing() as conn:
             conn.execute(self._delete_lease(queue_id, run_id, reviewer))
 
     def lease_holder(self, queue_id: str, run_id: str, now: datetime) -> str | None:
@@ -279,13 +244,9 @@ class ReviewStore:
     def skip(self, queue_id: str, run_id: str, reviewer: str, now: datetime) -> None:
         """Never serve this item to this reviewer again, and free it for the others."""
         table = t.review_skips
-        insert: Any = (
-            postgresql.insert(table)
-            if self.engine.dialect.name == "postgresql"
-            else sqlite.insert(table)
-        )
+        insert: Any = self.store.database.dialect.insert(table)
         row = {"queue_id": queue_id, "run_id": run_id, "reviewer": reviewer, "skipped_at": now}
-        with self._writing() as conn:
+        with self.store.database.writing() as conn:
             conn.execute(insert.values(row).on_conflict_do_nothing())
             conn.execute(self._delete_lease(queue_id, run_id, reviewer))
 
@@ -314,14 +275,11 @@ class ReviewStore:
     # -- progress -----------------------------------------------------------------
 
     def counts(self, queue: ReviewQueue, now: datetime) -> QueueCounts:
-        reviews = self._reviews(queue.id).label("reviews")
-        items = select(reviews).where(self._member(queue)).subquery()
-        needed = queue.reviewers_per_item
+        mine = _members.queue_id == queue.id
         tally = select(
-            func.count(),
-            func.sum(case((items.c.reviews == 0, 1), else_=0)),
-            func.sum(case((and_(items.c.reviews > 0, items.c.reviews < needed), 1), else_=0)),
-            func.sum(case((items.c.reviews >= needed, 1), else_=0)),
+            select(func.count()).where(mine).scalar_subquery(),
+            select(func.count()).where(mine, _members.reviews == 0).scalar_subquery(),
+            select(func.count()).where(mine, _members.done.is_(True)).scalar_subquery(),
         )
         by_reviewer = (
             select(_rf.reviewer, func.count(func.distinct(_rf.run_id)))
@@ -337,15 +295,15 @@ class ReviewStore:
             _leases.queue_id == queue.id, _leases.expires_at > now
         )
         with self.engine.connect() as conn:
-            total, pending, needs_more, completed = conn.execute(tally).one()
+            total, pending, completed = conn.execute(tally).one()
             reviewed_by = {row[0]: int(row[1]) for row in conn.execute(by_reviewer)}
             skipped_by = {row[0]: int(row[1]) for row in conn.execute(skips)}
             holding = {row[0]: row[1] for row in conn.execute(leases)}
         return QueueCounts(
             total=int(total),
-            pending=int(pending or 0),
-            needs_more=int(needs_more or 0),
-            completed=int(completed or 0),
+            pending=int(pending),
+            needs_more=int(total) - int(pending) - int(completed),
+            completed=int(completed),
             reviewed_by=reviewed_by,
             skipped_by=skipped_by,
             holding=holding,
@@ -355,22 +313,22 @@ class ReviewStore:
         self, queue: ReviewQueue, now: datetime, *, limit: int = 50, offset: int = 0
     ) -> list[QueueItem]:
         """The queue's items, unfinished ones first, each oldest first."""
-        reviews = self._reviews(queue.id).label("reviews")
-        done = case((reviews >= queue.reviewers_per_item, 1), else_=0).cast(Integer)
         holder = (
             select(_leases.reviewer)
             .where(
                 _leases.queue_id == queue.id,
-                _leases.run_id == _runs.id,
+                _leases.run_id == _members.run_id,
                 _leases.expires_at > now,
             )
             .scalar_subquery()
             .label("leased_by")
         )
         query = (
-            select(t.runs, reviews, holder)
-            .where(self._member(queue))
-            .order_by(done, _runs.created_at, _runs.id)
+            select(t.runs, _members.reviews, holder)
+            .select_from(t.review_members)
+            .join(t.runs, _runs.id == _members.run_id)
+            .where(_members.queue_id == queue.id)
+            .order_by(_members.done, _members.created_at, _members.run_id)
             .limit(limit)
             .offset(offset)
         )
@@ -426,11 +384,7 @@ class ReviewStore:
         return task
 
     def _payload_task_id(self) -> ColumnElement[Any]:
-        payload = t.events.c.payload
-        if self.engine.dialect.name == "postgresql":
-            found: ColumnElement[Any] = payload.cast(JSONB)["task"]["id"].astext
-            return found
-        return func.json_extract(payload, "$.task.id")
+        return self.store.database.dialect.json_text(t.events.c.payload, "task", "id")
 
     def task_runs(self, task: AnnotationTask, tag: str) -> list[Run]:
         query = select(t.runs).where(_runs.project == task.project, has_tag(tag))

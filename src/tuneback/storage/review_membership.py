@@ -1,0 +1,265 @@
+"""Review queue membership, kept in ``review_members`` as events are projected.
+
+A queue holds the runs its rule matches now and the runs already reviewed in
+it (an item stays after a review made it stop matching, e.g. "no feedback
+yet"). The rule is read once per event batch, as SQL through
+:func:`tuneback.storage.criteria.run_conditions`, over just the runs the batch
+touched: a new run, or a run whose feedback changed. A reviewer's first answer
+on an item adds one to its ``reviews`` with an upsert, which on PostgreSQL
+takes the row's lock, so two reviewers answering at once both count.
+
+:func:`fill_queue` puts a whole queue's runs in (a new queue, a changed rule, a
+rebuild); from then on :class:`MembershipChanges` keeps it in the event's own
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, false, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tuneback.domain import (
+    EventPayload,
+    FeedbackRecorded,
+    FeedbackRetracted,
+    ReviewQueue,
+    ReviewQueueCreated,
+    RunCompleted,
+    RunFailed,
+)
+from tuneback.storage import tables as t
+from tuneback.storage.criteria import run_conditions
+
+_members = t.review_members.c
+_runs = t.runs.c
+_rf = t.review_feedback.c
+CHUNK = 500
+"""Run ids per statement: well under every driver's limit on bound parameters."""
+
+
+def _insert(conn: Connection) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(t.review_members)
+
+
+def _matching(queue: ReviewQueue, run_ids: Sequence[str] | None) -> Any:
+    where = run_conditions(queue.rule.criteria(queue.project))
+    if run_ids is not None:
+        where.append(_runs.id.in_(list(run_ids)))
+    return select(
+        literal(queue.id).label("queue_id"),
+        _runs.id.label("run_id"),
+        _runs.created_at,
+        literal(0).label("reviews"),
+        false().label("done"),
+    ).where(*where)
+
+
+def _add_matching(conn: Connection, queue: ReviewQueue, run_ids: Sequence[str] | None) -> None:
+    columns = ["queue_id", "run_id", "created_at", "reviews", "done"]
+    statement = _insert(conn).from_select(columns, _matching(queue, run_ids))
+    conn.execute(statement.on_conflict_do_nothing(index_elements=["queue_id", "run_id"]))
+
+
+def refresh_runs(
+    conn: Connection, queue: ReviewQueue, run_ids: Sequence[str], *, rated: bool
+) -> None:
+    """Add the runs among ``run_ids`` the rule matches now; drop unreviewed ones it no longer does.
+
+    ``rated``: their feedback changed, so some may have stopped matching (new
+    runs only ever join).
+    """
+    for start in range(0, len(run_ids), CHUNK):
+        chunk = list(run_ids[start : start + CHUNK])
+        if rated:
+            still = _matching(queue, chunk).with_only_columns(_runs.id)
+            conn.execute(
+                delete(t.review_members).where(
+                    _members.queue_id == queue.id,
+                    _members.run_id.in_(chunk),
+                    _members.reviews == 0,
+                    _members.run_id.not_in(still.scalar_subquery()),
+                )
+            )
+        _add_matching(conn, queue, chunk)
+
+
+def fill_queue(conn: Connection, queue: ReviewQueue) -> None:
+    """Make the queue's membership whole: every matching run, and every run reviewed in it."""
+    conn.execute(delete(t.review_members).where(_members.queue_id == queue.id))
+    _add_matching(conn, queue, None)
+    reviewed = (
+        select(_rf.run_id, _rf.reviewer)
+        .where(_rf.queue_id == queue.id)
+        .distinct()
+        .subquery("reviewed")
+    )
+    for run_id, reviews in conn.execute(
+        select(reviewed.c.run_id, func.count()).group_by(reviewed.c.run_id)
+    ):
+        _count_reviews(conn, queue, run_id, reviews, set_to=True)
+
+
+def _count_reviews(
+    conn: Connection, queue: ReviewQueue, run_id: str, reviews: int, *, set_to: bool
+) -> None:
+    """Add ``reviews`` new reviewers to the item (or set its count, with ``set_to``)."""
+    needed = queue.reviewers_per_item
+    created = select(_runs.created_at).where(_runs.id == run_id).scalar_subquery()
+    statement = _insert(conn).values(
+        queue_id=queue.id,
+        run_id=run_id,
+        created_at=created,
+        reviews=reviews,
+        done=reviews >= needed,
+    )
+    total = statement.excluded.reviews if set_to else _members.reviews + reviews
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["queue_id", "run_id"],
+            set_={"reviews": total, "done": total >= needed},
+        )
+    )
+
+
+class MembershipChanges:
+    """What one batch of events changes in queue membership, written at the batch's end."""
+
+    def __init__(self) -> None:
+        self._clear()
+
+    def _clear(self) -> None:
+        self._new_queues: list[ReviewQueue] = []
+        self._new_runs: dict[str, set[str]] = defaultdict(set)
+        self._rated_runs: dict[str, set[str]] = defaultdict(set)
+        self._retracted: list[str] = []
+        self._answers: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+        """(queue, run) → this batch's answers there: feedback id → reviewer."""
+
+    def note(self, payload: EventPayload) -> None:
+        if isinstance(payload, ReviewQueueCreated):
+            self._new_queues.append(payload.queue)
+        elif isinstance(payload, RunCompleted | RunFailed):
+            self._new_runs[payload.run.project].add(payload.run.id)
+        elif isinstance(payload, FeedbackRecorded) and payload.feedback.run_id is not None:
+            fb = payload.feedback
+            self._rated_runs[fb.project].add(fb.run_id or "")
+            queue_id = fb.metadata.get("queue_id")
+            if fb.source == "annotator" and isinstance(queue_id, str) and fb.user:
+                self._answers[(queue_id, fb.run_id or "")][fb.id] = fb.user
+        elif isinstance(payload, FeedbackRetracted):
+            self._retracted.append(payload.feedback_id)
+
+    def write(self, conn: Connection) -> None:
+        """Bring membership up to date with this batch (after its rows are written)."""
+        if self._retracted:
+            f = t.feedback.c
+            rows = conn.execute(
+                select(f.project, f.run_id).where(f.id.in_(self._retracted), f.run_id.is_not(None))
+            )
+            for project, run_id in rows:
+                self._rated_runs[project].add(run_id)
+        for queue in self._new_queues:
+            fill_queue(conn, queue)
+        fresh = {queue.id for queue in self._new_queues}
+        projects = set(self._new_runs) | set(self._rated_runs)
+        queues = [q for q in _queues_of(conn, projects) if q.id not in fresh]
+        for queue in queues:
+            new = self._new_runs.get(queue.project, set())
+            rated = self._rated_runs.get(queue.project, set())
+            if new - rated:
+                refresh_runs(conn, queue, sorted(new - rated), rated=False)
+            if rated:
+                refresh_runs(conn, queue, sorted(rated), rated=True)
+        self._write_answers(conn, fresh)
+        self._clear()
+
+    def _write_answers(self, conn: Connection, fresh: set[str]) -> None:
+        if not self._answers:
+            return
+        by_id = {q.id: q for q in _queues(conn, {queue_id for queue_id, _ in self._answers})}
+        for (queue_id, run_id), answers in self._answers.items():
+            queue = by_id.get(queue_id)
+            if queue is None or queue_id in fresh:
+                continue  # a queue made in this batch was filled with its answers
+            # Reviewers who answered this item in an earlier batch are counted already.
+            earlier = set(
+                conn.execute(
+                    select(_rf.reviewer)
+                    .where(
+                        _rf.queue_id == queue_id,
+                        _rf.run_id == run_id,
+                        _rf.reviewer.in_(sorted(set(answers.values()))),
+                        _rf.feedback_id.not_in(sorted(answers)),
+                    )
+                    .distinct()
+                ).scalars()
+            )
+            newcomers = len(set(answers.values()) - earlier)
+            if newcomers:
+                _count_reviews(conn, queue, run_id, newcomers, set_to=False)
+
+
+def _queues_of(conn: Connection, projects: Iterable[str]) -> list[ReviewQueue]:
+    wanted = sorted(projects)
+    if not wanted:
+        return []
+    q = t.review_queues.c
+    rows = conn.execute(select(t.review_queues).where(q.project.in_(wanted)).order_by(q.id))
+    return [ReviewQueue.model_validate(dict(row)) for row in rows.mappings()]
+
+
+def _queues(conn: Connection, ids: Iterable[str]) -> list[ReviewQueue]:
+    q = t.review_queues.c
+    rows = conn.execute(select(t.review_queues).where(q.id.in_(sorted(ids))))
+    return [ReviewQueue.model_validate(dict(row)) for row in rows.mappings()]
+
+
+def runs_rated_by(conn: Connection, feedback_ids: Iterable[str]) -> set[str]:
+    """The runs these feedback rows are on (read before the rows go)."""
+    f = t.feedback.c
+    found: set[str] = set()
+    wanted = sorted(feedback_ids)
+    for start in range(0, len(wanted), CHUNK):
+        query = select(f.run_id).where(f.id.in_(wanted[start : start + CHUNK]))
+        found.update(run_id for run_id in conn.execute(query).scalars() if run_id)
+    return found
+
+
+def after_removal(conn: Connection, removed_runs: Iterable[str], rated: set[str]) -> None:
+    """Membership once rows were deleted outside the log (forgetting a person).
+
+    Removed runs leave every queue; runs that lost feedback or reviews are
+    counted again and checked against their queues' rules.
+    """
+    removed = sorted(removed_runs)
+    for start in range(0, len(removed), CHUNK):
+        chunk = removed[start : start + CHUNK]
+        conn.execute(delete(t.review_members).where(_members.run_id.in_(chunk)))
+    left = sorted(rated - set(removed))
+    if not left:
+        return
+    projects = set(conn.execute(select(_runs.project).where(_runs.id.in_(left))).scalars())
+    for queue in _queues_of(conn, projects):
+        for start in range(0, len(left), CHUNK):
+            chunk = left[start : start + CHUNK]
+            reviewers = (
+                select(func.count(func.distinct(_rf.reviewer)))
+                .where(_rf.queue_id == queue.id, _rf.run_id == _members.run_id)
+                .scalar_subquery()
+            )
+            conn.execute(
+                t.review_members.update()
+                .where(_members.queue_id == queue.id, _members.run_id.in_(chunk))
+                .values(reviews=reviewers)
+            )
+            conn.execute(
+                t.review_members.update()
+                .where(_members.queue_id == queue.id, _members.run_id.in_(chunk))
+                .values(done=_members.reviews >= queue.reviewers_per_item)
+            )
+        refresh_runs(conn, queue, left, rated=True)
