@@ -6,6 +6,7 @@ and a scripted model, and everything else is made from those.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -81,6 +82,9 @@ def create_app(
         try:
             yield
         finally:
+            # Background work first: it may still be storing what it was asked to.
+            # It waits in a thread, so the streams it stops can still reach the loop.
+            await asyncio.to_thread(services.background.shutdown)
             if relay is not None:
                 await relay.stop()
             if owned_store:

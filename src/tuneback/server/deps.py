@@ -19,6 +19,7 @@ from tuneback.config import Settings
 from tuneback.errors import ValidationError
 from tuneback.services.accounts import AccountService
 from tuneback.services.annotation import AnnotationService
+from tuneback.services.background import BackgroundWork
 from tuneback.services.battle_votes import BattleVotes
 from tuneback.services.battles import BattleService
 from tuneback.services.catalog import ModelCatalog
@@ -61,11 +62,14 @@ class Services:
     datasets: DatasetService
     reviews: ReviewService
     tasks: AnnotationService
+    background: BackgroundWork
     _csrf_secret: bytes | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, settings: Settings, store: Store, models: ModelCatalog) -> Services:
-        chat = ChatService(store, models)
+        # One owner of the work that runs off the request path; the lifespan shuts it down.
+        background = BackgroundWork()
+        chat = ChatService(store, models, background=background)
         feedback = FeedbackService(store)
         battles = BattleService(chat, models)
         comparisons = ComparisonService(store)
@@ -91,7 +95,8 @@ class Services:
             browse=Browse(store),
             datasets=DatasetService(store),
             reviews=reviews,
-            tasks=AnnotationService(store, models, reviews),
+            tasks=AnnotationService(store, models, reviews, background=background),
+            background=background,
         )
 
     @property

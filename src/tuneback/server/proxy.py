@@ -511,7 +511,7 @@ async def chat_completions(request: Request) -> Response:
         return JSONResponse(result, headers=headers)
     # The first chunk is awaited before answering, so a refused key or a dead
     # upstream still gets its own status code instead of a 200 stream.
-    pump = Pump(call, request.app.state.services.chat.background)
+    pump = Pump(call, request.app.state.services.background)
     try:
         pump.start()
     except TuneBackError as refused:  # the server is shutting down
