@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 from gradio_client import Client as GradioClient
+from playwright.sync_api import sync_playwright
 
 from tests.client.servers import free_port
 from tests.integrations.test_gradio_blocks import BlocksChat
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tuneback.integrations.gradio import text_of
 from tuneback.services.keys import KeyService
 from tuneback.storage import Store
@@ -146,3 +148,34 @@ def test_an_app_that_is_not_there_or_a_taken_path_is_one_clear_line(store_url_on
     with Store(store_url_only) as store:
         # A key made for an app that could not be served is revoked at once.
         assert [k.active for k in KeyService(store).list("default")] == [False, False]
+
+
+def test_the_mounted_chat_works_in_a_browser(store_url_only: str) -> None:
+    with (
+        serving_with_gradio(store_url_only, "--gradio", "examples/gradio_blocks.py:demo") as base,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{base}/gradio/")
+        box = page.get_by_placeholder("Ask something")
+        box.fill("Hello from a browser")
+        box.press("Enter")
+        page.get_by_text("You said: Hello from a browser").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Like").last.click()
+        with Store(store_url_only) as store:
+            deadline = time.monotonic() + 30
+            while not (runs := store.list_runs("default")) or not store.feedback_for_run(
+                runs[0].id
+            ):
+                assert time.monotonic() < deadline, "the rating did not arrive"
+                time.sleep(0.2)
+            [run] = runs
+            assert (run.output, run.status) == ("You said: Hello from a browser", "ok")
+            assert [(f.key, f.score, f.source) for f in store.feedback_for_run(run.id)] == [
+                ("thumbs", 1.0, "end_user")
+            ]
+        browser.close()
+    assert errors == []
