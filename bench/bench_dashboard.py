@@ -1,11 +1,13 @@
 """Dashboard aggregates and a filtered runs page on a large project, SQLite and PostgreSQL.
 
 A bulk loader writes N runs and about 1.5 N current ratings straight into the
-tables pages read (the event log is not what these pages query), then this
+tables pages read (the event log is not what these pages query) and counts
+their rollups with the same code the projector and ``db rebuild`` use; then this
 times each dashboard query and one explorer page, and a plain ``COUNT(*)`` over
-the same runs as the baseline measured in the same run.
+the same runs as the baseline measured in the same run. With ``--raw`` each
+dashboard query is also timed on the raw tables, as it ran before rollups.
 
-    python bench/bench_dashboard.py [--runs 1000000] [--only sqlite|postgresql]
+    python bench/bench_dashboard.py [--runs 1000000] [--only sqlite|postgresql] [--raw]
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from sqlalchemy import func, select
 
 from targets import stores
 from tuneback.domain import new_id
-from tuneback.storage import Store
+from tuneback.services.analytics import dashboard
+from tuneback.storage import Store, rollups
 from tuneback.storage import tables as t
 from tuneback.storage.analytics import Analytics, Window
 from tuneback.storage.bulk import BulkInserts
@@ -73,6 +76,10 @@ def load(store: Store, runs: int) -> None:
         written += len(run_rows)
         print(f"\r  loaded {written:,} runs", end="", flush=True)
     print()
+    started = time.perf_counter()
+    with store.engine.begin() as conn:
+        rollups.rebuild(conn, "bench")
+    print(f"  rollups counted in {time.perf_counter() - started:.1f} s")
     if store.dialect == "postgresql":
         with store.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE runs")
@@ -93,14 +100,20 @@ def timed(work: Callable[[], Any], repeat: int = 3) -> float:
     return statistics.median(seconds) * 1000
 
 
-def measure(dialect: str, store: Store, runs: int) -> None:
+def measure(dialect: str, store: Store, runs: int, raw: bool) -> None:
     print(f"{dialect}: loading {runs:,} runs")
     load(store, runs)
     with store.engine.connect() as conn:
         feedback = conn.execute(select(func.count()).select_from(t.feedback)).scalar_one()
     print(f"  {runs:,} runs, {feedback:,} feedback rows")
+    with store.engine.connect() as conn:
+        kept = conn.execute(select(func.count()).select_from(t.rollups)).scalar_one()
+    print(f"  {kept:,} rollup rows")
     analytics, queries = Analytics(store), Queries(store)
-    week = Window("bench", since=START + timedelta(days=53), until=START + timedelta(days=60))
+    # Windows end mid-hour, as "now" does, so their ragged edges are read from the runs.
+    end = START + timedelta(days=60, minutes=-23)
+    week = Window("bench", since=end - timedelta(days=7), until=end)
+    day = Window("bench", since=end - timedelta(days=1), until=end)
     everything = Window("bench")
 
     def baseline() -> None:
@@ -109,13 +122,32 @@ def measure(dialect: str, store: Store, runs: int) -> None:
                 select(func.count()).select_from(t.runs).where(t.runs.c.project == "bench")
             ).scalar_one()
 
+    def both(label: str, work: Callable[[Analytics], Any]) -> list[tuple[str, Any]]:
+        timed_rows = [(label, lambda: work(analytics))]
+        if raw:
+            plain = Analytics(store, rollups=False)
+            timed_rows.append(("  the same from the raw tables", lambda: work(plain)))
+        return timed_rows
+
     rows = [
         ("COUNT(*) of the project's runs (baseline)", baseline),
-        ("summary, last 7 days", lambda: analytics.summary(week)),
-        ("summary, all time", lambda: analytics.summary(everything)),
-        ("over time by day, all time", lambda: analytics.over_time(everything, "day")),
-        ("split by model, last 7 days", lambda: analytics.split(week, "model")),
-        ("per feedback key, all time", lambda: analytics.keys(everything)),
+        *both("summary, last 7 days", lambda a: a.summary(week)),
+        *both("summary, all time", lambda a: a.summary(everything)),
+        *both("over time by day, all time", lambda a: a.over_time(everything, "day")),
+        *both("over time by hour, last 24 hours", lambda a: a.over_time(day, "hour")),
+        *both("split by model, last 7 days", lambda a: a.split(week, "model")),
+        *both("split by model, all time", lambda a: a.split(everything, "model")),
+        *both("ratings by user, all time", lambda a: a.ratings(everything, "user")),
+        *both("ratings by tag, all time", lambda a: a.ratings(everything, "tag")),
+        *both("per feedback key, all time", lambda a: a.keys(everything)),
+        (
+            "whole dashboard, 7 days (all its queries)",
+            lambda: dashboard(store, project="bench", period="7d", now=end),
+        ),
+        (
+            "whole dashboard, all time",
+            lambda: dashboard(store, project="bench", period="all", now=end),
+        ),
         (
             "explorer: thumbs-down, newest 50",
             lambda: queries.explore(
@@ -138,10 +170,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=1_000_000)
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--raw", action="store_true", help="also time the raw-table queries")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
     args = parser.parse_args()
     for dialect, store in stores(args.postgres, args.only):
-        measure(dialect, store, args.runs)
+        measure(dialect, store, args.runs, args.raw)
 
 
 if __name__ == "__main__":

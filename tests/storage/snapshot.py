@@ -13,7 +13,8 @@ from tuneback.storage import tables as t
 def projection_snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
     snapshot = {}
     with store.engine.connect() as conn:
-        for table in t.PROJECTIONS:
+        # Rollups count the other tables' rows; tests/storage/test_rollups.py checks them.
+        for table in (table for table in t.PROJECTIONS if table not in t.ROLLUPS):
             order = list(table.primary_key.columns)
             rows = conn.execute(select(table).order_by(*order)).mappings()
             snapshot[table.name] = [dict(row) for row in rows]

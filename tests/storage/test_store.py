@@ -216,6 +216,8 @@ def test_info_counts_rows(store: Store) -> None:
         "review_feedback": 1,
         "review_members": 3,
         "annotation_tasks": 1,
+        "rollups": 16,
+        "rollup_scores": 8,
         "events": len(conversation_events()),
     }
 

@@ -9,7 +9,9 @@ used, so ``import tuneback`` never needs them:
   that log LangChain model calls and chains as run trees;
 * :mod:`tuneback.integrations.streamlit` — ``st.feedback`` ratings recorded
   once per change (retracted on un-click) and ``write_stream`` logging a run;
-* :mod:`tuneback.integrations.gradio` — ``track(chat_interface)``: answers as
-  runs in conversations, the Chatbot's like, retry, undo, copy, clear and a
-  comment box as feedback.
+* :mod:`tuneback.integrations.gradio` — ``track(demo)`` on a ``gr.ChatInterface``
+  or a ``gr.Blocks`` chat: answers as runs in conversations, the Chatbot's like,
+  retry, undo, copy, clear and a comment box as feedback;
+  :mod:`tuneback.integrations.gradio_mount` serves such an app inside
+  ``tuneback serve --gradio``.
 """

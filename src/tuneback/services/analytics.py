@@ -78,7 +78,14 @@ def dashboard(
         "over_time": analytics.over_time(window, bucket),
         "by_model": analytics.split(window, "model"),
         "by_key": analytics.keys(window),
-        "by_user": analytics.split(window, "user"),
-        "by_prompt": analytics.split(window, "system_prompt"),
-        "by_tag": analytics.split(window, "tag"),
+        # The page shows runs and ratings per user, prompt and tag: the ratings'
+        # numbers, which rollups hold for every group, not split()'s distinct counts.
+        "by_user": _busiest(analytics.ratings(window, "user")),
+        "by_prompt": _busiest(analytics.ratings(window, "system_prompt")),
+        "by_tag": _busiest(analytics.ratings(window, "tag")),
     }
+
+
+def _busiest(rows: list[dict[str, Any]], limit: int = 50) -> list[dict[str, Any]]:
+    """The groups with the most runs first (ties by name), as many as a page lists."""
+    return sorted(rows, key=lambda row: (-row["runs"], str(row["group"])))[:limit]

@@ -5,6 +5,10 @@ same whether the project holds a thousand runs or a million. SQLite has no
 percentile function, so one is registered on each connection (see
 ``sqlite_functions``); PostgreSQL uses ``percentile_cont``.
 
+A window that only names a project, a model and a period is answered from the
+rollups (see :mod:`tuneback.storage.rollups`), whose cost does not grow with
+the project; anything else is answered from the runs and feedback tables.
+
 Feedback is read as it stands now (superseded and retracted ratings are left
 out); a run belongs to the moment it happened (:func:`tables.run_time`: its
 ``started_at`` when the app gave one, else when it was recorded).
@@ -12,12 +16,12 @@ out); a run belongs to the moment it happened (:func:`tables.run_time`: its
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
-import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,16 +35,19 @@ from sqlalchemy import (
     literal_column,
     select,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 
 from tuneback.domain.criteria import RunCriteria
+from tuneback.domain.stats import mean_ci, prompt_version, wilson
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
+from tuneback.storage.rollup_queries import RollupAnswers
+from tuneback.storage.rollups import system_prompt
 from tuneback.storage.sqlite_functions import percentile as percentile
 from tuneback.storage.store import Store
 
 Bucket = Literal["hour", "day"]
 SplitBy = Literal["model", "user", "system_prompt", "tag"]
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -62,20 +69,42 @@ class Window:
         )
 
 
-def prompt_version(system_prompt: str | None) -> str:
-    """A short stable name for a system prompt, so versions can be told apart."""
-    if not system_prompt:
-        return "(none)"
-    return "sp-" + hashlib.sha256(system_prompt.encode()).hexdigest()[:8]
+_ROLLUP_FILTERS = frozenset({"project", "since", "until", "model"})
 
 
 class Analytics:
     """Read-only aggregates over one store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, rollups: bool = True) -> None:
         self.store = store
         self.engine = store.engine
         self.postgres = store.dialect == "postgresql"
+        self.rollups = rollups
+
+    def _from_rollups(
+        self, window: Window, work: Callable[[RollupAnswers], R], *, hourly: bool = False
+    ) -> R | None:
+        """``work`` on the window's rollups, or None when only the raw tables can answer.
+
+        The one rule: rollups hold runs by project, model and time, so they
+        answer a window that filters on nothing else.
+        """
+        filters = {f.name for f in dataclasses.fields(window) if getattr(window, f.name)}
+        if not self.rollups or not filters <= _ROLLUP_FILTERS:
+            return None
+        with self.engine.connect() as conn:
+            answers = RollupAnswers(
+                conn,
+                project=window.project,
+                since=window.since,
+                until=window.until,
+                model=window.model,
+                runs_between=lambda lo, hi: self._runs_in(
+                    dataclasses.replace(window, since=lo, until=hi)
+                ),
+                finest="h" if hourly else "d",
+            )
+            return work(answers)
 
     # -- building blocks ---------------------------------------------------------------
 
@@ -141,6 +170,28 @@ class Analytics:
 
     def summary(self, window: Window) -> dict[str, Any]:
         """Headline numbers for the window."""
+        answered = self._from_rollups(window, RollupAnswers.summary)
+        if answered is not None:
+            runs, fb = answered
+        else:
+            runs, fb = self._summary_raw(window)
+        total = runs["runs"] or 0
+        return {
+            **runs,
+            "errors": runs["errors"] or 0,
+            "error_rate": _ratio(runs["errors"] or 0, total),
+            "feedback": fb["feedback"],
+            "corrections": fb["corrections"] or 0,
+            "feedback_rate": _ratio(fb["rated_runs"], total),
+            "positive_rate": _ratio(fb["up"] or 0, fb["thumbs"] or 0),
+            "positive_ci": wilson(fb["up"] or 0, fb["thumbs"] or 0),
+            "thumbs": fb["thumbs"] or 0,
+            "mean_score": fb["mean_score"],
+            "mean_score_ci": mean_ci(fb["mean_score"], fb["mean_square"], fb["scored"]),
+            "scored": fb["scored"],
+        }
+
+    def _summary_raw(self, window: Window) -> tuple[dict[str, Any], dict[str, Any]]:
         [runs] = self._rows(select(*self._run_columns()).where(*self._runs_in(window)))
         joined, where = self._feedback_join(window)
         f = t.feedback.c
@@ -159,24 +210,36 @@ class Analytics:
             .select_from(joined)
             .where(where)
         )
-        total = runs["runs"] or 0
-        return {
-            **runs,
-            "errors": runs["errors"] or 0,
-            "error_rate": _ratio(runs["errors"] or 0, total),
-            "feedback": fb["feedback"],
-            "corrections": fb["corrections"] or 0,
-            "feedback_rate": _ratio(fb["rated_runs"], total),
-            "positive_rate": _ratio(fb["up"] or 0, fb["thumbs"] or 0),
-            "positive_ci": wilson(fb["up"] or 0, fb["thumbs"] or 0),
-            "thumbs": fb["thumbs"] or 0,
-            "mean_score": fb["mean_score"],
-            "mean_score_ci": mean_ci(fb["mean_score"], fb["mean_square"], fb["scored"]),
-            "scored": fb["scored"],
-        }
+        return runs, fb
 
     def over_time(self, window: Window, bucket: Bucket = "day") -> list[dict[str, Any]]:
         """Runs, errors, latency and feedback per hour or day, oldest first."""
+        answered = self._from_rollups(
+            window,
+            lambda rollups: rollups.over_time("h" if bucket == "hour" else "d"),
+            hourly=bucket == "hour",
+        )
+        runs, feedback = answered if answered is not None else self._over_time_raw(window, bucket)
+        series = []
+        for row in runs:
+            fb = feedback.get(row["bucket"], {})
+            series.append(
+                {
+                    "bucket": _iso(row["bucket"]),
+                    "runs": row["runs"],
+                    "errors": row["errors"] or 0,
+                    "latency_p50": row["latency_p50"],
+                    "latency_p99": row["latency_p99"],
+                    "feedback": fb.get("feedback", 0),
+                    "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
+                    "mean_score": fb.get("mean_score"),
+                }
+            )
+        return _fill_gaps(series, window, bucket)
+
+    def _over_time_raw(
+        self, window: Window, bucket: Bucket
+    ) -> tuple[list[dict[str, Any]], dict[Any, dict[str, Any]]]:
         r, f = t.runs.c, t.feedback.c
         moment = self._bucket(t.run_time(), bucket)
         when = moment.label("bucket")
@@ -207,35 +270,30 @@ class Analytics:
                 .group_by(moment)
             )
         }
-        series = []
-        for row in runs:
-            fb = feedback.get(row["bucket"], {})
-            series.append(
-                {
-                    "bucket": _iso(row["bucket"]),
-                    "runs": row["runs"],
-                    "errors": row["errors"] or 0,
-                    "latency_p50": row["latency_p50"],
-                    "latency_p99": row["latency_p99"],
-                    "feedback": fb.get("feedback", 0),
-                    "positive_rate": _ratio(fb.get("up") or 0, fb.get("thumbs") or 0),
-                    "mean_score": fb.get("mean_score"),
-                }
-            )
-        return _fill_gaps(series, window, bucket)
+        return runs, feedback
 
     def split(self, window: Window, by: SplitBy) -> list[dict[str, Any]]:
-        """The headline numbers per model, user, system prompt version or tag."""
-        group, source = self._group_column(by)
-        runs = self._rows(
-            select(group.label("group"), *self._run_columns())
-            .select_from(source)
-            .where(*self._runs_in(window))
-            .group_by(group)
-            .order_by(func.count().desc())
-            .limit(50)
-        )
-        feedback = self._feedback_by(window, group, source)
+        """The headline numbers per model, user, system prompt version or tag.
+
+        Rollups answer the split by model; the others count distinct users and
+        conversations per group, which only the runs can tell.
+        """
+        answered = None
+        if by == "model":
+            answered = self._from_rollups(window, RollupAnswers.split_by_model)
+        if answered is not None:
+            runs, feedback = answered
+        else:
+            group, source = self._group_column(by)
+            runs = self._rows(
+                select(group.label("group"), *self._run_columns())
+                .select_from(source)
+                .where(*self._runs_in(window))
+                .group_by(group)
+                .order_by(func.count().desc())
+                .limit(50)
+            )
+            feedback = self._feedback_by(window, group, source)
         rows = []
         for row in runs:
             fb = feedback.get(row["group"], {})
@@ -258,14 +316,18 @@ class Analytics:
         Without the latency percentiles and token sums, so it stays cheap where
         a page needs only how the answers were rated.
         """
-        group, source = self._group_column(by)
-        runs = self._rows(
-            select(group.label("group"), func.count().label("runs"))
-            .select_from(source)
-            .where(*self._runs_in(window))
-            .group_by(group)
-        )
-        feedback = self._feedback_by(window, group, source)
+        answered = self._from_rollups(window, lambda rollups: rollups.ratings(by))
+        if answered is not None:
+            runs, feedback = answered
+        else:
+            group, source = self._group_column(by)
+            runs = self._rows(
+                select(group.label("group"), func.count().label("runs"))
+                .select_from(source)
+                .where(*self._runs_in(window))
+                .group_by(group)
+            )
+            feedback = self._feedback_by(window, group, source)
         return [
             {
                 "group": _group_name(by, row["group"]),
@@ -306,27 +368,32 @@ class Analytics:
             return r.user, t.runs
         if by == "system_prompt":
             conv = t.conversations
-            prompt = func.coalesce(conv.c.system_prompt, self._system_message())
-            return prompt, t.runs.outerjoin(conv, conv.c.id == r.conversation_id)
+            return system_prompt(self.postgres), t.runs.outerjoin(
+                conv, conv.c.id == r.conversation_id
+            )
         if self.postgres:
             tags = func.jsonb_array_elements_text(r.tags).table_valued("value").alias("tag")
         else:
             tags = func.json_each(r.tags).table_valued("value").alias("tag")
         return tags.c.value, t.runs.join(tags, literal_column("1") == literal_column("1"))
 
-    def _system_message(self) -> ColumnElement[Any]:
-        """The system message a run sent first, for runs logged without a conversation."""
-        inputs = t.runs.c.inputs
-        if self.postgres:
-            first = inputs.cast(JSONB)[0]
-            role, content = first["role"].astext, first["content"].astext
-        else:
-            role = func.json_extract(inputs, "$[0].role")
-            content = func.json_extract(inputs, "$[0].content")
-        return case((role == "system", content))
-
     def keys(self, window: Window) -> list[dict[str, Any]]:
         """Per feedback key: how often, the mean score with its interval, and the distribution."""
+        answered = self._from_rollups(window, RollupAnswers.keys)
+        stats, spread = answered if answered is not None else self._keys_raw(window)
+        by_key: dict[str, list[dict[str, Any]]] = {}
+        for row in spread:
+            by_key.setdefault(row["key"], []).append({"score": row["score"], "count": row["count"]})
+        return [
+            {
+                **row,
+                "mean_score_ci": mean_ci(row["mean_score"], row["mean_square"], row["scored"]),
+                "distribution": by_key.get(row["key"], []),
+            }
+            for row in stats
+        ]
+
+    def _keys_raw(self, window: Window) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         joined, where = self._feedback_join(window)
         f = t.feedback.c
         stats = self._rows(
@@ -354,17 +421,7 @@ class Analytics:
             .group_by(f.key, f.score)
             .order_by(f.key, f.score)
         )
-        by_key: dict[str, list[dict[str, Any]]] = {}
-        for row in spread:
-            by_key.setdefault(row["key"], []).append({"score": row["score"], "count": row["count"]})
-        return [
-            {
-                **row,
-                "mean_score_ci": mean_ci(row["mean_score"], row["mean_square"], row["scored"]),
-                "distribution": by_key.get(row["key"], []),
-            }
-            for row in stats
-        ]
+        return stats, spread
 
 
 _PACKED = "__pcts__"
@@ -455,23 +512,3 @@ def _fill_gaps(series: list[dict[str, Any]], window: Window, size: Bucket) -> li
         )
         moment += step
     return filled
-
-
-def mean_ci(mean: float | None, mean_square: float | None, n: int) -> list[float] | None:
-    """95% confidence interval of a mean (normal approximation); None under 2 values."""
-    if mean is None or mean_square is None or n < 2:
-        return None
-    variance = max(mean_square - mean * mean, 0.0) * n / (n - 1)
-    half = 1.96 * math.sqrt(variance / n)
-    return [max(0.0, mean - half), min(1.0, mean + half)]
-
-
-def wilson(successes: int, trials: int, z: float = 1.96) -> list[float] | None:
-    """Wilson score interval of a proportion: honest even with few ratings."""
-    if trials == 0:
-        return None
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return [max(0.0, centre - half), min(1.0, centre + half)]

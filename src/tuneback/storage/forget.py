@@ -56,7 +56,7 @@ from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
 from tuneback.storage.commit import hold_log_tail
 from tuneback.storage.engine import WRITE_OPTION, EncodedJson
-from tuneback.storage.review_membership import after_removal, runs_rated_by
+from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
 
 CHUNK = 500
 SCAN_PAGE = 2_000
@@ -332,8 +332,20 @@ def _scan(conn: Connection, project: str | None, after: int, last: int) -> Itera
 
 
 def _delete_rows(conn: Connection, owned: _Owned) -> ForgetCounts:
+    # The dashboard's rollups lose what the removed rows gave them, and runs
+    # left in a removed conversation move to the system prompt they sent.
+    touched = set(owned.runs)
+    touched |= runs_of_feedback(conn, owned.feedback)
+    touched |= runs_of_conversations(conn, owned.conversations)
+    changes = RollupChanges()
+    with changes.around(conn, touched):
+        counts = _delete_owned(conn, owned)
+    changes.write(conn)
+    return counts
+
+
+def _delete_owned(conn: Connection, owned: _Owned) -> ForgetCounts:
     counts = ForgetCounts()
-    rated = runs_rated_by(conn, owned.feedback)
     counts.conversations = _delete(conn, t.conversations.c.id, owned.conversations)
     counts.messages = _delete(conn, t.messages.c.id, owned.messages)
     counts.runs = _delete(conn, t.runs.c.id, owned.runs)
@@ -344,7 +356,6 @@ def _delete_rows(conn: Connection, owned: _Owned) -> ForgetCounts:
     counts.dataset_items = _delete(conn, t.dataset_items.c.id, owned.dataset_items)
     _delete(conn, t.review_leases.c.run_id, owned.runs)
     _delete(conn, t.review_skips.c.run_id, owned.runs)
-    after_removal(conn, owned.runs, rated)
     return counts
 
 

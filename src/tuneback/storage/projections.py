@@ -47,7 +47,7 @@ from tuneback.domain import (
 )
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
-from tuneback.storage.review_membership import MembershipChanges
+from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
 
 
 def row_of(model: BaseModel) -> dict[str, Any]:
@@ -90,7 +90,7 @@ class Projector:
         self._pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         self._pending_ratings: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._supersede_stored: list[dict[str, Any]] = []
-        self._membership = MembershipChanges()
+        self._rollups = RollupChanges()
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
             ConversationStarted: self._conversation_started,
             ConversationEnded: self._conversation_ended,
@@ -117,11 +117,28 @@ class Projector:
         for event in events:
             self._ensure_project(event)
             self._handlers[type(event.payload)](event.payload, event)
-            self._membership.note(event.payload)
         self.flush()
-        self._membership.write(self._conn)
+        self._rollups.write(self._conn)
 
     def flush(self) -> None:
+        touched = self._rollups_touched()
+        new_runs = {row["id"] for row in self._pending.get(t.runs, ())} - touched
+        with self._rollups.around(self._conn, touched):
+            self._write_pending()
+        if new_runs:
+            self._rollups.add_new(self._conn, new_runs)
+
+    def _rollups_touched(self) -> set[str]:
+        """Stored runs whose rollup numbers the pending rows change."""
+        touched = {row["run_id"] for row in self._pending.get(t.feedback, ()) if row["run_id"]}
+        touched.update(p["p_run"] for p in self._supersede_stored if p["p_run"] is not None)
+        started = [row["id"] for row in self._pending.get(t.conversations, ())]
+        if started:
+            # Runs logged before their conversation move to its system prompt.
+            touched |= runs_of_conversations(self._conn, started)
+        return touched
+
+    def _write_pending(self) -> None:
         # Stored ratings are superseded before this batch's rows go in, so the
         # UPDATE can only touch rows that were there before.
         on_run = [p for p in self._supersede_stored if p["p_run"] is not None]
@@ -232,13 +249,18 @@ class Projector:
 
     def _feedback_retracted(self, payload: FeedbackRetracted, event: StoredEvent) -> None:
         self.flush()
-        self._conn.execute(
-            update(t.feedback)
-            .where(
-                and_(t.feedback.c.id == payload.feedback_id, t.feedback.c.retracted_at.is_(None))
+        rated = runs_of_feedback(self._conn, [payload.feedback_id])
+        with self._rollups.around(self._conn, rated):
+            self._conn.execute(
+                update(t.feedback)
+                .where(
+                    and_(
+                        t.feedback.c.id == payload.feedback_id,
+                        t.feedback.c.retracted_at.is_(None),
+                    )
+                )
+                .values(retracted_at=payload.retracted_at, current=False)
             )
-            .values(retracted_at=payload.retracted_at, current=False)
-        )
 
     def _comparison_recorded(self, payload: ComparisonRecorded, event: StoredEvent) -> None:
         comparison = payload.comparison

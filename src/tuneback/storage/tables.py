@@ -277,21 +277,6 @@ review_feedback = Table(
     Index(None, "queue_id", "reviewer"),
 )
 
-review_members = Table(
-    "review_members",
-    metadata,
-    # The runs each queue holds: those its rule matches, and those reviewed in
-    # it. The projector keeps it as runs and feedback arrive, so a queue's
-    # counts and next item are index reads however many runs the project has.
-    Column("queue_id", ID, primary_key=True),
-    Column("run_id", ID, primary_key=True),
-    Column("created_at", UtcDateTime, nullable=False),  # the run's: the queue's order
-    Column("reviews", Integer, nullable=False),  # distinct reviewers who answered here
-    Column("done", Boolean, nullable=False),  # reviews >= the queue's reviewers_per_item
-    Index(None, "queue_id", "done", "created_at", "run_id"),
-    Index(None, "queue_id", "reviews"),
-)
-
 annotation_tasks = Table(
     "annotation_tasks",
     metadata,
@@ -324,7 +309,6 @@ PROJECTIONS: tuple[Table, ...] = (
     dataset_items,
     review_queues,
     review_feedback,
-    review_members,
     annotation_tasks,
 )
 """Every table derived from the event log, in the order rebuild clears and compares them."""
@@ -477,4 +461,6 @@ rollup_scores = Table(
     Column("ratings", BigInteger, nullable=False),
 )
 
-PROJECTIONS = (*PROJECTIONS, rollups, rollup_scores)
+ROLLUPS: tuple[Table, ...] = (rollups, rollup_scores)
+"""The projections that count rows of the others (see tuneback.storage.rollups)."""
+PROJECTIONS = (*PROJECTIONS, *ROLLUPS)

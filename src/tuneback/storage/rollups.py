@@ -1,0 +1,616 @@
+"""Rollups: the dashboard's numbers per hour and day, kept exact as events arrive.
+
+A run counts once in each rollup row it belongs to: per project, grain (``h``
+for its hour, ``d`` for its day), model and dimension (the whole, each of its
+tags, its system prompt version, its user, its conversation). Its row holds
+counts, token sums, latency and time-to-first-token histograms, and the numbers
+of the feedback that is current on it now, so a window that reads whole days
+and hours here reads the same as the runs and feedback tables would say.
+
+What a set of runs contributes is computed by one function (:func:`tally`) from
+the runs and feedback tables. A change is applied as the difference between
+what the runs it touches contributed before and after it, which covers every
+case with one rule: new runs, feedback that arrives before its run, ratings
+superseded or retracted, a conversation that starts after its runs, a person
+forgotten. The differences of a transaction are written once, in key order,
+with ``INSERT … ON CONFLICT DO UPDATE`` increments, so concurrent writers on
+PostgreSQL neither lose increments nor deadlock on each other's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
+
+from tuneback.domain.stats import bucket_of, prompt_version
+from tuneback.storage import tables as t
+
+Grain = Literal["h", "d"]
+GRAINS: tuple[Grain, ...] = ("h", "d")
+EXPLICIT = ("explicit", "comment", "correction")
+"""Feedback kinds that rate an answer (implicit signals are counted but not rated)."""
+SCALE = 10**9
+"""Score sums are kept in billionths, so increments and decrements add up exactly."""
+NO_SCORE = -1.0
+"""The score column of feedback without a score (scores are 0..1)."""
+DIMS = ("", "tag", "prompt", "user", "conversation")
+DIM_GRAINS: dict[str, tuple[Grain, ...]] = {"conversation": ("d",)}
+"""Conversations are only counted, and only over whole days: partial days ask the runs."""
+HISTOGRAMS = ("latency", "ttft")
+RUN_COUNTERS = ("runs", "errors", "prompt_tokens", "completion_tokens")
+FEEDBACK_COUNTERS = (
+    "feedback",
+    "rated_runs",
+    "thumbs",
+    "up",
+    "corrections",
+    "scored",
+    "score_sum",
+    "score_squares",
+    "scored_all",
+    "score_sum_all",
+)
+COUNTERS = RUN_COUNTERS + FEEDBACK_COUNTERS
+_CHUNK = 500
+
+RowKey = tuple[str, str, str, datetime, str, str]
+"""project, dim, grain, period, model, value: a rollup row's primary key."""
+ScoreKey = tuple[str, str, datetime, str, str, str, float]
+"""project, grain, period, model, key, kind, score: a score row's primary key."""
+
+
+def period_of(moment: datetime, grain: Grain) -> datetime:
+    """The start of the hour or day a moment falls in, in UTC."""
+    moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return moment if grain == "h" else moment.replace(hour=0)
+
+
+def step_of(grain: Grain) -> timedelta:
+    return timedelta(hours=1) if grain == "h" else timedelta(days=1)
+
+
+@dataclass
+class Tally:
+    """One rollup row's numbers."""
+
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    latency: dict[str, int] = field(default_factory=dict)
+    ttft: dict[str, int] = field(default_factory=dict)
+    label: str | None = None
+
+    def add(self, other: Tally, sign: int = 1) -> None:
+        counts = self.counts
+        for name, value in other.counts.items():
+            if value:
+                counts[name] += sign * value
+        for mine, theirs in ((self.latency, other.latency), (self.ttft, other.ttft)):
+            for bucket, n in theirs.items():
+                mine[bucket] = mine.get(bucket, 0) + sign * n
+        self.label = self.label or other.label
+
+    def empty(self) -> bool:
+        return (
+            not any(self.counts.values())
+            and not any(self.latency.values())
+            and not any(self.ttft.values())
+        )
+
+
+@dataclass
+class Tallies:
+    """What some runs contribute to the rollups, by row."""
+
+    rows: dict[RowKey, Tally] = field(default_factory=dict)
+    scores: dict[ScoreKey, int] = field(default_factory=dict)
+
+    def add(self, other: Tallies, sign: int = 1) -> None:
+        for key, tally in other.rows.items():
+            self.rows.setdefault(key, Tally()).add(tally, sign)
+        for score_key, n in other.scores.items():
+            self.scores[score_key] = self.scores.get(score_key, 0) + sign * n
+
+    def changes(self) -> Tallies:
+        """Only the rows that change something."""
+        return Tallies(
+            {k: v for k, v in self.rows.items() if not v.empty()},
+            {k: n for k, n in self.scores.items() if n},
+        )
+
+
+# -- what runs contribute ----------------------------------------------------------------
+
+
+def system_prompt(postgres: bool) -> ColumnElement[Any]:
+    """A run's system prompt: its conversation's, else the system message it sent first.
+
+    Needs ``runs`` outer-joined with ``conversations`` on the conversation id.
+    """
+    inputs = t.runs.c.inputs
+    if postgres:
+        first = inputs.cast(JSONB)[0]
+        role, content = first["role"].astext, first["content"].astext
+    else:
+        role = func.json_extract(inputs, "$[0].role")
+        content = func.json_extract(inputs, "$[0].content")
+    return func.coalesce(t.conversations.c.system_prompt, case((role == "system", content)))
+
+
+def tally(
+    conn: Connection, where: Sequence[ColumnElement[bool]], grains: Sequence[Grain] = GRAINS
+) -> Tallies:
+    """What the runs matching ``where`` and their current feedback contribute now."""
+    r, f, conv = t.runs.c, t.feedback.c, t.conversations
+    postgres = conn.dialect.name == "postgresql"
+    runs = conn.execute(
+        select(
+            r.id,
+            r.project,
+            t.run_time().label("ran_at"),
+            r.model,
+            r.user,
+            r.conversation_id,
+            r.tags,
+            r.status,
+            r.latency_ms,
+            r.ttft_ms,
+            r.prompt_tokens,
+            r.completion_tokens,
+            system_prompt(postgres).label("prompt"),
+        )
+        .select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
+        .where(*where)
+    ).all()
+    if not runs:
+        return Tallies()
+    ratings: dict[str, list[Any]] = {}
+    for row in conn.execute(
+        select(f.run_id, f.key, f.kind, f.score)
+        .select_from(t.feedback.join(t.runs, r.id == f.run_id))
+        .where(*where, f.current.is_(True))
+    ):
+        ratings.setdefault(row.run_id, []).append(row)
+    found = Tallies()
+    for run in runs:
+        _add_run(found, run, ratings.get(run.id, ()), grains)
+    return found
+
+
+def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
+    """What the named runs contribute now (nothing for those that do not exist)."""
+    found = Tallies()
+    for chunk in _chunks(run_ids):
+        found.add(tally(conn, [t.runs.c.id.in_(chunk)]))
+    return found
+
+
+def _add_run(found: Tallies, run: Any, ratings: Iterable[Any], grains: Sequence[Grain]) -> None:
+    own = Tally()
+    c = own.counts
+    c["runs"] = 1
+    c["errors"] = int(run.status == "error")
+    c["prompt_tokens"] = run.prompt_tokens or 0
+    c["completion_tokens"] = run.completion_tokens or 0
+    if run.latency_ms is not None:
+        own.latency = {bucket_of(run.latency_ms): 1}
+    if run.ttft_ms is not None:
+        own.ttft = {bucket_of(run.ttft_ms): 1}
+    model = run.model or ""
+    score_rows: dict[tuple[str, str, float], int] = {}
+    for fb in ratings:
+        explicit = fb.kind in EXPLICIT
+        c["feedback"] += 1
+        c["rated_runs"] = c["rated_runs"] or int(explicit)
+        c["thumbs"] += fb.key == "thumbs"
+        c["up"] += fb.key == "thumbs" and fb.score == 1
+        c["corrections"] += fb.kind == "correction"
+        if fb.score is not None:
+            c["scored_all"] += 1
+            c["score_sum_all"] += round(fb.score * SCALE)
+            if explicit:
+                c["scored"] += 1
+                c["score_sum"] += round(fb.score * SCALE)
+                c["score_squares"] += round(fb.score * fb.score * SCALE)
+        slot = (fb.key, fb.kind, NO_SCORE if fb.score is None else float(fb.score))
+        score_rows[slot] = score_rows.get(slot, 0) + 1
+    present = Tally(counts={**dict.fromkeys(COUNTERS, 0), "runs": 1})
+    dims: list[tuple[str, str, Tally, str | None]] = [
+        ("", "", own, None),
+        ("prompt", prompt_version(run.prompt), own, run.prompt),
+        ("user", run.user or "", own, None),
+    ]
+    dims += [("tag", str(tag), own, None) for tag in run.tags or ()]
+    if run.conversation_id is not None:
+        # Only to count conversations: the rest of its numbers are never read.
+        dims.append(("conversation", run.conversation_id, present, None))
+    for grain in grains:
+        period = period_of(run.ran_at, grain)
+        for dim, value, numbers, label in dims:
+            if grain not in DIM_GRAINS.get(dim, GRAINS):
+                continue
+            row = found.rows.setdefault((run.project, dim, grain, period, model, value), Tally())
+            row.add(numbers)
+            row.label = row.label or label
+        for (key, kind, score), n in score_rows.items():
+            slot_key = (run.project, grain, period, model, key, kind, score)
+            found.scores[slot_key] = found.scores.get(slot_key, 0) + n
+
+
+# -- keeping them -------------------------------------------------------------------------
+
+
+class RollupChanges:
+    """The differences one transaction makes, written once at its end in key order."""
+
+    def __init__(self) -> None:
+        self.pending = Tallies()
+
+    @contextmanager
+    def around(self, conn: Connection, run_ids: set[str]) -> Iterator[None]:
+        """Record what the runs contribute before and after the caller changes them."""
+        before = tally_runs(conn, run_ids) if run_ids else Tallies()
+        yield
+        if run_ids:
+            self.pending.add(tally_runs(conn, run_ids))
+            self.pending.add(before, -1)
+
+    def add_new(self, conn: Connection, run_ids: Iterable[str]) -> None:
+        """Count runs just inserted (they contributed nothing before)."""
+        self.pending.add(tally_runs(conn, run_ids))
+
+    def write(self, conn: Connection) -> None:
+        changes, self.pending = self.pending.changes(), Tallies()
+        if changes.rows or changes.scores:
+            # Rollup rows are shared by every writer of an hour. They are only
+            # locked while the log's tail is held, as forget and rebuild hold it
+            # while they change rollups: a writer holding a row while it waits
+            # for the tail would deadlock with them.
+            hold_log_tail(conn)
+            write_changes(conn, changes)
+
+
+# The same lock, under the same key, that a commit takes to number its events.
+_LOG_TAIL = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/log', 0))")
+
+
+def hold_log_tail(conn: Connection) -> None:
+    """Hold the event log's tail until the transaction ends (SQLite's write lock does)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOG_TAIL)
+
+
+def write_changes(conn: Connection, changes: Tallies) -> None:
+    """Add ``changes`` to the stored rollups; rows that fall to nothing are removed."""
+    postgres = conn.dialect.name == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
+    if changes.rows:
+        rows = [
+            {
+                **dict(zip(_ROW_KEY, key, strict=True)),
+                **tally.counts,
+                "latency": {b: n for b, n in tally.latency.items() if n},
+                "ttft": {b: n for b, n in tally.ttft.items() if n},
+                "label": tally.label,
+            }
+            for key, tally in sorted(changes.rows.items())
+        ]
+        table = t.rollups
+        stmt = insert(table)
+        sets: dict[str, Any] = {name: table.c[name] + stmt.excluded[name] for name in COUNTERS}
+        sets["label"] = func.coalesce(table.c.label, stmt.excluded.label)
+        for name in HISTOGRAMS:
+            sets[name] = _merged_histogram(postgres, name)
+        conn.execute(stmt.on_conflict_do_update(index_elements=_ROW_KEY, set_=sets), rows)
+        emptied = [key for key, tally in changes.rows.items() if tally.counts["runs"] < 0]
+        if emptied:
+            conn.execute(_DELETE_EMPTY_ROW, [_params(key, _ROW_KEY) for key in sorted(emptied)])
+    if changes.scores:
+        scores = [
+            {**dict(zip(_SCORE_KEY, key, strict=True)), "ratings": n}
+            for key, n in sorted(changes.scores.items())
+        ]
+        table = t.rollup_scores
+        stmt = insert(table)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=_SCORE_KEY,
+                set_={"ratings": table.c.ratings + stmt.excluded.ratings},
+            ),
+            scores,
+        )
+        spent = sorted(key for key, n in changes.scores.items() if n < 0)
+        if spent:
+            conn.execute(_DELETE_EMPTY_SCORE, [_params(key, _SCORE_KEY) for key in spent])
+
+
+_ROW_KEY = ["project", "dim", "grain", "period", "model", "value"]
+_SCORE_KEY = ["project", "grain", "period", "model", "key", "kind", "score"]
+_DELETE_EMPTY_ROW = delete(t.rollups).where(
+    *(t.rollups.c[name] == bindparam(f"k_{name}") for name in _ROW_KEY), t.rollups.c.runs <= 0
+)
+_DELETE_EMPTY_SCORE = delete(t.rollup_scores).where(
+    *(t.rollup_scores.c[name] == bindparam(f"k_{name}") for name in _SCORE_KEY),
+    t.rollup_scores.c.ratings <= 0,
+)
+
+
+def _params(key: tuple[Any, ...], names: list[str]) -> dict[str, Any]:
+    return {f"k_{name}": value for name, value in zip(names, key, strict=True)}
+
+
+def _merged_histogram(postgres: bool, name: str) -> Any:
+    """The stored histogram plus the incoming one, bucket by bucket, in the database.
+
+    Done in SQL so that the increment is as atomic as the counters' ``x = x + n``.
+    """
+    if postgres:
+        return literal_column(
+            "(SELECT coalesce(jsonb_object_agg(k, s), '{}'::jsonb) FROM ("
+            "SELECT k, sum(v::bigint) AS s FROM ("
+            f"SELECT key AS k, value AS v FROM jsonb_each_text(rollups.{name}) UNION ALL "
+            f"SELECT key, value FROM jsonb_each_text(excluded.{name})) AS parts "
+            "GROUP BY k HAVING sum(v::bigint) <> 0) AS sums)"
+        )
+    return literal_column(
+        "(SELECT json_group_object(k, s) FROM ("
+        "SELECT k, sum(v) AS s FROM ("
+        f"SELECT key AS k, value AS v FROM json_each(rollups.{name}) UNION ALL "
+        f"SELECT key, value FROM json_each(excluded.{name})) "
+        "GROUP BY k HAVING sum(v) <> 0))"
+    )
+
+
+def runs_of_feedback(conn: Connection, feedback_ids: Iterable[str]) -> set[str]:
+    """The runs that the named feedback rates."""
+    f = t.feedback.c
+    found: set[str] = set()
+    for chunk in _chunks(feedback_ids):
+        found.update(
+            conn.execute(select(f.run_id).where(f.id.in_(chunk), f.run_id.is_not(None))).scalars()
+        )
+    return found
+
+
+def runs_of_conversations(conn: Connection, conversation_ids: Iterable[str]) -> set[str]:
+    """The runs stored under the named conversations."""
+    r = t.runs.c
+    found: set[str] = set()
+    for chunk in _chunks(conversation_ids):
+        found.update(conn.execute(select(r.id).where(r.conversation_id.in_(chunk))).scalars())
+    return found
+
+
+def rebuild(conn: Connection, project: str | None = None, page: int = 5_000) -> int:
+    """Recount every rollup (of one project, or all) from the runs and feedback; returns runs."""
+    r = t.runs.c
+    scope = [] if project is None else [r.project == project]
+    conn.execute(delete(t.rollups).where(*([t.rollups.c.project == project] if project else [])))
+    conn.execute(
+        delete(t.rollup_scores).where(*([t.rollup_scores.c.project == project] if project else []))
+    )
+    counted, after = 0, ""
+    while True:
+        ids = list(
+            conn.execute(
+                select(r.id).where(*scope, r.id > after).order_by(r.id).limit(page)
+            ).scalars()
+        )
+        if not ids:
+            return counted
+        found = Tallies()
+        for chunk in _chunks(ids, 1_000):
+            found.add(tally(conn, [r.id.in_(chunk)]))
+        # Pages of runs share hours and days, so rows are upserted, not inserted.
+        write_changes(conn, found.changes())
+        counted += len(ids)
+        after = ids[-1]
+
+
+def _chunks(values: Iterable[str], size: int = _CHUNK) -> Iterator[list[str]]:
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), size):
+        yield ordered[start : start + size]
+
+
+# -- reading them -------------------------------------------------------------------------
+
+Piece = tuple[Literal["raw", "h", "d"], datetime | None, datetime | None]
+"""Part of a window: runs read raw between two moments, or rollup rows of a grain."""
+
+
+def cover(since: datetime | None, until: datetime | None, finest: Grain = "d") -> list[Piece]:
+    """Split ``[since, until)`` into whole days (unless ``finest`` is hours), whole hours
+    and the ragged edges that only the runs themselves can answer."""
+    hour_lo = None if since is None else _ceil(since, "h")
+    hour_hi = None if until is None else period_of(until, "h")
+    if since is not None and until is not None and hour_lo and hour_hi and hour_lo >= hour_hi:
+        return [("raw", since, until)]  # no whole hour inside: all of it from the runs
+    pieces: list[Piece] = []
+    if since is not None and hour_lo is not None and since < hour_lo:
+        pieces.append(("raw", since, hour_lo))
+    if finest == "h":
+        pieces.append(("h", hour_lo, hour_hi))
+    else:
+        day_lo = None if hour_lo is None else _ceil(hour_lo, "d")
+        day_hi = None if hour_hi is None else period_of(hour_hi, "d")
+        if day_lo is not None and day_hi is not None and day_lo >= day_hi:
+            pieces.append(("h", hour_lo, hour_hi))
+        else:
+            if hour_lo is not None and day_lo is not None and hour_lo < day_lo:
+                pieces.append(("h", hour_lo, day_lo))
+            pieces.append(("d", day_lo, day_hi))
+            if hour_hi is not None and day_hi is not None and day_hi < hour_hi:
+                pieces.append(("h", day_hi, hour_hi))
+    if until is not None and hour_hi is not None and hour_hi < until:
+        pieces.append(("raw", hour_hi, until))
+    return pieces
+
+
+def _ceil(moment: datetime, grain: Grain) -> datetime:
+    floor = period_of(moment, grain)
+    return floor if floor == moment.astimezone(UTC) else floor + step_of(grain)
+
+
+def in_piece(
+    table: Any, project: str, grain: str, lo: datetime | None, hi: datetime | None
+) -> list[ColumnElement[bool]]:
+    """Rows of a table of rollups in one piece of a window."""
+    c = table.c
+    found: list[ColumnElement[bool]] = [c.project == project, c.grain == grain]
+    if lo is not None:
+        found.append(c.period >= lo)
+    if hi is not None:
+        found.append(c.period < hi)
+    return found
+
+
+class WindowRollups:
+    """A window's rows of every dimension: stored ones for whole hours and days, and
+    the ragged edges tallied from the runs, which :func:`cover` keeps under two hours."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        project: str,
+        since: datetime | None,
+        until: datetime | None,
+        model: str | None,
+        runs_between: Callable[[datetime | None, datetime | None], list[ColumnElement[bool]]],
+        finest: Grain = "d",
+    ) -> None:
+        self.conn, self.project, self.model = conn, project, model
+        self.runs_between = runs_between
+        self.pieces = cover(since, until, finest)
+        self.edges = Tallies()
+        for kind, lo, hi in self.pieces:
+            if kind == "raw":
+                self.edges.add(tally(conn, runs_between(lo, hi), grains=("h",)))
+
+    def _where(self, table: Any, grains: Sequence[str] = GRAINS) -> list[ColumnElement[bool]]:
+        ranges = [
+            and_(*in_piece(table, self.project, g, lo, hi))
+            for g, lo, hi in self.pieces
+            if g in grains
+        ]
+        where: list[ColumnElement[bool]] = [or_(*ranges)] if ranges else [literal_column("1 = 0")]
+        if self.model is not None:
+            where.append(table.c.model == self.model)
+        return where
+
+    def rows(self, dim: str) -> list[tuple[RowKey, Tally]]:
+        """Every row of one dimension in the window, with its histograms."""
+        c = t.rollups.c
+        found = [
+            (
+                (row.project, dim, row.grain, row.period, row.model, row.value),
+                Tally(
+                    counts={name: row._mapping[name] for name in COUNTERS},
+                    latency=row.latency,
+                    ttft=row.ttft,
+                    label=row.label,
+                ),
+            )
+            for row in self.conn.execute(
+                select(t.rollups).where(c.dim == dim, *self._where(t.rollups))
+            )
+        ]
+        found += [(key, tally) for key, tally in self.edges.rows.items() if key[1] == dim]
+        return found
+
+    def totals(self, dim: str) -> list[tuple[str, str, Tally]]:
+        """(model, value, numbers) of one dimension over the whole window, summed in the
+        database; no histograms."""
+        c = t.rollups.c
+        query = (
+            select(
+                c.model,
+                c.value,
+                func.max(c.label).label("label"),
+                *(func.sum(c[name]).label(name) for name in COUNTERS),
+            )
+            .where(c.dim == dim, *self._where(t.rollups))
+            .group_by(c.model, c.value)
+        )
+        found = [
+            (
+                row.model,
+                row.value,
+                Tally(
+                    counts={name: int(row._mapping[name] or 0) for name in COUNTERS},
+                    label=row.label,
+                ),
+            )
+            for row in self.conn.execute(query)
+        ]
+        found += [
+            (key[4], key[5], tally) for key, tally in self.edges.rows.items() if key[1] == dim
+        ]
+        return found
+
+    def scores(self) -> list[tuple[tuple[str, str, float], int]]:
+        """(key, kind, score) and how many current ratings of it the window holds."""
+        c = t.rollup_scores.c
+        found: list[tuple[tuple[str, str, float], int]] = [
+            ((row.key, row.kind, row.score), int(row.ratings))
+            for row in self.conn.execute(
+                select(c.key, c.kind, c.score, func.sum(c.ratings).label("ratings"))
+                .where(*self._where(t.rollup_scores))
+                .group_by(c.key, c.kind, c.score)
+            )
+        ]
+        return found + [(key[4:], n) for key, n in self.edges.scores.items()]
+
+    def distinct(self, dim: str, *, by_model: bool) -> dict[str, int]:
+        """How many different users or conversations the window holds, per model or
+        under ``""``. Whole days come from the rollups; the hours around them and the
+        ragged edges from the runs, which are few there."""
+        c = t.rollups.c
+        where = [c.dim == dim, c.value != "", *self._where(t.rollups, grains=("d",))]
+        distinct = func.count(func.distinct(c.value))
+        counts: dict[str, int] = (
+            dict(self.conn.execute(select(c.model, distinct).where(*where).group_by(c.model)).all())
+            if by_model
+            else {"": self.conn.execute(select(distinct).where(*where)).scalar_one()}
+        )
+        r = t.runs.c
+        column = r.user if dim == "user" else r.conversation_id
+        edge_values: dict[str, set[str]] = {}
+        for kind, lo, hi in self.pieces:
+            if kind == "d":
+                continue
+            for model, value in self.conn.execute(
+                select(r.model, column)
+                .distinct()
+                .where(*self.runs_between(lo, hi), column.is_not(None))
+            ):
+                edge_values.setdefault((model or "") if by_model else "", set()).add(value)
+        for name, values in edge_values.items():
+            # An edge's value may already be counted from whole days.
+            scope = [*where, c.model == name] if by_model else where
+            for chunk in _chunks(values):
+                values = values - set(
+                    self.conn.execute(
+                        select(c.value).distinct().where(*scope, c.value.in_(chunk))
+                    ).scalars()
+                )
+            counts[name] = counts.get(name, 0) + len(values)
+        return counts

@@ -1,0 +1,272 @@
+"""Rollups equal a recount and answer every dashboard query as the raw tables do."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from tests.analytics.seed import MODELS, START, Seeded, seed
+from tuneback.domain import (
+    ChatMessage,
+    Conversation,
+    ConversationStarted,
+    Feedback,
+    FeedbackRecorded,
+    FeedbackRetracted,
+    Run,
+    RunCompleted,
+)
+from tuneback.domain.stats import RELATIVE_ERROR, bucket_of, bucket_value, histogram_percentiles
+from tuneback.storage import Store, migrate, rollups
+from tuneback.storage import tables as t
+from tuneback.storage.analytics import Analytics, Window
+
+
+def _rollup_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
+    with store.engine.connect() as conn:
+        return {
+            table.name: [
+                dict(row)
+                for row in conn.execute(
+                    select(table).order_by(*table.primary_key.columns)
+                ).mappings()
+            ]
+            for table in (t.rollups, t.rollup_scores)
+        }
+
+
+def _recounted(store: Store) -> dict[str, list[dict[str, Any]]]:
+    with store.engine.begin() as conn:
+        rollups.rebuild(conn)
+    return _rollup_rows(store)
+
+
+def _answers(store: Store, window: Window, *, from_rollups: bool) -> dict[str, Any]:
+    analytics = Analytics(store, rollups=from_rollups)
+    return {
+        "summary": analytics.summary(window),
+        "by day": analytics.over_time(window, "day"),
+        "by hour": analytics.over_time(window, "hour"),
+        "by model": sorted(analytics.split(window, "model"), key=lambda r: str(r["group"])),
+        "keys": sorted(analytics.keys(window), key=lambda r: str(r["key"])),
+        **{
+            f"ratings by {by}": sorted(analytics.ratings(window, by), key=lambda r: str(r["group"]))
+            for by in ("model", "user", "system_prompt", "tag")
+        },
+    }
+
+
+def _same(rolled: Any, raw: Any, where: str = "") -> None:
+    """Equal, except percentiles within the histograms' stated error and means to 1e-9."""
+    if isinstance(raw, dict):
+        assert set(rolled) == set(raw), where
+        for key in raw:
+            _same(rolled[key], raw[key], f"{where}.{key}")
+    elif isinstance(raw, list):
+        assert len(rolled) == len(raw), where
+        for n, (a, b) in enumerate(zip(rolled, raw, strict=True)):
+            _same(a, b, f"{where}[{n}]")
+    elif isinstance(raw, float) and isinstance(rolled, float | int):
+        percentile = "_p" in where.rsplit(".", 1)[-1]
+        allowed = RELATIVE_ERROR * abs(raw) if percentile else 1e-9
+        assert abs(rolled - raw) <= allowed + 1e-9, (where, rolled, raw)
+    else:
+        assert rolled == raw, (where, rolled, raw)
+
+
+def _windows() -> list[Window]:
+    ragged = START + timedelta(days=1, hours=3, minutes=17)
+    return [
+        Window("seeded"),
+        Window("seeded", model="beta"),
+        Window("seeded", since=START + timedelta(days=1), until=START + timedelta(days=3)),
+        Window("seeded", since=ragged, until=ragged + timedelta(days=1, hours=5, minutes=3)),
+        Window("seeded", since=ragged, model="alpha"),
+        Window("seeded", until=ragged),
+        Window("seeded", since=ragged, until=ragged + timedelta(minutes=40)),
+        Window("seeded", since=START + timedelta(hours=5), until=START + timedelta(hours=9)),
+    ]
+
+
+def _assert_answers_agree(store: Store) -> None:
+    for window in _windows():
+        _same(
+            _answers(store, window, from_rollups=True),
+            _answers(store, window, from_rollups=False),
+            repr(window),
+        )
+
+
+def _retract_some(store: Store, seeded: Seeded, every: int = 5) -> None:
+    current = seeded.current_feedback()
+    store.append_many(
+        FeedbackRetracted(project="seeded", feedback_id=fb.id, user=fb.user)
+        for fb in current[::every]
+    )
+
+
+def test_every_answer_from_rollups_equals_the_raw_answer(store: Store) -> None:
+    seeded = seed(store)
+    _assert_answers_agree(store)
+    _retract_some(store, seeded)
+    _assert_answers_agree(store)
+    store.forget_user("bob", project="seeded")
+    _assert_answers_agree(store)
+    assert _rollup_rows(store) == _recounted(store)
+
+
+def test_kept_rollups_equal_a_recount_after_every_kind_of_change(store: Store) -> None:
+    seeded = seed(store, runs=300)
+    _retract_some(store, seeded, every=3)
+    # Feedback that arrives before its run, and a run logged before its conversation.
+    late_conversation = Conversation(
+        project="seeded", user="eve", system_prompt="Late.", started_at=START
+    )
+    run = Run(
+        project="seeded",
+        conversation_id=late_conversation.id,
+        user="eve",
+        model="alpha",
+        inputs=[ChatMessage(role="system", content="Sent."), ChatMessage(role="user", content="x")],
+        latency_ms=0.0,
+        created_at=START + timedelta(hours=2, minutes=30),
+    )
+    early = Feedback(project="seeded", run_id=run.id, key="thumbs", value="up", score=1, user="eve")
+    store.append(FeedbackRecorded(feedback=early))
+    store.append(RunCompleted(run=run))
+    again = Feedback(
+        project="seeded", run_id=run.id, key="thumbs", value="down", score=0, user="eve"
+    )
+    store.append_many(
+        [FeedbackRecorded(feedback=again), ConversationStarted(conversation=late_conversation)]
+    )
+    assert _rollup_rows(store) == _recounted(store)
+    _assert_answers_agree(store)
+    store.forget_user("ann")
+    kept = _rollup_rows(store)
+    assert kept == _recounted(store)
+    store.rebuild()
+    assert _rollup_rows(store) == kept
+
+
+def test_forgetting_everyone_leaves_no_rollup_rows(store: Store) -> None:
+    seed(store, runs=80)
+    for user in ("ann", "bob", "cyd", "dee"):
+        store.forget_user(user, project="seeded")
+    assert _rollup_rows(store) == {"rollups": [], "rollup_scores": []}
+
+
+def test_the_migration_counts_what_was_stored_before_it(store: Store) -> None:
+    seeded = seed(store, runs=200)
+    _retract_some(store, seeded)
+    kept = _rollup_rows(store)
+    migrate.downgrade(store.engine, "0011")
+    migrate.upgrade(store.engine)
+    assert _rollup_rows(store) == kept
+
+
+def test_concurrent_writers_lose_no_increment(database_url: str) -> None:
+    # Two stores are two processes: each has its own writer and connections.
+    with Store(database_url) as first, Store(database_url) as second:
+        moment = START + timedelta(minutes=5)
+
+        def write(store: Store, seed_value: int) -> None:
+            rng = random.Random(seed_value)
+            for _ in range(15):
+                runs = [
+                    Run(
+                        project="busy",
+                        model=MODELS[rng.randrange(3)],
+                        user="u",
+                        inputs=[],
+                        latency_ms=rng.uniform(10, 900),
+                        tags=["same"],
+                        created_at=moment,
+                    )
+                    for _ in range(4)
+                ]
+                store.append_many([RunCompleted(run=run) for run in runs])
+                store.append_many(
+                    FeedbackRecorded(
+                        feedback=Feedback(
+                            project="busy", run_id=run.id, key="thumbs", value="up", score=1
+                        )
+                    )
+                    for run in runs
+                )
+
+        threads = [
+            threading.Thread(target=write, args=(store, n))
+            for n, store in enumerate((first, second, first, second))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        summary = Analytics(first).summary(Window("busy"))
+        assert (summary["runs"], summary["feedback"], summary["thumbs"]) == (240, 240, 240)
+        assert _rollup_rows(first) == _recounted(first)
+
+
+def test_histogram_percentiles_are_within_the_stated_error() -> None:
+    rng = random.Random(3)
+    values = [rng.lognormvariate(5, 1.2) for _ in range(5_000)] + [0.0, 0.4]
+    histogram: dict[str, int] = {}
+    for value in values:
+        histogram[bucket_of(value)] = histogram.get(bucket_of(value), 0) + 1
+    fractions = (0.01, 0.25, 0.5, 0.9, 0.99, 0.999)
+    exact = statistics.quantiles(values, n=1000, method="inclusive")
+    for fraction, got in zip(fractions, histogram_percentiles(histogram, fractions), strict=True):
+        want = exact[round(fraction * 1000) - 1]
+        assert got is not None
+        assert abs(got - want) <= RELATIVE_ERROR * want, fraction
+    assert RELATIVE_ERROR < 0.02
+    for value in (0.001, 1.0, 37.5, 12_345.0):
+        assert abs(bucket_value(bucket_of(value)) - value) <= RELATIVE_ERROR * value
+    assert histogram_percentiles({}, (0.5,)) == [None]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "finest", "expected"),
+    [
+        (None, None, "d", [("d", None, None)]),
+        (
+            START + timedelta(hours=1, minutes=30),
+            START + timedelta(days=2, hours=2, minutes=10),
+            "d",
+            [
+                ("raw", START + timedelta(hours=1, minutes=30), START + timedelta(hours=2)),
+                ("h", START + timedelta(hours=2), START + timedelta(days=1)),
+                ("d", START + timedelta(days=1), START + timedelta(days=2)),
+                ("h", START + timedelta(days=2), START + timedelta(days=2, hours=2)),
+                (
+                    "raw",
+                    START + timedelta(days=2, hours=2),
+                    START + timedelta(days=2, hours=2, minutes=10),
+                ),
+            ],
+        ),
+        (
+            START + timedelta(minutes=10),
+            START + timedelta(minutes=50),
+            "d",
+            [("raw", START + timedelta(minutes=10), START + timedelta(minutes=50))],
+        ),
+        (
+            START,
+            START + timedelta(days=3),
+            "h",
+            [("h", START, START + timedelta(days=3))],
+        ),
+    ],
+)
+def test_a_window_is_cut_into_days_hours_and_ragged_edges(
+    since: Any, until: Any, finest: Any, expected: list[Any]
+) -> None:
+    assert rollups.cover(since, until, finest) == expected
