@@ -89,25 +89,38 @@ def refresh_runs(
 
 
 def fill_queue(conn: Connection, queue: ReviewQueue) -> None:
-    """Make the queue's membership whole: every matching run, and every run reviewed in it."""
-    conn.execute(delete(t.review_members).where(_members.queue_id == queue.id))
+    """Make the queue's membership whole: every matching run, and every run reviewed in it.
+
+    Set-based, so a queue over a million runs fills in a few statements.
+    """
+    mine = _members.queue_id == queue.id
+    here = _rf.queue_id == queue.id
+    conn.execute(delete(t.review_members).where(mine))
     _add_matching(conn, queue, None)
-    reviewed = (
-        select(_rf.run_id, _rf.reviewer)
-        .where(_rf.queue_id == queue.id)
-        .distinct()
-        .subquery("reviewed")
+    reviewers = func.count(func.distinct(_rf.reviewer))
+    counted = select(reviewers).where(here, _rf.run_id == _members.run_id).scalar_subquery()
+    reviewed = select(_rf.run_id).where(here)
+    conn.execute(
+        t.review_members.update().where(mine, _members.run_id.in_(reviewed)).values(reviews=counted)
     )
-    for run_id, reviews in conn.execute(
-        select(reviewed.c.run_id, func.count()).group_by(reviewed.c.run_id)
-    ):
-        _count_reviews(conn, queue, run_id, reviews, set_to=True)
+    # Runs reviewed here that the rule no longer matches stay in the queue.
+    unmatched = (
+        select(literal(queue.id), _rf.run_id, _runs.created_at, reviewers, false())
+        .select_from(t.review_feedback.join(t.runs, _runs.id == _rf.run_id))
+        .where(here, _rf.run_id.not_in(select(_members.run_id).where(mine)))
+        .group_by(_rf.run_id, _runs.created_at)
+    )
+    columns = ["queue_id", "run_id", "created_at", "reviews", "done"]
+    conn.execute(t.review_members.insert().from_select(columns, unmatched))
+    conn.execute(
+        t.review_members.update()
+        .where(mine, _members.reviews > 0)
+        .values(done=_members.reviews >= queue.reviewers_per_item)
+    )
 
 
-def _count_reviews(
-    conn: Connection, queue: ReviewQueue, run_id: str, reviews: int, *, set_to: bool
-) -> None:
-    """Add ``reviews`` new reviewers to the item (or set its count, with ``set_to``)."""
+def _count_reviews(conn: Connection, queue: ReviewQueue, run_id: str, reviews: int) -> None:
+    """Add ``reviews`` new reviewers to the item (the item joins the queue if it was not in)."""
     needed = queue.reviewers_per_item
     created = select(_runs.created_at).where(_runs.id == run_id).scalar_subquery()
     statement = _insert(conn).values(
@@ -117,7 +130,7 @@ def _count_reviews(
         reviews=reviews,
         done=reviews >= needed,
     )
-    total = statement.excluded.reviews if set_to else _members.reviews + reviews
+    total = _members.reviews + reviews
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["queue_id", "run_id"],
@@ -201,7 +214,7 @@ class MembershipChanges:
             )
             newcomers = len(set(answers.values()) - earlier)
             if newcomers:
-                _count_reviews(conn, queue, run_id, newcomers, set_to=False)
+                _count_reviews(conn, queue, run_id, newcomers)
 
 
 def _queues_of(conn: Connection, projects: Iterable[str]) -> list[ReviewQueue]:
