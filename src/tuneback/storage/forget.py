@@ -57,6 +57,7 @@ from tuneback.storage import tables as t
 from tuneback.storage.commit import hold_log_tail
 from tuneback.storage.engine import WRITE_OPTION, EncodedJson
 from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
+from tuneback.storage.review_membership import after_removal, runs_rated_by
 
 CHUNK = 500
 SCAN_PAGE = 2_000
@@ -346,6 +347,7 @@ def _delete_rows(conn: Connection, owned: _Owned) -> ForgetCounts:
 
 def _delete_owned(conn: Connection, owned: _Owned) -> ForgetCounts:
     counts = ForgetCounts()
+    rated = runs_rated_by(conn, owned.feedback)
     counts.conversations = _delete(conn, t.conversations.c.id, owned.conversations)
     counts.messages = _delete(conn, t.messages.c.id, owned.messages)
     counts.runs = _delete(conn, t.runs.c.id, owned.runs)
@@ -356,6 +358,7 @@ def _delete_owned(conn: Connection, owned: _Owned) -> ForgetCounts:
     counts.dataset_items = _delete(conn, t.dataset_items.c.id, owned.dataset_items)
     _delete(conn, t.review_leases.c.run_id, owned.runs)
     _delete(conn, t.review_skips.c.run_id, owned.runs)
+    after_removal(conn, owned.runs, rated)
     return counts
 
 

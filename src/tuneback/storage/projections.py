@@ -47,6 +47,7 @@ from tuneback.domain import (
 )
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
+from tuneback.storage.review_membership import MembershipChanges
 from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
 
 
@@ -90,6 +91,7 @@ class Projector:
         self._pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         self._pending_ratings: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._supersede_stored: list[dict[str, Any]] = []
+        self._membership = MembershipChanges()
         self._rollups = RollupChanges()
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
             ConversationStarted: self._conversation_started,
@@ -117,7 +119,9 @@ class Projector:
         for event in events:
             self._ensure_project(event)
             self._handlers[type(event.payload)](event.payload, event)
+            self._membership.note(event.payload)
         self.flush()
+        self._membership.write(self._conn)
         self._rollups.write(self._conn)
 
     def flush(self) -> None:

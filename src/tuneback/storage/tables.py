@@ -277,6 +277,21 @@ review_feedback = Table(
     Index(None, "queue_id", "reviewer"),
 )
 
+review_members = Table(
+    "review_members",
+    metadata,
+    # The runs each queue holds: those its rule matches, and those reviewed in
+    # it. The projector keeps it as runs and feedback arrive, so a queue's
+    # counts and next item are index reads however many runs the project has.
+    Column("queue_id", ID, primary_key=True),
+    Column("run_id", ID, primary_key=True),
+    Column("created_at", UtcDateTime, nullable=False),  # the run's: the queue's order
+    Column("reviews", Integer, nullable=False),  # distinct reviewers who answered here
+    Column("done", Boolean, nullable=False),  # reviews >= the queue's reviewers_per_item
+    Index(None, "queue_id", "done", "created_at", "run_id"),
+    Index(None, "queue_id", "reviews"),
+)
+
 annotation_tasks = Table(
     "annotation_tasks",
     metadata,
@@ -309,6 +324,7 @@ PROJECTIONS: tuple[Table, ...] = (
     dataset_items,
     review_queues,
     review_feedback,
+    review_members,
     annotation_tasks,
 )
 """Every table derived from the event log, in the order rebuild clears and compares them."""
