@@ -3,10 +3,11 @@
 A queue is a saved rule over runs (a model, a tag, a feedback key and score
 range, "has a comment", "no feedback yet", "without a correction") plus the
 feedback keys reviewers give and how many reviewers each run needs. The rule is
-evaluated whenever a reviewer asks for work, so a new thumbs-down joins a
-"thumbs-down" queue on its own. An annotation task is a prompt set answered by
-one or more models; its runs carry the tag :func:`task_tag` and a queue with
-that tag as its rule reviews them.
+a :class:`~tuneback.domain.criteria.RunCriteria` of the queue's project (see
+:meth:`QueueRule.criteria`), and the queue's runs are kept as runs and feedback
+arrive, so a new thumbs-down joins a "thumbs-down" queue on its own. An
+annotation task is a prompt set answered by one or more models; its runs carry
+the tag :func:`task_tag` and a queue with that tag as its rule reviews them.
 """
 
 from __future__ import annotations
