@@ -1,11 +1,13 @@
 """``export_dataset``: stream a format's rows from the store into files, with a summary.
 
-Deduplication drops a row whose serialised content equals one already written
-(each written row leaves a 64-bit fingerprint, so this is the one part of an
-export whose memory grows with its size: about 100 bytes a row; turn it off
-with ``dedup=False`` for strictly flat memory). The train/test split hashes
+Deduplication drops a row whose JSON equals one already written, checked a
+batch of rows at a time against :class:`~tuneback.export.dedup.SeenRows`, which
+keeps memory flat however many rows there are. The train/test split hashes
 each row's prompt (flat tables: its id), so it is the same on every run and
 every answer to one prompt lands in the same split.
+
+Progress is reported every :data:`PROGRESS_STEP` records rather than each one:
+a progress bar that redraws a million times costs more than the export.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import hashlib
 import secrets
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from tuneback.errors import ValidationError
+from tuneback.export.dedup import SeenRows, fingerprint
+from tuneback.export.encoding import json_bytes
 from tuneback.export.filters import ExportFilters, ExportRules
 from tuneback.export.formats import ExportFormat, get_format
 from tuneback.export.paths import output_directory, output_file
@@ -30,13 +36,19 @@ from tuneback.export.writers import (
     CsvWriter,
     JsonlWriter,
     RowWriter,
-    json_line,
     replace_path,
     save_hf_dataset,
 )
 from tuneback.storage import Store
 
 SPLIT_BUCKETS = 1 << 32
+
+DEDUP_BATCH = 4_096
+"""Rows held back until their fingerprints are checked together."""
+
+PROGRESS_STEP = 2_048
+
+NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
 
 class ExportProgress(Protocol):
@@ -92,46 +104,39 @@ def export_dataset(
         hf_temporary = directory / f".{spec.name}.{token}.partial"
     writers = _open_writers(spec, writer, temporaries, raw_csv=raw_csv)
 
-    written: Counter[str] = Counter()
-    skipped: Counter[str] = Counter()
-    seen: set[int] = set()
+    seen = SeenRows(str(directory)) if dedup and spec.training else None
+    sink = _RowSink(writers, split, seen)
     records_read = 0
-    test_buckets = int(split * SPLIT_BUCKETS)
     try:
         for source in spec.sources(store, selection, rules):
             if progress is not None:
                 progress.begin(source.description, source.count())
+            unreported = 0
             for records, outcomes in source.records():
                 records_read += records
                 for outcome in outcomes:
-                    if isinstance(outcome, Skip):
-                        skipped[outcome.reason] += 1
-                        continue
-                    line = json_line(outcome.data)
-                    if dedup and spec.training:
-                        fingerprint = hash(line)
-                        if fingerprint in seen:
-                            skipped[DUPLICATE] += 1
-                            continue
-                        seen.add(fingerprint)
-                    name = _split_of(outcome, test_buckets) if test_buckets else "train"
-                    writers[name].write(outcome.data, line)
-                    written[name] += 1
-                if progress is not None:
-                    progress.advance(records)
+                    sink.take(outcome)
+                unreported += records
+                if progress is not None and unreported >= PROGRESS_STEP:
+                    progress.advance(unreported)
+                    unreported = 0
+            sink.flush()
+            if progress is not None and unreported:
+                progress.advance(unreported)
         for open_writer in writers.values():
             open_writer.finish()
         if writer == "hf":
-            save_hf_dataset(temporaries, dict(written), spec.columns, hf_temporary)
+            save_hf_dataset(temporaries, dict(sink.written), spec.columns, hf_temporary)
             replace_path(hf_temporary, hf_final)
             files = [
-                WrittenFile(split=name, path=str(hf_final), rows=written[name]) for name in splits
+                WrittenFile(split=name, path=str(hf_final), rows=sink.written[name])
+                for name in splits
             ]
         else:
             for name, temporary in temporaries.items():
                 replace_path(temporary, finals[name])
             files = [
-                WrittenFile(split=name, path=str(finals[name]), rows=written[name])
+                WrittenFile(split=name, path=str(finals[name]), rows=sink.written[name])
                 for name in splits
             ]
     except BaseException:
@@ -139,15 +144,16 @@ def export_dataset(
             open_writer.discard()
         raise
     finally:
+        sink.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
     return ExportSummary(
         format=spec.name,
         writer=writer,
         records_read=records_read,
-        rows_written=sum(written.values()),
-        rows_skipped=sum(skipped.values()),
-        skipped=ordered_reasons(skipped),
+        rows_written=sum(sink.written.values()),
+        rows_skipped=sum(sink.skipped.values()),
+        skipped=ordered_reasons(sink.skipped),
         files=files,
         seconds=round(time.perf_counter() - started, 3),
     )
@@ -190,9 +196,59 @@ def _open_writer(spec: ExportFormat, writer: str, path: Path, *, raw_csv: bool) 
     return ArrowWriter(path, spec.columns, stream=writer == "hf")
 
 
+class _RowSink:
+    """Where outcomes go: skips are counted, rows split, deduplicated and written.
+
+    Rows held back for deduplication keep only their JSON when no writer needs
+    their data: bytes cost the garbage collector nothing, thousands of live
+    dicts make it rescan them over and over.
+    """
+
+    def __init__(self, writers: dict[str, RowWriter], split: float, seen: SeenRows | None) -> None:
+        self.written: Counter[str] = Counter()
+        self.skipped: Counter[str] = Counter()
+        self._writers = writers
+        self._test_buckets = int(split * SPLIT_BUCKETS)
+        self._seen = seen
+        self._encode = seen is not None or any(w.needs_line for w in writers.values())
+        self._keep_data = any(w.needs_data for w in writers.values())
+        self._pending: list[tuple[str, bytes, Mapping[str, Any]]] = []
+
+    def take(self, outcome: Row | Skip) -> None:
+        if isinstance(outcome, Skip):
+            self.skipped[outcome.reason] += 1
+            return
+        name = _split_of(outcome, self._test_buckets) if self._test_buckets else "train"
+        line = json_bytes(outcome.data) if self._encode else None
+        if self._seen is None or line is None:
+            self._writers[name].write(outcome.data, line)
+            self.written[name] += 1
+            return
+        self._pending.append((name, line, outcome.data if self._keep_data else NO_DATA))
+        if len(self._pending) >= DEDUP_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Check the held-back rows against those already written, and write the new ones."""
+        if self._seen is None or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        firsts = self._seen.first_sightings([fingerprint(line) for _, line, _ in pending])
+        for (name, line, data), first in zip(pending, firsts, strict=True):
+            if first:
+                self._writers[name].write(data, line)
+                self.written[name] += 1
+            else:
+                self.skipped[DUPLICATE] += 1
+
+    def close(self) -> None:
+        if self._seen is not None:
+            self._seen.close()
+
+
 def _split_of(row: Row, test_buckets: int) -> str:
     # blake2b rather than crc32: similar prompts must still spread evenly.
-    key: Any = row.prompt
-    text = key if isinstance(key, str) else json_line({"p": key})
-    bucket = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=4).digest())
+    key = row.prompt
+    text = key.encode() if isinstance(key, str) else json_bytes(key)
+    bucket = int.from_bytes(hashlib.blake2b(text, digest_size=4).digest())
     return "test" if bucket < test_buckets else "train"

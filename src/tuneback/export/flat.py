@@ -16,12 +16,11 @@ Here ``since``/``until``, ``key`` and ``min/max score`` apply to the feedback it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from datetime import datetime
 from functools import partial
 from typing import Any
 
+from tuneback.export.encoding import json_text
 from tuneback.export.filters import ExportRules
 from tuneback.export.rows import Records, Row, Source
 from tuneback.storage import Store
@@ -85,30 +84,20 @@ FEEDBACK_COLUMNS: dict[str, str] = {
 }
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_iso)
-
-
-def _iso(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
 def run_row(run: dict[str, Any], feedback: list[dict[str, Any]]) -> Row:
     row = {name: run.get(name) for name in RUN_COLUMNS}
     for name, kind in RUN_COLUMNS.items():
         if kind == "json" and name != "feedback":
-            row[name] = _json(row[name])
+            row[name] = json_text(row[name])
     row["feedback_count"] = len(feedback)
-    row["feedback"] = _json(feedback)
+    row["feedback"] = json_text(feedback)
     return Row(row, run["id"])
 
 
 def feedback_row(feedback: dict[str, Any]) -> Row:
     row = {name: feedback.get(name) for name in FEEDBACK_COLUMNS}
-    row["value"] = None if feedback["value"] is None else _json(feedback["value"])
-    row["metadata"] = _json(feedback["metadata"])
+    row["value"] = None if feedback["value"] is None else json_text(feedback["value"])
+    row["metadata"] = json_text(feedback["metadata"])
     row["conversation_id"] = feedback["conversation_id"] or feedback["run_conversation_id"]
     row["model"] = feedback["run_model"]
     return Row(row, feedback["id"])

@@ -1,6 +1,8 @@
 """Writers: JSON lines, CSV, Parquet, and a Hugging Face ``datasets`` directory.
 
-Every writer takes rows one at a time and keeps at most one batch in memory.
+Every writer takes rows one at a time and keeps at most one batch in memory:
+JSON lines go straight to a buffered file; Parquet gathers rows into Arrow
+record batches and writes a row group of :data:`ROW_GROUP` rows at a time.
 Files are written under a temporary name in the output directory and renamed
 into place only when the export succeeds, so a failed or interrupted export
 never leaves a half-written file where a finished one is expected.
@@ -20,14 +22,15 @@ from __future__ import annotations
 
 import csv
 import importlib
-import json
 import os
 import shutil
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from tuneback.errors import ConfigurationError
+from tuneback.export.encoding import json_bytes, json_text
 
 WRITERS: dict[str, str] = {
     "jsonl": "JSON lines, one row per line (what TRL and OpenAI read)",
@@ -38,8 +41,12 @@ WRITERS: dict[str, str] = {
 
 EXTENSIONS = {"jsonl": "jsonl", "csv": "csv", "parquet": "parquet"}
 
-ARROW_BATCH = 5_000
-"""Rows gathered before a Parquet/Arrow record batch is written."""
+ARROW_BATCH = 1_024
+"""Rows gathered as Python objects before they become one Arrow record batch (kept small:
+thousands of live row dicts make Python's garbage collector rescan them again and again)."""
+
+ROW_GROUP = 65_536
+"""Rows in each Parquet row group (the last one holds what is left)."""
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula."""
@@ -47,18 +54,17 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 INSTALL_HINT = "pip install 'tuneback[train]' (or pyarrow and datasets)"
 
 
-def json_default(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-def json_line(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, default=json_default)
-
-
 class RowWriter(Protocol):
-    def write(self, data: dict[str, Any], line: str) -> None: ...
+    """Takes each row as data, with its JSON (``line``) when the export encoded it.
+
+    A writer that ``needs_line`` writes the line and may be given no data (an
+    empty mapping); one that ``needs_data`` always gets the row's data.
+    """
+
+    needs_line: bool
+    needs_data: bool
+
+    def write(self, data: Mapping[str, Any], line: bytes | None) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -66,13 +72,16 @@ class RowWriter(Protocol):
 
 
 class JsonlWriter:
+    needs_line = True
+    needs_data = False
+
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[str] = path.open("w", encoding="utf-8", buffering=1 << 20)
+        self._file: IO[bytes] = path.open("wb", buffering=1 << 20)
 
-    def write(self, data: dict[str, Any], line: str) -> None:
-        self._file.write(line)
-        self._file.write("\n")
+    def write(self, data: Mapping[str, Any], line: bytes | None) -> None:
+        self._file.write(json_bytes(data) if line is None else line)
+        self._file.write(b"\n")
 
     def finish(self) -> None:
         self._file.close()
@@ -83,6 +92,9 @@ class JsonlWriter:
 
 
 class CsvWriter:
+    needs_line = False
+    needs_data = True
+
     def __init__(self, path: Path, columns: dict[str, str], *, raw: bool = False) -> None:
         self.path = path
         self._columns = columns
@@ -91,7 +103,7 @@ class CsvWriter:
         self._csv = csv.writer(self._file)
         self._csv.writerow(columns)
 
-    def write(self, data: dict[str, Any], line: str) -> None:
+    def write(self, data: Mapping[str, Any], line: bytes | None) -> None:
         self._csv.writerow(
             [self._cell(data.get(name), kind) for name, kind in self._columns.items()]
         )
@@ -108,7 +120,7 @@ def _csv_cell(value: Any, kind: str) -> Any:
     if value is None:
         return ""
     if kind in ("messages", "input"):
-        return json.dumps(value, ensure_ascii=False)
+        return json_text(value)
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, bool):
@@ -153,37 +165,63 @@ def arrow_schema(columns: dict[str, str]) -> Any:
 
 
 class ArrowWriter:
-    """Parquet (``stream=False``) or an Arrow IPC stream (what ``datasets`` maps from disk)."""
+    """Parquet (``stream=False``) or an Arrow IPC stream (what ``datasets`` maps from disk).
+
+    Rows become an Arrow record batch every :data:`ARROW_BATCH` rows, and
+    batches are written together as one Parquet row group of :data:`ROW_GROUP`
+    rows: Python holds one small batch, Arrow's compact buffers one row group.
+    """
+
+    needs_line = False
+    needs_data = True
 
     def __init__(self, path: Path, columns: dict[str, str], *, stream: bool = False) -> None:
         pa = _pyarrow()
         self.path = path
         self._pa = pa
         self._schema = arrow_schema(columns)
-        self._batch: list[dict[str, Any]] = []
+        self._rows: list[Mapping[str, Any]] = []
+        self._batches: list[Any] = []
+        self._batched = 0
+        self._stream = stream
         if stream:
             self._writer: Any = pa.ipc.new_stream(str(path), self._schema)
         else:
             parquet = _optional("pyarrow.parquet", "the parquet writer")
             self._writer = parquet.ParquetWriter(str(path), self._schema, compression="zstd")
 
-    def write(self, data: dict[str, Any], line: str) -> None:
-        self._batch.append(data)
-        if len(self._batch) >= ARROW_BATCH:
-            self._flush()
+    def write(self, data: Mapping[str, Any], line: bytes | None) -> None:
+        self._rows.append(data)
+        if len(self._rows) >= ARROW_BATCH:
+            self._to_batch()
+            if self._batched >= ROW_GROUP:
+                self._flush()
+
+    def _to_batch(self) -> None:
+        if self._rows:
+            batch = self._pa.RecordBatch.from_pylist(self._rows, schema=self._schema)
+            self._batches.append(batch)
+            self._batched += batch.num_rows
+            self._rows = []
 
     def _flush(self) -> None:
-        if self._batch:
-            table = self._pa.Table.from_pylist(self._batch, schema=self._schema)
-            self._writer.write_table(table)
-            self._batch = []
+        self._to_batch()
+        if self._batches:
+            table = self._pa.Table.from_batches(self._batches, schema=self._schema)
+            if self._stream:
+                self._writer.write_table(table)
+            else:
+                self._writer.write_table(table, row_group_size=ROW_GROUP)
+            self._batches = []
+            self._batched = 0
 
     def finish(self) -> None:
         self._flush()
         self._writer.close()
 
     def discard(self) -> None:
-        self._batch = []
+        self._rows = []
+        self._batches = []
         self._writer.close()
         self.path.unlink(missing_ok=True)
 
