@@ -13,7 +13,7 @@ from gradio_client.exceptions import AppError
 
 from tests.client.conftest import Sdk
 from tests.client.servers import serving
-from tests.integrations.test_gradio import history, launched, trigger
+from tests.integrations.test_gradio import Chat, echo, history, launched, trigger
 from tuneback import Client
 from tuneback.domain import ChatMessage
 from tuneback.errors import ConfigurationError
@@ -208,6 +208,23 @@ def test_one_handler_that_returns_the_answer_with_retry_undo_and_a_failure(sdk: 
         ("assistant", "Echo again"),
         ("user", "fail"),
     ]
+
+
+def test_a_chat_interface_inside_a_blocks_page_is_tracked_as_one(sdk: Sdk) -> None:
+    with gr.Blocks() as page:
+        gr.Markdown("# Ask anything")
+        gr.ChatInterface(echo, api_name="chat")
+    with serving(sdk.app) as server:
+        tracker = track(page, Client(server.url, sdk.key), model="echo-bot").tuneback  # type: ignore[attr-defined]
+        with launched(page) as gc:
+            chat = Chat(gc, "/chat")
+            turn = chat.ask("Hi")
+            chat.event("like", 1, liked=True)
+            assert tracker.flush(timeout=10)
+        tracker.client.close()
+    [run] = sdk.store.list_runs("demo")
+    assert (run.id, run.output, run.model) == (turn.run_id, "You said: Hi", "echo-bot")
+    assert history(sdk, run.id) == [("thumbs", 1.0, None, True)]
 
 
 def test_a_blocks_app_track_cannot_read_says_what_it_needs() -> None:

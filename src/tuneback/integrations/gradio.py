@@ -66,6 +66,7 @@ from tuneback.integrations.gradio_handlers import (
     answering_handlers,
     chatbot_of,
     clearing_triggers,
+    interface_in,
 )
 from tuneback.integrations.gradio_messages import (
     MARK,
@@ -154,9 +155,10 @@ class Tracker:
         self._sessions: OrderedDict[str, str] = OrderedDict()
         self.comment_box: gr.Textbox | None = None
         self.selected: gr.State | None = None
-        if isinstance(demo, gr.ChatInterface):
-            self.chatbot = demo.chatbot
-            demo.fn = self.wrap(demo.fn, InterfaceCalls(demo))
+        interface = interface_in(demo, chatbot)
+        if interface is not None:
+            self.chatbot = interface.chatbot
+            interface.fn = self.wrap(interface.fn, InterfaceCalls(interface))
         else:
             self.chatbot = chatbot or chatbot_of(demo)
             for handler, fn in answering_handlers(demo, self.chatbot):

@@ -221,6 +221,17 @@ def _list(value: Any) -> list[object]:
     return list(value) if isinstance(value, (list, tuple)) else []
 
 
+def interface_in(demo: gr.Blocks, chatbot: gr.Chatbot | None) -> gr.ChatInterface | None:
+    """``demo`` itself when it is a ChatInterface, or one rendered inside it (on ``chatbot``)."""
+    if isinstance(demo, gr.ChatInterface):
+        return demo
+    for handler in demo.fns.values():
+        owner = getattr(handler.fn, "__self__", None)
+        if isinstance(owner, gr.ChatInterface) and chatbot in (None, owner.chatbot):
+            return owner
+    return None
+
+
 def chatbot_of(demo: gr.Blocks) -> gr.Chatbot:
     """The one Chatbot in ``demo``."""
     chatbots = [b for b in demo.blocks.values() if isinstance(b, gr.Chatbot)]
@@ -275,4 +286,5 @@ __all__ = [
     "answering_handlers",
     "chatbot_of",
     "clearing_triggers",
+    "interface_in",
 ]
