@@ -210,6 +210,31 @@ def test_one_handler_that_returns_the_answer_with_retry_undo_and_a_failure(sdk: 
     ]
 
 
+def test_a_clear_button_that_empties_the_chat_in_the_browser_ends_the_conversation(
+    sdk: Sdk,
+) -> None:
+    with gr.Blocks() as demo:
+        chatbot = gr.Chatbot()
+        box = gr.Textbox()
+        added = box.submit(add_message, [chatbot, box], [chatbot, box], api_name="add")
+        added.then(bot, chatbot, chatbot, api_name="bot")
+        button = gr.ClearButton([box, chatbot])
+    with serving(sdk.app) as server:
+        tracker = track(demo, Client(server.url, sdk.key)).tuneback  # type: ignore[attr-defined]
+        # The button's own clearing runs in the browser alone; tuneback listens beside it.
+        [ending] = [
+            d.api_name
+            for d in demo.fns.values()
+            if d.fn == tracker.on_clear and d.targets == [(button._id, "click")]
+        ]
+        with launched(demo) as gc:
+            turn = BlocksChat(gc).ask("Hi")
+            trigger(gc, f"/{ending}")
+            assert tracker.flush(timeout=10)
+        tracker.client.close()
+    assert sdk.store.get_conversation(turn.conversation_id or "").ended_at is not None
+
+
 def test_a_chat_interface_inside_a_blocks_page_is_tracked_as_one(sdk: Sdk) -> None:
     with gr.Blocks() as page:
         gr.Markdown("# Ask anything")
