@@ -59,7 +59,10 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         "dataset_items        1",
         "review_queues        1",
         "review_feedback      1",
+        "review_members       3",
         "annotation_tasks     1",
+        "rollups             16",
+        "rollup_scores        8",
         "events              27",
     ]
 

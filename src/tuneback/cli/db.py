@@ -43,6 +43,9 @@ def rebuild(
 ) -> None:
     """Rebuild every table that pages read by replaying the event log.
 
+    The dashboard's rollups (counts, sums and latency histograms per hour and
+    day) are projections too: they are counted again as the log is replayed.
+
     Safe to run at any time: it happens in one transaction, so if it fails the
     old tables stay as they were.
 
