@@ -54,7 +54,7 @@ from tuneback.domain import (
 from tuneback.errors import ConflictError, NotFoundError, ValidationError
 from tuneback.export import FORMATS, export_dataset
 from tuneback.storage import NewEvent, Store
-from tuneback.storage.commit import hold_log_tail
+from tuneback.storage.engine import Dialect
 from tuneback.storage.review import ReviewStore
 
 ALICE, BOB = "alice-q9", "bob-k4"
@@ -480,7 +480,7 @@ def test_a_write_in_flight_during_the_forget_is_forgotten_too(store: Store) -> N
     results: dict[str, Any] = {}
     with store.engine.connect() as gate:
         gate.begin()
-        hold_log_tail(gate)  # the tail is busy: the forget queues first...
+        Dialect.of(gate).hold_log_tail(gate)  # the tail is busy: the forget queues first...
         forget = threading.Thread(target=lambda: results.update(counts=store.forget_user(ALICE)))
         forget.start()
         queued(1)

@@ -15,7 +15,7 @@ from tuneback.domain import (
     Run,
     RunCompleted,
 )
-from tuneback.errors import ConflictError, ValidationError
+from tuneback.errors import ConflictError, StorageError, ValidationError
 from tuneback.services.feedback import FeedbackService
 from tuneback.storage import NewEvent, Store
 
@@ -127,10 +127,15 @@ def test_a_locked_key_refuses_two_ratings_in_one_batch(store: Store) -> None:
     assert [isinstance(r, ConflictError) for r in results] == [False, True]
 
 
-def test_writes_after_close_are_refused_and_queued_ones_finish(store_url_only: str) -> None:
+async def test_writes_after_close_are_refused_and_queued_ones_finish(store_url_only: str) -> None:
     store = Store(store_url_only)
-    futures = [store._writer.submit(store._prepare([_run(f"r{i}")])) for i in range(50)]
+    writes = [asyncio.ensure_future(store.append_async(_run(f"r{i}"))) for i in range(50)]
+    await asyncio.sleep(0)  # every write is queued, none is answered yet
+    assert not any(w.done() for w in writes)
     store.close()
-    assert all(f.result().__class__ is list for f in futures)
+    stored = await asyncio.gather(*writes)
+    assert sorted(e.seq for e in stored) == list(range(1, 51))
+    with pytest.raises(StorageError, match="the store is closed"):
+        store.append(_run("late"))
     with Store(store_url_only) as reopened:
         assert reopened.info()["rows"]["runs"] == 50

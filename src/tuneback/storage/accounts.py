@@ -28,7 +28,7 @@ class AccountStore(AccessStore):
     ) -> Account:
         account = Account(name=name, role=role, projects=projects, created_at=utcnow())
         try:
-            with self._writing() as conn:
+            with self.database.writing() as conn:
                 conn.execute(
                     t.accounts.insert().values(
                         name=name,
@@ -75,7 +75,7 @@ class AccountStore(AccessStore):
             values["role"] = role
         if disabled is not None:
             values["disabled_at"] = utcnow() if disabled else None
-        with self._writing() as conn:
+        with self.database.writing() as conn:
             done = conn.execute(update(t.accounts).where(t.accounts.c.name == name).values(values))
             if done.rowcount == 0:
                 raise NotFoundError(f"no account called {name!r}")
@@ -87,7 +87,7 @@ class AccountStore(AccessStore):
     # -- sessions ----------------------------------------------------------------
 
     def add_session(self, *, token_hash: str, account: str, expires_at: datetime) -> None:
-        with self._writing() as conn:
+        with self.database.writing() as conn:
             conn.execute(
                 t.sessions.insert().values(
                     token_hash=token_hash,
@@ -111,11 +111,11 @@ class AccountStore(AccessStore):
         return _account(row), row.expires_at
 
     def end_session(self, token_hash: str) -> None:
-        with self._writing() as conn:
+        with self.database.writing() as conn:
             conn.execute(delete(t.sessions).where(t.sessions.c.token_hash == token_hash))
 
     def end_expired_sessions(self) -> int:
-        with self._writing() as conn:
+        with self.database.writing() as conn:
             done = conn.execute(delete(t.sessions).where(t.sessions.c.expires_at < utcnow()))
         return int(done.rowcount)
 

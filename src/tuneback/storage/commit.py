@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, text
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tuneback.domain import (
@@ -36,14 +36,14 @@ from tuneback.domain import (
     EventPayload,
     FeedbackRecorded,
     StoredEvent,
-    parse_payload,
     utcnow,
 )
 from tuneback.errors import ConflictError, StorageError, TuneBackError
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
-from tuneback.storage.engine import WRITE_OPTION, EncodedJson, describe_database_error
+from tuneback.storage.engine import WRITE_OPTION, Dialect, EncodedJson, describe_database_error
 from tuneback.storage.projections import Projector, lock_keys, rating_taken
+from tuneback.storage.rows import event_from_row
 from tuneback.storage.writer import WriteRequest
 
 LOOKUP_CHUNK = 500
@@ -84,7 +84,7 @@ class GroupCommit:
         self._known_projects = known_projects
         self._committed = committed
         self._describe = describe
-        self._postgres = engine.dialect.name == "postgresql"
+        self._dialect = Dialect.of(engine)
 
     def __call__(self, group: list[WriteRequest]) -> None:
         try:
@@ -143,8 +143,7 @@ class GroupCommit:
     def _write(self, group: list[WriteRequest]) -> list[Outcome]:
         events = [e for r in group for e in r.events]
         with self._transaction() as conn:
-            if self._postgres:
-                self._lock(conn, events)
+            self._dialect.lock_slots(conn, (key for e in events for key in lock_keys(e.payload)))
             stored = self._lookup(conn, [e.id for e in events if e.given])
             outcomes: list[Outcome] = []
             fresh: list[PreparedEvent] = []
@@ -222,7 +221,7 @@ class GroupCommit:
         # The projections do not read the number, so they go in before the tail
         # is taken: writers in other processes do this part side by side.
         Projector(conn, self._known_projects, self._inserts).apply(numbered(0))
-        hold_log_tail(conn)
+        self._dialect.hold_log_tail(conn)
         last = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
         written = numbered(last + 1)
         self._inserts(
@@ -251,21 +250,6 @@ class GroupCommit:
             rows = conn.execute(select(t.events).where(t.events.c.id.in_(chunk)))
             found.update((row.id, event_from_row(row)) for row in rows)
         return found
-
-    @staticmethod
-    def _lock(conn: Connection, events: list[PreparedEvent]) -> None:
-        keys = sorted({key for e in events for key in lock_keys(e.payload)})
-        if keys:
-            conn.execute(_LOCK_SLOTS, {"keys": keys})
-
-
-# Keys are hashed with the schema's name, so two schemas of one database never
-# share a lock; they are taken in sorted order, so two groups cannot deadlock.
-_LOCK_TAIL = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/log', 0))")
-_LOCK_SLOTS = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
-    "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS slots"
-).bindparams(bindparam("keys"))
 
 
 def _rated(conn: Connection, event: PreparedEvent, pending: list[PreparedEvent]) -> bool:
@@ -318,21 +302,3 @@ def _subset(given: Any, stored: Any) -> bool:
     if isinstance(given, list) and isinstance(stored, list):
         return len(given) == len(stored) and all(map(_subset, given, stored))
     return bool(given == stored)
-
-
-def hold_log_tail(conn: Connection) -> None:
-    """Hold the log's tail until ``conn``'s transaction ends (SQLite's write lock already does)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK_TAIL)
-
-
-def event_from_row(row: Any) -> StoredEvent:
-    return StoredEvent(
-        seq=row.seq,
-        id=row.id,
-        type=row.type,
-        version=row.version,
-        project=row.project,
-        recorded_at=row.recorded_at,
-        payload=parse_payload(row.type, row.version, row.payload),
-    )

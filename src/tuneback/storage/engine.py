@@ -1,12 +1,37 @@
-"""Engines for SQLite (the embedded default) and PostgreSQL, with the settings each needs."""
+"""Connections to SQLite (the embedded default) or PostgreSQL, and what differs between them.
+
+Three things live here and nowhere else:
+
+- the engine for a URL, with the settings each database needs (:func:`make_engine`);
+- :class:`Dialect`, the few operations the two databases do differently (an
+  upsert, the locks concurrent writers take, JSON paths, making deleted bytes
+  unreadable); every other storage module asks it instead of testing the
+  database's name;
+- :class:`Database`, how reads and writes take connections and how a database
+  that cannot be reached is reported.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    func,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -19,6 +44,13 @@ from sqlalchemy.exc import (
 
 from tuneback.errors import ConfigurationError, StorageError, TuneBackError, ValidationError
 from tuneback.storage.sqlite_functions import register_sqlite_functions
+
+try:  # POSIX only; elsewhere SQLite serves one process and a named lock is always granted.
+    import fcntl
+except ImportError:  # pragma: no cover - not on the platforms tuneback is tested on
+    fcntl = None  # type: ignore[assignment]
+
+T = TypeVar("T")
 
 WRITE_OPTION = "tuneback_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
@@ -153,3 +185,241 @@ def describe_database_error(exc: DBAPIError, display_url: str) -> TuneBackError:
     if isinstance(exc, DataError):
         return ValidationError(f"the database refused a value: {reason}")
     return StorageError(f"the database {display_url} refused the operation: {reason}")
+
+
+# -- what differs between the databases ---------------------------------------------
+
+# PostgreSQL's advisory locks are named by a key hashed with the schema's name,
+# so two schemas of one database never share a lock.
+_XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :key, 0))")
+_XACT_LOCKS = text(
+    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
+    "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS slots"
+)
+_TRY_SESSION_LOCK = text(
+    "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || :key, 0))"
+)
+_SESSION_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(current_schema() || :key, 0))")
+
+
+class NamedLock:
+    """A lock held by this process until :meth:`release`, or until the process dies.
+
+    On PostgreSQL it is a session advisory lock on a connection of its own,
+    released when that connection drops; on SQLite an exclusive ``flock`` on a
+    file beside the database, which the kernel releases the same way.
+    """
+
+    def __init__(self, key: str, conn: Connection | None, lock_file: IO[bytes] | None) -> None:
+        self.key = key
+        self._conn = conn
+        self._file = lock_file
+        self._released = False
+
+    def holds(self) -> bool:
+        """False once the lock is lost (PostgreSQL's connection to it dropped)."""
+        if self._released:
+            return False
+        if self._conn is None:
+            return True
+        try:
+            self._conn.execute(text("SELECT 1"))
+        except Exception:
+            self.release()
+            return False
+        return True
+
+    def release(self) -> None:
+        self._released = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # A lost connection has released the lock already.
+            with suppress(Exception):
+                conn.execute(_SESSION_UNLOCK, {"key": self.key})
+            with suppress(Exception):
+                conn.close()
+        lock_file, self._file = self._file, None
+        if lock_file is not None:
+            lock_file.close()
+
+
+class Dialect:
+    """The operations SQLite and PostgreSQL do differently; the rest of storage asks this.
+
+    SQLite has one writer at a time (a writer takes the file's lock with
+    ``BEGIN IMMEDIATE``), so the locks PostgreSQL's concurrent writers take are
+    no-ops there.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.postgres = name == "postgresql"
+
+    @staticmethod
+    def of(bind: Engine | Connection) -> Dialect:
+        return _DIALECTS[bind.dialect.name]
+
+    # -- writing ----------------------------------------------------------------
+
+    def insert(self, table: Table) -> Any:
+        """``INSERT`` that can end in ``ON CONFLICT DO NOTHING`` or ``DO UPDATE`` (an upsert)."""
+        return postgresql.insert(table) if self.postgres else sqlite.insert(table)
+
+    @property
+    def writers_overlap(self) -> bool:
+        """Whether another writer's rows can be in flight while this one writes.
+
+        A PostgreSQL writer applies its projections before it queues for the
+        log's tail; an SQLite writer holds the whole file from its first statement.
+        """
+        return self.postgres
+
+    def hold_log_tail(self, conn: Connection) -> None:
+        """Hold the log's tail until ``conn``'s transaction ends (SQLite's write lock does)."""
+        if self.postgres:
+            conn.execute(_XACT_LOCK, {"key": "/log"})
+
+    def lock_slots(self, conn: Connection, keys: Iterable[str]) -> None:
+        """Take the narrow locks named by ``keys`` until the transaction ends.
+
+        Taken in sorted order, so two writers cannot deadlock.
+        """
+        if not self.postgres:
+            return
+        wanted = sorted(set(keys))
+        if wanted:
+            conn.execute(_XACT_LOCKS, {"keys": wanted})
+
+    def lock_whole_log(self, conn: Connection) -> None:
+        """Keep every other writer out of the log until the transaction ends."""
+        if self.postgres:
+            conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
+
+    def lock_migrations(self, conn: Connection) -> None:
+        """Two servers starting at once must not both create the tables."""
+        if self.postgres:
+            conn.execute(_XACT_LOCK, {"key": "/migrate"})
+
+    def take_named_lock(self, engine: Engine, key: str) -> NamedLock | None:
+        """The lock called ``key`` if no other process holds it, else None."""
+        if self.postgres:
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                taken = bool(conn.execute(_TRY_SESSION_LOCK, {"key": key}).scalar())
+            except Exception:
+                conn.close()
+                raise
+            if not taken:
+                conn.close()
+                return None
+            return NamedLock(key, conn, None)
+        database = engine.url.database
+        if fcntl is None or not database or database == ":memory:":
+            return NamedLock(key, None, None)
+        path = Path(f"{database}.{key.strip('/').replace('/', '-')}.lock")
+        lock_file = path.open("ab")
+        try:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock_file.close()
+            return None
+        os.set_inheritable(lock_file.fileno(), False)
+        return NamedLock(key, None, lock_file)
+
+    # -- reading ----------------------------------------------------------------
+
+    def json_text(self, column: ColumnElement[Any], *path: str) -> ColumnElement[Any]:
+        """The text at ``path`` inside a JSON column (``json_text(payload, "task", "id")``)."""
+        if self.postgres:
+            document: Any = column.cast(JSONB)
+            for step in path[:-1]:
+                document = document[step]
+            found: ColumnElement[Any] = document[path[-1]].astext
+            return found
+        return func.json_extract(column, "$." + ".".join(path))
+
+    # -- erasing ----------------------------------------------------------------
+
+    @contextmanager
+    def erasing(self, conn: Connection) -> Iterator[None]:
+        """Deleted and overwritten content is zeroed while this lasts (SQLite's free pages)."""
+        if not self.postgres:
+            # Run on the driver's connection: outside any transaction.
+            conn.connection.driver_connection.execute("PRAGMA secure_delete=ON")  # type: ignore[union-attr]
+        try:
+            yield
+        finally:
+            if not self.postgres:
+                conn.connection.driver_connection.execute("PRAGMA secure_delete=OFF")  # type: ignore[union-attr]
+
+    def reclaim(self, conn: Connection, tables: Iterable[Table]) -> None:
+        """Drop the old versions of rows changed in ``tables`` from the files on disk."""
+        if not self.postgres:
+            # Old page versions move out of the write-ahead log into the file.
+            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+            return
+        # Dead row versions keep the old text on disk until a vacuum reclaims them;
+        # VACUUM cannot run inside a transaction, hence autocommit.
+        auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for table in tables:
+            auto.execute(text(f'VACUUM "{table.name}"'))
+
+
+_DIALECTS = {name: Dialect(name) for name in ("sqlite", "postgresql")}
+
+
+# -- taking connections --------------------------------------------------------------
+
+
+class Database:
+    """One database: its engine, its dialect, and how reads and writes take connections."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = parse_database_url(url)
+        self.engine: Engine = make_engine(url, echo=echo)
+        self.dialect = Dialect.of(self.engine)
+
+    @property
+    def display_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads; a database that cannot answer is a :class:`StorageError`."""
+        try:
+            if self.dialect.postgres:
+                # Reads need no transaction of their own: skipping BEGIN/COMMIT
+                # saves two round trips per read.
+                with self.engine.connect() as conn:
+                    yield conn.execution_options(isolation_level="AUTOCOMMIT")
+                return
+            with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except DBAPIError as exc:
+            raise describe_database_error(exc, self.display_url) from None
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """A transaction that will write, committed when the block ends without error.
+
+        For rows outside the event log (keys, accounts, review leases); events go
+        through the store's writer.
+        """
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
+
+    def guard(self, action: Callable[[], T], doing: str) -> T:
+        """Run ``action``; a database that cannot be reached says so, naming the setting."""
+        try:
+            return action()
+        except OperationalError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise StorageError(
+                f"cannot {doing} database {self.display_url}: {reason} "
+                "(check TUNEBACK_DATABASE_URL and that the server is running)"
+            ) from None

@@ -47,17 +47,15 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    text,
     update,
 )
 
 from tuneback.domain import EventForgotten, RunCompleted, RunFailed, encode_payload, utcnow
 from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
-from tuneback.storage.commit import hold_log_tail
-from tuneback.storage.engine import WRITE_OPTION, EncodedJson
-from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
+from tuneback.storage.engine import WRITE_OPTION, Dialect, EncodedJson
 from tuneback.storage.review_membership import after_removal, runs_rated_by
+from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
 
 CHUNK = 500
 SCAN_PAGE = 2_000
@@ -140,42 +138,25 @@ def forget_user(engine: Engine, name: str, project: str | None) -> tuple[ForgetC
     Raises :class:`NotFoundError`, changing nothing, when the user has no data.
     """
     forgetting = _Forgetting(name, project)
+    dialect = Dialect.of(engine)
     with engine.connect() as conn:
-        sqlite = conn.dialect.name == "sqlite"
-        if sqlite:
-            # Deleted and overwritten content is zeroed in the file, not left in
-            # free pages. Run on the driver's connection: outside any transaction.
-            _driver(conn).execute("PRAGMA secure_delete=ON")
-        try:
+        with dialect.erasing(conn):
             # The whole log is read first without holding anything, so writers
             # wait only while the few events since are read and the rows change.
             with conn.execution_options(**{WRITE_OPTION: False}).begin():
                 forgetting.read(conn)
             writing = conn.execution_options(**{WRITE_OPTION: True})
             forgetting.run(writing, first=True)
-            if not sqlite:
-                # A PostgreSQL writer applies its projections before it queues
-                # for the tail, so one may have written a row about this user
-                # that the pass could not see, and commit it right after. Such
-                # writers queued ahead of the next pass, which looks again with
-                # every id found so far. (An SQLite writer holds the database
-                # from its first statement: none is ever in flight.)
+            if dialect.writers_overlap:
+                # A writer may have applied its projections, writing a row about
+                # this user that the pass could not see, and commit it right
+                # after. Such writers queued ahead of the next pass, which looks
+                # again with every id found so far.
                 for _ in range(SWEEPS):
                     if not forgetting.run(writing, first=False):
                         break
-        finally:
-            if sqlite:
-                _driver(conn).execute("PRAGMA secure_delete=OFF")
-        if sqlite:
-            # Old page versions move out of the write-ahead log into the file.
-            _driver(conn).execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        else:
-            _vacuum(conn)
+        dialect.reclaim(conn, _REWRITTEN)
     return forgetting.counts, forgetting.owned.runs
-
-
-def _driver(conn: Connection) -> Any:
-    return conn.connection.driver_connection
 
 
 class _Forgetting:
@@ -210,7 +191,7 @@ class _Forgetting:
     def run(self, conn: Connection, *, first: bool) -> bool:
         """One pass, in one transaction at the log's tail; whether it removed anything."""
         with conn.begin():
-            hold_log_tail(conn)
+            Dialect.of(conn).hold_log_tail(conn)
             self.read(conn)
             tombstones = list(self.pending.values())
             if first and not tombstones and not any(vars(self.owned).values()):
@@ -384,12 +365,13 @@ def _chunks(values: Iterable[str]) -> Iterator[list[str]]:
         yield ordered[start : start + CHUNK]
 
 
-_VACUUMED = (t.events, t.conversations, t.messages, t.runs, t.feedback, t.comparisons)
-
-
-def _vacuum(conn: Connection) -> None:
-    # Dead row versions keep the old text on disk until a vacuum reclaims them;
-    # VACUUM cannot run inside a transaction, hence autocommit.
-    auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-    for table in (*_VACUUMED, t.dataset_items):
-        auto.execute(text(f'VACUUM "{table.name}"'))
+_REWRITTEN = (
+    t.events,
+    t.conversations,
+    t.messages,
+    t.runs,
+    t.feedback,
+    t.comparisons,
+    t.dataset_items,
+)
+"""The tables whose old row versions may still hold what was forgotten."""

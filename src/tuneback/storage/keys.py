@@ -8,20 +8,17 @@ database, SQLite or PostgreSQL, with the same migrations.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from tuneback.domain import utcnow
 from tuneback.domain.access import AccountRole
 from tuneback.errors import NotFoundError
 from tuneback.storage import tables as t
-from tuneback.storage.engine import WRITE_OPTION
+from tuneback.storage.rows import record_from_row
 from tuneback.storage.store import Store
 
 
@@ -46,14 +43,8 @@ class AccessStore:
     """Reads and writes of ``api_keys`` and ``server_secrets`` on a store's database."""
 
     def __init__(self, store: Store) -> None:
+        self.database = store.database
         self.engine = store.engine
-
-    @contextmanager
-    def _writing(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
 
     def add_key(
         self,
@@ -68,7 +59,7 @@ class AccessStore:
         record = ApiKeyRecord(
             id=key_id, project=project, name=name, prefix=prefix, created_at=utcnow(), role=role
         )
-        with self._writing() as conn:
+        with self.database.writing() as conn:
             conn.execute(
                 t.api_keys.insert().values(
                     id=record.id,
@@ -85,24 +76,24 @@ class AccessStore:
     def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.api_keys).where(t.api_keys.c.key_hash == key_hash)).first()
-        return _record(row) if row is not None else None
+        return record_from_row(ApiKeyRecord, row) if row is not None else None
 
     def get_key(self, key_id: str) -> ApiKeyRecord:
         with self.engine.connect() as conn:
             row = conn.execute(select(t.api_keys).where(t.api_keys.c.id == key_id)).first()
         if row is None:
             raise NotFoundError(f"no API key with id {key_id}")
-        return _record(row)
+        return record_from_row(ApiKeyRecord, row)
 
     def list_keys(self, project: str | None = None) -> list[ApiKeyRecord]:
         query = select(t.api_keys).order_by(t.api_keys.c.created_at, t.api_keys.c.id)
         if project is not None:
             query = query.where(t.api_keys.c.project == project)
         with self.engine.connect() as conn:
-            return [_record(row) for row in conn.execute(query)]
+            return [record_from_row(ApiKeyRecord, row) for row in conn.execute(query)]
 
     def revoke_key(self, key_id: str) -> ApiKeyRecord:
-        with self._writing() as conn:
+        with self.database.writing() as conn:
             conn.execute(
                 update(t.api_keys)
                 .where(t.api_keys.c.id == key_id, t.api_keys.c.revoked_at.is_(None))
@@ -123,7 +114,7 @@ class AccessStore:
         if found is not None:
             return str(found)
         try:
-            with self._writing() as conn:
+            with self.database.writing() as conn:
                 conn.execute(
                     t.server_secrets.insert().values(name=name, value=make, created_at=utcnow())
                 )
@@ -131,15 +122,3 @@ class AccessStore:
             pass
         with self.engine.connect() as conn:
             return str(conn.execute(query).scalar_one())
-
-
-def _record(row: Any) -> ApiKeyRecord:
-    return ApiKeyRecord(
-        id=row.id,
-        project=row.project,
-        name=row.name,
-        prefix=row.prefix,
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        role=row.role,
-    )

@@ -8,15 +8,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine
+
+from tuneback.storage.engine import WRITE_OPTION, Dialect
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-
-# Hashed with the schema's name, so servers migrating different schemas of one
-# database do not wait for each other.
-_MIGRATION_LOCK = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/migrate', 0))"
-)
 
 
 def _config(conn: Connection) -> Config:
@@ -27,11 +23,9 @@ def _config(conn: Connection) -> Config:
 
 
 def _locked(engine: Engine) -> Connection:
-    conn = engine.connect().execution_options(tuneback_write=True)
+    conn = engine.connect().execution_options(**{WRITE_OPTION: True})
     conn.begin()
-    if conn.dialect.name == "postgresql":
-        # Two servers starting at once must not both create the tables.
-        conn.execute(_MIGRATION_LOCK)
+    Dialect.of(conn).lock_migrations(conn)
     return conn
 
 

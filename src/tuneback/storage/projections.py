@@ -19,7 +19,6 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
     AnnotationTaskCreated,
@@ -47,6 +46,7 @@ from tuneback.domain import (
 )
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
+from tuneback.storage.engine import Dialect
 from tuneback.storage.review_membership import MembershipChanges
 from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
 
@@ -163,10 +163,7 @@ class Projector:
         if event.project in self._known_projects or isinstance(event.payload, AuditRecorded):
             return
         self.flush()
-        if self._conn.dialect.name == "postgresql":
-            stmt: Any = postgresql.insert(t.projects).on_conflict_do_nothing()
-        else:
-            stmt = sqlite.insert(t.projects).on_conflict_do_nothing()
+        stmt = Dialect.of(self._conn).insert(t.projects).on_conflict_do_nothing()
         self._conn.execute(stmt, {"name": event.project, "created_at": event.recorded_at})
         self._known_projects.add(event.project)
 

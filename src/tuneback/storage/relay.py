@@ -4,45 +4,30 @@ A relay (:mod:`tuneback.stream`) copies the event log to another system. Because
 ``seq`` is gapless and in commit order, the log itself is the outbox: the relay
 needs only the last ``seq`` it saw acknowledged, kept here per relay name.
 
-Only one relay of a name should publish at a time. On PostgreSQL the lease is a
-session advisory lock (named after the schema and the relay) held on a
-connection of its own: it is released the moment the holding process dies or
-loses its connection, so another worker takes over. On SQLite the lease is an
-exclusive ``flock`` on a file beside the database, which the kernel releases the
-same way.
+Only one relay of a name should publish at a time: its lease is a
+:class:`~tuneback.storage.engine.NamedLock`, released the moment the holding
+process dies or loses its connection, so another worker takes over.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Text, cast, func, select, text, update
+from sqlalchemy import Connection, Engine, Text, cast, func, select, update
 
 from tuneback.domain import StoredEvent, encode_payload, utcnow
 from tuneback.errors import ConflictError
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
-from tuneback.storage.engine import WRITE_OPTION, EncodedJson
-
-try:  # POSIX only; elsewhere SQLite serves one process and the lease is always granted.
-    import fcntl
-except ImportError:  # pragma: no cover - not on the platforms tuneback is tested on
-    fcntl = None  # type: ignore[assignment]
+from tuneback.storage.engine import WRITE_OPTION, Dialect, EncodedJson, NamedLock
 
 IMPORT_PAGE = 1_000
 
-_TRY_LOCK = text(
-    "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || '/relay/' || :name, 0))"
-)
-_UNLOCK = text(
-    "SELECT pg_advisory_unlock(hashtextextended(current_schema() || '/relay/' || :name, 0))"
-)
+RelayLease = NamedLock
+"""The right to be the one relay of a name; ``holds()`` says if it still is."""
 
 
 @dataclass(frozen=True)
@@ -122,8 +107,7 @@ def import_events(
     with engine.connect() as conn:
         conn = conn.execution_options(**{WRITE_OPTION: True})
         with conn.begin():
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("LOCK TABLE events IN EXCLUSIVE MODE"))
+            Dialect.of(conn).lock_whole_log(conn)
             last = int(
                 conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one()
             )
@@ -154,64 +138,6 @@ def _row(event: StoredEvent | LogEntry) -> dict[str, Any]:
     }
 
 
-class RelayLease:
-    """The right to be the one relay of a name; :meth:`holds` says if it still is."""
-
-    def __init__(self, name: str, conn: Connection | None, lock_file: IO[bytes] | None) -> None:
-        self.name = name
-        self._conn = conn
-        self._file = lock_file
-        self._released = False
-
-    def holds(self) -> bool:
-        """False once the lease is lost (PostgreSQL's connection to it dropped)."""
-        if self._released:
-            return False
-        if self._conn is None:
-            return True
-        try:
-            self._conn.execute(text("SELECT 1"))
-        except Exception:
-            self.release()
-            return False
-        return True
-
-    def release(self) -> None:
-        self._released = True
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            # A lost connection has released the lock already.
-            with suppress(Exception):
-                conn.execute(_UNLOCK, {"name": self.name})
-            with suppress(Exception):
-                conn.close()
-        lock_file, self._file = self._file, None
-        if lock_file is not None:
-            lock_file.close()
-
-
 def take_lease(engine: Engine, name: str) -> RelayLease | None:
     """The relay lease of ``name`` if nobody else holds it, else None."""
-    if engine.dialect.name == "postgresql":
-        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            taken = bool(conn.execute(_TRY_LOCK, {"name": name}).scalar())
-        except Exception:
-            conn.close()
-            raise
-        if not taken:
-            conn.close()
-            return None
-        return RelayLease(name, conn, None)
-    database = engine.url.database
-    if fcntl is None or not database or database == ":memory:":
-        return RelayLease(name, None, None)
-    path = Path(f"{database}.relay-{name}.lock")
-    lock_file = path.open("ab")
-    try:
-        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock_file.close()
-        return None
-    os.set_inheritable(lock_file.fileno(), False)
-    return RelayLease(name, None, lock_file)
+    return Dialect.of(engine).take_named_lock(engine, f"/relay/{name}")
