@@ -21,7 +21,6 @@ from tuneback.domain import (
     ChatMessage,
     Conversation,
     ConversationDeleted,
-    ConversationEnded,
     ConversationRenamed,
     ConversationStarted,
     EventPayload,
@@ -38,7 +37,7 @@ from tuneback.models.base import MESSAGE_OVERHEAD_TOKENS
 from tuneback.services.background import BackgroundWork
 from tuneback.services.calls import ModelCall
 from tuneback.services.catalog import ModelCatalog
-from tuneback.services.runs import run_event
+from tuneback.services.runs import end_conversation, run_event
 from tuneback.storage import Store
 
 DEFAULT_REPLY_BUDGET = 512
@@ -165,12 +164,7 @@ class ChatService:
         return conversation
 
     def end_conversation(self, conversation_id: str) -> Conversation:
-        conversation = self.store.get_conversation(conversation_id)
-        if conversation.ended_at is None:
-            self.store.append(
-                ConversationEnded(project=conversation.project, conversation_id=conversation.id)
-            )
-        return self.store.get_conversation(conversation_id)
+        return end_conversation(self.store, conversation_id)
 
     def rename_conversation(self, conversation_id: str, title: str) -> Conversation:
         """Give a conversation a title of its own (what lists show instead of its first line)."""

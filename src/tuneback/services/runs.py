@@ -27,6 +27,16 @@ def run_event(run: Run) -> EventPayload:
     return RunCompleted(run=run) if run.status == "ok" else RunFailed(run=run)
 
 
+def end_conversation(store: Store, conversation_id: str) -> Conversation:
+    """End a conversation once (ending it again changes nothing); returns it as stored."""
+    conversation = store.get_conversation(conversation_id)
+    if conversation.ended_at is None:
+        store.append(
+            ConversationEnded(project=conversation.project, conversation_id=conversation.id)
+        )
+    return store.get_conversation(conversation_id)
+
+
 class RunService:
     """Logs runs, conversations and messages into ``store``."""
 
@@ -89,9 +99,4 @@ class RunService:
         return events
 
     def end_conversation(self, conversation_id: str) -> Conversation:
-        conversation = self.store.get_conversation(conversation_id)
-        if conversation.ended_at is None:
-            self.store.append(
-                ConversationEnded(project=conversation.project, conversation_id=conversation.id)
-            )
-        return self.store.get_conversation(conversation_id)
+        return end_conversation(self.store, conversation_id)
