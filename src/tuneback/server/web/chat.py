@@ -12,8 +12,6 @@ end when nobody stops it; the stop button and a closed tab cancel it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -29,6 +27,11 @@ from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import Services, ServicesDep
 from tuneback.server.web.markdown import pygments_css, render_markdown
+from tuneback.server.web.page import Page, page_view, wants_json
+from tuneback.server.web.streaming import (
+    close_quietly as _close_quietly,
+)
+from tuneback.server.web.streaming import event_stream, sampling_options, sse
 from tuneback.server.web.templating import sections, templates
 from tuneback.services.battles import BATTLE_TAG
 from tuneback.services.chat import Reply
@@ -92,13 +95,11 @@ def _own_conversation(services: Services, conversation_id: str, user: str) -> Co
     return conversation
 
 
-def _options(body: RegenerateBody | SendBody) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if body.temperature is not None:
-        options["temperature"] = body.temperature
-    if body.max_tokens is not None:
-        options["max_tokens"] = body.max_tokens
-    return options
+def _own_message(request: Request, services: Services, message_id: str) -> Message:
+    """A message of one of the caller's own conversations (anyone else's does not exist)."""
+    message: Message = services.store.get_message(message_id)
+    _own_conversation(services, message.conversation_id, _user(request))
+    return message
 
 
 def run_view(run: Run) -> dict[str, Any]:
@@ -242,12 +243,13 @@ def page_state(request: Request, services: Services, user: str) -> dict[str, Any
 
 @router.get("/", response_class=HTMLResponse, dependencies=[rule("chat")])
 @router.get("/c/{conversation_id}", response_class=HTMLResponse, dependencies=[rule("chat")])
+@page_view
 def chat_page(
     request: Request,
     services: ServicesDep,
     conversation_id: str | None = None,
     m: str | None = None,
-) -> Response:
+) -> Page | Response:
     """The chat; ``/c/{id}?m={message}`` opens the branch holding that message."""
     if (
         conversation_id is None
@@ -262,6 +264,9 @@ def chat_page(
         try:
             own = _own_conversation(services, conversation_id, user)
         except NotFoundError:
+            if wants_json(request):
+                raise
+            # Without the owner pages' top bar: the chat is a page of its own.
             return templates.TemplateResponse(
                 request, "not_found.html", {"what": "conversation"}, status_code=404
             )
@@ -269,15 +274,12 @@ def chat_page(
             conversation = conversation_view(services, own, user, through=m)
         except ValidationError:  # a stale ?m= link: show the newest branch
             conversation = conversation_view(services, own, user)
-    return templates.TemplateResponse(
-        request,
-        "chat.html",
-        {
-            "state": page_state(request, services, user),
-            "conversations": sidebar(services, user),
-            "conversation": conversation,
-        },
-    )
+    data = {
+        "state": page_state(request, services, user),
+        "conversations": sidebar(services, user),
+        "conversation": conversation,
+    }
+    return Page("chat.html", "chat", data)
 
 
 @router.get("/ui/state", dependencies=[rule("chat")])
@@ -343,7 +345,7 @@ def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingRe
     message = services.chat.add_user_message(
         conversation.id, body.content, parent_id=body.parent_id
     )
-    reply = services.chat.reply(message.id, model=body.model, options=_options(body))
+    reply = services.chat.reply(message.id, model=body.model, options=sampling_options(body))
     return _stream(services.store, reply, user_message_id=message.id)
 
 
@@ -351,9 +353,8 @@ def send(request: Request, services: ServicesDep, body: SendBody) -> StreamingRe
 def regenerate(
     request: Request, services: ServicesDep, message_id: str, body: RegenerateBody
 ) -> StreamingResponse:
-    user = _user(request)
-    _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
-    reply = services.chat.regenerate(message_id, model=body.model, options=_options(body))
+    _own_message(request, services, message_id)
+    reply = services.chat.regenerate(message_id, model=body.model, options=sampling_options(body))
     return _stream(services.store, reply, user_message_id=reply.parent.id)
 
 
@@ -361,10 +362,9 @@ def regenerate(
 def edit(
     request: Request, services: ServicesDep, message_id: str, body: EditBody
 ) -> StreamingResponse:
-    user = _user(request)
-    _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
+    _own_message(request, services, message_id)
     edited = services.chat.edit_user_message(message_id, body.content)
-    reply = services.chat.reply(edited.id, model=body.model, options=_options(body))
+    reply = services.chat.reply(edited.id, model=body.model, options=sampling_options(body))
     return _stream(services.store, reply, user_message_id=edited.id)
 
 
@@ -373,9 +373,8 @@ def retry(
     request: Request, services: ServicesDep, message_id: str, body: RegenerateBody
 ) -> StreamingResponse:
     """Answer a question again after its answer failed or was stopped with nothing said."""
-    user = _user(request)
-    _own_conversation(services, services.store.get_message(message_id).conversation_id, user)
-    reply = services.chat.reply(message_id, model=body.model, options=_options(body))
+    _own_message(request, services, message_id)
+    reply = services.chat.reply(message_id, model=body.model, options=sampling_options(body))
     return _stream(services.store, reply, user_message_id=message_id)
 
 
@@ -436,15 +435,11 @@ def code_css() -> Response:
     return Response(pygments_css(), media_type="text/css")
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
 def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingResponse:
     async def events() -> AsyncIterator[str]:
         chunks: Iterator[str] = iter(reply)
         try:
-            yield _sse(
+            yield sse(
                 "start",
                 {
                     "conversation_id": reply.conversation.id,
@@ -455,10 +450,10 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
                 },
             )
             async for batch, html in _rendered(chunks, RENDER_EVERY):
-                yield _sse("delta", {"text": batch, "html": html})
-            yield _sse("done", await run_in_threadpool(_done, store, reply))
+                yield sse("delta", {"text": batch, "html": html})
+            yield sse("done", await run_in_threadpool(_done, store, reply))
         except ModelError as exc:
-            yield _sse(
+            yield sse(
                 "error", {"message": exc.message, **await run_in_threadpool(_done, store, reply)}
             )
         finally:
@@ -471,11 +466,7 @@ def _stream(store: Store, reply: Reply, *, user_message_id: str) -> StreamingRes
                 _close_quietly, chunks, name="tuneback-reply-close", finishing=True
             )
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(events())
 
 
 class _Failed:
@@ -560,12 +551,3 @@ def _done(store: Store, reply: Reply) -> dict[str, Any]:
         "html": render_markdown(message.content) if message else "",
         "branch": branch,
     }
-
-
-def _close_quietly(chunks: Iterator[str]) -> None:
-    close = getattr(chunks, "close", None)
-    if close is None:
-        return
-    # ValueError: still running in its thread; the cancel flag ends it at the next chunk.
-    with contextlib.suppress(ValueError):
-        close()

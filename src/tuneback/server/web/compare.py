@@ -15,13 +15,11 @@ same models.
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import StreamingResponse
 from pydantic import Field
 from starlette.concurrency import iterate_in_threadpool
 
@@ -32,7 +30,11 @@ from tuneback.server.api.schemas import Body
 from tuneback.server.deps import Services, ServicesDep
 from tuneback.server.web.chat import run_view
 from tuneback.server.web.markdown import render_markdown
-from tuneback.server.web.templating import render_page
+from tuneback.server.web.page import Page, page_view, wants_json
+from tuneback.server.web.streaming import (
+    close_quietly as _close_quietly,
+)
+from tuneback.server.web.streaming import event_stream, sampling_options, sse
 from tuneback.services.battle_votes import Vote
 from tuneback.services.battles import LABELS, MAX_SIDES, Battle, battle_setup
 
@@ -65,15 +67,6 @@ class VoteBody(Body):
 
 def _user(request: Request) -> str:
     return who(request).chatter
-
-
-def _options(body: BattleBody | FollowUpBody) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    if body.temperature is not None:
-        options["temperature"] = body.temperature
-    if body.max_tokens is not None:
-        options["max_tokens"] = body.max_tokens
-    return options
 
 
 def _own_round(services: Services, round_id: str, user: str) -> tuple[Conversation, list[Run]]:
@@ -146,25 +139,22 @@ def page_data(request: Request, services: Services, round_id: str | None) -> dic
 
 
 @router.get("/compare", dependencies=[rule("chat")])
+@page_view
 def compare_page(
     request: Request,
     services: ServicesDep,
     round: str | None = None,
     prompt: str | None = None,
     model: str | None = None,
-) -> Response:
+) -> Page:
     try:
         data = page_data(request, services, round)
     except NotFoundError:
-        if request.query_params.get("format") == "json":
+        if wants_json(request):
             raise
-        return render_page(
-            request, "not_found.html", section="compare", what="battle round", status_code=404
-        )
-    if request.query_params.get("format") == "json":
-        return JSONResponse(data)
+        return Page("not_found.html", "compare", {"what": "battle round"}, status_code=404)
     prefill = {"prompt": prompt or "", "model": model if model in services.models.specs else None}
-    return render_page(request, "compare.html", section="compare", data=data, prefill=prefill)
+    return Page("compare.html", "compare", data, name="data", extra=lambda: {"prefill": prefill})
 
 
 @router.get("/ui/compare/{round_id}", dependencies=[rule("chat")])
@@ -183,7 +173,7 @@ def start_battle(request: Request, services: ServicesDep, body: BattleBody) -> S
         project=services.settings.project,
         user=_user(request),
         system_prompt=body.system_prompt,
-        options=_options(body),
+        options=sampling_options(body),
     )
     return _stream(battle)
 
@@ -195,7 +185,9 @@ def follow_up(request: Request, services: ServicesDep, body: FollowUpBody) -> St
     conversation = services.store.get_conversation(answer.conversation_id)
     if conversation.user != _user(request) or battle_setup(conversation) is None:
         raise NotFoundError(f"no battle answer {body.answer_id}")
-    return _stream(services.battles.follow_up(body.answer_id, body.content, options=_options(body)))
+    return _stream(
+        services.battles.follow_up(body.answer_id, body.content, options=sampling_options(body))
+    )
 
 
 @router.post("/ui/compare/{round_id}/vote", dependencies=[rule("chat")])
@@ -219,17 +211,13 @@ def vote(request: Request, services: ServicesDep, round_id: str, body: VoteBody)
     return view
 
 
-def _sse(event: str, data: dict[str, Any]) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
 def _stream(battle: Battle) -> StreamingResponse:
     reveal = battle.mode != "anonymous"
 
     async def events() -> AsyncIterator[str]:
         chunks: Iterator[tuple[int, str]] = battle.stream()
         try:
-            yield _sse(
+            yield sse(
                 "start",
                 {
                     "conversation_id": battle.conversation.id,
@@ -247,15 +235,15 @@ def _stream(battle: Battle) -> StreamingResponse:
             )
             finished: set[int] = set()
             async for index, text in iterate_in_threadpool(chunks):
-                yield _sse("delta", {"side": index, "text": text})
+                yield sse("delta", {"side": index, "text": text})
                 for side in battle.sides:
                     if side.run is not None and side.index not in finished:
                         finished.add(side.index)
-                        yield _sse("side", _side_done(side, reveal))
+                        yield sse("side", _side_done(side, reveal))
             for side in battle.sides:
                 if side.index not in finished:
-                    yield _sse("side", _side_done(side, reveal))
-            yield _sse("done", {"round_id": battle.round_id})
+                    yield sse("side", _side_done(side, reveal))
+            yield sse("done", {"round_id": battle.round_id})
         finally:
             # A closed tab: stop every side and keep what each said, in a thread
             # of its own (this task may already be cancelled).
@@ -264,11 +252,7 @@ def _stream(battle: Battle) -> StreamingResponse:
                 _close_quietly, chunks, name="tuneback-battle-close", finishing=True
             )
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return event_stream(events())
 
 
 def _side_done(side: Any, reveal: bool) -> dict[str, Any]:
@@ -281,10 +265,3 @@ def _side_done(side: Any, reveal: bool) -> dict[str, Any]:
         "message_id": message.id if message else None,
         "error": side.error,
     }
-
-
-def _close_quietly(chunks: Iterator[tuple[int, str]]) -> None:
-    close = getattr(chunks, "close", None)
-    if close is not None:
-        with contextlib.suppress(ValueError):
-            close()

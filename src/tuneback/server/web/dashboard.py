@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from tuneback.domain import utcnow
 from tuneback.errors import NotFoundError
 from tuneback.server.access import rule
 from tuneback.server.deps import ServicesDep
 from tuneback.server.web.assets import asset_response, plotly_bundle
-from tuneback.server.web.templating import render_page
+from tuneback.server.web.page import Page, page_view
 from tuneback.services.analytics import PERIODS, dashboard
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/dashboard", dependencies=[rule("manage")])
+@page_view
 def dashboard_page(
     request: Request, services: ServicesDep, period: str = "7d", model: str | None = None
-) -> Response:
+) -> Page:
     data = dashboard(
         services.store, project=services.settings.project, period=period, model=model or None
     )
@@ -38,15 +39,15 @@ def dashboard_page(
         }
         for relay in services.store.relay_lag()
     ]
-    if request.query_params.get("format") == "json":
-        return JSONResponse(data)
-    return render_page(
-        request,
+    return Page(
         "dashboard.html",
-        section="dashboard",
-        data=data,
-        periods=list(PERIODS),
-        models=[row["group"] for row in data["by_model"]],
+        "dashboard",
+        data,
+        name="data",
+        extra=lambda: {
+            "periods": list(PERIODS),
+            "models": [row["group"] for row in data["by_model"]],
+        },
     )
 
 

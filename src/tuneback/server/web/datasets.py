@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from pydantic import Field
 from starlette.background import BackgroundTask
 
+from tuneback.domain.dataset import DatasetRecord
 from tuneback.errors import ValidationError
 from tuneback.export import FORMATS, WRITERS, ExportFilters, export_dataset
 from tuneback.server.access import in_this_project, rule
 from tuneback.server.api.schemas import Body
-from tuneback.server.deps import ServicesDep
-from tuneback.server.web.runs import wants_json
-from tuneback.server.web.templating import render_page
+from tuneback.server.deps import Services, ServicesDep
+from tuneback.server.web.page import Page, page_view
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,41 +34,36 @@ class AddRunsBody(Body):
 
 
 @router.get("/datasets", dependencies=[rule("manage")])
-def datasets_page(request: Request, services: ServicesDep) -> Response:
-    project = services.settings.project
-    return render_page(
-        request, "datasets.html", section="datasets", datasets=services.store.list_datasets(project)
+@page_view
+def datasets_page(request: Request, services: ServicesDep) -> Page:
+    return Page(
+        "datasets.html", "datasets", {"datasets": services.store.list_datasets(services.project)}
     )
 
 
 @router.get("/datasets/{dataset_id}", dependencies=[rule("manage")])
-def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Response:
-    datasets = services.datasets
-    dataset = datasets.get(dataset_id)
-    in_this_project(request, dataset.project, "dataset", dataset_id)
-    items = services.store.dataset_items(dataset_id)
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "dataset": dataset.model_dump(mode="json"),
-                "items": [i.model_dump(mode="json") for i in items],
-            }
-        )
-    return render_page(
-        request,
+@page_view
+def dataset_page(request: Request, services: ServicesDep, dataset_id: str) -> Page:
+    dataset = _dataset_here(request, services, dataset_id)
+    return Page(
         "dataset.html",
-        section="datasets",
-        dataset=dataset,
-        items=items,
-        formats=FORMATS,
-        writers=WRITERS,
+        "datasets",
+        {"dataset": dataset, "items": services.store.dataset_items(dataset_id)},
+        extra=lambda: {"formats": FORMATS, "writers": WRITERS},
     )
+
+
+def _dataset_here(request: Request, services: Services, dataset_id: str) -> DatasetRecord:
+    """The dataset, when it is one of this server's project (to anyone else it does not exist)."""
+    dataset = services.datasets.get(dataset_id)
+    in_this_project(request, dataset.project, "dataset", dataset_id)
+    return dataset
 
 
 @router.post("/ui/datasets", dependencies=[rule("manage")])
 def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
     dataset = services.datasets.create(
-        project=services.settings.project, name=body.name, description=body.description
+        project=services.project, name=body.name, description=body.description
     )
     return dataset.model_dump(mode="json")
 
@@ -77,9 +72,8 @@ def create_dataset(services: ServicesDep, body: DatasetBody) -> dict[str, Any]:
 def add_to_dataset(
     request: Request, services: ServicesDep, dataset_id: str, body: AddRunsBody
 ) -> dict[str, Any]:
-    datasets = services.datasets
-    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
-    added = datasets.add_runs(dataset_id, body.run_ids)
+    _dataset_here(request, services, dataset_id)
+    added = services.datasets.add_runs(dataset_id, body.run_ids)
     return {"added": len(added), "items": [i.model_dump(mode="json") for i in added]}
 
 
@@ -87,9 +81,8 @@ def add_to_dataset(
 def remove_from_dataset(
     request: Request, services: ServicesDep, dataset_id: str, item_id: str
 ) -> dict[str, Any]:
-    datasets = services.datasets
-    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
-    return datasets.remove_item(dataset_id, item_id).model_dump(mode="json")
+    _dataset_here(request, services, dataset_id)
+    return services.datasets.remove_item(dataset_id, item_id).model_dump(mode="json")
 
 
 @router.post("/ui/datasets/{dataset_id}/items/{item_id}/restore", dependencies=[rule("manage")])
@@ -97,9 +90,8 @@ def restore_to_dataset(
     request: Request, services: ServicesDep, dataset_id: str, item_id: str
 ) -> dict[str, Any]:
     """Undo a removal: the item comes back (as a new item, in a new version)."""
-    datasets = services.datasets
-    in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
-    return datasets.restore_item(dataset_id, item_id).model_dump(mode="json")
+    _dataset_here(request, services, dataset_id)
+    return services.datasets.restore_item(dataset_id, item_id).model_dump(mode="json")
 
 
 DOWNLOAD_WRITERS = {"jsonl": "application/x-ndjson", "csv": "text/csv", "parquet": None}
@@ -115,9 +107,7 @@ def download_dataset(
     writer: str = "jsonl",
 ) -> Response:
     """The dataset exported in any format and writer, by the same exporter as the CLI."""
-    datasets = services.datasets
-    dataset = datasets.get(dataset_id)
-    in_this_project(request, dataset.project, "dataset", dataset_id)
+    dataset = _dataset_here(request, services, dataset_id)
     if format not in FORMATS:
         raise ValidationError(f"format must be one of {', '.join(FORMATS)}, not {format!r}")
     if writer not in WRITERS:

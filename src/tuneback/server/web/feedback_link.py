@@ -26,11 +26,11 @@ from tuneback.domain.feedback import (
     FreeformConfig,
 )
 from tuneback.errors import NotFoundError
+from tuneback.server.web.labels import FACE_WORDS, last_question
 from tuneback.server.web.templating import render_page
 from tuneback.services.keys import FeedbackClaims, KeyService, TokenError
 from tuneback.storage import Store
 
-FACE_WORDS = ("Awful", "Bad", "Okay", "Good", "Great")
 EXCERPT_CHARS = 700
 MOST_STEPS = 11
 """A numeric key with integer bounds and at most this many values gets one button per value."""
@@ -140,11 +140,7 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
 
 def question_of(run: Run) -> str:
     """The last thing the user said to get this answer, if the run kept it."""
-    if isinstance(run.inputs, list):
-        for message in reversed(run.inputs):
-            if message.role == "user":
-                return excerpt(message.content, 300)
-    return ""
+    return excerpt(last_question(run.inputs), 300)
 
 
 def link_page(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 
 from tuneback.server.access import rule
 from tuneback.server.deps import ServicesDep
-from tuneback.server.web.templating import render_page
+from tuneback.server.web.page import Page, page_view
 from tuneback.services.leaderboard import LeaderboardQuery, battle_list, leaderboard
 
 router = APIRouter(include_in_schema=False)
@@ -22,33 +23,32 @@ def _query(request: Request) -> LeaderboardQuery:
 
 
 @router.get("/leaderboard", dependencies=[rule("manage")])
-def leaderboard_page(request: Request, services: ServicesDep) -> Response:
+@page_view
+def leaderboard_page(request: Request, services: ServicesDep) -> Page:
     query = _query(request)
-    data = leaderboard(services.store, project=services.settings.project, query=query)
-    if request.query_params.get("format") == "json":
-        return JSONResponse(data)
-    return render_page(
-        request, "leaderboard.html", section="leaderboard", data=data, params=query.params()
-    )
+    data = leaderboard(services.store, project=services.project, query=query)
+    return Page("leaderboard.html", "leaderboard", data, name="data", extra=lambda: _params(query))
 
 
 @router.get("/leaderboard/battles", dependencies=[rule("manage")])
+@page_view
 def battles_page(
     request: Request,
     services: ServicesDep,
     model: str | None = None,
     opponent: str | None = None,
-) -> Response:
+) -> Page:
     query = _query(request)
     data = battle_list(
         services.store,
-        project=services.settings.project,
+        project=services.project,
         query=query,
         model=model or None,
         opponent=opponent or None,
     )
-    if request.query_params.get("format") == "json":
-        return JSONResponse(data)
-    return render_page(
-        request, "battles.html", section="leaderboard", data=data, params=query.params()
-    )
+    return Page("battles.html", "leaderboard", data, name="data", extra=lambda: _params(query))
+
+
+def _params(query: LeaderboardQuery) -> dict[str, Any]:
+    """The board's filters, for the links that keep them."""
+    return {"params": query.params()}

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
 
+from tuneback.domain import Conversation, Message
 from tuneback.domain.common import UtcDatetime
 from tuneback.errors import NotFoundError
 from tuneback.server.access import in_this_project, rule
-from tuneback.server.deps import ServicesDep
+from tuneback.server.deps import Services, ServicesDep
+from tuneback.server.web.labels import last_question
 from tuneback.server.web.markdown import render_markdown
-from tuneback.server.web.runs import wants_json
-from tuneback.server.web.templating import render_page
+from tuneback.server.web.page import Page, kept_params, page_count, page_view, parse_query
 from tuneback.storage.browse import Slice
 from tuneback.storage.queries import RunFilter
 
@@ -49,18 +47,8 @@ class ListQuery(BaseModel):
         )
 
 
-def _list_query(request: Request) -> tuple[ListQuery, str | None]:
-    raw = {k: v for k, v in request.query_params.items() if v != ""}
-    try:
-        return ListQuery.model_validate(raw), None
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return ListQuery(), f"{where}: {first['msg']} — the filter was ignored"
-
-
 def _chips(request: Request, base: str, names: tuple[str, ...]) -> list[dict[str, str]]:
-    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
+    params = kept_params(request)
     chips = []
     for name in names:
         if name in params:
@@ -75,24 +63,19 @@ def _chips(request: Request, base: str, names: tuple[str, ...]) -> list[dict[str
     return chips
 
 
-def _json_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [
-        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()}
-        for row in rows
-    ]
-
-
 @router.get("/conversations", dependencies=[rule("read")])
-def conversations_page(request: Request, services: ServicesDep) -> Response:
+@page_view
+def conversations_page(request: Request, services: ServicesDep) -> Page:
     """Conversations, latest activity first, filtered by user, model, time and words."""
     return _list_page(request, services, "conversations", ("q", "user", "model", "since", "until"))
 
 
 @router.get("/conversations/{conversation_id}", dependencies=[rule("read")])
-def conversation_page(request: Request, services: ServicesDep, conversation_id: str) -> Response:
+@page_view
+def conversation_page(request: Request, services: ServicesDep, conversation_id: str) -> Page:
     """One conversation: its messages (every branch) and its runs with their feedback."""
     store = services.store
-    project = services.settings.project
+    project = services.project
     rows, _ = services.queries.explore(
         RunFilter(project=project, conversation_id=conversation_id), sort="oldest", limit=500
     )
@@ -105,20 +88,22 @@ def conversation_page(request: Request, services: ServicesDep, conversation_id: 
     if conversation is not None:
         in_this_project(request, conversation.project, "conversation", conversation_id)
     messages = store.conversation_messages(conversation_id) if conversation else []
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "conversation": conversation.model_dump(mode="json") if conversation else None,
-                "messages": [m.model_dump(mode="json") for m in messages],
-                "runs": [
-                    {
-                        "run": row["run"].model_dump(mode="json"),
-                        "feedback": [f.model_dump(mode="json") for f in row["feedback"]],
-                    }
-                    for row in rows
-                ],
-            }
-        )
+    data = {"conversation": conversation, "messages": messages, "runs": rows}
+    return Page(
+        "conversation.html",
+        "conversations",
+        data,
+        extra=lambda: _transcript(conversation, conversation_id, messages, rows),
+    )
+
+
+def _transcript(
+    conversation: Conversation | None,
+    conversation_id: str,
+    messages: list[Message],
+    rows: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The conversation as the page shows it: rendered messages, its people, a title."""
     runs = [row["run"] for row in rows]
     users = sorted(
         {r.user for r in runs if r.user}
@@ -134,17 +119,13 @@ def conversation_page(request: Request, services: ServicesDep, conversation_id: 
         }
         for m in messages
     ]
-    return render_page(
-        request,
-        "conversation.html",
-        section="conversations",
-        conversation=conversation,
-        conversation_id=conversation_id,
-        transcript=transcript,
-        rows=rows,
-        users=sorted(users),
-        title=_title(conversation.title if conversation else None, transcript, runs),
-    )
+    return {
+        "conversation_id": conversation_id,
+        "transcript": transcript,
+        "rows": rows,
+        "users": users,
+        "title": _title(conversation.title if conversation else None, transcript, runs),
+    }
 
 
 def _title(own: str | None, transcript: list[dict[str, Any]], runs: list[Any]) -> str | None:
@@ -154,60 +135,56 @@ def _title(own: str | None, transcript: list[dict[str, Any]], runs: list[Any]) -
     asked = [m["content"] for m in transcript if m["role"] == "user"]
     if asked:
         return str(asked[0])
-    for run in runs:
-        if isinstance(run.inputs, list):
-            questions = [m.content for m in run.inputs if m.role == "user"]
-            if questions:
-                return str(questions[-1])
-    return None
+    return next((q for q in (last_question(run.inputs) for run in runs) if q), None)
 
 
 @router.get("/users", dependencies=[rule("read")])
-def users_page(request: Request, services: ServicesDep) -> Response:
+@page_view
+def users_page(request: Request, services: ServicesDep) -> Page:
     """People whose runs are recorded, most recently active first, with their feedback."""
     return _list_page(request, services, "users", ("q", "model", "since", "until"))
 
 
 def _list_page(
-    request: Request, services: ServicesDep, section: str, filters: tuple[str, ...]
-) -> Response:
-    """A page of conversations or users as HTML or JSON; the filter fields offer known values."""
-    query, problem = _list_query(request)
-    project = services.settings.project
+    request: Request, services: Services, section: str, filters: tuple[str, ...]
+) -> Page:
+    """A page of conversations or users; the filter fields offer known values."""
+    query, problem = parse_query(ListQuery, request)
+    project = services.project
     browse = services.browse
     listing = browse.conversations if section == "conversations" else browse.users
     rows, total = listing(
         query.slice(project), limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE
     )
-    if wants_json(request):
-        return JSONResponse({"data": _json_rows(rows), "count": total, "page": query.page})
-    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
-    known: dict[str, Any] = {
-        f"{field}s": browse.known_values(project, field)
-        for field in ("user", "model")
-        if field in filters
-    }
-    return render_page(
-        request,
-        f"{section}.html",
-        section=section,
-        rows=rows,
-        total=total,
-        query=query,
-        problem=problem,
-        params=params,
-        chips=_chips(request, f"/{section}", filters),
-        page=query.page,
-        pages=max(1, -(-total // PAGE_SIZE)),
-        **known,
+
+    def extra() -> dict[str, Any]:
+        known = {
+            f"{field}s": browse.known_values(project, field)
+            for field in ("user", "model")
+            if field in filters
+        }
+        return {
+            **known,
+            "rows": rows,
+            "total": total,
+            "query": query,
+            "problem": problem,
+            "params": kept_params(request),
+            "chips": _chips(request, f"/{section}", filters),
+            "pages": page_count(total, PAGE_SIZE),
+        }
+
+    return Page(
+        f"{section}.html", section, {"data": rows, "count": total, "page": query.page}, extra
     )
 
 
 @router.get("/users/{name}", dependencies=[rule("read")])
-def user_page(request: Request, services: ServicesDep, name: str) -> Response:
+@page_view
+def user_page(request: Request, services: ServicesDep, name: str) -> Page:
     """One person: their numbers and their conversations."""
-    query, problem = _list_query(request)
-    project = services.settings.project
+    query, problem = parse_query(ListQuery, request)
+    project = services.project
     browse = services.browse
     found, _ = browse.users(Slice(project=project, user=name), limit=1)
     if not found:
@@ -216,24 +193,22 @@ def user_page(request: Request, services: ServicesDep, name: str) -> Response:
     rows, total = browse.conversations(
         query.slice(project, user=name), limit=PAGE_SIZE, offset=(query.page - 1) * PAGE_SIZE
     )
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "user": _json_rows([summary])[0],
-                "conversations": {"data": _json_rows(rows), "count": total, "page": query.page},
-            }
-        )
-    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
-    return render_page(
-        request,
+    data = {
+        "user": summary,
+        "conversations": {"data": rows, "count": total, "page": query.page},
+    }
+    return Page(
         "user.html",
-        section="users",
-        name=name,
-        summary=summary,
-        rows=rows,
-        total=total,
-        problem=problem,
-        params=params,
-        page=query.page,
-        pages=max(1, -(-total // PAGE_SIZE)),
+        "users",
+        data,
+        extra=lambda: {
+            "name": name,
+            "summary": summary,
+            "rows": rows,
+            "total": total,
+            "problem": problem,
+            "params": kept_params(request),
+            "page": query.page,
+            "pages": page_count(total, PAGE_SIZE),
+        },
     )

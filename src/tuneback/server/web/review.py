@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
 from tuneback.domain import (
@@ -28,8 +27,9 @@ from tuneback.errors import ValidationError
 from tuneback.server.access import rule, who
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
+from tuneback.server.web.labels import FACE_WORDS, last_question, tone
 from tuneback.server.web.markdown import render_markdown
-from tuneback.server.web.templating import render_page
+from tuneback.server.web.page import Page, page_count, page_view
 from tuneback.services.annotation import parse_prompts
 from tuneback.services.review import ReviewItem
 from tuneback.storage.review import TaskProgress
@@ -49,7 +49,6 @@ RULE_PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "unrated": ("No feedback yet", {"has": "none"}),
     "all": ("Every run", {}),
 }
-FACE_WORDS = ("Awful", "Bad", "Okay", "Good", "Great")
 KEY_CHOICES = ("thumbs", "faces", "stars", "comment", "correction")
 
 
@@ -76,13 +75,6 @@ class TaskBody(Body):
     models: list[str] = Field(default_factory=list, max_length=10)
     keys: list[str] = Field(default_factory=lambda: ["thumbs", "comment", "correction"])
     reviewers_per_item: int = Field(default=1, ge=1, le=20)
-
-
-def _wants_json(request: Request) -> bool:
-    accept = request.headers.get("accept", "")
-    return request.query_params.get("format") == "json" or (
-        "application/json" in accept and "text/html" not in accept
-    )
 
 
 def _reviewer(request: Request) -> str:
@@ -136,30 +128,29 @@ def _counts_json(progress: Any) -> dict[str, Any]:
 
 
 @router.get("/review", dependencies=[rule("review")])
-def overview(request: Request, services: ServicesDep) -> Response:
+@page_view
+def overview(request: Request, services: ServicesDep) -> Page:
     """Every queue with its progress, the annotation tasks, and forms to make more."""
     project = services.project
     queues = services.reviews.queues(project)
     tasks = [_task_json(t, services.tasks.running(t.id)) for t in services.tasks.tasks(project)]
-    if _wants_json(request):
-        return JSONResponse(
-            {
-                "queues": [
-                    {**q.queue.model_dump(mode="json"), "progress": _counts_json(q)} for q in queues
-                ],
-                "tasks": tasks,
-            }
-        )
-    return render_page(
-        request,
+    data = {
+        "queues": [
+            {**q.queue.model_dump(mode="json"), "progress": _counts_json(q)} for q in queues
+        ],
+        "tasks": tasks,
+    }
+    return Page(
         "review.html",
-        section="review",
-        queues=queues,
-        tasks=tasks,
-        presets=RULE_PRESETS,
-        key_choices=KEY_CHOICES,
-        models=services.models.specs,
-        user=_reviewer(request),
+        "review",
+        data,
+        extra=lambda: {
+            "queues": queues,
+            "presets": RULE_PRESETS,
+            "key_choices": KEY_CHOICES,
+            "models": services.models.specs,
+            "user": _reviewer(request),
+        },
     )
 
 
@@ -184,62 +175,51 @@ def create_queue(request: Request, services: ServicesDep, body: QueueBody) -> di
 
 
 @router.get("/review/queues/{queue_id}", dependencies=[rule("review")])
-def queue_page(request: Request, services: ServicesDep, queue_id: str) -> Response:
+@page_view
+def queue_page(request: Request, services: ServicesDep, queue_id: str) -> Page:
     """A queue's progress, its reviewers, their agreement, and its items."""
     progress = services.reviews.progress(queue_id)
     queue = progress.queue
-    last_page = max(1, -(-progress.counts.total // 50))
+    last_page = page_count(progress.counts.total, 50)
     page = _page_number(request.query_params.get("page"), last_page)
     items = services.reviews.items(queue_id, limit=50, offset=(page - 1) * 50)
     visible = services.reviews.visible_answers(queue, items)
     agreement = services.reviews.agreement(queue_id)
-    if _wants_json(request):
-        return JSONResponse(
+    data = {
+        "queue": queue,
+        "progress": _counts_json(progress),
+        "reviewers": progress.reviewers,
+        "agreement": agreement,
+        "items": [
             {
-                "queue": queue.model_dump(mode="json"),
-                "progress": _counts_json(progress),
-                "reviewers": [r.__dict__ for r in progress.reviewers],
-                "agreement": [a.__dict__ for a in agreement],
-                "items": [
-                    {
-                        "run_id": item.run.id,
-                        "status": item.status,
-                        "reviews": item.reviews,
-                        "leased_by": item.leased_by,
-                        "answers": [
-                            f.model_dump(mode="json") for f in visible.get(item.run.id, [])
-                        ],
-                    }
-                    for item in items
-                ],
-            }
-        )
-    return render_page(
-        request,
-        "review_queue.html",
-        section="review",
-        queue=queue,
-        progress=progress,
-        items=[
-            {
-                "item": item,
-                "question": _question(item.run.inputs),
-                "answers": [_answer_label(f) for f in visible.get(item.run.id, [])],
+                "run_id": item.run.id,
+                "status": item.status,
+                "reviews": item.reviews,
+                "leased_by": item.leased_by,
+                "answers": visible.get(item.run.id, []),
             }
             for item in items
         ],
-        agreement=agreement,
-        page=page,
-        pages=last_page,
-        user=_reviewer(request),
+    }
+    return Page(
+        "review_queue.html",
+        "review",
+        data,
+        extra=lambda: {
+            "progress": progress,
+            "items": [
+                {
+                    "item": item,
+                    "question": last_question(item.run.inputs),
+                    "answers": [_answer_label(f) for f in visible.get(item.run.id, [])],
+                }
+                for item in items
+            ],
+            "page": page,
+            "pages": last_page,
+            "user": _reviewer(request),
+        },
     )
-
-
-def _question(inputs: Any) -> str:
-    if isinstance(inputs, list):
-        users = [m.content for m in inputs if m.role == "user"]
-        return users[-1] if users else ""
-    return ""
 
 
 def _answer_label(feedback: FeedbackRecord) -> dict[str, str]:
@@ -249,8 +229,7 @@ def _answer_label(feedback: FeedbackRecord) -> dict[str, str]:
         text = f"“{feedback.comment[:60]}”"
     else:
         text = _said_label(feedback)
-    tone = "" if feedback.score is None else ("good" if feedback.score >= 0.5 else "bad")
-    return {"user": feedback.user or "", "text": text, "tone": tone}
+    return {"user": feedback.user or "", "text": text, "tone": tone(feedback.score)}
 
 
 # -- working a queue --------------------------------------------------------------------
@@ -326,7 +305,7 @@ def _item_view(item: ReviewItem) -> dict[str, Any]:
             "key": f.key,
             "comment": f.comment,
             "correction": f.correction,
-            "tone": "" if f.score is None else ("good" if f.score >= 0.5 else "bad"),
+            "tone": tone(f.score),
             "reasons": f.metadata.get("reasons", []),
         }
         for f in item.context
@@ -342,7 +321,8 @@ def _item_view(item: ReviewItem) -> dict[str, Any]:
 
 
 @router.get("/review/queues/{queue_id}/work", dependencies=[rule("review")])
-def work_page(request: Request, services: ServicesDep, queue_id: str) -> Response:
+@page_view
+def work_page(request: Request, services: ServicesDep, queue_id: str) -> Page:
     """One item at a time, reserved for whoever opened it."""
     queue = services.reviews.get(queue_id)
     user = _reviewer(request)
@@ -356,7 +336,7 @@ def work_page(request: Request, services: ServicesDep, queue_id: str) -> Respons
             context["seconds_left"] = int((item.expires_at - utcnow()).total_seconds())
         mine = next((r for r in progress.reviewers if r.reviewer == user), None)
         context["mine"] = mine.reviewed if mine else 0
-    return render_page(request, "review_work.html", section="review", **context)
+    return Page("review_work.html", "review", context)
 
 
 @router.post("/ui/review/queues/{queue_id}/next", dependencies=[rule("review")])

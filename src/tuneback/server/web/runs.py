@@ -7,19 +7,19 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic import ValidationError as PydanticValidationError
 
-from tuneback.domain import describe_value
+from tuneback.domain import FeedbackRecord, Run, describe_value
 from tuneback.domain.common import UtcDatetime
 from tuneback.domain.feedback import RawValue
 from tuneback.errors import ValidationError
 from tuneback.server.access import PrincipalDep, in_this_project, rule
 from tuneback.server.api.schemas import Body
 from tuneback.server.deps import ServicesDep
+from tuneback.server.web.labels import last_question, tone
 from tuneback.server.web.markdown import render_markdown
-from tuneback.server.web.templating import render_page
+from tuneback.server.web.page import Page, kept_params, page_count, page_view, parse_query
+from tuneback.storage import Store
 from tuneback.storage.queries import COUNT_CAP, RunFilter
 
 router = APIRouter(include_in_schema=False)
@@ -30,14 +30,6 @@ class AnnotateBody(Body):
     value: RawValue = None
     comment: str | None = Field(default=None, max_length=10_000)
     correction: str | None = Field(default=None, max_length=100_000)
-
-
-def wants_json(request: Request) -> bool:
-    """A program asking for a page's JSON twin (``?format=json`` or an Accept of JSON)."""
-    return request.query_params.get("format") == "json" or (
-        "application/json" in request.headers.get("accept", "")
-        and "text/html" not in request.headers.get("accept", "")
-    )
 
 
 def feedback_rows(history: list[Any]) -> list[dict[str, Any]]:
@@ -113,20 +105,16 @@ class ExplorerQuery(BaseModel):
 
 
 def _explorer_query(request: Request) -> tuple[ExplorerQuery, str | None]:
-    raw = {k: v for k, v in request.query_params.items() if v != ""}
-    try:
-        parsed = ExplorerQuery.model_validate(raw)
-    except PydanticValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return ExplorerQuery(), f"{where}: {first['msg']} — the filter was ignored"
+    parsed, problem = parse_query(ExplorerQuery, request)
+    if problem is not None:
+        return parsed, problem
     if parsed.sort not in SORTS:
         return parsed.model_copy(update={"sort": "newest"}), f"unknown sort {parsed.sort!r}"
     return parsed, None
 
 
 def _chips(request: Request, query: ExplorerQuery) -> list[dict[str, str]]:
-    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
+    params = kept_params(request)
     chips = []
     for name in EXPLORER_PARAMS:
         if name not in params or name == "sort":
@@ -169,10 +157,11 @@ def _export_command(project: str, query: ExplorerQuery) -> str:
 
 
 @router.get("/runs", dependencies=[rule("read")])
-def explorer(request: Request, services: ServicesDep) -> Response:
+@page_view
+def explorer(request: Request, services: ServicesDep) -> Page:
     """Runs filtered, sorted and paged; the URL holds the whole view."""
     query, problem = _explorer_query(request)
-    project = services.settings.project
+    project = services.project
     browse = services.browse
     rows, total = services.queries.explore(
         query.run_filter(project),
@@ -180,48 +169,30 @@ def explorer(request: Request, services: ServicesDep) -> Response:
         limit=PAGE_SIZE,
         offset=(query.page - 1) * PAGE_SIZE,
     )
-    if wants_json(request):
-        return JSONResponse(
-            {
-                "data": [
-                    {
-                        "run": row["run"].model_dump(mode="json"),
-                        "feedback": [f.model_dump(mode="json") for f in row["feedback"]],
-                    }
-                    for row in rows
-                ],
-                "count": total,
-                "page": query.page,
-            }
-        )
-    params = {k: v for k, v in request.query_params.items() if v != "" and k != "page"}
-    return render_page(
-        request,
+    return Page(
         "runs.html",
-        section="runs",
-        rows=[_explorer_row(row) for row in rows],
-        total=total,
-        query=query,
-        problem=problem,
-        chips=_chips(request, query),
-        page=query.page,
-        pages=max(1, -(-min(total, COUNT_CAP) // PAGE_SIZE)),
-        params=params,
-        sorts=list(SORTS),
-        export_command=_export_command(project, query),
-        count_cap=COUNT_CAP,
-        datasets=services.store.list_datasets(project),
-        known_models=browse.known_values(project, "model"),
-        known_users=browse.known_values(project, "user"),
+        "runs",
+        {"data": rows, "count": total, "page": query.page},
+        extra=lambda: {
+            "rows": [_explorer_row(row) for row in rows],
+            "total": total,
+            "query": query,
+            "problem": problem,
+            "chips": _chips(request, query),
+            "pages": page_count(min(total, COUNT_CAP), PAGE_SIZE),
+            "params": kept_params(request),
+            "sorts": list(SORTS),
+            "export_command": _export_command(project, query),
+            "count_cap": COUNT_CAP,
+            "datasets": services.store.list_datasets(project),
+            "known_models": browse.known_values(project, "model"),
+            "known_users": browse.known_values(project, "user"),
+        },
     )
 
 
 def _explorer_row(row: dict[str, Any]) -> dict[str, Any]:
     run = row["run"]
-    prompt = ""
-    if isinstance(run.inputs, list):
-        users = [m.content for m in run.inputs if m.role == "user"]
-        prompt = users[-1] if users else ""
     badges = []
     for fb in row["feedback"]:
         if fb.kind == "implicit":
@@ -232,12 +203,16 @@ def _explorer_row(row: dict[str, Any]) -> dict[str, Any]:
             badges.append({"text": "comment", "tone": ""})
         else:
             label = describe_value(fb.key, fb.value) if fb.key != "thumbs" else str(fb.value)
-            tone = "" if fb.score is None else ("good" if fb.score >= 0.5 else "bad")
-            badges.append({"text": f"{fb.key} {label}", "tone": tone})
+            badges.append({"text": f"{fb.key} {label}", "tone": tone(fb.score)})
             if fb.comment:
                 badges.append({"text": "comment", "tone": ""})
     comment = next((fb.comment for fb in row["feedback"] if fb.comment), None)
-    return {"run": run, "prompt": prompt, "badges": badges, "comment": comment}
+    return {
+        "run": run,
+        "prompt": last_question(run.inputs),
+        "badges": badges,
+        "comment": comment,
+    }
 
 
 @router.post("/ui/runs/to-dataset", dependencies=[rule("manage")])
@@ -249,9 +224,7 @@ def filter_to_dataset(request: Request, services: ServicesDep) -> dict[str, Any]
     dataset_id = request.query_params.get("dataset_id")
     if not dataset_id:
         raise ValidationError("dataset_id: choose a dataset")
-    rows, _total = services.queries.explore(
-        query.run_filter(services.settings.project), limit=10_000
-    )
+    rows, _total = services.queries.explore(query.run_filter(services.project), limit=10_000)
     usable = [row["run"].id for row in rows if isinstance(row["run"].inputs, list)]
     datasets = services.datasets
     in_this_project(request, datasets.get(dataset_id).project, "dataset", dataset_id)
@@ -260,34 +233,41 @@ def filter_to_dataset(request: Request, services: ServicesDep) -> dict[str, Any]
 
 
 @router.get("/runs/{run_id}", dependencies=[rule("read")])
-def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response:
+@page_view
+def run_detail(request: Request, services: ServicesDep, run_id: str) -> Page:
     """The run with its inputs, answer, timings, conversation and every piece of feedback."""
     store = services.store
     run = store.get_run(run_id)
     in_this_project(request, run.project, "run", run_id)
     history = store.feedback_for_run(run_id, history=True)
     tree = services.browse.run_tree(run)
-    if wants_json(request):
-        return JSONResponse(
+    data = {
+        "run": run,
+        "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in history],
+        "tree": [
             {
-                "run": run.model_dump(mode="json"),
-                "feedback": [f.model_dump(mode="json") | {"current": f.current} for f in history],
-                "tree": [
-                    {
-                        "id": node.id,
-                        "parent_run_id": node.parent_run_id,
-                        "depth": depth,
-                        "name": node.name,
-                        "run_type": node.run_type,
-                        "status": node.status,
-                        "latency_ms": node.latency_ms,
-                    }
-                    for node, depth in tree
-                ]
-                if len(tree) > 1
-                else [],
+                "id": node.id,
+                "parent_run_id": node.parent_run_id,
+                "depth": depth,
+                "name": node.name,
+                "run_type": node.run_type,
+                "status": node.status,
+                "latency_ms": node.latency_ms,
             }
-        )
+            for node, depth in tree
+        ]
+        if len(tree) > 1
+        else [],
+    }
+    return Page(
+        "run.html", "runs", data, extra=lambda: _run_detail(services.store, run, history, tree)
+    )
+
+
+def _run_detail(
+    store: Store, run: Run, history: list[FeedbackRecord], tree: list[tuple[Run, int]]
+) -> dict[str, Any]:
+    """The run as its page shows it: messages rendered, feedback labelled, the chain drawn."""
     conversation = []
     if run.conversation_id is not None:
         for message in store.conversation_messages(run.conversation_id):
@@ -308,18 +288,14 @@ def run_detail(request: Request, services: ServicesDep, run_id: str) -> Response
         if isinstance(run.inputs, list)
         else None
     )
-    return render_page(
-        request,
-        "run.html",
-        section="runs",
-        run=run,
-        inputs=inputs,
-        output_html=render_markdown(run.output or ""),
-        conversation=conversation,
-        feedback=feedback_rows(history),
-        datasets=store.list_datasets(run.project),
-        tree=_tree_rows(run, tree),
-    )
+    return {
+        "inputs": inputs,
+        "output_html": render_markdown(run.output or ""),
+        "conversation": conversation,
+        "feedback": feedback_rows(history),
+        "datasets": store.list_datasets(run.project),
+        "tree": _tree_rows(run, tree),
+    }
 
 
 def _tree_rows(run: Any, tree: list[tuple[Any, int]]) -> list[dict[str, Any]]:
