@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from collections.abc import AsyncIterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -161,3 +162,60 @@ async def test_plotly_goes_out_compressed_for_a_year(client: httpx.AsyncClient) 
     sent = int(raw.headers["content-length"])
     assert sent == len(gzip.compress(bundle.read_bytes(), compresslevel=6, mtime=0))
     assert sent < bundle.stat().st_size / 3
+
+
+async def test_the_chat_modules_import_each_other_by_versioned_urls(
+    client: httpx.AsyncClient,
+) -> None:
+    """Every module the chat page loads is a versioned URL, cached for a year: none revalidates."""
+    page = await client.get("/", headers=HTML)
+    entry = f"/static/chat.js?v={version_of(STATIC / 'chat.js')}"
+    assert f'<script type="module" src="{BASE}{entry}"></script>' in page.text
+    loaded: dict[str, str] = {}
+    waiting = [entry]
+    while waiting:
+        url = waiting.pop()
+        for encoding in ("gzip", "identity"):
+            answer = await client.get(url, headers={"accept-encoding": encoding})
+            assert answer.status_code == 200, url
+            assert answer.headers["cache-control"] == "public, max-age=31536000, immutable"
+            assert answer.headers["content-type"].startswith("text/javascript")
+            loaded[url] = answer.text
+        for name in re.findall(r'from "\./([\w.-]+\.js)(\?v=\w+)?"', answer.text):
+            assert name[1] == f"?v={version_of(STATIC / name[0])}", (url, name)
+            waiting.append(f"/static/{name[0]}{name[1]}")
+    assert sorted(url.split("?")[0] for url in loaded) == [
+        "/static/chat-panels.js",
+        "/static/chat-sidebar.js",
+        "/static/chat.js",
+        "/static/dom.js",
+        "/static/http.js",
+    ]
+    # The served module is the file with only its sibling imports versioned.
+    unversioned = re.sub(r"\?v=\w+", "", loaded[entry])
+    assert unversioned == (STATIC / "chat.js").read_text()
+
+
+def test_a_module_version_covers_what_it_imports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A changed import is a new URL for the module importing it, so no stale copy is kept."""
+    from tuneback.server.web import assets
+
+    monkeypatch.setattr(assets, "STATIC", tmp_path)
+    (tmp_path / "page.js").write_text('import { api } from "./http.js";\napi();\n')
+    (tmp_path / "http.js").write_text("export function api() { return 1; }\n")
+    (tmp_path / "other.css").write_text("body { color: red }\n")
+    before = version_of(tmp_path / "page.js")
+    css_before = version_of(tmp_path / "other.css")
+    (tmp_path / "http.js").write_text("export function api() { return 2; }\n")
+    assert version_of(tmp_path / "page.js") != before
+    assert version_of(tmp_path / "other.css") == css_before
+    http = version_of(tmp_path / "http.js")
+    sent = assets._module(
+        str(tmp_path / "page.js"),
+        (tmp_path / "page.js").stat().st_mtime_ns,
+        (tmp_path / "page.js").stat().st_size,
+        (("http.js", http),),
+    )
+    assert sent.decode() == f'import {{ api }} from "./http.js?v={http}";\napi();\n'

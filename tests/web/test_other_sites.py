@@ -123,7 +123,8 @@ def test_a_form_on_another_site_cannot_end_a_conversation(
     # The chat page itself may: same request, from tuneback's own origin, with its token.
     page.goto(f"{url}/")
     status = page.evaluate(
-        "async (path) => (await fetch(path, { method: 'POST', headers: csrfHeaders() })).status",
+        "async (path) => { const { csrfHeaders } = await import('/static/http.js');"
+        " return (await fetch(path, { method: 'POST', headers: csrfHeaders() })).status; }",
         f"/ui/conversations/{conversation_id}/end",
     )
     assert status == 200

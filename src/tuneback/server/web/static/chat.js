@@ -1,7 +1,9 @@
 // tuneback chat page: streaming replies, feedback on every answer, no framework.
-"use strict";
+import { api, csrfHeaders, readEvents } from "./http.js";
+import { $, FACES, decorate, el, errorBox, faceIcon, icon, saveOnCtrlEnter, timeOf, toast, writeClipboard } from "./dom.js";
+import { adoptSidebar, followOpenConversation, refreshSidebar } from "./chat-sidebar.js";
+import { openReasons, openText, setupPanels } from "./chat-panels.js";
 
-const $ = (selector, root = document) => root.querySelector(selector);
 const state = JSON.parse($("#state").textContent);
 const settings = state.settings;
 let conversation = JSON.parse($("#conversation-data").textContent);
@@ -13,57 +15,11 @@ const prompt = $("#prompt");
 const sendBtn = $("#send");
 const stopBtn = $("#stop");
 
-const FACES = ["😞", "🙁", "😐", "🙂", "😀"];
-const ICONS = {
-  up: '<path d="M7 10v11M7 10l4-7a2 2 0 0 1 3 2l-1 5h6a2 2 0 0 1 2 2.3l-1.4 7A2 2 0 0 1 17.6 21H7"/><path d="M3 10h4v11H3z"/>',
-  down: '<path d="M17 14V3M17 14l-4 7a2 2 0 0 1-3-2l1-5H5a2 2 0 0 1-2-2.3l1.4-7A2 2 0 0 1 6.4 3H17"/><path d="M21 14h-4V3h4z"/>',
-  comment: '<path d="M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z"/>',
-  edit: '<path d="M4 20h4L19 9l-4-4L4 16v4z"/><path d="M14 6l4 4"/>',
-  copy: '<rect x="8" y="8" width="12" height="12" rx="2"/><path d="M16 8V6a2 2 0 0 0-2-2H6a2 2 0 0 0-2 2v8a2 2 0 0 0 2 2h2"/>',
-  check: '<path d="M5 12l5 5L20 7"/>',
-  regenerate: '<path d="M20 11a8 8 0 1 0-2.3 5.7"/><path d="M20 4v7h-7"/>',
-  pencil: '<path d="M4 20h4L19 9l-4-4L4 16v4z"/>',
-  trash: '<path d="M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3"/>',
-  compare: '<rect x="3" y="4" width="18" height="16" rx="2"/><path d="M12 4v16"/>',
-};
-const MOUTHS = ["M8 17q4-4.5 8 0", "M8.5 16.5q3.5-2.2 7 0", "M8.5 15.5h7", "M8.5 14.5q3.5 2.2 7 0", "M8 14q4 4.5 8 0"];
-const faceIcon = (index) => `<svg viewBox="0 0 24 24" aria-hidden="true"><circle cx="12" cy="12" r="9"/><path d="M9 9.5v.5M15 9.5v.5"/><path d="${MOUTHS[index]}"/></svg>`;
-const icon = (name) => `<svg viewBox="0 0 24 24" aria-hidden="true">${ICONS[name]}</svg>`;
-
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key === "text") node.textContent = value;
-    else if (key === "html") node.innerHTML = value; // only ever server-sanitised HTML or our icons
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of [].concat(children)) if (child) node.append(child);
-  return node;
-}
-
-function toast(message) {
-  const box = $("#toast");
-  box.textContent = message;
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (box.hidden = true), 4500);
-}
 
 function scrollToEnd(force = false) {
   const nearEnd = threadEl.scrollHeight - threadEl.scrollTop - threadEl.clientHeight < 160;
   // "instant": the stylesheet's smooth scrolling would make a long conversation glide to its end.
   if (force || nearEnd) threadEl.scrollTo({ top: threadEl.scrollHeight, behavior: "instant" });
-}
-
-function timeOf(iso) {
-  if (!iso) return null;
-  const when = new Date(iso);
-  return el("time", {
-    class: "msg-time", datetime: iso, title: when.toLocaleString(),
-    text: when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }),
-  });
 }
 
 // ‹ 1/2 › between the versions of a message (regenerated answers, edited questions).
@@ -95,59 +51,6 @@ async function loadBranch(messageId, { keepScroll = false } = {}) {
   const query = messageId ? `?through=${encodeURIComponent(messageId)}` : "";
   conversation = await api("GET", `/ui/conversations/${conversation.id}${query}`);
   renderConversation({ keepScroll });
-}
-
-async function writeClipboard(text) {
-  try {
-    await navigator.clipboard.writeText(text);
-  } catch {
-    const area = el("textarea", { style: "position:fixed;opacity:0" });
-    area.value = text;
-    document.body.append(area);
-    area.select();
-    document.execCommand("copy");
-    area.remove();
-  }
-}
-
-// Code blocks get a copy button; tables a box that scrolls sideways.
-function decorate(body) {
-  body.querySelectorAll("pre").forEach((pre) => {
-    if (pre.parentElement.classList.contains("code-block")) return;
-    const block = el("div", { class: "code-block" });
-    pre.replaceWith(block);
-    block.append(pre, el("button", {
-      type: "button", class: "copy-code", text: "Copy", "aria-label": "Copy code",
-      onclick: async (event) => {
-        const button = event.currentTarget;
-        await writeClipboard(pre.innerText);
-        button.textContent = "Copied";
-        setTimeout(() => (button.textContent = "Copy"), 1500);
-      },
-    }));
-  });
-  body.querySelectorAll("table").forEach((table) => {
-    if (table.parentElement.classList.contains("table-scroll")) return;
-    const box = el("div", { class: "table-scroll", tabindex: "0", role: "region", "aria-label": "Table" });
-    table.replaceWith(box);
-    box.append(table);
-  });
-}
-
-// Ctrl+Enter (Cmd+Enter on a Mac) does what the box's main button does.
-function saveOnCtrlEnter(area, button) {
-  area.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !event.isComposing) {
-      event.preventDefault();
-      button.click();
-    }
-  });
-}
-
-function errorBox(text, onRetry) {
-  const box = el("div", { class: "error-box", role: "alert" }, [el("span", { class: "error-text", text })]);
-  if (onRetry) box.append(el("button", { type: "button", class: "retry-btn", text: "Retry", onclick: onRetry }));
-  return box;
 }
 
 // ---------- rendering ----------
@@ -328,94 +231,6 @@ function feedbackRow(wrap, message, latest) {
   if (given.thumbs?.comment) notes.push(el("div", {}, ["You added: ", el("q", { text: given.thumbs.comment })]));
   if (notes.length) container.append(el("div", { class: "given" }, notes));
   return container;
-}
-
-function closePanels(wrap) {
-  wrap.querySelectorAll(".panel").forEach((panel) => panel.remove());
-}
-
-function openReasons(wrap, message, recorded, polarity) {
-  closePanels(wrap);
-  const options = polarity === "negative" ? settings.negative_reasons : settings.positive_reasons;
-  const chosen = new Set(recorded.reasons || []);
-  const comment = el("textarea", { placeholder: "Anything else? (optional)", "aria-label": "Comment" });
-  const chips = el("div", { class: "chips" }, options.map((reason) => {
-    const chip = el("button", {
-      type: "button", class: "chip", text: reason, "aria-pressed": String(chosen.has(reason)),
-      onclick: () => {
-        chosen.has(reason) ? chosen.delete(reason) : chosen.add(reason);
-        chip.setAttribute("aria-pressed", String(chosen.has(reason)));
-      },
-    });
-    return chip;
-  }));
-  const panel = el("div", { class: "panel", role: "group", "aria-label": "Why?" }, [
-    el("p", { class: "panel-title", text: polarity === "negative" ? "What was wrong?" : "What was good?" }),
-    chips,
-    comment,
-    el("div", { class: "panel-actions" }, [
-      el("button", { type: "button", class: "small-btn", text: "Skip", onclick: () => panel.remove() }),
-      el("button", {
-        type: "button", class: "primary-btn", text: "Send feedback",
-        onclick: async () => {
-          try {
-            await api("POST", `/ui/runs/${message.run.id}/feedback`, {
-              key: "thumbs", value: recorded.value, reasons: [...chosen],
-              comment: comment.value.trim() || null,
-            }).then((fresh) => {
-              message.feedback = (message.feedback || []).filter((f) => f.key !== "thumbs").concat(fresh);
-            });
-            panel.remove();
-            rerender(wrap, message);
-            toast("Thanks — your feedback was saved.");
-          } catch (error) { toast(error.message); }
-        },
-      }),
-    ]),
-  ]);
-  wrap.append(panel);
-  saveOnCtrlEnter(comment, panel.querySelector(".primary-btn"));
-  chips.querySelector("button")?.focus();
-}
-
-function openText(wrap, message, key) {
-  closePanels(wrap);
-  const given = (message.feedback || []).find((f) => f.key === key);
-  const isCorrection = key === "correction";
-  const area = el("textarea", {
-    "aria-label": isCorrection ? "A better answer" : "Your comment",
-    placeholder: isCorrection ? "Write the answer you wished for…" : "What do you think of this answer?",
-    rows: isCorrection ? 14 : 3, spellcheck: isCorrection ? "false" : null,
-  });
-  // A correction starts from the answer's markdown, so code fences and tables survive into training.
-  area.value = isCorrection ? (given?.correction || message.content || "") : (given?.comment || "");
-  const panel = el("div", { class: `panel${isCorrection ? " panel-wide" : ""}` }, [
-    el("p", { class: "panel-title", text: isCorrection ? "Suggest a better answer (markdown)" : "Comment" }),
-    area,
-    el("div", { class: "panel-actions" }, [
-      el("span", { class: "keys-hint", text: "Ctrl+Enter stores it · Esc closes" }),
-      el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: () => panel.remove() }),
-      el("button", {
-        type: "button", class: "primary-btn", text: "Save",
-        onclick: async () => {
-          const text = area.value.trim();
-          if (!text) return toast(isCorrection ? "Write the better answer first." : "Write a comment first.");
-          try {
-            const body = isCorrection ? { key, correction: area.value.replace(/\s+$/, "") } : { key, comment: text };
-            const fresh = await api("POST", `/ui/runs/${message.run.id}/feedback`, body);
-            message.feedback = (message.feedback || []).filter((f) => f.key !== key).concat(fresh);
-            panel.remove();
-            rerender(wrap, message);
-            toast(isCorrection ? "Thanks — your better answer was saved." : "Comment saved.");
-          } catch (error) { toast(error.message); }
-        },
-      }),
-    ]),
-  ]);
-  wrap.append(panel);
-  saveOnCtrlEnter(area, panel.querySelector(".primary-btn"));
-  area.focus();
-  if (isCorrection) area.setSelectionRange(0, 0);
 }
 
 function rerender(wrap, message) {
@@ -666,94 +481,6 @@ function updateSendState() {
   sendBtn.disabled = !prompt.value.trim() || Boolean(streaming) || model?.status !== "ready";
 }
 
-async function refreshSidebar(query = "") {
-  try {
-    const items = await api("GET", `/ui/conversations${query ? `?q=${encodeURIComponent(query)}` : ""}`);
-    const list = $("#conversation-list");
-    list.replaceChildren(...(items.length ? items.map(sidebarItem) : [el("p", { class: "sidebar-empty", text: query ? "Nothing matches." : "No conversations yet. Ask something to start one." })]));
-  } catch (error) { toast(error.message); }
-}
-
-// A conversation in the sidebar, with rename and delete.
-function sidebarItem(item) {
-  const active = Boolean(conversation) && item.id === conversation.id;
-  const row = el("div", { class: "conversation-item", "data-id": item.id });
-  const link = el("a", {
-    href: `/c/${item.id}`, title: item.title, text: item.title,
-    class: `conversation-link${active ? " active" : ""}`, "aria-current": active ? "page" : null,
-  });
-  const actions = el("span", { class: "conversation-actions" }, [
-    el("button", {
-      type: "button", class: "act", "aria-label": "Rename conversation", title: "Rename",
-      html: icon("pencil"), onclick: () => renameItem(row, item),
-    }),
-    el("button", {
-      type: "button", class: "act", "aria-label": "Delete conversation", title: "Delete",
-      html: icon("trash"), onclick: () => confirmDelete(row, item),
-    }),
-  ]);
-  row.append(link, actions);
-  return row;
-}
-
-function renameItem(row, item) {
-  const input = el("input", { type: "text", value: item.title, maxlength: "200", "aria-label": "Conversation title" });
-  const cancel = () => row.replaceWith(sidebarItem(item));
-  const save = async () => {
-    const title = input.value.trim();
-    if (!title || title === item.title) return cancel();
-    try {
-      const renamed = await api("POST", `/ui/conversations/${item.id}/rename`, { title });
-      item.title = renamed.title;
-      if (conversation && item.id === conversation.id) document.title = `${renamed.title} · tuneback`;
-      row.replaceWith(sidebarItem(item));
-    } catch (error) { toast(error.message); }
-  };
-  input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.isComposing) { event.preventDefault(); save(); }
-    if (event.key === "Escape") { event.preventDefault(); event.stopPropagation(); cancel(); }
-  });
-  row.classList.add("editing");
-  row.replaceChildren(input, el("div", { class: "row-actions" }, [
-    el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: cancel }),
-    el("button", { type: "button", class: "primary-btn", text: "Save", onclick: save }),
-  ]));
-  input.focus();
-  input.select();
-}
-
-function confirmDelete(row, item) {
-  const cancel = () => row.replaceWith(sidebarItem(item));
-  row.classList.add("confirming");
-  row.replaceChildren(
-    el("p", { class: "confirm-text", text: `Delete “${item.title}”? It leaves your list for good.` }),
-    el("div", { class: "row-actions" }, [
-      el("button", { type: "button", class: "small-btn", text: "Cancel", onclick: cancel }),
-      el("button", {
-        type: "button", class: "danger-btn", text: "Delete",
-        onclick: async () => {
-          try {
-            await api("DELETE", `/ui/conversations/${item.id}`);
-            if (conversation && item.id === conversation.id) { window.location.href = "/"; return; }
-            row.remove();
-            if (!$("#conversation-list .conversation-item")) refreshSidebar();
-          } catch (error) { toast(error.message); }
-        },
-      }),
-    ]),
-  );
-  row.querySelector(".small-btn").focus();
-}
-
-// The server draws the list as plain links; each becomes an item with its actions.
-function adoptSidebar() {
-  const links = [...document.querySelectorAll("#conversation-list > a.conversation-link")];
-  if (!links.length) return;
-  $("#conversation-list").replaceChildren(...links.map((link) => sidebarItem({
-    id: link.getAttribute("href").replace("/c/", ""), title: link.getAttribute("title"),
-  })));
-}
-
 function showModelStatus() {
   const model = state.models.find((m) => m.spec === $("#model").value) || state.models[0];
   const pill = $("#model-status");
@@ -879,6 +606,8 @@ function renderConversation({ keepScroll = false } = {}) {
   else scrollToEnd(true);
 }
 
+followOpenConversation(() => conversation);
+setupPanels({ settings, rerender });
 wire();
 adoptSidebar();
 renderConversation();

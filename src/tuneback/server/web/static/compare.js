@@ -1,5 +1,5 @@
 // tuneback compare page: one prompt, answers side by side, a vote that reveals the models.
-"use strict";
+import { api, csrfHeaders, readEvents } from "./http.js";
 
 const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];

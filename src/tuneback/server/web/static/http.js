@@ -1,13 +1,12 @@
 // The one way pages call the server: JSON in, JSON out, errors as the server words them.
-"use strict";
 
 // Every state-changing call carries the page's CSRF token (see server/access.py).
-function csrfHeaders(extra = {}) {
+export function csrfHeaders(extra = {}) {
   const token = document.querySelector('meta[name="csrf-token"]')?.content;
   return token ? { ...extra, "X-CSRF-Token": token } : extra;
 }
 
-async function api(method, url, body) {
+export async function api(method, url, body) {
   const response = await fetch(url, {
     method,
     headers: csrfHeaders(body ? { "Content-Type": "application/json" } : {}),
@@ -19,7 +18,7 @@ async function api(method, url, body) {
 }
 
 // The server-sent events of a streamed answer, as {event, data} once each is whole.
-async function* readEvents(response) {
+export async function* readEvents(response) {
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

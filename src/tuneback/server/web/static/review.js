@@ -1,6 +1,6 @@
 // Review pages: make queues, upload prompt sets and watch them being answered, and work a
 // queue from the keyboard. Plain fetch through api() from http.js, no framework.
-"use strict";
+import { api } from "./http.js";
 
 (function () {
   const $ = (selector, root = document) => root.querySelector(selector);

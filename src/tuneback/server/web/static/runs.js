@@ -1,5 +1,5 @@
 // Actions on the run, datasets and runs pages: rate, correct, curate. Plain fetch, no framework.
-"use strict";
+import { api } from "./http.js";
 
 (function () {
   const $ = (selector) => document.querySelector(selector);
