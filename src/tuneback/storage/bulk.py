@@ -17,12 +17,16 @@ from sqlalchemy import Connection, Dialect, Table, insert
 
 
 class BulkInsert:
-    """An ``INSERT`` into one table, ready to take many row dicts at once."""
+    """An ``INSERT`` into one table, ready to take many row dicts at once.
 
-    def __init__(self, table: Table, dialect: Dialect) -> None:
+    ``statement`` may be a dialect's ``INSERT … ON CONFLICT`` of the same table.
+    """
+
+    def __init__(self, table: Table, dialect: Dialect, statement: Any = None) -> None:
         columns = list(table.columns)
         keys = [column.key for column in columns]
-        compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+        statement = insert(table) if statement is None else statement
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
         self.sql = compiled.string
         self._positional = bool(compiled.positional)
         self._order: list[str] = list(compiled.positiontup or keys)

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Table,
     and_,
     bindparam,
     case,
@@ -43,6 +44,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from tuneback.domain.stats import bucket_of, prompt_version
 from tuneback.storage import tables as t
+from tuneback.storage.bulk import BulkInsert
 
 Grain = Literal["h", "d"]
 GRAINS: tuple[Grain, ...] = ("h", "d")
@@ -299,8 +301,6 @@ def hold_log_tail(conn: Connection) -> None:
 
 def write_changes(conn: Connection, changes: Tallies) -> None:
     """Add ``changes`` to the stored rollups; rows that fall to nothing are removed."""
-    postgres = conn.dialect.name == "postgresql"
-    insert = postgresql.insert if postgres else sqlite.insert
     if changes.rows:
         rows = [
             {
@@ -312,13 +312,7 @@ def write_changes(conn: Connection, changes: Tallies) -> None:
             }
             for key, tally in sorted(changes.rows.items())
         ]
-        table = t.rollups
-        stmt = insert(table)
-        sets: dict[str, Any] = {name: table.c[name] + stmt.excluded[name] for name in COUNTERS}
-        sets["label"] = func.coalesce(table.c.label, stmt.excluded.label)
-        for name in HISTOGRAMS:
-            sets[name] = _merged_histogram(postgres, name)
-        conn.execute(stmt.on_conflict_do_update(index_elements=_ROW_KEY, set_=sets), rows)
+        _upsert(conn, t.rollups, rows)
         emptied = [key for key, tally in changes.rows.items() if tally.counts["runs"] < 0]
         if emptied:
             conn.execute(_DELETE_EMPTY_ROW, [_params(key, _ROW_KEY) for key in sorted(emptied)])
@@ -327,18 +321,35 @@ def write_changes(conn: Connection, changes: Tallies) -> None:
             {**dict(zip(_SCORE_KEY, key, strict=True)), "ratings": n}
             for key, n in sorted(changes.scores.items())
         ]
-        table = t.rollup_scores
-        stmt = insert(table)
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=_SCORE_KEY,
-                set_={"ratings": table.c.ratings + stmt.excluded.ratings},
-            ),
-            scores,
-        )
+        _upsert(conn, t.rollup_scores, scores)
         spent = sorted(key for key, n in changes.scores.items() if n < 0)
         if spent:
             conn.execute(_DELETE_EMPTY_SCORE, [_params(key, _SCORE_KEY) for key in spent])
+
+
+_UPSERTS: dict[tuple[str, str], BulkInsert] = {}
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Add rows' numbers to the stored ones, compiled once per table and dialect."""
+    postgres = conn.dialect.name == "postgresql"
+    upsert = _UPSERTS.get((table.name, conn.dialect.name))
+    if upsert is None:
+        stmt = (postgresql.insert if postgres else sqlite.insert)(table)
+        if table is t.rollups:
+            sets: dict[str, Any] = {n: table.c[n] + stmt.excluded[n] for n in COUNTERS}
+            sets["label"] = func.coalesce(table.c.label, stmt.excluded.label)
+            for name in HISTOGRAMS:
+                sets[name] = _merged_histogram(postgres, name)
+            key = _ROW_KEY
+        else:
+            sets = {"ratings": table.c.ratings + stmt.excluded.ratings}
+            key = _SCORE_KEY
+        statement = stmt.on_conflict_do_update(index_elements=key, set_=sets)
+        upsert = _UPSERTS[(table.name, conn.dialect.name)] = BulkInsert(
+            table, conn.dialect, statement
+        )
+    upsert.execute(conn, rows)
 
 
 _ROW_KEY = ["project", "dim", "grain", "period", "model", "value"]
