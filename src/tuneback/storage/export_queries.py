@@ -15,6 +15,7 @@ signals, corrections) never counts toward it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     String,
+    Text,
     and_,
     cast,
     func,
@@ -158,6 +160,25 @@ def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iter
                 raw.execute(f"PRAGMA temp_store={temp_store}")
 
 
+class _JsonDecoder:
+    """Decodes a JSON text column, reusing the last value when the text repeats.
+
+    The training queries read ``inputs`` as text rather than through the JSON
+    type: neighbouring rows often hold the same prompt (answers in one group,
+    regenerations, samples of one question), and decoding it once saves the
+    most expensive step per row. The standard decoder keeps integers exact.
+    """
+
+    def __init__(self) -> None:
+        self._text: str | None = None
+        self._value: Any = None
+
+    def __call__(self, text: str) -> Any:
+        if text != self._text:
+            self._text, self._value = text, json.loads(text)
+        return self._value
+
+
 def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:
     r = t.runs.c
     scores = _scores(selection)
@@ -168,7 +189,7 @@ def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:
             r.project,
             r.model,
             r.status,
-            r.inputs,
+            cast(r.inputs, Text).label("inputs"),
             r.output,
             scores.c.score,
             corrections.c.correction,
@@ -192,16 +213,18 @@ def count_runs(store: Store, selection: RunSelection) -> int:
 def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Every selected run with its score and latest correction, in id order."""
     query, _ = _scored_runs_query(selection)
-    for row in _stream(store, query.order_by(t.runs.c.id)):
-        yield ScoredRun(*row)
+    decode = _JsonDecoder()
+    for id_, project, model, status, inputs, *rest in _stream(store, query.order_by(t.runs.c.id)):
+        yield ScoredRun(id_, project, model, status, decode(inputs), *rest)
 
 
 def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Only the selected runs that carry a current correction, in id order."""
     query, _ = _scored_runs_query(selection)
     query = query.where(t.runs.c.id.in_(_corrected_run_ids()))
-    for row in _stream(store, query.order_by(t.runs.c.id)):
-        yield ScoredRun(*row)
+    decode = _JsonDecoder()
+    for id_, project, model, status, inputs, *rest in _stream(store, query.order_by(t.runs.c.id)):
+        yield ScoredRun(id_, project, model, status, decode(inputs), *rest)
 
 
 def count_corrected_runs(store: Store, selection: RunSelection) -> int:
@@ -230,7 +253,7 @@ def _sibling_query(selection: RunSelection) -> Select[Any]:
             r.project,
             r.model,
             r.status,
-            r.inputs,
+            cast(r.inputs, Text).label("inputs"),
             r.output,
             scores.c.score,
             corrections.c.correction,
@@ -262,8 +285,9 @@ def iter_rated_groups(store: Store, selection: RunSelection) -> Iterator[list[Sc
     query = _sibling_query(selection)
     query = query.order_by(query.selected_columns.group_key, t.runs.c.id)
     group: list[ScoredRun] = []
-    for row in _stream(store, query):
-        run = ScoredRun(*row)
+    decode = _JsonDecoder()
+    for id_, project, model, status, inputs, *rest in _stream(store, query):
+        run = ScoredRun(id_, project, model, status, decode(inputs), *rest)
         if group and group[0].group != run.group:
             yield group
             group = []
