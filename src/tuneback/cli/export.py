@@ -38,6 +38,8 @@ ExportFormatName = Enum(  # type: ignore[misc]
 )
 WriterName = Enum("WriterName", {name: name for name in WRITERS}, type=str)  # type: ignore[misc]
 
+_WRITER_LINES = "\n".join(f"  {name:<8}{text}" for name, text in WRITERS.items())
+
 EXPORT_HELP = f"""\
 Export feedback as training data (sft, dpo, kto, openai-sft, openai-preference)
 or as flat tables (runs, feedback), into the directory --output.
@@ -64,7 +66,13 @@ Which runs become rows:
                     superseded and retracted feedback)
 
 A run's score is the mean of its current feedback scores (on --key only, when
-given). The summary lists every skipped row's reason.
+given). The summary lists every skipped row's reason. Rows are streamed, so
+memory stays flat however many runs there are; with --dedup (the default) a row
+identical to one already written is skipped. A progress bar goes to stderr.
+
+\b
+File types (--writer):
+{_WRITER_LINES}
 
 \b
   tuneback export dpo --output data/ --project demo --split 0.1
