@@ -19,6 +19,7 @@ from tuneback.models import ScriptedModel
 from tuneback.services.annotation import AnnotationService, answer_id
 from tuneback.services.background import BackgroundWork, ShuttingDownError
 from tuneback.services.catalog import ModelCatalog
+from tuneback.services.chat import ChatService
 from tuneback.services.review import ReviewService
 from tuneback.storage import Store
 
@@ -99,6 +100,59 @@ def test_a_failure_in_background_work_is_logged_not_raised(
         assert work.start(broken, name="broken").join(5)
     assert "background work broken failed" in caplog.text
     assert work.running == []
+
+
+def test_held_work_is_cancelled_and_waited_for_and_held_late_is_cancelled_at_once() -> None:
+    work = BackgroundWork()
+    stop = threading.Event()
+    done: list[str] = []
+
+    def page_stream() -> None:
+        with work.holding("page", cancel=stop.set):
+            stop.wait(10)
+            time.sleep(0.1)  # storing the run
+            done.append("stored")
+
+    driver = threading.Thread(target=page_stream)
+    driver.start()
+    while work.running != ["page"]:
+        time.sleep(0.01)
+    assert work.shutdown(timeout=5) == []
+    assert done == ["stored"]
+    late = threading.Event()
+    with work.holding("late", cancel=late.set):
+        assert late.is_set()
+    assert work.running == []
+    driver.join(5)
+
+
+def test_shutdown_stops_a_chat_answer_being_streamed_and_waits_for_its_run(
+    store: Store,
+) -> None:
+    model = ScriptedModel()
+    model.enqueue(chunks=[f"w{n} " for n in range(100)], delay=0.05)
+    work = BackgroundWork()
+    chat = ChatService(store, ModelCatalog([model]), background=work)
+    conversation = chat.start_conversation(project="p")
+    reply = chat.reply(chat.add_user_message(conversation.id, "Count.").id)
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(reply))
+    reader.start()
+    while len(said) < 3:
+        time.sleep(0.01)
+    assert work.shutdown(timeout=10) == []
+    # Stored before shutdown returned: nothing to wait for here.
+    run = store.get_run(reply.run_id)
+    assert run.status == "cancelled"
+    assert run.output is not None
+    assert run.output.startswith("w0 w1 w2 ")
+    assert len(run.output.split()) < 100
+    assert [m.content for m in store.conversation_messages(conversation.id)] == [
+        "Count.",
+        run.output,
+    ]
+    reader.join(5)
+    assert "".join(said) == run.output
 
 
 def _prompts(count: int) -> list[list[ChatMessage]]:

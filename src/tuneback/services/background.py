@@ -7,7 +7,10 @@ goes through one :class:`BackgroundWork`, which the app creates and shuts down
 in its lifespan: at shutdown it takes no new work, asks the work that can be
 cancelled to stop (each piece says how when it is started), and waits, up to a
 bound, for every piece to finish, so a write in progress is never cut off by
-the process ending.
+the process ending. A chat answer streamed to a page is pulled by that page's
+request rather than by a thread of this owner's: it is *held* instead
+(:meth:`BackgroundWork.holding`), so that shutdown can stop it and wait until
+its run is stored all the same.
 
 Every piece gets a thread of its own rather than a place in a bounded pool:
 a streamed answer must start the moment it is asked for, and a pool that is
@@ -19,7 +22,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from tuneback.errors import ModelUnavailableError
@@ -79,12 +83,35 @@ class Job:
         return self._thread.is_alive()
 
 
+class Hold:
+    """Work running on a thread someone else drives (a page's stream): how to stop it, and
+    whether it has let go yet."""
+
+    def __init__(self, name: str, cancel: Callable[[], None]) -> None:
+        self.name = name
+        self._cancel = cancel
+        self._released = threading.Event()
+
+    def cancel(self) -> None:
+        try:
+            self._cancel()
+        except Exception:
+            log.exception("could not cancel %s", self.name)
+
+    def join(self, timeout: float | None = None) -> bool:
+        return self._released.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return not self._released.is_set()
+
+
 class BackgroundWork:
     """The owner of an app's background work: start pieces, then shut them all down once."""
 
     def __init__(self, name: str = "tuneback") -> None:
         self.name = name
-        self._jobs: set[Job] = set()
+        self._jobs: set[Job | Hold] = set()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -116,7 +143,29 @@ class BackgroundWork:
         job._thread.start()
         return job
 
-    def _forget(self, job: Job) -> None:
+    @contextmanager
+    def holding(self, name: str, *, cancel: Callable[[], None]) -> Iterator[None]:
+        """Count work driven from elsewhere as running until the block ends.
+
+        A streamed chat answer is pulled by the request that shows it, not by a
+        thread of this owner's; holding it lets shutdown ``cancel`` it and wait
+        until it is stored. Once shutdown has begun the work is taken all the
+        same and cancelled at once, so it ends (and is recorded) right away.
+        """
+        hold = Hold(name, cancel)
+        with self._lock:
+            self._jobs.add(hold)
+            closed = self._closed
+        if closed:
+            hold.cancel()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._jobs.discard(hold)
+            hold._released.set()
+
+    def _forget(self, job: Job | Hold) -> None:
         with self._lock:
             self._jobs.discard(job)
 
@@ -139,7 +188,7 @@ class BackgroundWork:
         with self._lock:
             self._closed = True
         deadline = time.monotonic() + timeout
-        asked: set[Job] = set()
+        asked: set[Job | Hold] = set()
         while True:
             # Work that finishes other work may start while this waits: take it in too.
             with self._lock:

@@ -345,15 +345,18 @@ class ChatService:
 
     def _generate(self, reply: Reply) -> Iterator[str]:
         call = reply.call
-        try:
-            # A consumer that goes away (a closed page, the stop button) closes
-            # this generator: the call then ends as cancelled, keeping what was said.
-            yield from call
-        finally:
-            call.close()
-            with self._live_lock:
-                self._live.pop(reply.run_id, None)
-            self._record(reply)
+        # Held as background work from the first chunk asked for until the run is
+        # stored: shutdown stops the answer and waits for it to be recorded.
+        with self.background.holding(f"tuneback-reply-{reply.run_id}", cancel=call.cancel):
+            try:
+                # A consumer that goes away (a closed page, the stop button) closes
+                # this generator: the call then ends as cancelled, keeping what was said.
+                yield from call
+            finally:
+                call.close()
+                with self._live_lock:
+                    self._live.pop(reply.run_id, None)
+                self._record(reply)
 
     def _record(self, reply: Reply) -> None:
         conversation = reply.conversation
