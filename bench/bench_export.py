@@ -1,15 +1,19 @@
-"""Export speed and memory against a raw driver dump of the same runs, measured in the same run.
+"""Export speed and memory at 250k and 1M runs, against a raw driver dump measured in the same run.
 
 Seeds a SQLite store (or the PostgreSQL database given with ``--database-url``)
-with N runs: pairs of answers to one prompt, each rated with thumbs (so KTO and
-DPO both have rows), every tenth one corrected. Then times, each in a fresh
-subprocess so peak RSS belongs to that export alone:
+with runs: pairs of answers to one prompt, each rated with thumbs (so KTO and
+DPO both have rows), every tenth one corrected. At each size in ``--sizes`` (the
+store grows from one to the next) it times, each in a fresh subprocess so the
+peak RSS belongs to that export alone:
 
-* ``dpo`` to JSONL, ``kto`` to JSONL, ``kto`` to Parquet (tuneback.export);
 * the baseline: ``SELECT id, inputs, output FROM runs`` streamed by the driver
-  straight into a JSONL file, one ``json.dumps`` per row.
+  straight into a JSONL file, one ``json.loads`` and ``json.dumps`` per row;
+* ``dpo`` and ``kto`` to JSONL and to Parquet (tuneback.export, deduplicated);
 
-    python bench/bench_export.py [--runs 1000000] [--database-url URL] [--keep PATH]
+and prints each export's time as a multiple of the baseline's, then how much
+each export's peak RSS grew from the smallest size to the largest.
+
+    python bench/bench_export.py [--sizes 250000,1000000] [--database-url URL] [--keep PATH]
 """
 
 from __future__ import annotations
@@ -30,12 +34,12 @@ from tuneback.storage import Store
 BATCH = 500
 
 
-def seed(store: Store, runs: int) -> float:
-    """Append ``runs`` runs with their feedback in batches; returns seconds taken."""
+def seed(store: Store, runs: int, start: int = 0) -> float:
+    """Append ``runs`` runs (numbered from ``start``) with their feedback; returns seconds taken."""
     started = time.perf_counter()
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     batch: list[EventPayload] = []
-    for i in range(0, runs, 2):
+    for i in range(start, start + runs, 2):
         prompt = [ChatMessage(role="user", content=f"question {i // 2}: what is {i} + 1?")]
         for j, (output, up) in enumerate(((f"{i + 1}", True), (f"{i + 2}", False))):
             run = Run(
@@ -94,7 +98,6 @@ with Store(url, migrate_schema=False) as store:
 print(json.dumps({"rows": summary.rows_written, "read": summary.records_read, "seconds": seconds,
                   "rss_mb": peak_rss_mb()}))
 """
-
 BASELINE_SCRIPT = """
 import json, sys, time
 PEAK
@@ -146,40 +149,53 @@ def measure(script: str, *args: str) -> dict[str, Any]:
     return result
 
 
+EXPORTS = (("dpo", "jsonl"), ("kto", "jsonl"), ("dpo", "parquet"), ("kto", "parquet"))
+
+
+def grow(url: str, size: int) -> None:
+    with Store(url) as store:
+        existing = store.info()["rows"]["runs"]
+        if existing < size:
+            seconds = seed(store, size - existing, start=existing)
+            print(f"seeded runs {existing:,} to {size:,} in {seconds:.1f} s ({store.dialect})")
+        else:
+            print(f"reusing {existing:,} runs ({store.dialect})")
+
+
+def report(label: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> None:
+    rate = result["read"] / result["seconds"]
+    ratio = f"  {result['seconds'] / baseline['seconds']:.2f}× the baseline" if baseline else ""
+    print(
+        f"{label:<26} {result['rows']:>9,} rows {result['seconds']:7.2f} s "
+        f"{rate:>10,.0f} records/s  peak RSS {result['rss_mb']:5.0f} MB{ratio}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=1_000_000)
-    parser.add_argument("--database-url", help="an empty database (default: a temp SQLite file)")
+    parser.add_argument("--sizes", default="250000,1000000", help="run counts, ascending")
+    parser.add_argument("--database-url", help="a database to seed (default: a temp SQLite file)")
     parser.add_argument("--keep", type=Path, help="reuse/keep the SQLite file at this path")
     options = parser.parse_args()
+    sizes = [int(size) for size in options.sizes.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="tuneback-bench-") as scratch:
         work = Path(scratch)
-        db_path = options.keep or work / "bench.db"
-        url = options.database_url or f"sqlite:///{db_path}"
-        with Store(url) as store:
-            existing = store.info()["rows"]["runs"]
-            if existing == 0:
-                seconds = seed(store, options.runs)
-                print(f"seeded {options.runs:,} runs in {seconds:.1f} s ({store.dialect})")
-            else:
-                print(f"reusing {existing:,} runs ({store.dialect})")
-        baseline = measure(BASELINE_SCRIPT, url, str(work / "baseline.jsonl"))
-        rate = baseline["rows"] / baseline["seconds"]
-        print(
-            f"{'baseline raw SELECT → JSONL':<28} {baseline['rows']:>9,} rows "
-            f"{baseline['seconds']:7.2f} s {rate:>11,.0f} rows/s  peak RSS "
-            f"{baseline['rss_mb']:6.0f} MB"
-        )
-        for fmt, writer in (("dpo", "jsonl"), ("kto", "jsonl"), ("kto", "parquet")):
-            result = measure(EXPORT_SCRIPT, url, fmt, writer, str(work / "out"))
-            read_rate = result["read"] / result["seconds"]
-            print(
-                f"{f'export {fmt} → {writer}':<28} {result['rows']:>9,} rows "
-                f"{result['seconds']:7.2f} s {read_rate:>11,.0f} runs/s  peak RSS "
-                f"{result['rss_mb']:6.0f} MB  ({result['seconds'] / baseline['seconds']:.1f}× "
-                "the baseline's time)"
-            )
+        url = options.database_url or f"sqlite:///{options.keep or work / 'bench.db'}"
+        peaks: dict[str, list[float]] = {}
+        for size in sizes:
+            grow(url, size)
+            baseline = measure(BASELINE_SCRIPT, url, str(work / "baseline.jsonl"))
+            report("baseline SELECT → JSONL", baseline, None)
+            for fmt, writer in EXPORTS:
+                result = measure(EXPORT_SCRIPT, url, fmt, writer, str(work / "out"))
+                report(f"export {fmt} → {writer}", result, baseline)
+                peaks.setdefault(f"{fmt} → {writer}", []).append(result["rss_mb"])
+        if len(sizes) > 1:
+            print(f"peak RSS growth from {sizes[0]:,} to {sizes[-1]:,} runs:")
+            for label, values in peaks.items():
+                print(f"  {label:<18} {values[-1] - values[0]:+6.1f} MB")
 
 
 if __name__ == "__main__":
