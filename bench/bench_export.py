@@ -13,7 +13,8 @@ peak RSS belongs to that export alone:
 and prints each export's time as a multiple of the baseline's, then how much
 each export's peak RSS grew from the smallest size to the largest.
 
-    python bench/bench_export.py [--sizes 250000,1000000] [--database-url URL] [--keep PATH]
+    python bench/bench_export.py [--sizes 250000,1000000 | --runs N] [--database-url URL]
+                                 [--keep PATH]
 """
 
 from __future__ import annotations
@@ -175,10 +176,11 @@ def report(label: str, result: dict[str, Any], baseline: dict[str, Any] | None) 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="250000,1000000", help="run counts, ascending")
+    parser.add_argument("--runs", type=int, help="one size only (the same as --sizes N)")
     parser.add_argument("--database-url", help="a database to seed (default: a temp SQLite file)")
     parser.add_argument("--keep", type=Path, help="reuse/keep the SQLite file at this path")
     options = parser.parse_args()
-    sizes = [int(size) for size in options.sizes.split(",")]
+    sizes = [options.runs] if options.runs else [int(size) for size in options.sizes.split(",")]
 
     with tempfile.TemporaryDirectory(prefix="tuneback-bench-") as scratch:
         work = Path(scratch)
