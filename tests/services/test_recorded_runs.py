@@ -92,7 +92,7 @@ def _user() -> ChatMessage:
     return ChatMessage(role="user", content=QUESTION)
 
 
-async def _through_proxy(store: Store, script: Script) -> Run:
+async def _through_proxy(store: Store, script: Script, *, stream: bool) -> Run:
     app = make_app(store)
     model = app.state.services.models.default
     assert isinstance(model, ScriptedModel)
@@ -102,7 +102,11 @@ async def _through_proxy(store: Store, script: Script) -> Run:
     async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
         response = await client.post(
             "/v1/chat/completions",
-            json={"model": "scripted", "messages": [{"role": "user", "content": QUESTION}]},
+            json={
+                "model": "scripted",
+                "messages": [{"role": "user", "content": QUESTION}],
+                "stream": stream,
+            },
             headers={"Authorization": f"Bearer {key}"},
         )
     return store.get_run(response.headers["x-tuneback-run-id"])
@@ -112,9 +116,11 @@ async def _through_proxy(store: Store, script: Script) -> Run:
 async def test_chat_proxy_and_annotation_record_the_same_run(store: Store, scenario: str) -> None:
     script = SCRIPTS[scenario]
     chat = _through_chat(store, script)
-    proxied = await _through_proxy(store, script)
+    proxied = await _through_proxy(store, script, stream=False)
+    streamed = await _through_proxy(store, script, stream=True)
     annotated = _through_annotation(store, script)
-    assert _shared(chat) == _shared(proxied) == _shared(annotated)
+    assert _shared(chat) == _shared(proxied) == _shared(streamed) == _shared(annotated)
+    assert (proxied.metadata["stream"], streamed.metadata["stream"]) == (False, True)
     # What differs is each caller's own: the chat's conversation, the proxy's request.
     assert chat.conversation_id is not None
     assert proxied.params == {"requested_model": "scripted"}
