@@ -6,8 +6,8 @@ keeps memory flat however many rows there are. The train/test split hashes
 each row's prompt (flat tables: its id), so it is the same on every run and
 every answer to one prompt lands in the same split.
 
-Progress is reported every :data:`PROGRESS_STEP` records rather than each one:
-a progress bar that redraws a million times costs more than the export.
+Progress is reported every :data:`PROGRESS_STEP` records rather than each one,
+so a million-run export makes hundreds of calls to a progress bar, not a million.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ NO_DATA: Mapping[str, Any] = MappingProxyType({})
 
 
 class ExportProgress(Protocol):
-    """Told about each source as it starts and each record as it is read."""
+    """Told about each source as it starts and, every few thousand, how many records were read."""
 
     def begin(self, description: str, total: int | None) -> None: ...
 
