@@ -516,20 +516,25 @@ class WindowRollups:
             if kind == "raw":
                 self.edges.add(tally(conn, runs_between(lo, hi), grains=("h",)))
 
-    def _where(self, table: Any, grains: Sequence[str] = GRAINS) -> list[ColumnElement[bool]]:
-        ranges = [
-            and_(*in_piece(table, self.project, g, lo, hi))
-            for g, lo, hi in self.pieces
-            if g in grains
-        ]
-        where: list[ColumnElement[bool]] = [or_(*ranges)] if ranges else [literal_column("1 = 0")]
-        if self.model is not None:
-            where.append(table.c.model == self.model)
-        return where
+    def _where(
+        self, table: Any, dim: str | None = None, grains: Sequence[str] = GRAINS
+    ) -> list[ColumnElement[bool]]:
+        """The window's stored pieces: each a range of the primary key's prefix
+        (project, dim, grain, period), so every piece is an index range scan."""
+        ranges = []
+        for grain, lo, hi in self.pieces:
+            if grain not in grains:
+                continue
+            where = in_piece(table, self.project, grain, lo, hi)
+            if dim is not None:
+                where.append(table.c.dim == dim)
+            if self.model is not None:
+                where.append(table.c.model == self.model)
+            ranges.append(and_(*where))
+        return [or_(*ranges)] if ranges else [literal_column("1 = 0")]
 
     def rows(self, dim: str) -> list[tuple[RowKey, Tally]]:
         """Every row of one dimension in the window, with its histograms."""
-        c = t.rollups.c
         found = [
             (
                 (row.project, dim, row.grain, row.period, row.model, row.value),
@@ -540,9 +545,7 @@ class WindowRollups:
                     label=row.label,
                 ),
             )
-            for row in self.conn.execute(
-                select(t.rollups).where(c.dim == dim, *self._where(t.rollups))
-            )
+            for row in self.conn.execute(select(t.rollups).where(*self._where(t.rollups, dim)))
         ]
         found += [(key, tally) for key, tally in self.edges.rows.items() if key[1] == dim]
         return found
@@ -558,7 +561,7 @@ class WindowRollups:
                 func.max(c.label).label("label"),
                 *(func.sum(c[name]).label(name) for name in COUNTERS),
             )
-            .where(c.dim == dim, *self._where(t.rollups))
+            .where(*self._where(t.rollups, dim))
             .group_by(c.model, c.value)
         )
         found = [
@@ -595,7 +598,7 @@ class WindowRollups:
         under ``""``. Whole days come from the rollups; the hours around them and the
         ragged edges from the runs, which are few there."""
         c = t.rollups.c
-        where = [c.dim == dim, c.value != "", *self._where(t.rollups, grains=("d",))]
+        where = [c.value != "", *self._where(t.rollups, dim, grains=("d",))]
         distinct = func.count(func.distinct(c.value))
         counts: dict[str, int] = (
             dict(self.conn.execute(select(c.model, distinct).where(*where).group_by(c.model)).all())
