@@ -70,6 +70,7 @@ class ModelCall:
         self._cancelled = threading.Event()
         self._stream: Generator[str | Usage, None, None] | None = None
         self._step = threading.Lock()
+        self._once = threading.Lock()
         self._finished = False
 
     # -- the stream ------------------------------------------------------------------
@@ -175,12 +176,11 @@ class ModelCall:
         conversation, tags, ``metadata``, ``params``); timing, output, usage
         and status come from the call.
         """
-        with self._step:
+        # Its own lock, not the step's: asking for the run never waits on the model.
+        with self._once:
             if self._finished:
                 return None
             self._finished = True
-            if self._ended_at is None:
-                self._ended_at = time.perf_counter()
         return self.as_run(**fields)
 
     def as_run(self, **fields: Any) -> Run:
