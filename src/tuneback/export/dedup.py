@@ -7,13 +7,14 @@ with its size; here they are kept in two places instead:
 * a Bloom filter of fixed size (16 MiB of bits, four probes) answers "never
   seen" for almost every new row, checked for a whole batch at once with numpy;
 * the fingerprints themselves live in a temporary file, split into buckets by
-  their first bytes. Each bucket is one contiguous region of the file, moved to
+  their last two bytes. Each bucket is one contiguous region of the file, moved to
   a region twice as big when it fills, so checking a fingerprint is one read of
   its bucket. Only a row the filter cannot rule out (a real duplicate, or about
   one row in a million at a million rows) is checked there.
 
-Memory is the filter plus a small buffer per bucket, whatever the row count;
-the file holds at most 64 bytes a row and is deleted when the export ends.
+Memory is the filter plus a 1 KiB buffer per bucket (allocated up front): at
+most 20 MiB, whatever the row count; the file holds at most 64 bytes a row and is deleted
+when the export ends.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ BUCKETS = 4096
 BUFFERED = 64
 """Fingerprints held in memory per bucket before they go to the file (4096 × 1 KiB)."""
 
+BUFFER_BYTES = BUFFERED * FINGERPRINT
+
 
 def fingerprint(line: bytes) -> bytes:
     return hashlib.blake2b(line, digest_size=FINGERPRINT).digest()
@@ -52,7 +55,9 @@ class SeenRows:
             raise ValueError(f"filter_bits must be a power of two of at least 8, not {filter_bits}")
         self._filter_bits = np.uint64(filter_bits)
         self._bits = np.zeros(filter_bits // 8, dtype=np.uint8)
-        self._buffers = [bytearray() for _ in range(BUCKETS)]
+        # Every bucket's buffer is allocated up front, so memory is the same from the first row.
+        self._buffers = bytearray(BUCKETS * BUFFER_BYTES)
+        self._filled = [0] * BUCKETS
         # Each bucket's region in the file: offset, bytes used, bytes reserved.
         self._regions = np.zeros((BUCKETS, 3), dtype=np.int64)
         self._end = 0
@@ -99,13 +104,15 @@ class SeenRows:
 
     def _store(self, print_: bytes) -> None:
         bucket = self._bucket(print_)
-        buffer = self._buffers[bucket]
-        buffer += print_
-        if len(buffer) >= BUFFERED * FINGERPRINT:
-            self._spill(bucket, buffer)
-            buffer.clear()
+        start = bucket * BUFFER_BYTES
+        filled = self._filled[bucket] + FINGERPRINT
+        self._buffers[start + filled - FINGERPRINT : start + filled] = print_
+        if filled == BUFFER_BYTES:
+            self._spill(bucket, self._buffers[start : start + BUFFER_BYTES])
+            filled = 0
+        self._filled[bucket] = filled
 
-    def _spill(self, bucket: int, buffer: bytearray) -> None:
+    def _spill(self, bucket: int, buffer: bytes | bytearray) -> None:
         offset, used, reserved = (int(value) for value in self._regions[bucket])
         if used + len(buffer) > reserved:
             # Move the bucket to a region twice the size at the end of the file:
@@ -119,7 +126,8 @@ class SeenRows:
 
     def _stored(self, print_: bytes) -> bool:
         bucket = self._bucket(print_)
-        if _holds(self._buffers[bucket], print_):
+        start = bucket * BUFFER_BYTES
+        if _holds(self._buffers[start : start + self._filled[bucket]], print_):
             return True
         offset, used, _ = (int(value) for value in self._regions[bucket])
         return bool(used) and _holds(os.pread(self._fd, used, offset), print_)
