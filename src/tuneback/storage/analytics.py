@@ -41,7 +41,7 @@ from tuneback.domain.stats import mean_ci, prompt_version, wilson
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
 from tuneback.storage.rollup_queries import RollupAnswers
-from tuneback.storage.rollups import system_prompt
+from tuneback.storage.rollups import WindowRollups, system_prompt
 from tuneback.storage.sqlite_functions import percentile as percentile
 from tuneback.storage.store import Store
 
@@ -94,15 +94,17 @@ class Analytics:
             return None
         with self.engine.connect() as conn:
             answers = RollupAnswers(
-                conn,
-                project=window.project,
-                since=window.since,
-                until=window.until,
-                model=window.model,
-                runs_between=lambda lo, hi: self._runs_in(
-                    dataclasses.replace(window, since=lo, until=hi)
-                ),
-                finest="h" if hourly else "d",
+                WindowRollups(
+                    conn,
+                    project=window.project,
+                    since=window.since,
+                    until=window.until,
+                    model=window.model,
+                    runs_between=lambda lo, hi: self._runs_in(
+                        dataclasses.replace(window, since=lo, until=hi)
+                    ),
+                    finest="h" if hourly else "d",
+                )
             )
             return work(answers)
 

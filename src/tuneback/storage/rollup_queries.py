@@ -9,11 +9,9 @@ every count, sum and mean is exact (means to a billionth).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
-
-from sqlalchemy import ColumnElement, Connection
 
 from tuneback.domain.stats import histogram_percentiles
 from tuneback.storage.rollups import (
@@ -26,7 +24,6 @@ from tuneback.storage.rollups import (
     period_of,
 )
 
-RunsBetween = Callable[[datetime | None, datetime | None], list[ColumnElement[bool]]]
 _SPLIT_DIMS = {"model": "", "user": "user", "system_prompt": "prompt", "tag": "tag"}
 
 
@@ -75,26 +72,8 @@ def _model(key: RowKey) -> str | None:
 class RollupAnswers:
     """One window's answers from rollups, on one connection."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        *,
-        project: str,
-        since: datetime | None,
-        until: datetime | None,
-        model: str | None,
-        runs_between: RunsBetween,
-        finest: Grain = "d",
-    ) -> None:
-        self.window = WindowRollups(
-            conn,
-            project=project,
-            since=since,
-            until=until,
-            model=model,
-            runs_between=runs_between,
-            finest=finest,
-        )
+    def __init__(self, window: WindowRollups) -> None:
+        self.window = window
 
     def summary(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The run numbers and the feedback numbers of :meth:`Analytics.summary`."""
