@@ -1,7 +1,7 @@
 // tuneback compare page: one prompt, answers side by side, a vote that reveals the models.
 import { api, csrfHeaders, readEvents } from "./http.js";
+import { $, el } from "./dom.js";
 
-const $ = (selector, root = document) => root.querySelector(selector);
 const $$ = (selector, root = document) => [...root.querySelectorAll(selector)];
 const data = JSON.parse($("#compare-data").textContent);
 const LABELS = ["A", "B", "C", "D"];
@@ -18,17 +18,6 @@ const followForm = $("#follow-up");
 let round = null; // {round_id, mode, sides: [{label, run, message_id, html}], vote, revealed}
 let runIds = [];
 let streaming = false;
-
-function el(tag, attrs = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "html") node.innerHTML = value;
-    else if (value !== null && value !== undefined && value !== false) node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
 
 // ---------- setup ----------
 

@@ -1,4 +1,4 @@
-// The chat page's small DOM kit: elements, icons, a toast, copying, decorating rendered answers.
+// The pages' small DOM kit: elements, icons, a toast, copying, decorating rendered answers.
 
 export const $ = (selector, root = document) => root.querySelector(selector);
 
