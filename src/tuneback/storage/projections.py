@@ -125,9 +125,10 @@ class Projector:
         self._rollups.write(self._conn)
 
     def flush(self) -> None:
-        touched = self._rollups_touched()
-        new_runs = {row["id"] for row in self._pending.get(t.runs, ())} - touched
-        with self._rollups.around(self._conn, touched):
+        # New runs are counted once they are in, with whatever rates them by
+        # then; runs already stored are counted before and after the change.
+        new_runs = {row["id"] for row in self._pending.get(t.runs, ())}
+        with self._rollups.around(self._conn, self._rollups_touched() - new_runs):
             self._write_pending()
         if new_runs:
             self._rollups.add_new(self._conn, new_runs)
