@@ -253,3 +253,18 @@ async def test_a_rating_refused_inside_the_write_is_a_conflict_on_the_chat_page(
         "details": {"key": "thumbs"},
     }
     assert [f.value for f in store.feedback_for_run(run_id, history=True)] == ["up"]
+
+
+async def test_feedback_on_a_conversation_keeps_the_same_id_rule(api: Api) -> None:
+    started = await api.keyed.post("/api/v1/conversations", json={"user": "ann"})
+    assert started.status_code == 201, started.text
+    rate = f"/api/v1/conversations/{started.json()['id']}/feedback"
+    body = {"id": "conv-fb", "key": "stars", "value": 4, "user": "ann"}
+    first = await api.keyed.post(rate, json=body)
+    assert first.status_code == 201, first.text
+    again = await api.keyed.post(rate, json=body)
+    assert (again.status_code, again.json()) == (201, first.json())
+    changed = await api.keyed.post(rate, json={**body, "value": 2})
+    assert changed.status_code == 409
+    assert _error(changed)["type"] == "conflict"
+    assert [e.id for e in api.store.events_after(0, types=["feedback.recorded"])] == ["conv-fb"]
