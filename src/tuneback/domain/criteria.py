@@ -79,3 +79,8 @@ class RunCriteria(DomainModel):
     """Words to find in the answer or the inputs (case-insensitive)."""
     dataset_id: str | None = Field(default=None, max_length=64)
     """Only the runs this dataset's items came from."""
+
+    def reads_feedback(self) -> bool:
+        """Whether a change in a run's feedback can change whether it matches."""
+        feedback = (self.has_feedback, self.min_score, self.max_score, self.has, self.lacks)
+        return any(value is not None for value in feedback)

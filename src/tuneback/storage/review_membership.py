@@ -8,9 +8,9 @@ touched: a new run, or a run whose feedback changed. A reviewer's first answer
 on an item adds one to its ``reviews`` with an upsert, which on PostgreSQL
 takes the row's lock, so two reviewers answering at once both count.
 
-:func:`fill_queue` puts a whole queue's runs in (a new queue, a changed rule, a
-rebuild); from then on :class:`MembershipChanges` keeps it in the event's own
-transaction.
+A new queue starts with every run its rule matches (which is also how a
+rebuild fills it, replaying the log); from then on :class:`MembershipChanges`
+keeps it in the event's own transaction.
 """
 
 from __future__ import annotations
@@ -46,77 +46,65 @@ def _insert(conn: Connection) -> Any:
     return dialect.insert(t.review_members)
 
 
-def _matching(queue: ReviewQueue, run_ids: Sequence[str] | None) -> Any:
-    where = run_conditions(queue.rule.criteria(queue.project))
+def _matching(queues: Sequence[ReviewQueue], run_ids: Sequence[str] | None) -> Any:
+    """(queue, run) rows for the runs matching the rule these queues share."""
+    q = t.review_queues.c
+    where = run_conditions(queues[0].rule.criteria(queues[0].project))
     if run_ids is not None:
         where.append(_runs.id.in_(list(run_ids)))
-    return select(
-        literal(queue.id).label("queue_id"),
-        _runs.id.label("run_id"),
-        _runs.created_at,
-        literal(0).label("reviews"),
-        false().label("done"),
-    ).where(*where)
+    return (
+        select(
+            q.id.label("queue_id"),
+            _runs.id.label("run_id"),
+            _runs.created_at,
+            literal(0).label("reviews"),
+            false().label("done"),
+        )
+        .select_from(t.runs)
+        .join(t.review_queues, q.id.in_([queue.id for queue in queues]))
+        .where(*where)
+    )
 
 
-def _add_matching(conn: Connection, queue: ReviewQueue, run_ids: Sequence[str] | None) -> None:
+def _add_matching(
+    conn: Connection, queues: Sequence[ReviewQueue], run_ids: Sequence[str] | None
+) -> None:
     columns = ["queue_id", "run_id", "created_at", "reviews", "done"]
-    statement = _insert(conn).from_select(columns, _matching(queue, run_ids))
+    statement = _insert(conn).from_select(columns, _matching(queues, run_ids))
     conn.execute(statement.on_conflict_do_nothing(index_elements=["queue_id", "run_id"]))
 
 
 def refresh_runs(
-    conn: Connection, queue: ReviewQueue, run_ids: Sequence[str], *, rated: bool
+    conn: Connection, queues: Sequence[ReviewQueue], run_ids: Sequence[str], *, rated: bool
 ) -> None:
     """Add the runs among ``run_ids`` the rule matches now; drop unreviewed ones it no longer does.
 
-    ``rated``: their feedback changed, so some may have stopped matching (new
-    runs only ever join).
+    ``queues`` share one rule, so each statement serves them all. ``rated``:
+    the runs' feedback (or reviews) changed, so some may have stopped matching;
+    new runs only ever join.
     """
+    ids = [queue.id for queue in queues]
     for start in range(0, len(run_ids), CHUNK):
         chunk = list(run_ids[start : start + CHUNK])
         if rated:
-            still = _matching(queue, chunk).with_only_columns(_runs.id)
+            still = _matching(queues[:1], chunk).with_only_columns(_runs.id)
             conn.execute(
                 delete(t.review_members).where(
-                    _members.queue_id == queue.id,
+                    _members.queue_id.in_(ids),
                     _members.run_id.in_(chunk),
                     _members.reviews == 0,
                     _members.run_id.not_in(still.scalar_subquery()),
                 )
             )
-        _add_matching(conn, queue, chunk)
+        _add_matching(conn, queues, chunk)
 
 
-def fill_queue(conn: Connection, queue: ReviewQueue) -> None:
-    """Make the queue's membership whole: every matching run, and every run reviewed in it.
-
-    Set-based, so a queue over a million runs fills in a few statements.
-    """
-    mine = _members.queue_id == queue.id
-    here = _rf.queue_id == queue.id
-    conn.execute(delete(t.review_members).where(mine))
-    _add_matching(conn, queue, None)
-    reviewers = func.count(func.distinct(_rf.reviewer))
-    counted = select(reviewers).where(here, _rf.run_id == _members.run_id).scalar_subquery()
-    reviewed = select(_rf.run_id).where(here)
-    conn.execute(
-        t.review_members.update().where(mine, _members.run_id.in_(reviewed)).values(reviews=counted)
-    )
-    # Runs reviewed here that the rule no longer matches stay in the queue.
-    unmatched = (
-        select(literal(queue.id), _rf.run_id, _runs.created_at, reviewers, false())
-        .select_from(t.review_feedback.join(t.runs, _runs.id == _rf.run_id))
-        .where(here, _rf.run_id.not_in(select(_members.run_id).where(mine)))
-        .group_by(_rf.run_id, _runs.created_at)
-    )
-    columns = ["queue_id", "run_id", "created_at", "reviews", "done"]
-    conn.execute(t.review_members.insert().from_select(columns, unmatched))
-    conn.execute(
-        t.review_members.update()
-        .where(mine, _members.reviews > 0)
-        .values(done=_members.reviews >= queue.reviewers_per_item)
-    )
+def _by_rule(queues: Iterable[ReviewQueue]) -> list[list[ReviewQueue]]:
+    """Queues gathered by the runs they select (same project, same criteria)."""
+    groups: dict[Any, list[ReviewQueue]] = defaultdict(list)
+    for queue in queues:
+        groups[queue.rule.criteria(queue.project)].append(queue)
+    return list(groups.values())
 
 
 def _count_reviews(conn: Connection, queue: ReviewQueue, run_id: str, reviews: int) -> None:
@@ -176,29 +164,34 @@ class MembershipChanges:
             )
             for project, run_id in rows:
                 self._rated_runs[project].add(run_id)
-        for queue in self._new_queues:
-            fill_queue(conn, queue)
+        # A new queue starts with every run its rule matches now; its reviews
+        # (none, unless given in this batch) are counted with the others below.
+        for group in _by_rule(self._new_queues):
+            _add_matching(conn, group, None)
         fresh = {queue.id for queue in self._new_queues}
         projects = set(self._new_runs) | set(self._rated_runs)
         queues = [q for q in _queues_of(conn, projects) if q.id not in fresh]
-        for queue in queues:
-            new = self._new_runs.get(queue.project, set())
-            rated = self._rated_runs.get(queue.project, set())
+        for group in _by_rule(queues):
+            new = self._new_runs.get(group[0].project, set())
+            rated = self._rated_runs.get(group[0].project, set())
+            if not group[0].rule.criteria(group[0].project).reads_feedback():
+                # Feedback cannot change what this rule matches.
+                rated = set()
             if new - rated:
-                refresh_runs(conn, queue, sorted(new - rated), rated=False)
+                refresh_runs(conn, group, sorted(new - rated), rated=False)
             if rated:
-                refresh_runs(conn, queue, sorted(rated), rated=True)
-        self._write_answers(conn, fresh)
+                refresh_runs(conn, group, sorted(rated), rated=True)
+        self._write_answers(conn)
         self._clear()
 
-    def _write_answers(self, conn: Connection, fresh: set[str]) -> None:
+    def _write_answers(self, conn: Connection) -> None:
         if not self._answers:
             return
         by_id = {q.id: q for q in _queues(conn, {queue_id for queue_id, _ in self._answers})}
         for (queue_id, run_id), answers in self._answers.items():
             queue = by_id.get(queue_id)
-            if queue is None or queue_id in fresh:
-                continue  # a queue made in this batch was filled with its answers
+            if queue is None:
+                continue
             # Reviewers who answered this item in an earlier batch are counted already.
             earlier = set(
                 conn.execute(
@@ -257,7 +250,8 @@ def after_removal(conn: Connection, removed_runs: Iterable[str], rated: set[str]
     if not left:
         return
     projects = set(conn.execute(select(_runs.project).where(_runs.id.in_(left))).scalars())
-    for queue in _queues_of(conn, projects):
+    queues = _queues_of(conn, projects)
+    for queue in queues:
         for start in range(0, len(left), CHUNK):
             chunk = left[start : start + CHUNK]
             reviewers = (
@@ -275,4 +269,5 @@ def after_removal(conn: Connection, removed_runs: Iterable[str], rated: set[str]
                 .where(_members.queue_id == queue.id, _members.run_id.in_(chunk))
                 .values(done=_members.reviews >= queue.reviewers_per_item)
             )
-        refresh_runs(conn, queue, left, rated=True)
+    for group in _by_rule(queues):
+        refresh_runs(conn, group, left, rated=True)
