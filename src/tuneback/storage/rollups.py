@@ -38,6 +38,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
@@ -595,36 +596,25 @@ class WindowRollups:
 
     def distinct(self, dim: str, *, by_model: bool) -> dict[str, int]:
         """How many different users or conversations the window holds, per model or
-        under ``""``. Whole days come from the rollups; the hours around them and the
-        ragged edges from the runs, which are few there."""
-        c = t.rollups.c
-        where = [c.value != "", *self._where(t.rollups, dim, grains=("d",))]
-        distinct = func.count(func.distinct(c.value))
-        counts: dict[str, int] = (
-            dict(self.conn.execute(select(c.model, distinct).where(*where).group_by(c.model)).all())
-            if by_model
-            else {"": self.conn.execute(select(distinct).where(*where)).scalar_one()}
-        )
-        r = t.runs.c
+        under ``""``: whole days from the rollups, the hours around them and the
+        ragged edges from the runs (few there), counted together in one query."""
+        c, r = t.rollups.c, t.runs.c
         column = r.user if dim == "user" else r.conversation_id
-        edge_values: dict[str, set[str]] = {}
-        for kind, lo, hi in self.pieces:
-            if kind == "d":
-                continue
-            for model, value in self.conn.execute(
-                select(r.model, column)
-                .distinct()
-                .where(*self.runs_between(lo, hi), column.is_not(None))
-            ):
-                edge_values.setdefault((model or "") if by_model else "", set()).add(value)
-        for name, values in edge_values.items():
-            # An edge's value may already be counted from whole days.
-            scope = [*where, c.model == name] if by_model else where
-            for chunk in _chunks(values):
-                values = values - set(
-                    self.conn.execute(
-                        select(c.value).distinct().where(*scope, c.value.in_(chunk))
-                    ).scalars()
-                )
-            counts[name] = counts.get(name, 0) + len(values)
-        return counts
+        parts = [
+            select(c.model.label("model"), c.value.label("value")).where(
+                c.value != "", *self._where(t.rollups, dim, grains=("d",))
+            )
+        ]
+        parts += [
+            select(func.coalesce(r.model, "").label("model"), column.label("value")).where(
+                *self.runs_between(lo, hi), column.is_not(None)
+            )
+            for kind, lo, hi in self.pieces
+            if kind != "d"
+        ]
+        seen = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        distinct = func.count(func.distinct(seen.c.value))
+        if not by_model:
+            return {"": self.conn.execute(select(distinct)).scalar_one()}
+        query = select(seen.c.model, distinct).group_by(seen.c.model)
+        return dict(self.conn.execute(query).all())
