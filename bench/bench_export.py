@@ -159,6 +159,10 @@ def grow(url: str, size: int) -> None:
         if existing < size:
             seconds = seed(store, size - existing, start=existing)
             print(f"seeded runs {existing:,} to {size:,} in {seconds:.1f} s ({store.dialect})")
+            # Fresh statistics, as autovacuum would leave them: plans made for
+            # the empty tables would nest loops over a million rows.
+            with store.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
         else:
             print(f"reusing {existing:,} runs ({store.dialect})")
 

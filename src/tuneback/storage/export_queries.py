@@ -154,6 +154,10 @@ def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iter
         try:
             streaming = conn.execution_options(stream_results=True, yield_per=batch)
             with streaming.begin():
+                if conn.dialect.name == "postgresql":
+                    # A cursor is planned to return its first tenth fast, which
+                    # favours nested loops; an export reads every row, so plan for all.
+                    streaming.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
                 yield from streaming.execute(query)
         finally:
             if raw is not None:
