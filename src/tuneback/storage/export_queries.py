@@ -157,7 +157,10 @@ def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iter
                 if conn.dialect.name == "postgresql":
                     # A cursor is planned to return its first tenth fast, which
                     # favours nested loops; an export reads every row, so plan for all.
-                    streaming.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
+                    # (On the driver's own cursor: a streaming one would DECLARE it.)
+                    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                        "SET LOCAL cursor_tuple_fraction = 1.0"
+                    )
                 yield from streaming.execute(query)
         finally:
             if raw is not None:
