@@ -186,21 +186,33 @@ class _JsonDecoder:
         return self._value
 
 
+def _scored_run_columns(scores: Subquery, corrections: Subquery) -> list[ColumnElement[Any]]:
+    """The columns of :class:`ScoredRun`, in order (inputs as text, see :class:`_JsonDecoder`)."""
+    r = t.runs.c
+    return [
+        r.id,
+        r.project,
+        r.model,
+        r.status,
+        cast(r.inputs, Text).label("inputs"),
+        r.output,
+        scores.c.score,
+        corrections.c.correction,
+    ]
+
+
+def _scored_runs(rows: Iterator[Any]) -> Iterator[ScoredRun]:
+    decode = _JsonDecoder()
+    for id_, project, model, status, inputs, *rest in rows:
+        yield ScoredRun(id_, project, model, status, decode(inputs), *rest)
+
+
 def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:
     r = t.runs.c
     scores = _scores(selection)
     corrections = _latest_corrections()
     query = (
-        select(
-            r.id,
-            r.project,
-            r.model,
-            r.status,
-            cast(r.inputs, Text).label("inputs"),
-            r.output,
-            scores.c.score,
-            corrections.c.correction,
-        )
+        select(*_scored_run_columns(scores, corrections))
         .select_from(t.runs)
         .outerjoin(scores, scores.c.run_id == r.id)
         .outerjoin(corrections, corrections.c.run_id == r.id)
@@ -220,18 +232,14 @@ def count_runs(store: Store, selection: RunSelection) -> int:
 def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Every selected run with its score and latest correction, in id order."""
     query, _ = _scored_runs_query(selection)
-    decode = _JsonDecoder()
-    for id_, project, model, status, inputs, *rest in _stream(store, query.order_by(t.runs.c.id)):
-        yield ScoredRun(id_, project, model, status, decode(inputs), *rest)
+    yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
 
 
 def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Only the selected runs that carry a current correction, in id order."""
     query, _ = _scored_runs_query(selection)
     query = query.where(t.runs.c.id.in_(_corrected_run_ids()))
-    decode = _JsonDecoder()
-    for id_, project, model, status, inputs, *rest in _stream(store, query.order_by(t.runs.c.id)):
-        yield ScoredRun(id_, project, model, status, decode(inputs), *rest)
+    yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
 
 
 def count_corrected_runs(store: Store, selection: RunSelection) -> int:
@@ -255,17 +263,7 @@ def _sibling_query(selection: RunSelection) -> Select[Any]:
     corrections = _latest_corrections()
     group = func.coalesce(m.parent_id, cast(r.inputs, String)).label("group_key")
     return (
-        select(
-            r.id,
-            r.project,
-            r.model,
-            r.status,
-            cast(r.inputs, Text).label("inputs"),
-            r.output,
-            scores.c.score,
-            corrections.c.correction,
-            group,
-        )
+        select(*_scored_run_columns(scores, corrections), group)
         .select_from(t.runs)
         .join(scores, scores.c.run_id == r.id)
         .outerjoin(corrections, corrections.c.run_id == r.id)
@@ -292,9 +290,7 @@ def iter_rated_groups(store: Store, selection: RunSelection) -> Iterator[list[Sc
     query = _sibling_query(selection)
     query = query.order_by(query.selected_columns.group_key, t.runs.c.id)
     group: list[ScoredRun] = []
-    decode = _JsonDecoder()
-    for id_, project, model, status, inputs, *rest in _stream(store, query):
-        run = ScoredRun(id_, project, model, status, decode(inputs), *rest)
+    for run in _scored_runs(_stream(store, query)):
         if group and group[0].group != run.group:
             yield group
             group = []
