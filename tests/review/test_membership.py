@@ -190,3 +190,25 @@ def test_the_migration_fills_the_queues_that_were_there(
     migrate.downgrade(store.engine, "0012")
     migrate.upgrade(store.engine)
     assert {q.id: stored(store, q.id) for q in queues} == before
+
+
+def test_reviews_stored_before_their_queue_count_when_it_is_made(store: Store) -> None:
+    store.append_many(seed_events())
+    with store.engine.begin() as conn:
+        conn.execute(
+            t.review_feedback.insert(),
+            [
+                {"feedback_id": f"f{n}", "queue_id": "q-vip", "run_id": run_id,
+                 "reviewer": reviewer, "created_at": datetime(2026, 3, 5, tzinfo=UTC)}
+                for n, (run_id, reviewer) in enumerate(
+                    [("liked", "ann"), ("liked", "bob"), ("liked", "ann"), ("noted", "ann")]
+                )
+            ],
+        )  # fmt: skip
+    store.append(ReviewQueueCreated(queue=_queue("vip", {"tag": "vip"}, reviewers_per_item=2)))
+    assert stored(store, "q-vip") == {
+        "liked": (2, True),
+        "untouched": (0, False),
+        "noted": (1, False),
+    }
+    assert_membership_is_the_rule(store)

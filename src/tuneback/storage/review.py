@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    case,
     delete,
     exists,
     func,
@@ -275,12 +276,13 @@ class ReviewStore:
     # -- progress -----------------------------------------------------------------
 
     def counts(self, queue: ReviewQueue, now: datetime) -> QueueCounts:
-        mine = _members.queue_id == queue.id
+        # One pass over the (queue, reviews) index: done is reviews >= needed.
+        reviews = _members.reviews
         tally = select(
-            select(func.count()).where(mine).scalar_subquery(),
-            select(func.count()).where(mine, _members.reviews == 0).scalar_subquery(),
-            select(func.count()).where(mine, _members.done.is_(True)).scalar_subquery(),
-        )
+            func.count(),
+            func.coalesce(func.sum(case((reviews == 0, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((reviews >= queue.reviewers_per_item, 1), else_=0)), 0),
+        ).where(_members.queue_id == queue.id)
         by_reviewer = (
             select(_rf.reviewer, func.count(func.distinct(_rf.run_id)))
             .where(_rf.queue_id == queue.id)

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, false, func, literal, select
+from sqlalchemy import Connection, and_, delete, false, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
@@ -107,6 +107,40 @@ def _by_rule(queues: Iterable[ReviewQueue]) -> list[list[ReviewQueue]]:
     return list(groups.values())
 
 
+def _count_earlier_reviews(conn: Connection, queue: ReviewQueue, batch: Sequence[str]) -> None:
+    """Count reviews stored before their queue was (bulk loads, odd clients).
+
+    ``batch``: this batch's answers in the queue, counted with the others
+    afterwards. A queue without earlier reviews (the usual case) costs one
+    indexed look.
+    """
+    here = and_(_rf.queue_id == queue.id, _rf.feedback_id.not_in(list(batch)))
+    if conn.execute(select(_rf.feedback_id).where(here).limit(1)).first() is None:
+        return
+    mine = _members.queue_id == queue.id
+    reviewers = func.count(func.distinct(_rf.reviewer))
+    counted = select(reviewers).where(here, _rf.run_id == _members.run_id).scalar_subquery()
+    conn.execute(
+        t.review_members.update()
+        .where(mine, _members.run_id.in_(select(_rf.run_id).where(here)))
+        .values(reviews=counted)
+    )
+    # Runs reviewed here that the rule does not match are in the queue too.
+    unmatched = (
+        select(literal(queue.id), _rf.run_id, _runs.created_at, reviewers, false())
+        .select_from(t.review_feedback.join(t.runs, _runs.id == _rf.run_id))
+        .where(here, _rf.run_id.not_in(select(_members.run_id).where(mine)))
+        .group_by(_rf.run_id, _runs.created_at)
+    )
+    columns = ["queue_id", "run_id", "created_at", "reviews", "done"]
+    conn.execute(t.review_members.insert().from_select(columns, unmatched))
+    conn.execute(
+        t.review_members.update()
+        .where(mine, _members.reviews > 0)
+        .values(done=_members.reviews >= queue.reviewers_per_item)
+    )
+
+
 def _count_reviews(conn: Connection, queue: ReviewQueue, run_id: str, reviews: int) -> None:
     """Add ``reviews`` new reviewers to the item (the item joins the queue if it was not in)."""
     needed = queue.reviewers_per_item
@@ -168,6 +202,10 @@ class MembershipChanges:
         # (none, unless given in this batch) are counted with the others below.
         for group in _by_rule(self._new_queues):
             _add_matching(conn, group, None)
+        for queue in self._new_queues:
+            answers = self._answers.items()
+            batch = [i for (q, _), given in answers if q == queue.id for i in given]
+            _count_earlier_reviews(conn, queue, batch)
         fresh = {queue.id for queue in self._new_queues}
         projects = set(self._new_runs) | set(self._rated_runs)
         queues = [q for q in _queues_of(conn, projects) if q.id not in fresh]
