@@ -20,7 +20,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, false, func, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from tuneback.domain import (
     EventPayload,
@@ -33,6 +32,7 @@ from tuneback.domain import (
 )
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
+from tuneback.storage.engine import Dialect
 
 _members = t.review_members.c
 _runs = t.runs.c
@@ -42,8 +42,7 @@ CHUNK = 500
 
 
 def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(t.review_members)
+    return Dialect.of(conn).insert(t.review_members)
 
 
 def _matching(queues: Sequence[ReviewQueue], run_ids: Sequence[str] | None) -> Any:

@@ -37,15 +37,14 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     union_all,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from tuneback.domain.stats import bucket_of, prompt_version
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
+from tuneback.storage.engine import Dialect
 
 Grain = Literal["h", "d"]
 GRAINS: tuple[Grain, ...] = ("h", "d")
@@ -162,7 +161,7 @@ def tally(
 ) -> Tallies:
     """What the runs matching ``where`` and their current feedback contribute now."""
     r, f, conv = t.runs.c, t.feedback.c, t.conversations
-    postgres = conn.dialect.name == "postgresql"
+    postgres = Dialect.of(conn).postgres
     runs = conn.execute(
         select(
             r.id,
@@ -286,18 +285,8 @@ class RollupChanges:
             # locked while the log's tail is held, as forget and rebuild hold it
             # while they change rollups: a writer holding a row while it waits
             # for the tail would deadlock with them.
-            hold_log_tail(conn)
+            Dialect.of(conn).hold_log_tail(conn)
             write_changes(conn, changes)
-
-
-# The same lock, under the same key, that a commit takes to number its events.
-_LOG_TAIL = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/log', 0))")
-
-
-def hold_log_tail(conn: Connection) -> None:
-    """Hold the event log's tail until the transaction ends (SQLite's write lock does)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOG_TAIL)
 
 
 def write_changes(conn: Connection, changes: Tallies) -> None:
@@ -333,23 +322,21 @@ _UPSERTS: dict[tuple[str, str], BulkInsert] = {}
 
 def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Add rows' numbers to the stored ones, compiled once per table and dialect."""
-    postgres = conn.dialect.name == "postgresql"
-    upsert = _UPSERTS.get((table.name, conn.dialect.name))
+    dialect = Dialect.of(conn)
+    upsert = _UPSERTS.get((table.name, dialect.name))
     if upsert is None:
-        stmt = (postgresql.insert if postgres else sqlite.insert)(table)
+        stmt = dialect.insert(table)
         if table is t.rollups:
             sets: dict[str, Any] = {n: table.c[n] + stmt.excluded[n] for n in COUNTERS}
             sets["label"] = func.coalesce(table.c.label, stmt.excluded.label)
             for name in HISTOGRAMS:
-                sets[name] = _merged_histogram(postgres, name)
+                sets[name] = _merged_histogram(dialect.postgres, name)
             key = _ROW_KEY
         else:
             sets = {"ratings": table.c.ratings + stmt.excluded.ratings}
             key = _SCORE_KEY
         statement = stmt.on_conflict_do_update(index_elements=key, set_=sets)
-        upsert = _UPSERTS[(table.name, conn.dialect.name)] = BulkInsert(
-            table, conn.dialect, statement
-        )
+        upsert = _UPSERTS[(table.name, dialect.name)] = BulkInsert(table, conn.dialect, statement)
     upsert.execute(conn, rows)
 
 

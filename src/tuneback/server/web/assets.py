@@ -127,14 +127,22 @@ def asset_response(path: Path, *, media_type: str, scope: Scope) -> Response:
     return Response(body, media_type=media_type, headers={**common, "content-encoding": "gzip"})
 
 
+MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css"}
+"""What the pages' own files are served as, whatever the machine's MIME table says (some map
+``.js`` to the obsolete ``application/javascript``; RFC 9239 names ``text/javascript``)."""
+
+
 class AssetFiles(StaticFiles):
     """:class:`StaticFiles` whose files go out through :func:`asset_response`."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)
         if isinstance(response, FileResponse) and response.status_code == 200:
-            media_type = response.media_type or "application/octet-stream"
-            return asset_response(Path(response.path), media_type=media_type, scope=scope)
+            file = Path(response.path)
+            media_type = (
+                MEDIA_TYPES.get(file.suffix) or response.media_type or "application/octet-stream"
+            )
+            return asset_response(file, media_type=media_type, scope=scope)
         return response
 
 

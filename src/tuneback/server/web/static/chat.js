@@ -340,7 +340,9 @@ async function streamReply(url, body, { userMessage = null } = {}) {
           feedback: [], branch: data.branch,
         };
         if (event === "error" && !data.run) wrap.append(el("div", { class: "error-box", text: data.message }));
-        if (data.run) finishAssistant(wrap, message);
+        // With a conversation, the redraw below brings the answer's controls: drawn now, a
+        // rating clicked before that redraw would land on a row it throws away.
+        if (data.run && !(answered && conversation)) finishAssistant(wrap, message);
         previousRowsNotLatest(wrap);
       }
     }
@@ -360,7 +362,10 @@ async function streamReply(url, body, { userMessage = null } = {}) {
       try {
         await loadBranch(answered);
         history.replaceState(null, "", `/c/${conversation.id}`);
-      } catch (error) { toast(error.message); }
+      } catch (error) {
+        toast(error.message);
+        if (message?.run && wrap.isConnected) finishAssistant(wrap, message);
+      }
     }
     setStreaming(false);
     scrollToEnd();
