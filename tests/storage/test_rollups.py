@@ -155,6 +155,68 @@ def test_kept_rollups_equal_a_recount_after_every_kind_of_change(store: Store) -
     assert _rollup_rows(store) == kept
 
 
+def _vote(rng: random.Random, run: Run, users: list[str | None]) -> FeedbackRecorded:
+    key, kind = rng.choice([("thumbs", "explicit"), ("stars", "explicit"), ("copied", "implicit")])
+    score = rng.choice([0.0, 0.25, 1.0, None]) if key != "thumbs" else float(rng.randrange(2))
+    return FeedbackRecorded(
+        feedback=Feedback(
+            project="votes",
+            run_id=run.id,
+            key=key,
+            kind=kind,
+            value=None if score is None else str(score),
+            score=score,
+            user=rng.choice(users),
+        )
+    )
+
+
+def test_rollups_follow_people_changing_their_votes(store: Store) -> None:
+    # A rating's rollups are changed by its own numbers and those of the rating
+    # it replaces: re-votes one by one, several in one batch, on runs that
+    # already have many ratings, anonymous ones that replace nothing.
+    rng = random.Random(7)
+    runs = [
+        Run(project="votes", model=MODELS[n % 3], user="u", inputs=[], tags=["t"], created_at=START)
+        for n in range(6)
+    ]
+    store.append_many(RunCompleted(run=run) for run in runs)
+    users: list[str | None] = ["ann", "bob", "cyd", None]
+    for _ in range(60):
+        store.append(_vote(rng, rng.choice(runs), users))
+    for _ in range(15):
+        store.append_many(
+            _vote(rng, rng.choice(runs[:2]), users) for _ in range(rng.randrange(1, 6))
+        )
+    assert _rollup_rows(store) == _recounted(store)
+    summary = Analytics(store).summary(Window("votes"))
+    assert summary["runs"] == 6
+    assert summary["feedback"] == len(store.feedback_for_runs([run.id for run in runs]))
+
+
+def test_concurrent_re_votes_on_one_run_count_it_rated_once(database_url: str) -> None:
+    # Two processes rating the same runs at once: whether a run is rated at
+    # all depends on its other ratings, so it is counted under the run's lock.
+    with Store(database_url) as first, Store(database_url) as second:
+        runs = [Run(project="votes", model="alpha", inputs=[], created_at=START) for _ in range(3)]
+        first.append_many(RunCompleted(run=run) for run in runs)
+
+        def write(store: Store, seed_value: int) -> None:
+            rng = random.Random(seed_value)
+            for _ in range(25):
+                store.append(_vote(rng, rng.choice(runs), ["ann", "bob", None]))
+
+        threads = [
+            threading.Thread(target=write, args=(store, n))
+            for n, store in enumerate((first, second, first, second))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert _rollup_rows(first) == _recounted(first)
+
+
 def test_forgetting_everyone_leaves_no_rollup_rows(store: Store) -> None:
     seed(store, runs=80)
     for user in ("ann", "bob", "cyd", "dee"):

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, tuple_, update
 
 from tuneback.domain import (
     AnnotationTaskCreated,
@@ -48,7 +48,12 @@ from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
 from tuneback.storage.engine import Dialect
 from tuneback.storage.review_membership import MembershipChanges
-from tuneback.storage.rollups import RollupChanges, runs_of_conversations, runs_of_feedback
+from tuneback.storage.rollups import (
+    Rating,
+    RollupChanges,
+    runs_of_conversations,
+    runs_of_feedback,
+)
 
 
 def row_of(model: BaseModel) -> dict[str, Any]:
@@ -73,7 +78,13 @@ _SUPERSEDE_ON_RUN = (
     update(t.feedback)
     .where(_fb.run_id == bindparam("p_run"), _SAME_RATER)
     .values(superseded_by=bindparam("p_new"), current=False)
+    .returning(_fb.run_id, _fb.key, _fb.kind, _fb.score)
 )
+_STORED_RATERS = select(_fb.run_id, _fb.key, _fb.user).where(
+    tuple_(_fb.run_id, _fb.key, _fb.user).in_(bindparam("slots", expanding=True)),
+    _fb.current.is_(True),
+)
+_CHUNK = 500
 _SUPERSEDE_ON_CONVERSATION = (
     update(t.feedback)
     .where(_fb.run_id.is_(None), _fb.conversation_id == bindparam("p_conversation"), _SAME_RATER)
@@ -93,6 +104,7 @@ class Projector:
         self._supersede_stored: list[dict[str, Any]] = []
         self._membership = MembershipChanges()
         self._rollups = RollupChanges()
+        self._flushed_ratings: list[dict[str, Any]] = []
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
             ConversationStarted: self._conversation_started,
             ConversationEnded: self._conversation_ended,
@@ -126,37 +138,62 @@ class Projector:
 
     def flush(self) -> None:
         # New runs are counted once they are in, with whatever rates them by
-        # then; runs already stored are counted before and after the change.
+        # then. A rating of a stored run changes its rollups by its own numbers
+        # and those of the rating it replaces. Runs that move to a conversation's
+        # system prompt are counted again, before and after.
         new_runs = {row["id"] for row in self._pending.get(t.runs, ())}
-        with self._rollups.around(self._conn, self._rollups_touched() - new_runs):
-            self._write_pending()
+        moved = self._runs_moved() - new_runs
+        with self._rollups.around(self._conn, moved):
+            lost = self._write_pending()
+            gained = [
+                Rating(row["run_id"], row["key"], row["kind"], row["score"])
+                for row in self._flushed_ratings
+                if row["current"] and row["run_id"] is not None
+            ]
+        self._flushed_ratings = []
+        counted = new_runs | moved
+        self._rollups.rated(
+            self._conn,
+            [r for r in gained if r.run_id not in counted],
+            [r for r in lost if r.run_id not in counted],
+        )
         if new_runs:
             self._rollups.add_new(self._conn, new_runs)
 
-    def _rollups_touched(self) -> set[str]:
-        """Stored runs whose rollup numbers the pending rows change."""
-        touched = {row["run_id"] for row in self._pending.get(t.feedback, ()) if row["run_id"]}
-        touched.update(p["p_run"] for p in self._supersede_stored if p["p_run"] is not None)
+    def _runs_moved(self) -> set[str]:
+        """Stored runs logged before their conversation, which moves them to its system prompt."""
         started = [row["id"] for row in self._pending.get(t.conversations, ())]
-        if started:
-            # Runs logged before their conversation move to its system prompt.
-            touched |= runs_of_conversations(self._conn, started)
-        return touched
+        return runs_of_conversations(self._conn, started) if started else set()
 
-    def _write_pending(self) -> None:
+    def _write_pending(self) -> list[Rating]:
+        """Write what is waiting; returns the stored ratings it replaced."""
         # Stored ratings are superseded before this batch's rows go in, so the
-        # UPDATE can only touch rows that were there before.
-        on_run = [p for p in self._supersede_stored if p["p_run"] is not None]
+        # UPDATE can only touch rows that were there before. Each rating on a
+        # run is replaced by its own statement, which returns what it replaced.
+        lost = [
+            Rating(*row)
+            for p in self._stored_raters()
+            for row in self._conn.execute(_SUPERSEDE_ON_RUN, p)
+        ]
         on_conversation = [p for p in self._supersede_stored if p["p_run"] is None]
-        if on_run:
-            self._conn.execute(_SUPERSEDE_ON_RUN, on_run)
         if on_conversation:
             self._conn.execute(_SUPERSEDE_ON_CONVERSATION, on_conversation)
         self._supersede_stored.clear()
         self._pending_ratings.clear()
+        self._flushed_ratings = self._pending.get(t.feedback, [])
         for table, rows in self._pending.items():
             self._insert(self._conn, table, rows)
         self._pending.clear()
+        return lost
+
+    def _stored_raters(self) -> list[dict[str, Any]]:
+        """The pending re-ratings of runs whose rater has a current rating stored."""
+        on_run = [p for p in self._supersede_stored if p["p_run"] is not None]
+        held: set[tuple[Any, ...]] = set()
+        for start in range(0, len(on_run), _CHUNK):
+            slots = [(p["p_run"], p["p_key"], p["p_user"]) for p in on_run[start : start + _CHUNK]]
+            held.update(map(tuple, self._conn.execute(_STORED_RATERS, {"slots": slots})))
+        return [p for p in on_run if (p["p_run"], p["p_key"], p["p_user"]) in held]
 
     def _ensure_project(self, event: StoredEvent) -> None:
         # An audit names a project without making one: a failed login or a key
@@ -398,10 +435,14 @@ def lock_keys(payload: EventPayload) -> list[str]:
     Two writers touching the same one wait for each other; everything else
     commits side by side.
     """
-    if isinstance(payload, FeedbackRecorded) and payload.feedback.user is not None:
+    if isinstance(payload, FeedbackRecorded):
+        # A run's rollups count it as rated or not by all its ratings together.
         fb = payload.feedback
-        target = fb.run_id or f"conversation:{fb.conversation_id}"
-        return [f"rating:{target}:{fb.key}:{fb.user}"]
+        keys = [] if fb.run_id is None else [f"rated:{fb.run_id}"]
+        if fb.user is not None:
+            target = fb.run_id or f"conversation:{fb.conversation_id}"
+            keys.append(f"rating:{target}:{fb.key}:{fb.user}")
+        return keys
     if isinstance(payload, FeedbackRetracted):
         return [f"feedback:{payload.feedback_id}"]
     if isinstance(payload, DatasetItemAdded):

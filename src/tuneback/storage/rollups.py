@@ -8,11 +8,13 @@ of the feedback that is current on it now, so a window that reads whole days
 and hours here reads the same as the runs and feedback tables would say.
 
 What a set of runs contributes is computed by one function (:func:`tally`) from
-the runs and feedback tables. A change is applied as the difference between
-what the runs it touches contributed before and after it, which covers every
-case with one rule: new runs, feedback that arrives before its run, ratings
-superseded or retracted, a conversation that starts after its runs, a person
-forgotten. The differences of a transaction are written once, in key order,
+the runs and feedback tables. New runs are added as they are. A rating of a
+stored run changes its rows by its own numbers, minus those of the rating it
+replaces, plus whether the run is rated at all now and was before
+(:func:`rating_changes`): the cost does not grow with a run's ratings. Rarer
+changes are applied as the difference between what the runs they touch
+contributed before and after: ratings retracted, a conversation that starts
+after its runs, a person forgotten. The differences of a transaction are written once, in key order,
 with ``INSERT … ON CONFLICT DO UPDATE`` increments, so concurrent writers on
 PostgreSQL neither lose increments nor deadlock on each other's rows.
 """
@@ -160,27 +162,8 @@ def tally(
     conn: Connection, where: Sequence[ColumnElement[bool]], grains: Sequence[Grain] = GRAINS
 ) -> Tallies:
     """What the runs matching ``where`` and their current feedback contribute now."""
-    r, f, conv = t.runs.c, t.feedback.c, t.conversations
-    postgres = Dialect.of(conn).postgres
-    runs = conn.execute(
-        select(
-            r.id,
-            r.project,
-            t.run_time().label("ran_at"),
-            r.model,
-            r.user,
-            r.conversation_id,
-            r.tags,
-            r.status,
-            r.latency_ms,
-            r.ttft_ms,
-            r.prompt_tokens,
-            r.completion_tokens,
-            system_prompt(postgres).label("prompt"),
-        )
-        .select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
-        .where(*where)
-    ).all()
+    r, f = t.runs.c, t.feedback.c
+    runs = _run_rows(conn, where)
     if not runs:
         return Tallies()
     ratings: dict[str, list[Any]] = {}
@@ -194,6 +177,30 @@ def tally(
     for run in runs:
         _add_run(found, run, ratings.get(run.id, ()), grains)
     return found
+
+
+def _run_rows(conn: Connection, where: Sequence[ColumnElement[bool]]) -> Sequence[Any]:
+    """The runs matching ``where`` with what places them in rollup rows and their own numbers."""
+    r, conv = t.runs.c, t.conversations
+    return conn.execute(
+        select(
+            r.id,
+            r.project,
+            t.run_time().label("ran_at"),
+            r.model,
+            r.user,
+            r.conversation_id,
+            r.tags,
+            r.status,
+            r.latency_ms,
+            r.ttft_ms,
+            r.prompt_tokens,
+            r.completion_tokens,
+            system_prompt(Dialect.of(conn).postgres).label("prompt"),
+        )
+        .select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
+        .where(*where)
+    ).all()
 
 
 def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
@@ -215,45 +222,119 @@ def _add_run(found: Tallies, run: Any, ratings: Iterable[Any], grains: Sequence[
         own.latency = {bucket_of(run.latency_ms): 1}
     if run.ttft_ms is not None:
         own.ttft = {bucket_of(run.ttft_ms): 1}
-    model = run.model or ""
     score_rows: dict[tuple[str, str, float], int] = {}
     for fb in ratings:
-        explicit = fb.kind in EXPLICIT
-        c["feedback"] += 1
-        c["rated_runs"] = c["rated_runs"] or int(explicit)
-        c["thumbs"] += fb.key == "thumbs"
-        c["up"] += fb.key == "thumbs" and fb.score == 1
-        c["corrections"] += fb.kind == "correction"
-        if fb.score is not None:
-            c["scored_all"] += 1
-            c["score_sum_all"] += round(fb.score * SCALE)
-            if explicit:
-                c["scored"] += 1
-                c["score_sum"] += round(fb.score * SCALE)
-                c["score_squares"] += round(fb.score * fb.score * SCALE)
-        slot = (fb.key, fb.kind, NO_SCORE if fb.score is None else float(fb.score))
-        score_rows[slot] = score_rows.get(slot, 0) + 1
-    present = Tally(counts={**dict.fromkeys(COUNTERS, 0), "runs": 1})
+        _count_rating(own, score_rows, fb, 1)
+        c["rated_runs"] = c["rated_runs"] or int(fb.kind in EXPLICIT)
+    _spread(found, run, own, score_rows, grains)
+
+
+def _count_rating(
+    numbers: Tally, score_rows: dict[tuple[str, str, float], int], fb: Any, sign: int
+) -> None:
+    """Add (or with ``sign`` -1 take away) one current feedback row's numbers, all but
+    ``rated_runs``, which depends on the run's other ratings."""
+    c = numbers.counts
+    explicit = fb.kind in EXPLICIT
+    c["feedback"] += sign
+    c["thumbs"] += sign * (fb.key == "thumbs")
+    c["up"] += sign * (fb.key == "thumbs" and fb.score == 1)
+    c["corrections"] += sign * (fb.kind == "correction")
+    if fb.score is not None:
+        c["scored_all"] += sign
+        c["score_sum_all"] += sign * round(fb.score * SCALE)
+        if explicit:
+            c["scored"] += sign
+            c["score_sum"] += sign * round(fb.score * SCALE)
+            c["score_squares"] += sign * round(fb.score * fb.score * SCALE)
+    slot = (fb.key, fb.kind, NO_SCORE if fb.score is None else float(fb.score))
+    score_rows[slot] = score_rows.get(slot, 0) + sign
+
+
+def _spread(
+    found: Tallies,
+    run: Any,
+    numbers: Tally,
+    score_rows: dict[tuple[str, str, float], int],
+    grains: Sequence[Grain],
+    *,
+    whole: bool = True,
+) -> None:
+    """Add a run's ``numbers`` to every rollup row it belongs to, and its score rows.
+
+    A ``whole`` run (not a change of its ratings) is also counted in its
+    conversation's rows, which only count runs.
+    """
+    model = run.model or ""
     dims: list[tuple[str, str, Tally, str | None]] = [
-        ("", "", own, None),
-        ("prompt", prompt_version(run.prompt), own, run.prompt),
-        ("user", run.user or "", own, None),
+        ("", "", numbers, None),
+        ("prompt", prompt_version(run.prompt), numbers, run.prompt),
+        ("user", run.user or "", numbers, None),
     ]
-    dims += [("tag", str(tag), own, None) for tag in run.tags or ()]
-    if run.conversation_id is not None:
+    dims += [("tag", str(tag), numbers, None) for tag in run.tags or ()]
+    if whole and run.conversation_id is not None:
         # Only to count conversations: the rest of its numbers are never read.
+        present = Tally(counts={**dict.fromkeys(COUNTERS, 0), "runs": 1})
         dims.append(("conversation", run.conversation_id, present, None))
     for grain in grains:
         period = period_of(run.ran_at, grain)
-        for dim, value, numbers, label in dims:
+        for dim, value, tally_, label in dims:
             if grain not in DIM_GRAINS.get(dim, GRAINS):
                 continue
             row = found.rows.setdefault((run.project, dim, grain, period, model, value), Tally())
-            row.add(numbers)
+            row.add(tally_)
             row.label = row.label or label
         for (key, kind, score), n in score_rows.items():
-            slot_key = (run.project, grain, period, model, key, kind, score)
-            found.scores[slot_key] = found.scores.get(slot_key, 0) + n
+            if n:
+                slot_key = (run.project, grain, period, model, key, kind, score)
+                found.scores[slot_key] = found.scores.get(slot_key, 0) + n
+
+
+@dataclass(frozen=True)
+class Rating:
+    """A feedback row's part in the rollups: what changes when it stops or starts counting."""
+
+    run_id: str
+    key: str
+    kind: str
+    score: float | None
+
+
+def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Rating]) -> Tallies:
+    """What ratings that became current (``gained``) or stopped being current (``lost``)
+    change, read after the change: the rated runs' rows, each rating's own numbers
+    and, per run, whether it is rated at all now and was before.
+
+    The cost is one read of the runs and one count of their current ratings,
+    however many ratings a run already has.
+    """
+    by_run: dict[str, list[tuple[Rating, int]]] = {}
+    for sign, ratings in ((1, gained), (-1, lost)):
+        for rating in ratings:
+            by_run.setdefault(rating.run_id, []).append((rating, sign))
+    found = Tallies()
+    if not by_run:
+        return found
+    f = t.feedback.c
+    for chunk in _chunks(by_run):
+        explicit_now: dict[str, int] = dict(
+            conn.execute(
+                select(f.run_id, func.count())
+                .where(f.run_id.in_(chunk), f.current.is_(True), f.kind.in_(EXPLICIT))
+                .group_by(f.run_id)
+            ).all()
+        )
+        for run in _run_rows(conn, [t.runs.c.id.in_(chunk)]):
+            numbers = Tally()
+            score_rows: dict[tuple[str, str, float], int] = {}
+            now = explicit_now.get(run.id, 0)
+            before = now
+            for rating, sign in by_run[run.id]:
+                _count_rating(numbers, score_rows, rating, sign)
+                before -= sign * (rating.kind in EXPLICIT)
+            numbers.counts["rated_runs"] = int(now > 0) - int(before > 0)
+            _spread(found, run, numbers, score_rows, GRAINS, whole=False)
+    return found
 
 
 # -- keeping them -------------------------------------------------------------------------
@@ -278,6 +359,10 @@ class RollupChanges:
         """Count runs just inserted (they contributed nothing before)."""
         self.pending.add(tally_runs(conn, run_ids))
 
+    def rated(self, conn: Connection, gained: Sequence[Rating], lost: Sequence[Rating]) -> None:
+        """Count ratings of stored runs that the caller just made current or not current."""
+        self.pending.add(rating_changes(conn, gained, lost))
+
     def write(self, conn: Connection) -> None:
         changes, self.pending = self.pending.changes(), Tallies()
         if changes.rows or changes.scores:
@@ -292,18 +377,22 @@ class RollupChanges:
 def write_changes(conn: Connection, changes: Tallies) -> None:
     """Add ``changes`` to the stored rollups; rows that fall to nothing are removed."""
     if changes.rows:
-        rows = [
-            {
-                **dict(zip(_ROW_KEY, key, strict=True)),
-                **tally.counts,
-                "latency": {b: n for b, n in tally.latency.items() if n},
-                "ttft": {b: n for b, n in tally.ttft.items() if n},
-                "label": tally.label,
-            }
-            for key, tally in sorted(changes.rows.items())
-        ]
-        _upsert(conn, t.rollups, rows)
-        emptied = [key for key, tally in changes.rows.items() if tally.counts["runs"] < 0]
+        counted: list[dict[str, Any]] = []
+        timed: list[dict[str, Any]] = []
+        for key, tally_ in sorted(changes.rows.items()):
+            row = {**dict(zip(_ROW_KEY, key, strict=True)), **tally_.counts, "label": tally_.label}
+            latency = {b: n for b, n in tally_.latency.items() if n}
+            ttft = {b: n for b, n in tally_.ttft.items() if n}
+            if latency or ttft:
+                timed.append({**row, "latency": latency, "ttft": ttft})
+            else:
+                counted.append({**row, "latency": {}, "ttft": {}})
+        # A change of ratings leaves the histograms as they are: its rows skip
+        # merging them, which costs more than all the counters together.
+        for rows, histograms in ((counted, False), (timed, True)):
+            if rows:
+                _upsert(conn, t.rollups, rows, histograms=histograms)
+        emptied = [key for key, tally_ in changes.rows.items() if tally_.counts["runs"] < 0]
         if emptied:
             conn.execute(_DELETE_EMPTY_ROW, [_params(key, _ROW_KEY) for key in sorted(emptied)])
     if changes.scores:
@@ -317,26 +406,30 @@ def write_changes(conn: Connection, changes: Tallies) -> None:
             conn.execute(_DELETE_EMPTY_SCORE, [_params(key, _SCORE_KEY) for key in spent])
 
 
-_UPSERTS: dict[tuple[str, str], BulkInsert] = {}
+_UPSERTS: dict[tuple[str, str, bool], BulkInsert] = {}
 
 
-def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Add rows' numbers to the stored ones, compiled once per table and dialect."""
+def _upsert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], *, histograms: bool = False
+) -> None:
+    """Add rows' numbers to the stored ones, compiled once per table, dialect and kind."""
     dialect = Dialect.of(conn)
-    upsert = _UPSERTS.get((table.name, dialect.name))
+    upsert = _UPSERTS.get((table.name, dialect.name, histograms))
     if upsert is None:
         stmt = dialect.insert(table)
         if table is t.rollups:
             sets: dict[str, Any] = {n: table.c[n] + stmt.excluded[n] for n in COUNTERS}
             sets["label"] = func.coalesce(table.c.label, stmt.excluded.label)
-            for name in HISTOGRAMS:
-                sets[name] = _merged_histogram(dialect.postgres, name)
+            if histograms:
+                for name in HISTOGRAMS:
+                    sets[name] = _merged_histogram(dialect.postgres, name)
             key = _ROW_KEY
         else:
             sets = {"ratings": table.c.ratings + stmt.excluded.ratings}
             key = _SCORE_KEY
         statement = stmt.on_conflict_do_update(index_elements=key, set_=sets)
-        upsert = _UPSERTS[(table.name, dialect.name)] = BulkInsert(table, conn.dialect, statement)
+        upsert = BulkInsert(table, conn.dialect, statement)
+        _UPSERTS[(table.name, dialect.name, histograms)] = upsert
     upsert.execute(conn, rows)
 
 
