@@ -12,6 +12,9 @@ with its size; here they are kept in two places instead:
   its bucket. Only a row the filter cannot rule out (a real duplicate, or about
   one row in a million at a million rows) is checked there.
 
+A batch's new fingerprints are sorted by bucket and copied into the buffers
+with numpy as well, so the per-row work in Python is hashing the line.
+
 Memory is the filter plus a 1 KiB buffer per bucket (allocated up front): at
 most 20 MiB, whatever the row count; the file holds at most 64 bytes a row and is deleted
 when the export ends.
@@ -40,8 +43,6 @@ BUCKETS = 4096
 BUFFERED = 64
 """Fingerprints held in memory per bucket before they go to the file (4096 × 1 KiB)."""
 
-BUFFER_BYTES = BUFFERED * FINGERPRINT
-
 
 def fingerprint(line: bytes) -> bytes:
     return hashlib.blake2b(line, digest_size=FINGERPRINT).digest()
@@ -56,8 +57,8 @@ class SeenRows:
         self._filter_bits = np.uint64(filter_bits)
         self._bits = np.zeros(filter_bits // 8, dtype=np.uint8)
         # Every bucket's buffer is allocated up front, so memory is the same from the first row.
-        self._buffers = bytearray(BUCKETS * BUFFER_BYTES)
-        self._filled = [0] * BUCKETS
+        self._buffers = np.zeros((BUCKETS, BUFFERED, FINGERPRINT), dtype=np.uint8)
+        self._filled = np.zeros(BUCKETS, dtype=np.intp)
         # Each bucket's region in the file: offset, bytes used, bytes reserved.
         self._regions = np.zeros((BUCKETS, 3), dtype=np.int64)
         self._end = 0
@@ -80,39 +81,56 @@ class SeenRows:
         """For each fingerprint, in order: True the first time it is seen; then remembers it."""
         if not fingerprints:
             return []
-        words = np.frombuffer(b"".join(fingerprints), dtype="<u8").reshape(-1, 2)
+        joined = b"".join(fingerprints)
+        words = np.frombuffer(joined, dtype="<u8").reshape(-1, 2)
         probes = np.arange(PROBES, dtype=np.uint64)
         # Double hashing: probe k is (a + k·b) mod m, from the two halves of the fingerprint.
         positions = (words[:, :1] + probes * words[:, 1:]) % self._filter_bits
         cells = (positions >> np.uint64(3)).astype(np.intp)
         masks = np.left_shift(1, positions & np.uint64(7)).astype(np.uint8)
-        maybe = ((self._bits[cells] & masks) != 0).all(axis=1).tolist()
-        answers: list[bool] = []
-        in_batch: set[bytes] = set()
-        for index, print_ in enumerate(fingerprints):
-            seen = print_ in in_batch or (maybe[index] and self._stored(print_))
-            answers.append(not seen)
-            if not seen:
+        maybe = ((self._bits[cells] & masks) != 0).all(axis=1)
+        new = np.ones(len(fingerprints), dtype=bool)
+        if len(set(fingerprints)) < len(fingerprints):
+            # A repeat inside the batch is not new (rare: most batches skip this loop).
+            in_batch: set[bytes] = set()
+            for index, print_ in enumerate(fingerprints):
+                new[index] = print_ not in in_batch
                 in_batch.add(print_)
-                self._store(print_)
-        new = np.fromiter(answers, dtype=bool, count=len(answers))
-        np.bitwise_or.at(self._bits, cells[new].ravel(), masks[new].ravel())
-        return answers
+        # Only what the filter cannot rule out is looked up where it is stored.
+        for index in np.flatnonzero(new & maybe).tolist():
+            if self._stored(fingerprints[index]):
+                new[index] = False
+        self._store(np.frombuffer(joined, dtype=np.uint8).reshape(-1, FINGERPRINT)[new])
+        cells, masks = cells[new].ravel(), masks[new].ravel()
+        self._bits[cells] |= masks
+        # Two probes into one byte in the same batch: the assignment kept only one of them.
+        for index in np.flatnonzero(self._bits[cells] & masks != masks).tolist():
+            self._bits[cells[index]] |= masks[index]
+        return new.tolist()
 
     def _bucket(self, print_: bytes) -> int:
         return int.from_bytes(print_[-2:], "little") % BUCKETS
 
-    def _store(self, print_: bytes) -> None:
-        bucket = self._bucket(print_)
-        start = bucket * BUFFER_BYTES
-        filled = self._filled[bucket] + FINGERPRINT
-        self._buffers[start + filled - FINGERPRINT : start + filled] = print_
-        if filled == BUFFER_BYTES:
-            self._spill(bucket, self._buffers[start : start + BUFFER_BYTES])
-            filled = 0
-        self._filled[bucket] = filled
+    def _store(self, prints: np.ndarray) -> None:
+        """Adds fingerprints (rows of ``prints``) to their buckets' buffers, spilling full ones."""
+        buckets = (prints[:, -2] | prints[:, -1].astype(np.uint16) << 8) % BUCKETS
+        order = np.argsort(buckets, kind="stable")  # a radix sort, for 16-bit keys
+        buckets = buckets.astype(np.intp)
+        prints, buckets = prints[order], buckets[order]
+        while len(buckets):
+            # Each fingerprint's place after those before it in the same bucket.
+            starts = np.flatnonzero(np.diff(buckets, prepend=-1))
+            rank = np.arange(len(buckets)) - np.repeat(starts, np.diff(starts, append=len(buckets)))
+            slots = self._filled[buckets] + rank
+            fits = slots < BUFFERED
+            self._buffers[buckets[fits], slots[fits]] = prints[fits]
+            self._filled += np.bincount(buckets[fits], minlength=BUCKETS)
+            for bucket in np.flatnonzero(self._filled == BUFFERED).tolist():
+                self._spill(bucket, self._buffers[bucket].tobytes())
+                self._filled[bucket] = 0
+            prints, buckets = prints[~fits], buckets[~fits]
 
-    def _spill(self, bucket: int, buffer: bytes | bytearray) -> None:
+    def _spill(self, bucket: int, buffer: bytes) -> None:
         offset, used, reserved = (int(value) for value in self._regions[bucket])
         if used + len(buffer) > reserved:
             # Move the bucket to a region twice the size at the end of the file:
@@ -126,14 +144,13 @@ class SeenRows:
 
     def _stored(self, print_: bytes) -> bool:
         bucket = self._bucket(print_)
-        start = bucket * BUFFER_BYTES
-        if _holds(self._buffers[start : start + self._filled[bucket]], print_):
+        if _holds(self._buffers[bucket, : self._filled[bucket]].tobytes(), print_):
             return True
         offset, used, _ = (int(value) for value in self._regions[bucket])
         return bool(used) and _holds(os.pread(self._fd, used, offset), print_)
 
 
-def _holds(block: bytes | bytearray, print_: bytes) -> bool:
+def _holds(block: bytes, print_: bytes) -> bool:
     at = block.find(print_)
     while at != -1:
         if at % FINGERPRINT == 0:

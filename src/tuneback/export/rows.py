@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from tuneback.storage.export_queries import ScoredRun
 
@@ -20,16 +20,17 @@ CHAT_ROLES = frozenset({"system", "user", "assistant", "tool"})
 OPENAI_ROLES = frozenset({"system", "user", "assistant"})
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """A row to write; ``prompt`` is what decides its train/test split and dedup group."""
+class Row(NamedTuple):
+    """A row to write; ``prompt`` is what decides its train/test split and dedup group.
+
+    Rows and skips are named tuples: one is made for every record exported.
+    """
 
     data: dict[str, Any]
     prompt: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(NamedTuple):
     reason: str
 
 

@@ -3,6 +3,9 @@
 Every writer takes rows one at a time and keeps at most one batch in memory:
 JSON lines go straight to a buffered file; Parquet gathers rows into Arrow
 record batches and writes a row group of :data:`ROW_GROUP` rows at a time.
+When every column is one JSON can hold as it is (the training formats), the
+Arrow batches are parsed from the rows' JSON lines by Arrow's own reader, in C++,
+rather than converted one Python object at a time.
 Files are written under a temporary name in the output directory and renamed
 into place only when the export succeeds, so a failed or interrupted export
 never leaves a half-written file where a finished one is expected.
@@ -47,6 +50,16 @@ thousands of live row dicts make Python's garbage collector rescan them again an
 
 ROW_GROUP = 65_536
 """Rows in each Parquet row group (the last one holds what is left)."""
+
+ARROW_LINES = 8_192
+"""JSON lines gathered before Arrow parses them into one batch (bytes cost the GC nothing)."""
+
+ARROW_LINE_BYTES = 16 << 20
+"""...or fewer, once they hold this many bytes, so long rows do not pile up."""
+
+LINE_KINDS = frozenset({"string", "float", "int", "bool", "messages", "input"})
+"""Column kinds whose JSON is the column's value: such rows are parsed from their lines.
+(``json`` columns hold JSON *text*, and timestamps are ISO text: those go through Python.)"""
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet read a cell as a formula."""
@@ -167,23 +180,32 @@ def arrow_schema(columns: dict[str, str]) -> Any:
 class ArrowWriter:
     """Parquet (``stream=False``) or an Arrow IPC stream (what ``datasets`` maps from disk).
 
-    Rows become an Arrow record batch every :data:`ARROW_BATCH` rows, and
-    batches are written together as one Parquet row group of :data:`ROW_GROUP`
-    rows: Python holds one small batch, Arrow's compact buffers one row group.
+    Rows become an Arrow record batch every :data:`ARROW_BATCH` rows (or, parsed
+    from their JSON lines, every :data:`ARROW_LINES`), and batches are written
+    together as one Parquet row group of :data:`ROW_GROUP` rows: Python holds one
+    small batch, Arrow's compact buffers one row group.
     """
-
-    needs_line = False
-    needs_data = True
 
     def __init__(self, path: Path, columns: dict[str, str], *, stream: bool = False) -> None:
         pa = _pyarrow()
         self.path = path
         self._pa = pa
         self._schema = arrow_schema(columns)
+        # Parsed from the row's JSON when its columns allow (see LINE_KINDS).
+        self.needs_line = set(columns.values()) <= LINE_KINDS
+        self.needs_data = not self.needs_line
         self._rows: list[Mapping[str, Any]] = []
-        self._batches: list[Any] = []
+        self._lines: list[bytes] = []
+        self._line_bytes = 0
+        self._tables: list[Any] = []
         self._batched = 0
         self._stream = stream
+        if self.needs_line:
+            self._json = _optional("pyarrow.json", "the parquet and hf writers")
+            # Fields a row has beyond the schema are dropped, as from_pylist drops them.
+            self._parse_options = self._json.ParseOptions(
+                explicit_schema=self._schema, unexpected_field_behavior="ignore"
+            )
         if stream:
             self._writer: Any = pa.ipc.new_stream(str(path), self._schema)
         else:
@@ -191,8 +213,15 @@ class ArrowWriter:
             self._writer = parquet.ParquetWriter(str(path), self._schema, compression="zstd")
 
     def write(self, data: Mapping[str, Any], line: bytes | None) -> None:
-        self._rows.append(data)
-        if len(self._rows) >= ARROW_BATCH:
+        if self.needs_line:
+            line = json_bytes(data) if line is None else line
+            self._lines.append(line)
+            self._line_bytes += len(line) + 1
+            full = len(self._lines) >= ARROW_LINES or self._line_bytes >= ARROW_LINE_BYTES
+        else:
+            self._rows.append(data)
+            full = len(self._rows) >= ARROW_BATCH
+        if full:
             self._to_batch()
             if self._batched >= ROW_GROUP:
                 self._flush()
@@ -200,19 +229,32 @@ class ArrowWriter:
     def _to_batch(self) -> None:
         if self._rows:
             batch = self._pa.RecordBatch.from_pylist(self._rows, schema=self._schema)
-            self._batches.append(batch)
+            self._tables.append(self._pa.Table.from_batches([batch], schema=self._schema))
             self._batched += batch.num_rows
             self._rows = []
+        if self._lines:
+            text = b"\n".join(self._lines)
+            # One block for the whole batch: a block must hold every line it cuts.
+            options = self._json.ReadOptions(use_threads=False, block_size=len(text) + 1)
+            table = self._json.read_json(
+                self._pa.BufferReader(text),
+                read_options=options,
+                parse_options=self._parse_options,
+            )
+            self._tables.append(table)
+            self._batched += table.num_rows
+            self._lines = []
+            self._line_bytes = 0
 
     def _flush(self) -> None:
         self._to_batch()
-        if self._batches:
-            table = self._pa.Table.from_batches(self._batches, schema=self._schema)
+        if self._tables:
+            table = self._pa.concat_tables(self._tables)
             if self._stream:
                 self._writer.write_table(table)
             else:
                 self._writer.write_table(table, row_group_size=ROW_GROUP)
-            self._batches = []
+            self._tables = []
             self._batched = 0
 
     def finish(self) -> None:
@@ -221,7 +263,8 @@ class ArrowWriter:
 
     def discard(self) -> None:
         self._rows = []
-        self._batches = []
+        self._lines = []
+        self._tables = []
         self._writer.close()
         self.path.unlink(missing_ok=True)
 

@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -68,9 +68,12 @@ class RunSelection:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredRun:
-    """A run as the training formats need it: its prompt, answer, score and latest correction."""
+class ScoredRun(NamedTuple):
+    """A run as the training formats need it: its prompt, answer, score and latest correction.
+
+    A named tuple, not a frozen dataclass: one is made for every run exported, and
+    a tuple is built in one step where a frozen dataclass sets each field in turn.
+    """
 
     id: str
     project: str
@@ -173,16 +176,23 @@ class _JsonDecoder:
     The training queries read ``inputs`` as text rather than through the JSON
     type: neighbouring rows often hold the same prompt (answers in one group,
     regenerations, samples of one question), and decoding it once saves the
-    most expensive step per row. The standard decoder keeps integers exact.
+    most expensive step per row. The standard decoder keeps integers exact; its
+    ``raw_decode`` skips the search for whitespace around the value, which JSON
+    the database writes does not have (text that starts with some still decodes).
     """
 
     def __init__(self) -> None:
         self._text: str | None = None
         self._value: Any = None
+        self._decode = json.JSONDecoder().raw_decode
 
     def __call__(self, text: str) -> Any:
         if text != self._text:
-            self._text, self._value = text, json.loads(text)
+            try:
+                value = self._decode(text)[0]
+            except json.JSONDecodeError:
+                value = json.loads(text)
+            self._text, self._value = text, value
         return self._value
 
 
@@ -203,8 +213,8 @@ def _scored_run_columns(scores: Subquery, corrections: Subquery) -> list[ColumnE
 
 def _scored_runs(rows: Iterator[Any]) -> Iterator[ScoredRun]:
     decode = _JsonDecoder()
-    for id_, project, model, status, inputs, *rest in rows:
-        yield ScoredRun(id_, project, model, status, decode(inputs), *rest)
+    for row in rows:
+        yield ScoredRun(row[0], row[1], row[2], row[3], decode(row[4]), *row[5:])
 
 
 def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:
