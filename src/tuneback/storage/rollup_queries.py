@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from tuneback.domain.stats import histogram_percentiles
+from tuneback.storage import rollup_firsts
 from tuneback.storage.rollups import (
     NO_SCORE,
     SCALE,
@@ -75,13 +76,16 @@ class RollupAnswers:
     def __init__(self, window: WindowRollups) -> None:
         self.window = window
 
+    def _distinct(self, dim: str, *, by_model: bool) -> dict[str, int]:
+        return rollup_firsts.distinct(self.window, dim, by_model=by_model)
+
     def summary(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """The run numbers and the feedback numbers of :meth:`Analytics.summary`."""
         total = _total(tally for _, tally in self.window.rows(""))
         runs = {
             **_run_numbers(total),
-            "conversations": self.window.distinct("conversation", by_model=False).get("", 0),
-            "users": self.window.distinct("user", by_model=False).get("", 0),
+            "conversations": self._distinct("conversation", by_model=False).get("", 0),
+            "users": self._distinct("user", by_model=False).get("", 0),
         }
         feedback = {
             **_ratings(total),
@@ -137,8 +141,8 @@ class RollupAnswers:
         groups: dict[Any, Tally] = {}
         for key, tally in self.window.rows(""):
             groups.setdefault(_model(key), Tally()).add(tally)
-        conversations = self.window.distinct("conversation", by_model=True)
-        users = self.window.distinct("user", by_model=True)
+        conversations = self._distinct("conversation", by_model=True)
+        users = self._distinct("user", by_model=True)
         runs = [
             {
                 "group": group,

@@ -395,6 +395,10 @@ def write_changes(conn: Connection, changes: Tallies) -> None:
         emptied = [key for key, tally_ in changes.rows.items() if tally_.counts["runs"] < 0]
         if emptied:
             conn.execute(_DELETE_EMPTY_ROW, [_params(key, _ROW_KEY) for key in sorted(emptied)])
+        # Imported here: rollup_firsts reads this module's tallies and windows.
+        from tuneback.storage import rollup_firsts
+
+        rollup_firsts.keep(conn, changes)
     if changes.scores:
         scores = [
             {**dict(zip(_SCORE_KEY, key, strict=True)), "ratings": n}
@@ -498,6 +502,9 @@ def rebuild(conn: Connection, project: str | None = None, page: int = 5_000) -> 
     conn.execute(
         delete(t.rollup_scores).where(*([t.rollup_scores.c.project == project] if project else []))
     )
+    from tuneback.storage import rollup_firsts
+
+    rollup_firsts.clear(conn, project)
     counted, after = 0, ""
     while True:
         ids = list(

@@ -477,6 +477,32 @@ rollup_scores = Table(
     Column("ratings", BigInteger, nullable=False),
 )
 
-ROLLUPS: tuple[Table, ...] = (rollups, rollup_scores)
+rollup_firsts = Table(
+    "rollup_firsts",
+    metadata,
+    # The day each user and conversation first ran, per model and over every model
+    # (``every_model``, with model ""), so that how many a window since the start
+    # holds is a sum of ``rollup_newcomers`` (see tuneback.storage.rollup_firsts).
+    Column("project", String(64), primary_key=True),
+    Column("dim", String(16), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("every_model", Boolean, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("period", UtcDateTime, nullable=False),
+)
+
+rollup_newcomers = Table(
+    "rollup_newcomers",
+    metadata,
+    # How many users or conversations first ran on each day: rollup_firsts counted.
+    Column("project", String(64), primary_key=True),
+    Column("dim", String(16), primary_key=True),
+    Column("every_model", Boolean, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("period", UtcDateTime, primary_key=True),
+    Column("newcomers", BigInteger, nullable=False),
+)
+
+ROLLUPS: tuple[Table, ...] = (rollups, rollup_scores, rollup_firsts, rollup_newcomers)
 """The projections that count rows of the others (see tuneback.storage.rollups)."""
 PROJECTIONS = (*PROJECTIONS, *ROLLUPS)
