@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, update
 
 from tuneback.domain import (
     AnnotationTaskCreated,
@@ -80,8 +80,13 @@ _SUPERSEDE_ON_RUN = (
     .values(superseded_by=bindparam("p_new"), current=False)
     .returning(_fb.run_id, _fb.key, _fb.kind, _fb.score)
 )
+# Three lists rather than one of (run, key, user) rows: SQLite reads the index
+# for each listed run only this way. The few rows that match the lists but not
+# one slot are dropped by the caller.
 _STORED_RATERS = select(_fb.run_id, _fb.key, _fb.user).where(
-    tuple_(_fb.run_id, _fb.key, _fb.user).in_(bindparam("slots", expanding=True)),
+    _fb.run_id.in_(bindparam("runs", expanding=True)),
+    _fb.key.in_(bindparam("keys", expanding=True)),
+    _fb.user.in_(bindparam("users", expanding=True)),
     _fb.current.is_(True),
 )
 _CHUNK = 500
@@ -191,8 +196,13 @@ class Projector:
         on_run = [p for p in self._supersede_stored if p["p_run"] is not None]
         held: set[tuple[Any, ...]] = set()
         for start in range(0, len(on_run), _CHUNK):
-            slots = [(p["p_run"], p["p_key"], p["p_user"]) for p in on_run[start : start + _CHUNK]]
-            held.update(map(tuple, self._conn.execute(_STORED_RATERS, {"slots": slots})))
+            chunk = on_run[start : start + _CHUNK]
+            lists = {
+                "runs": sorted({p["p_run"] for p in chunk}),
+                "keys": sorted({p["p_key"] for p in chunk}),
+                "users": sorted({p["p_user"] for p in chunk}),
+            }
+            held.update(map(tuple, self._conn.execute(_STORED_RATERS, lists)))
         return [p for p in on_run if (p["p_run"], p["p_key"], p["p_user"]) in held]
 
     def _ensure_project(self, event: StoredEvent) -> None:
