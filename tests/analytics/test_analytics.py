@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -199,3 +200,29 @@ def test_quiet_buckets_are_zero_within_a_bounded_window(
     assert series[0]["latency_p50"] is None
     assert series[0]["positive_rate"] is None
     assert series[2]["runs"] == sum(r.created_at < START + timedelta(days=1) for r in seeded.runs)
+
+
+def test_answers_asked_at_once_equal_answers_asked_alone(store: Store, seeded: Seeded) -> None:
+    ragged = START + timedelta(days=1, hours=3, minutes=17)
+    windows = [
+        Window("seeded", since=ragged, until=ragged + timedelta(days=1, minutes=31)),
+        Window("seeded", since=ragged - timedelta(hours=5), until=ragged),
+        Window("seeded", since=ragged, until=ragged + timedelta(days=1, minutes=31), model="beta"),
+    ]
+
+    def answers(analytics: Analytics, window: Window) -> list[Any]:
+        return [
+            analytics.summary(window),
+            analytics.over_time(window, "hour"),
+            analytics.split(window, "model"),
+            analytics.keys(window),
+            analytics.ratings(window, "tag"),
+        ]
+
+    alone = [answers(Analytics(store), window) for window in windows]
+    raw = [answers(Analytics(store, rollups=False), window) for window in windows]
+    analytics = Analytics(store)
+    with analytics.at_once():
+        together = [answers(analytics, window) for window in windows]
+    assert together == alone
+    assert [got[0]["runs"] for got in together] == [want[0]["runs"] for want in raw]

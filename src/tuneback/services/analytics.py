@@ -58,10 +58,22 @@ def dashboard(
     since = until - span if span else None
     window = Window(project, since=since, until=until, model=model)
     analytics = Analytics(store)
-    summary = analytics.summary(window)
-    previous = None
-    if span is not None and since is not None:
-        previous = analytics.summary(Window(project, since=since - span, until=since, model=model))
+    with analytics.at_once():
+        summary = analytics.summary(window)
+        previous = None
+        if span is not None and since is not None:
+            before = Window(project, since=since - span, until=since, model=model)
+            previous = analytics.summary(before)
+        numbers = {
+            "over_time": analytics.over_time(window, bucket),
+            "by_model": analytics.split(window, "model"),
+            "by_key": analytics.keys(window),
+            # The page shows runs and ratings per user, prompt and tag: the ratings'
+            # numbers, which rollups hold for every group, not split()'s distinct counts.
+            "by_user": _busiest(analytics.ratings(window, "user")),
+            "by_prompt": _busiest(analytics.ratings(window, "system_prompt")),
+            "by_tag": _busiest(analytics.ratings(window, "tag")),
+        }
     return {
         "project": project,
         "period": period,
@@ -75,14 +87,7 @@ def dashboard(
             key: _change(summary.get(key), previous.get(key)) if previous else None
             for key in HEADLINES
         },
-        "over_time": analytics.over_time(window, bucket),
-        "by_model": analytics.split(window, "model"),
-        "by_key": analytics.keys(window),
-        # The page shows runs and ratings per user, prompt and tag: the ratings'
-        # numbers, which rollups hold for every group, not split()'s distinct counts.
-        "by_user": _busiest(analytics.ratings(window, "user")),
-        "by_prompt": _busiest(analytics.ratings(window, "system_prompt")),
-        "by_tag": _busiest(analytics.ratings(window, "tag")),
+        **numbers,
     }
 
 

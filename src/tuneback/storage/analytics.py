@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
@@ -41,7 +42,7 @@ from tuneback.domain.stats import mean_ci, prompt_version, wilson
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
 from tuneback.storage.rollup_queries import RollupAnswers
-from tuneback.storage.rollups import WindowRollups, system_prompt
+from tuneback.storage.rollups import Tallies, WindowRollups, system_prompt
 from tuneback.storage.sqlite_functions import percentile as percentile
 from tuneback.storage.store import Store
 
@@ -80,6 +81,20 @@ class Analytics:
         self.engine = store.engine
         self.postgres = store.dialect == "postgresql"
         self.rollups = rollups
+        self._edges: dict[Window, Tallies] | None = None
+
+    @contextmanager
+    def at_once(self) -> Iterator[None]:
+        """Answers asked inside read each window's ragged edges from the runs once.
+
+        For a page that asks many questions of one window; outside, every
+        answer reads the runs as they are at that moment.
+        """
+        self._edges = {}
+        try:
+            yield
+        finally:
+            self._edges = None
 
     def _from_rollups(
         self, window: Window, work: Callable[[RollupAnswers], R], *, hourly: bool = False
@@ -93,20 +108,21 @@ class Analytics:
         if not self.rollups or not filters <= _ROLLUP_FILTERS:
             return None
         with self.engine.connect() as conn:
-            answers = RollupAnswers(
-                WindowRollups(
-                    conn,
-                    project=window.project,
-                    since=window.since,
-                    until=window.until,
-                    model=window.model,
-                    runs_between=lambda lo, hi: self._runs_in(
-                        dataclasses.replace(window, since=lo, until=hi)
-                    ),
-                    finest="h" if hourly else "d",
-                )
+            rollups = WindowRollups(
+                conn,
+                project=window.project,
+                since=window.since,
+                until=window.until,
+                model=window.model,
+                runs_between=lambda lo, hi: self._runs_in(
+                    dataclasses.replace(window, since=lo, until=hi)
+                ),
+                finest="h" if hourly else "d",
+                edges=None if self._edges is None else self._edges.get(window),
             )
-            return work(answers)
+            if self._edges is not None:
+                self._edges[window] = rollups.edges
+            return work(RollupAnswers(rollups))
 
     # -- building blocks ---------------------------------------------------------------
 
