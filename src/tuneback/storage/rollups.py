@@ -30,6 +30,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     Table,
     and_,
     bindparam,
@@ -181,26 +182,48 @@ def tally(
 
 def _run_rows(conn: Connection, where: Sequence[ColumnElement[bool]]) -> Sequence[Any]:
     """The runs matching ``where`` with what places them in rollup rows and their own numbers."""
+    return conn.execute(_runs_query(Dialect.of(conn).postgres).where(*where)).all()
+
+
+def _runs_query(postgres: bool, *extra: ColumnElement[Any]) -> Select[Any]:
     r, conv = t.runs.c, t.conversations
-    return conn.execute(
-        select(
-            r.id,
-            r.project,
-            t.run_time().label("ran_at"),
-            r.model,
-            r.user,
-            r.conversation_id,
-            r.tags,
-            r.status,
-            r.latency_ms,
-            r.ttft_ms,
-            r.prompt_tokens,
-            r.completion_tokens,
-            system_prompt(Dialect.of(conn).postgres).label("prompt"),
+    return select(
+        r.id,
+        r.project,
+        t.run_time().label("ran_at"),
+        r.model,
+        r.user,
+        r.conversation_id,
+        r.tags,
+        r.status,
+        r.latency_ms,
+        r.ttft_ms,
+        r.prompt_tokens,
+        r.completion_tokens,
+        system_prompt(postgres).label("prompt"),
+        *extra,
+    ).select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
+
+
+def _rated_runs_query(postgres: bool) -> Select[Any]:
+    """The named runs (``ids``) with how many current ratings rate each, built once."""
+    query = _RATED_RUNS.get(postgres)
+    if query is None:
+        f = t.feedback.c
+        explicit = (
+            select(func.count())
+            .where(f.run_id == t.runs.c.id, f.current.is_(True), f.kind.in_(EXPLICIT))
+            .scalar_subquery()
+            .label("explicit")
         )
-        .select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
-        .where(*where)
-    ).all()
+        query = _runs_query(postgres, explicit).where(
+            t.runs.c.id.in_(bindparam("ids", expanding=True))
+        )
+        _RATED_RUNS[postgres] = query
+    return query
+
+
+_RATED_RUNS: dict[bool, Select[Any]] = {}
 
 
 def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
@@ -305,8 +328,8 @@ def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Ra
     change, read after the change: the rated runs' rows, each rating's own numbers
     and, per run, whether it is rated at all now and was before.
 
-    The cost is one read of the runs and one count of their current ratings,
-    however many ratings a run already has.
+    The cost is one read of the runs, with a count of their current ratings from
+    the index, however many ratings a run already has.
     """
     by_run: dict[str, list[tuple[Rating, int]]] = {}
     for sign, ratings in ((1, gained), (-1, lost)):
@@ -315,20 +338,12 @@ def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Ra
     found = Tallies()
     if not by_run:
         return found
-    f = t.feedback.c
+    query = _rated_runs_query(Dialect.of(conn).postgres)
     for chunk in _chunks(by_run):
-        explicit_now: dict[str, int] = dict(
-            conn.execute(
-                select(f.run_id, func.count())
-                .where(f.run_id.in_(chunk), f.current.is_(True), f.kind.in_(EXPLICIT))
-                .group_by(f.run_id)
-            ).all()
-        )
-        for run in _run_rows(conn, [t.runs.c.id.in_(chunk)]):
+        for run in conn.execute(query, {"ids": chunk}):
             numbers = Tally()
             score_rows: dict[tuple[str, str, float], int] = {}
-            now = explicit_now.get(run.id, 0)
-            before = now
+            now = before = run.explicit
             for rating, sign in by_run[run.id]:
                 _count_rating(numbers, score_rows, rating, sign)
                 before -= sign * (rating.kind in EXPLICIT)
