@@ -5,9 +5,13 @@ tables pages read (the event log is not what these pages query) and counts
 their rollups with the same code the projector and ``db rebuild`` use; then this
 times each dashboard query and one explorer page, and a plain ``COUNT(*)`` over
 the same runs as the baseline measured in the same run. With ``--raw`` each
-dashboard query is also timed on the raw tables, as it ran before rollups.
+dashboard query is also timed on the raw tables, as it ran before rollups. With
+``--keep`` the seeded stores are kept (a SQLite file in the temporary directory and
+a PostgreSQL schema, both named after the size) and a later run with ``--keep``
+measures them again without loading; drop them with ``--drop``.
 
     python bench/bench_dashboard.py [--runs 1000000] [--only sqlite|postgresql] [--raw]
+                                    [--keep | --drop]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from targets import stores
+from targets import drop_kept, kept_stores, stores
 from tuneback.domain import new_id
 from tuneback.services.analytics import dashboard
 from tuneback.storage import Store, rollups
@@ -101,8 +105,15 @@ def timed(work: Callable[[], Any], repeat: int = 3) -> float:
 
 
 def measure(dialect: str, store: Store, runs: int, raw: bool) -> None:
-    print(f"{dialect}: loading {runs:,} runs")
-    load(store, runs)
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(func.count()).select_from(t.runs)).scalar_one()
+    if stored == 0:
+        print(f"{dialect}: loading {runs:,} runs")
+        load(store, runs)
+    elif stored != runs:
+        raise SystemExit(f"{dialect}: the kept store holds {stored:,} runs, not {runs:,}")
+    else:
+        print(f"{dialect}: measuring the kept store")
     with store.engine.connect() as conn:
         feedback = conn.execute(select(func.count()).select_from(t.feedback)).scalar_one()
     print(f"  {runs:,} runs, {feedback:,} feedback rows")
@@ -172,8 +183,20 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     parser.add_argument("--raw", action="store_true", help="also time the raw-table queries")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    kept = parser.add_mutually_exclusive_group()
+    kept.add_argument("--keep", action="store_true", help="keep the seeded stores for next time")
+    kept.add_argument("--drop", action="store_true", help="remove the kept stores of this size")
     args = parser.parse_args()
-    for dialect, store in stores(args.postgres, args.only):
+    name = f"tuneback_bench_dashboard_{args.runs}"
+    if args.drop:
+        drop_kept(name, args.postgres, args.only)
+        return
+    chosen = (
+        kept_stores(name, args.postgres, args.only)
+        if args.keep
+        else stores(args.postgres, args.only)
+    )
+    for dialect, store in chosen:
         measure(dialect, store, args.runs, args.raw)
 
 
