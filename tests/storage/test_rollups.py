@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import statistics
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -155,6 +156,18 @@ def test_kept_rollups_equal_a_recount_after_every_kind_of_change(store: Store) -
     assert _rollup_rows(store) == kept
 
 
+def _two_each(write: Callable[[Store, int], None], first: Store, second: Store) -> None:
+    """Run ``write`` in four threads at once, two on each store (each a process of its own)."""
+    threads = [
+        threading.Thread(target=write, args=(store, n))
+        for n, store in enumerate((first, second, first, second))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def _vote(rng: random.Random, run: Run, users: list[str | None]) -> FeedbackRecorded:
     key, kind = rng.choice([("thumbs", "explicit"), ("stars", "explicit"), ("copied", "implicit")])
     score = rng.choice([0.0, 0.25, 1.0, None]) if key != "thumbs" else float(rng.randrange(2))
@@ -206,14 +219,7 @@ def test_concurrent_re_votes_on_one_run_count_it_rated_once(database_url: str) -
             for _ in range(25):
                 store.append(_vote(rng, rng.choice(runs), ["ann", "bob", None]))
 
-        threads = [
-            threading.Thread(target=write, args=(store, n))
-            for n, store in enumerate((first, second, first, second))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _two_each(write, first, second)
         assert _rollup_rows(first) == _recounted(first)
 
 
@@ -263,14 +269,7 @@ def test_concurrent_writers_lose_no_increment(database_url: str) -> None:
                     for run in runs
                 )
 
-        threads = [
-            threading.Thread(target=write, args=(store, n))
-            for n, store in enumerate((first, second, first, second))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _two_each(write, first, second)
         summary = Analytics(first).summary(Window("busy"))
         assert (summary["runs"], summary["feedback"], summary["thumbs"]) == (240, 240, 240)
         assert _rollup_rows(first) == _recounted(first)
