@@ -38,7 +38,7 @@ def _rollup_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
                     select(table).order_by(*table.primary_key.columns)
                 ).mappings()
             ]
-            for table in (t.rollups, t.rollup_scores)
+            for table in t.ROLLUPS
         }
 
 
@@ -227,7 +227,7 @@ def test_forgetting_everyone_leaves_no_rollup_rows(store: Store) -> None:
     seed(store, runs=80)
     for user in ("ann", "bob", "cyd", "dee"):
         store.forget_user(user, project="seeded")
-    assert _rollup_rows(store) == {"rollups": [], "rollup_scores": []}
+    assert _rollup_rows(store) == {table.name: [] for table in t.ROLLUPS}
 
 
 def test_the_migration_counts_what_was_stored_before_it(store: Store) -> None:
