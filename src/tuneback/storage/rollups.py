@@ -103,14 +103,20 @@ class Tally:
     label: str | None = None
 
     def add(self, other: Tally, sign: int = 1) -> None:
-        counts = self.counts
-        for name, value in other.counts.items():
+        self.add_counts(other.counts.items(), sign)
+        self.add_histograms(other, sign)
+        self.label = self.label or other.label
+
+    def add_counts(self, counts: Iterable[tuple[str, int]], sign: int = 1) -> None:
+        mine = self.counts
+        for name, value in counts:
             if value:
-                counts[name] += sign * value
+                mine[name] += sign * value
+
+    def add_histograms(self, other: Tally, sign: int = 1) -> None:
         for mine, theirs in ((self.latency, other.latency), (self.ttft, other.ttft)):
             for bucket, n in theirs.items():
                 mine[bucket] = mine.get(bucket, 0) + sign * n
-        self.label = self.label or other.label
 
     def empty(self) -> bool:
         return (
@@ -289,23 +295,33 @@ def _spread(
     conversation's rows, which only count runs.
     """
     model = run.model or ""
-    dims: list[tuple[str, str, Tally, str | None]] = [
-        ("", "", numbers, None),
-        ("prompt", prompt_version(run.prompt), numbers, run.prompt),
-        ("user", run.user or "", numbers, None),
+    dims: list[tuple[str, str, str | None]] = [
+        ("", "", None),
+        ("prompt", prompt_version(run.prompt), run.prompt),
+        ("user", run.user or "", None),
     ]
-    dims += [("tag", str(tag), numbers, None) for tag in run.tags or ()]
+    dims += [("tag", str(tag), None) for tag in run.tags or ()]
     if whole and run.conversation_id is not None:
         # Only to count conversations: the rest of its numbers are never read.
-        present = Tally(counts={**dict.fromkeys(COUNTERS, 0), "runs": 1})
-        dims.append(("conversation", run.conversation_id, present, None))
+        dims.append(("conversation", run.conversation_id, None))
+    counts = [(name, value) for name, value in numbers.counts.items() if value]
+    timed = bool(numbers.latency or numbers.ttft)
+    rows = found.rows
     for grain in grains:
         period = period_of(run.ran_at, grain)
-        for dim, value, tally_, label in dims:
+        for dim, value, label in dims:
             if grain not in DIM_GRAINS.get(dim, GRAINS):
                 continue
-            row = found.rows.setdefault((run.project, dim, grain, period, model, value), Tally())
-            row.add(tally_)
+            row_key = (run.project, dim, grain, period, model, value)
+            row = rows.get(row_key)
+            if row is None:
+                row = rows[row_key] = Tally()
+            if dim == "conversation":
+                row.counts["runs"] += 1
+                continue
+            row.add_counts(counts)
+            if timed:
+                row.add_histograms(numbers)
             row.label = row.label or label
         for (key, kind, score), n in score_rows.items():
             if n:
