@@ -16,9 +16,11 @@ signals, corrections) never counts toward it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from queue import Full, Queue
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -32,6 +34,7 @@ from sqlalchemy import (
     or_,
     select,
 )
+from sqlalchemy.engine import Result
 from sqlalchemy.sql import Subquery
 
 from tuneback.domain.criteria import RunCriteria
@@ -164,10 +167,70 @@ def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iter
                     conn.connection.driver_connection.execute(  # type: ignore[union-attr]
                         "SET LOCAL cursor_tuple_fraction = 1.0"
                     )
-                yield from streaming.execute(query)
+                    yield from _read_ahead(lambda: streaming.execute(query))
+                else:
+                    yield from streaming.execute(query)
         finally:
             if raw is not None:
                 raw.execute(f"PRAGMA temp_store={temp_store}")
+
+
+class _Failed(NamedTuple):
+    error: BaseException
+
+
+_DONE = object()
+
+
+def _read_ahead(execute: Callable[[], Result[Any]]) -> Iterator[Any]:
+    """The rows of ``execute()``, fetched by a thread one batch ahead of the caller.
+
+    PostgreSQL runs a streamed query a batch at a time, when the cursor asks for
+    the next batch; asked only once the caller has worked through the last one,
+    the server and Python would take turns. Here the next batch is fetched while
+    the caller works, and the thread ends with the stream (or when the caller
+    stops reading). SQLite gains nothing: its work happens in this process, under
+    a lock that this thread would have to win back after every row.
+    """
+    batches: Queue[Any] = Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.05)
+                return True
+            except Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            result = execute()
+            try:
+                for part in result.partitions():
+                    if not put(part):
+                        return
+            finally:
+                result.close()
+        except BaseException as error:  # handed to the caller, raised there
+            put(_Failed(error))
+            return
+        put(_DONE)
+
+    worker = threading.Thread(target=read, name="tuneback-export-read-ahead")
+    worker.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield from item
+    finally:
+        stop.set()
+        worker.join()
 
 
 class _JsonDecoder:
