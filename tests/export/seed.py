@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
+
 from tuneback.domain import (
     Candidate,
     ChatMessage,
@@ -31,6 +33,7 @@ from tuneback.domain import (
     RunFailed,
 )
 from tuneback.storage import Store
+from tuneback.storage import tables as t
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SYSTEM = {"role": "system", "content": "Be brief."}
@@ -196,3 +199,43 @@ def seed(store: Store) -> None:
     s.run("run-x1", [user("Elsewhere")], "there", project="other")
     s.rate("run-x1", "thumbs", "up", 1.0, project="other")
     store.append_many(s.events)
+
+
+def add_runs(store: Store, start: int, count: int) -> None:
+    """Pairs of answers to one prompt, one rated up and one down: KTO and DPO rows for all."""
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    runs, feedback = [], []
+    for i in range(start, start + count):
+        created = t0 + timedelta(seconds=i)
+        runs.append(
+            {
+                "id": f"run-{i:08d}",
+                "project": "mem",
+                "run_type": "llm",
+                "params": {},
+                "inputs": [{"role": "user", "content": f"question {i // 2} " + "x" * 200}],
+                "output": f"answer {i} " + "y" * 200,
+                "status": "ok",
+                "tags": [],
+                "metadata": {},
+                "created_at": created,
+            }
+        )
+        feedback.append(
+            {
+                "id": f"fb-{i:08d}",
+                "project": "mem",
+                "run_id": f"run-{i:08d}",
+                "key": "thumbs",
+                "kind": "explicit",
+                "score": float(i % 2),
+                "value": i % 2,
+                "source": "api",
+                "metadata": {},
+                "created_at": created,
+                "current": True,
+            }
+        )
+    with store.engine.begin() as conn:
+        conn.execute(insert(t.runs), runs)
+        conn.execute(insert(t.feedback), feedback)

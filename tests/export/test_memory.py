@@ -17,14 +17,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert
 
+from tests.export.seed import add_runs
 from tuneback.storage import Store
-from tuneback.storage import tables as t
 
 pytestmark = pytest.mark.slow
 
@@ -56,46 +54,6 @@ with Store(url, migrate_schema=False) as store:
         result[fmt] = (summary.rows_written, peak_rss())
 print(json.dumps(result))
 """
-
-
-def add_runs(store: Store, start: int, count: int) -> None:
-    """Pairs of answers to one prompt, one rated up and one down: KTO and DPO rows for all."""
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    runs, feedback = [], []
-    for i in range(start, start + count):
-        created = t0 + timedelta(seconds=i)
-        runs.append(
-            {
-                "id": f"run-{i:08d}",
-                "project": "mem",
-                "run_type": "llm",
-                "params": {},
-                "inputs": [{"role": "user", "content": f"question {i // 2} " + "x" * 200}],
-                "output": f"answer {i} " + "y" * 200,
-                "status": "ok",
-                "tags": [],
-                "metadata": {},
-                "created_at": created,
-            }
-        )
-        feedback.append(
-            {
-                "id": f"fb-{i:08d}",
-                "project": "mem",
-                "run_id": f"run-{i:08d}",
-                "key": "thumbs",
-                "kind": "explicit",
-                "score": float(i % 2),
-                "value": i % 2,
-                "source": "api",
-                "metadata": {},
-                "created_at": created,
-                "current": True,
-            }
-        )
-    with store.engine.begin() as conn:
-        conn.execute(insert(t.runs), runs)
-        conn.execute(insert(t.feedback), feedback)
 
 
 def export_memory(url: str, out: Path) -> dict[str, tuple[int, int]]:

@@ -1,0 +1,54 @@
+"""PostgreSQL streams fetch a batch ahead in a thread that ends with the stream.
+
+Left early, the stream stops its thread and gives its connection back; when
+the database goes away mid-export, the driver's error reaches the caller (what
+the API answers with 503) instead of a hang or a silently short file.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from tests.export.seed import add_runs
+from tuneback.storage import Store
+from tuneback.storage.export_queries import STREAM_BATCH, RunSelection, iter_scored_runs
+
+RUNS = 5 * STREAM_BATCH
+
+pytestmark = pytest.mark.parametrize("dialect", ["postgresql"])
+
+
+def readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "tuneback-export-read-ahead"]
+
+
+def test_a_stream_left_early_stops_its_reader(store: Store) -> None:
+    add_runs(store, 0, RUNS)
+    runs = iter_scored_runs(store, RunSelection())
+    assert [next(runs).id for _ in range(3)] == ["run-00000000", "run-00000001", "run-00000002"]
+    assert len(readers()) == 1
+    runs.close()
+    assert readers() == []
+    again = [run.id for run in iter_scored_runs(store, RunSelection())]
+    assert again == [f"run-{i:08d}" for i in range(RUNS)]
+    assert readers() == []
+
+
+def test_the_database_going_away_mid_stream_reaches_the_caller(store: Store) -> None:
+    add_runs(store, 0, RUNS)
+    runs = iter_scored_runs(store, RunSelection())
+    read = [next(runs).id]
+    with store.engine.connect() as admin:
+        killed = admin.exec_driver_sql(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalar_one()
+    assert killed >= 1
+    with pytest.raises(OperationalError):
+        read.extend(run.id for run in runs)
+    # What was fetched before the connection went away, and not the rest.
+    assert STREAM_BATCH <= len(read) < RUNS
+    assert readers() == []
