@@ -108,6 +108,10 @@ class Analytics:
         if not self.rollups or not filters <= _ROLLUP_FILTERS:
             return None
         with self.engine.connect() as conn:
+            if self.postgres:
+                # Rollup answers are index reads of a few thousand rows; compiling
+                # them (PostgreSQL's JIT) took longer than running them.
+                conn.exec_driver_sql("SET LOCAL jit = off")
             rollups = WindowRollups(
                 conn,
                 project=window.project,

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, literal_column, select
 
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
@@ -236,22 +236,35 @@ def _first_in(
     every_model: bool,
 ) -> list[tuple[str, int]]:
     """(model, how many) users or conversations of the runs from the start of ``day``
-    to ``until`` (within that day) first ran that day."""
+    to ``until`` (within that day) had not run before that day."""
     r, f = t.runs.c, t.rollup_firsts.c
     column = r.user if dim == "user" else r.conversation_id
-    model = func.coalesce(r.model, "")
-    first = and_(
-        f.project == window.project,
-        f.dim == dim,
-        f.value == column,
-        f.every_model == every_model,
-        f.model == ("" if every_model else model),
+    # The different values of those runs first, then each one's first day looked up
+    # by the primary key, as a subquery per value: as a join or NOT EXISTS the
+    # planner may read every first day of the project into a hash instead.
+    seen = (
+        select(
+            (literal_column("''") if every_model else func.coalesce(r.model, "")).label("model"),
+            column.label("value"),
+        )
+        .where(*window.runs_between(day, until), column.is_not(None))
+        .distinct()
+        .subquery()
     )
-    where = [*window.runs_between(day, until), f.period >= day]
-    joined = t.runs.join(t.rollup_firsts, first)
-    counted = func.count(column.distinct())
-    if every_model:
-        count = window.conn.execute(select(counted).select_from(joined).where(*where))
-        return [("", int(count.scalar_one()))]
-    query = select(model, counted).select_from(joined).where(*where).group_by(model)
-    return [(m, int(n)) for m, n in window.conn.execute(query)]
+    first = (
+        select(f.period)
+        .where(
+            f.project == window.project,
+            f.dim == dim,
+            f.value == seen.c.value,
+            f.every_model == every_model,
+            f.model == seen.c.model,
+        )
+        .scalar_subquery()
+    )
+    query = (
+        select(seen.c.model, func.count())
+        .where(func.coalesce(first, day) >= day)
+        .group_by(seen.c.model)
+    )
+    return [(model, int(n)) for model, n in window.conn.execute(query)]
