@@ -115,6 +115,21 @@ def test_a_mounted_gradio_blocks_app_logs_into_the_server_it_runs_in(store_url_o
         ]
 
 
+def test_what_the_app_sent_just_before_the_server_stops_is_stored(store_url_only: str) -> None:
+    # The app's writes go over HTTP from a queue: a server told to stop takes
+    # them in before it stops listening, so nothing rated at the last moment is lost.
+    with serving_with_gradio(
+        store_url_only, "--no-auth", "--gradio", "examples/gradio_blocks.py:demo"
+    ) as base:
+        chat = BlocksChat(GradioClient(f"{base}/gradio/", verbose=False), add="/add_message")
+        turns = [chat.ask(f"question {n}") for n in range(4)]
+        for index in (1, 3, 5, 7):
+            chat.like(index, liked=index % 4 == 1)
+    with Store(store_url_only) as store:
+        rated = [[(f.key, f.score) for f in store.feedback_for_run(turn.run_id)] for turn in turns]
+    assert rated == [[("thumbs", 1.0)], [("thumbs", 0.0)], [("thumbs", 1.0)], [("thumbs", 0.0)]]
+
+
 def test_an_app_that_is_not_there_or_a_taken_path_is_one_clear_line(store_url_only: str) -> None:
     def refused(*options: str) -> str:
         done = subprocess.run(

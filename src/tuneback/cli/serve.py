@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from contextlib import suppress
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,6 +20,7 @@ from tuneback.server.slow_clients import (
     HEADER_TIMEOUT_SECONDS,
     KEEP_ALIVE_SECONDS,
     MAX_CONNECTIONS,
+    DrainingServer,
     ServerLimits,
 )
 from tuneback.server.workers import refuse_sqlite, worker_environment
@@ -246,15 +250,20 @@ def serve(
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}{'compare' if arena else ''}")
         err.print(access_line)
+        sent_first: Callable[[], object] | None = None
         if gradio is not None:
-            gradio_key = mount_gradio_app(application, store, settings, gradio, gradio_path)
-        uvicorn.run(
+            gradio_key, sent_first = mount_gradio_app(
+                application, store, settings, gradio, gradio_path
+            )
+        config = uvicorn.Config(
             application,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level,
             **limits,
         )
+        with suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
+            DrainingServer(config, sent_first).run()
     finally:
         if gradio_key is not None:
             from tuneback.services.keys import KeyService
@@ -274,8 +283,9 @@ def loopback_url(host: str, port: int) -> str:
 
 def mount_gradio_app(
     application: FastAPI, store: Store, settings: Settings, spec: str, path: str
-) -> str | None:
-    """Load the Gradio app ``spec`` and serve it at ``path``; the id of the key made for it.
+) -> tuple[str | None, Callable[[], object]]:
+    """Load the Gradio app ``spec`` and serve it at ``path``; the id of the key made for
+    it, and what sends the app's writes still queued (called before the server stops).
 
     The app logs over loopback, as any app does, rather than calling the
     services in-process: its writes then pass the same key checks, rate limits
@@ -296,14 +306,18 @@ def mount_gradio_app(
         os.environ["TUNEBACK_API_KEY"] = made.key
         key_id = made.record.id
     try:
-        mount_gradio(application, load_blocks(spec), path)
+        tracker = mount_gradio(application, load_blocks(spec), path)
     except BaseException:
         if key_id is not None:
             KeyService(store).revoke(key_id, actor="tuneback serve --gradio")
         raise
     for url in share_urls(settings.host, settings.port):
         err.print(f"  gradio app {spec} at {url.rstrip('/')}/{path.strip('/')}/")
-    return key_id
+    return key_id, partial(tracker.flush, GRADIO_DRAIN_SECONDS)
+
+
+GRADIO_DRAIN_SECONDS = 10.0
+"""How long a stopping server waits for its Gradio app's queued writes to reach it."""
 
 
 class ChatAccessChoice(StrEnum):

@@ -15,10 +15,13 @@ which streams them.
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 KEEP_ALIVE_SECONDS = 5
@@ -90,3 +93,20 @@ class ServerLimits:
             # Used only if uvicorn runs h11 instead of httptools.
             "h11_max_incomplete_event_size": MAX_INCOMPLETE_EVENT_BYTES,
         }
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server that, told to stop, first runs ``before_stopping`` in a thread
+    while it still listens: an app inside it that sends its writes back over HTTP
+    (a mounted Gradio app) gets them in before the doors close."""
+
+    def __init__(
+        self, config: uvicorn.Config, before_stopping: Callable[[], object] | None = None
+    ) -> None:
+        super().__init__(config)
+        self.before_stopping = before_stopping
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.before_stopping is not None:
+            await asyncio.to_thread(self.before_stopping)
+        await super().shutdown(sockets)
