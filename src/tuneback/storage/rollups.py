@@ -736,6 +736,16 @@ class WindowRollups:
             if kind != "d"
         ]
         seen = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+        if Dialect.of(self.conn).postgres:
+            # PostgreSQL hashes distinct rows, but sorts every group for count(DISTINCT).
+            keys = [seen.c.model, seen.c.value] if by_model else [seen.c.value]
+            unique = select(*keys).distinct().subquery()
+            if not by_model:
+                return {
+                    "": self.conn.execute(select(func.count()).select_from(unique)).scalar_one()
+                }
+            by = select(unique.c.model, func.count()).group_by(unique.c.model)
+            return dict(self.conn.execute(by).all())
         distinct = func.count(func.distinct(seen.c.value))
         if not by_model:
             return {"": self.conn.execute(select(distinct)).scalar_one()}
