@@ -115,7 +115,8 @@ def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bo
     return where
 
 
-def _scores(selection: RunSelection) -> Subquery:
+def _scores(selection: RunSelection, among: Select[Any] | None = None) -> Subquery:
+    """Each rated run's score; only for the run ids ``among`` selects, when given."""
     f = t.feedback.c
     query = (
         select(f.run_id, func.avg(f.score).label("score"))
@@ -124,6 +125,8 @@ def _scores(selection: RunSelection) -> Subquery:
     )
     if selection.key is not None:
         query = query.where(f.key == selection.key)
+    if among is not None:
+        query = query.where(f.run_id.in_(among))
     return query.subquery("scores")
 
 
@@ -280,44 +283,47 @@ def _scored_runs(rows: Iterator[Any]) -> Iterator[ScoredRun]:
         yield ScoredRun(row[0], row[1], row[2], row[3], decode(row[4]), *row[5:])
 
 
-def _scored_runs_query(selection: RunSelection) -> tuple[Select[Any], Subquery]:
+def _scored_runs_query(selection: RunSelection, *, corrected: bool = False) -> Select[Any]:
+    """The selected runs with score and latest correction; only corrected ones if ``corrected``.
+
+    The corrected runs are a join with their latest corrections, which also
+    narrows the scores computed to theirs: a database then starts from the
+    corrections rather than scoring every run to keep a few.
+    """
     r = t.runs.c
-    scores = _scores(selection)
+    scores = _scores(selection, among=_corrected_run_ids() if corrected else None)
     corrections = _latest_corrections()
-    query = (
-        select(*_scored_run_columns(scores, corrections))
-        .select_from(t.runs)
-        .outerjoin(scores, scores.c.run_id == r.id)
-        .outerjoin(corrections, corrections.c.run_id == r.id)
-        .where(*_run_filters(selection), *_score_filters(scores.c.score, selection))
+    query = select(*_scored_run_columns(scores, corrections)).select_from(t.runs)
+    if corrected:
+        query = query.join(corrections, corrections.c.run_id == r.id)
+    else:
+        query = query.outerjoin(corrections, corrections.c.run_id == r.id)
+    return query.outerjoin(scores, scores.c.run_id == r.id).where(
+        *_run_filters(selection), *_score_filters(scores.c.score, selection)
     )
-    return query, scores
 
 
 def count_runs(store: Store, selection: RunSelection) -> int:
     """How many runs the selection matches (the total a progress bar shows)."""
-    query, _ = _scored_runs_query(selection)
-    counted = select(func.count()).select_from(query.subquery())
+    counted = select(func.count()).select_from(_scored_runs_query(selection).subquery())
     with store.engine.connect() as conn:
         return int(conn.execute(counted).scalar_one())
 
 
 def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Every selected run with its score and latest correction, in id order."""
-    query, _ = _scored_runs_query(selection)
+    query = _scored_runs_query(selection)
     yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
 
 
 def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Only the selected runs that carry a current correction, in id order."""
-    query, _ = _scored_runs_query(selection)
-    query = query.where(t.runs.c.id.in_(_corrected_run_ids()))
+    query = _scored_runs_query(selection, corrected=True)
     yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
 
 
 def count_corrected_runs(store: Store, selection: RunSelection) -> int:
-    query, _ = _scored_runs_query(selection)
-    query = query.where(t.runs.c.id.in_(_corrected_run_ids()))
+    query = _scored_runs_query(selection, corrected=True)
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
