@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -170,20 +171,38 @@ def tally(
 ) -> Tallies:
     """What the runs matching ``where`` and their current feedback contribute now."""
     r, f = t.runs.c, t.feedback.c
-    runs = _run_rows(conn, where)
-    if not runs:
-        return Tallies()
-    ratings: dict[str, list[Any]] = {}
-    for row in conn.execute(
-        select(f.run_id, f.key, f.kind, f.score)
-        .select_from(t.feedback.join(t.runs, r.id == f.run_id))
-        .where(*where, f.current.is_(True))
-    ):
-        ratings.setdefault(row.run_id, []).append(row)
     found = Tallies()
-    for run in runs:
-        _add_run(found, run, ratings.get(run.id, ()), grains)
+    runs = _run_rows(conn, where)
+    if runs:
+        ratings = conn.execute(
+            select(f.run_id, f.key, f.kind, f.score)
+            .select_from(t.feedback.join(t.runs, r.id == f.run_id))
+            .where(*where, f.current.is_(True))
+        )
+        _add_runs(found, runs, ratings, grains)
     return found
+
+
+def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
+    """What the named runs contribute now (nothing for those that do not exist)."""
+    found = Tallies()
+    postgres = Dialect.of(conn).postgres
+    for chunk in _chunks(run_ids):
+        runs = conn.execute(_prepared("runs", postgres), {"ids": chunk}).all()
+        if runs:
+            ratings = conn.execute(_prepared("ratings", postgres), {"ids": chunk})
+            _add_runs(found, runs, ratings, GRAINS)
+    return found
+
+
+def _add_runs(
+    found: Tallies, runs: Sequence[Any], ratings: Iterable[Any], grains: Sequence[Grain]
+) -> None:
+    by_run: dict[str, list[Any]] = {}
+    for row in ratings:
+        by_run.setdefault(row.run_id, []).append(row)
+    for run in runs:
+        _add_run(found, run, by_run.get(run.id, ()), grains)
 
 
 def _run_rows(conn: Connection, where: Sequence[ColumnElement[bool]]) -> Sequence[Any]:
@@ -211,33 +230,39 @@ def _runs_query(postgres: bool, *extra: ColumnElement[Any]) -> Select[Any]:
     ).select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
 
 
-def _rated_runs_query(postgres: bool) -> Select[Any]:
-    """The named runs (``ids``) with how many current ratings rate each, built once."""
-    query = _RATED_RUNS.get(postgres)
+def _prepared(name: Literal["runs", "ratings", "rated"], postgres: bool) -> Select[Any]:
+    """A query of the runs named by ``ids``, built once per dialect:
+
+    * ``runs``: their rows, as :func:`_run_rows` reads them;
+    * ``ratings``: their current feedback;
+    * ``rated``: their rows with how many current ratings rate each.
+    """
+    query = _PREPARED.get((name, postgres))
     if query is None:
-        f = t.feedback.c
-        explicit = (
-            select(func.count())
-            .where(f.run_id == t.runs.c.id, f.current.is_(True), f.kind.in_(EXPLICIT))
-            .scalar_subquery()
-            .label("explicit")
-        )
-        query = _runs_query(postgres, explicit).where(
-            t.runs.c.id.in_(bindparam("ids", expanding=True))
-        )
-        _RATED_RUNS[postgres] = query
+        query = _PREPARED[(name, postgres)] = _build(name, postgres)
     return query
 
 
-_RATED_RUNS: dict[bool, Select[Any]] = {}
+def _build(name: str, postgres: bool) -> Select[Any]:
+    r, f = t.runs.c, t.feedback.c
+    named: BindParameter[Any] = bindparam("ids", expanding=True)
+    if name == "ratings":
+        return select(f.run_id, f.key, f.kind, f.score).where(
+            f.run_id.in_(named), f.current.is_(True)
+        )
+    extra: list[ColumnElement[Any]] = []
+    if name == "rated":
+        explicit = (
+            select(func.count())
+            .where(f.run_id == r.id, f.current.is_(True), f.kind.in_(EXPLICIT))
+            .scalar_subquery()
+            .label("explicit")
+        )
+        extra.append(explicit)
+    return _runs_query(postgres, *extra).where(r.id.in_(named))
 
 
-def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
-    """What the named runs contribute now (nothing for those that do not exist)."""
-    found = Tallies()
-    for chunk in _chunks(run_ids):
-        found.add(tally(conn, [t.runs.c.id.in_(chunk)]))
-    return found
+_PREPARED: dict[tuple[str, bool], Select[Any]] = {}
 
 
 def _add_run(found: Tallies, run: Any, ratings: Iterable[Any], grains: Sequence[Grain]) -> None:
@@ -354,7 +379,7 @@ def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Ra
     found = Tallies()
     if not by_run:
         return found
-    query = _rated_runs_query(Dialect.of(conn).postgres)
+    query = _prepared("rated", Dialect.of(conn).postgres)
     for chunk in _chunks(by_run):
         for run in conn.execute(query, {"ids": chunk}):
             numbers = Tally()
