@@ -63,6 +63,8 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         "annotation_tasks     1",
         "rollups             16",
         "rollup_scores        8",
+        "rollup_firsts        6",
+        "rollup_newcomers     6",
         "events              27",
     ]
 

@@ -218,6 +218,8 @@ def test_info_counts_rows(store: Store) -> None:
         "annotation_tasks": 1,
         "rollups": 16,
         "rollup_scores": 8,
+        "rollup_firsts": 6,
+        "rollup_newcomers": 6,
         "events": len(conversation_events()),
     }
 
