@@ -286,21 +286,22 @@ def _scored_runs(rows: Iterator[Any]) -> Iterator[ScoredRun]:
 def _scored_runs_query(selection: RunSelection, *, corrected: bool = False) -> Select[Any]:
     """The selected runs with score and latest correction; only corrected ones if ``corrected``.
 
-    The corrected runs are a join with their latest corrections, which also
-    narrows the scores computed to theirs: a database then starts from the
-    corrections rather than scoring every run to keep a few.
+    For the corrected runs, only their scores are computed, rather than every
+    run's score to keep a few; the runs are read by id from the list of
+    corrected ones, which comes sorted, so no sort holds them.
     """
     r = t.runs.c
-    scores = _scores(selection, among=_corrected_run_ids() if corrected else None)
+    corrected_ids = _corrected_run_ids() if corrected else None
+    scores = _scores(selection, among=corrected_ids)
     corrections = _latest_corrections()
-    query = select(*_scored_run_columns(scores, corrections)).select_from(t.runs)
-    if corrected:
-        query = query.join(corrections, corrections.c.run_id == r.id)
-    else:
-        query = query.outerjoin(corrections, corrections.c.run_id == r.id)
-    return query.outerjoin(scores, scores.c.run_id == r.id).where(
-        *_run_filters(selection), *_score_filters(scores.c.score, selection)
+    query = (
+        select(*_scored_run_columns(scores, corrections))
+        .select_from(t.runs)
+        .outerjoin(scores, scores.c.run_id == r.id)
+        .outerjoin(corrections, corrections.c.run_id == r.id)
+        .where(*_run_filters(selection), *_score_filters(scores.c.score, selection))
     )
+    return query if corrected_ids is None else query.where(r.id.in_(corrected_ids))
 
 
 def count_runs(store: Store, selection: RunSelection) -> int:
