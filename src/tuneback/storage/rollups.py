@@ -252,13 +252,20 @@ def _build(name: str, postgres: bool) -> Select[Any]:
         )
     extra: list[ColumnElement[Any]] = []
     if name == "rated":
-        explicit = (
-            select(func.count())
+        # Counted up to ``cap`` only: enough to tell whether the run was rated
+        # before, without reading every rating of a popular answer.
+        some = (
+            select(literal_column("1"))
+            .select_from(t.feedback)
             .where(f.run_id == r.id, f.current.is_(True), f.kind.in_(EXPLICIT))
-            .scalar_subquery()
-            .label("explicit")
+            # In the order of the (run, key, user) index, so that it is read
+            # whatever the planner's statistics say of the run's ratings.
+            .order_by(f.key, f.user)
+            .limit(bindparam("cap"))
+            .correlate(t.runs)
+            .subquery()
         )
-        extra.append(explicit)
+        extra.append(select(func.count()).select_from(some).scalar_subquery().label("explicit"))
     return _runs_query(postgres, *extra).where(r.id.in_(named))
 
 
@@ -369,8 +376,8 @@ def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Ra
     change, read after the change: the rated runs' rows, each rating's own numbers
     and, per run, whether it is rated at all now and was before.
 
-    The cost is one read of the runs, with a count of their current ratings from
-    the index, however many ratings a run already has.
+    The cost is one read of the runs, with their current ratings counted from the
+    index only as far as needed, however many ratings a run already has.
     """
     by_run: dict[str, list[tuple[Rating, int]]] = {}
     for sign, ratings in ((1, gained), (-1, lost)):
@@ -381,7 +388,12 @@ def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Ra
         return found
     query = _prepared("rated", Dialect.of(conn).postgres)
     for chunk in _chunks(by_run):
-        for run in conn.execute(query, {"ids": chunk}):
+        # A run had a rating before if it has more now than the batch gave it.
+        cap = 1 + max(
+            sum(sign > 0 and rating.kind in EXPLICIT for rating, sign in by_run[run_id])
+            for run_id in chunk
+        )
+        for run in conn.execute(query, {"ids": chunk, "cap": cap}):
             numbers = Tally()
             score_rows: dict[tuple[str, str, float], int] = {}
             now = before = run.explicit
@@ -619,6 +631,11 @@ def cover(since: datetime | None, until: datetime | None, finest: Grain = "d") -
     return pieces
 
 
+def _hour_around(moment: datetime) -> tuple[datetime, datetime]:
+    start = period_of(moment, "h")
+    return start, start + step_of("h")
+
+
 def _ceil(moment: datetime, grain: Grain) -> datetime:
     floor = period_of(moment, grain)
     return floor if floor == moment.astimezone(UTC) else floor + step_of(grain)
@@ -637,9 +654,21 @@ def in_piece(
     return found
 
 
+@dataclass(frozen=True)
+class Edges:
+    """A window's ragged edges: those read as their whole hour's rollups, because no run
+    of that hour falls outside the window, and what the runs of the others contribute."""
+
+    whole_hours: frozenset[tuple[datetime | None, datetime | None]]
+    tallies: Tallies
+
+
 class WindowRollups:
     """A window's rows of every dimension: stored ones for whole hours and days, and
-    the ragged edges tallied from the runs, which :func:`cover` keeps under two hours."""
+    the ragged edges tallied from the runs, which :func:`cover` keeps under two hours.
+
+    An edge whose hour holds no run outside the window (the hour of "now", as a
+    rule) is read as that whole hour instead."""
 
     def __init__(
         self,
@@ -651,19 +680,43 @@ class WindowRollups:
         model: str | None,
         runs_between: Callable[[datetime | None, datetime | None], list[ColumnElement[bool]]],
         finest: Grain = "d",
-        edges: Tallies | None = None,
+        edges: Edges | None = None,
     ) -> None:
-        """``edges`` are the ragged edges as another reading of the same window tallied
+        """``edges`` are the ragged edges as another reading of the same window found
         them (they do not depend on ``finest``), so several answers pay for them once."""
         self.conn, self.project, self.model = conn, project, model
         self.runs_between = runs_between
-        self.pieces = cover(since, until, finest)
+        pieces = cover(since, until, finest)
         if edges is None:
-            edges = Tallies()
-            for kind, lo, hi in self.pieces:
-                if kind == "raw":
-                    edges.add(tally(conn, runs_between(lo, hi), grains=("h",)))
-        self.edges = edges
+            raw = [(lo, hi) for kind, lo, hi in pieces if kind == "raw"]
+            whole = frozenset(edge for edge in raw if self._alone_in_hour(*edge))
+            tallies = Tallies()
+            for lo, hi in raw:
+                if (lo, hi) not in whole:
+                    tallies.add(tally(conn, runs_between(lo, hi), grains=("h",)))
+            edges = Edges(whole, tallies)
+        self.found_edges, self.edges = edges, edges.tallies
+        self.pieces: list[Piece] = []
+        for kind, lo, hi in pieces:
+            if kind == "raw" and (lo, hi) in edges.whole_hours:
+                assert lo is not None  # a whole hour's edge has both ends
+                self.pieces.append(("h", *_hour_around(lo)))
+            else:
+                self.pieces.append((kind, lo, hi))
+
+    def _alone_in_hour(self, lo: datetime | None, hi: datetime | None) -> bool:
+        """Whether the runs of ``[lo, hi)`` are all the runs of the hour it lies in."""
+        if lo is None or hi is None:
+            return False
+        start, end = _hour_around(lo)
+        if hi > end:
+            return False
+        for before, after in ((start, lo), (hi, end)):
+            if before < after:
+                where = self.runs_between(before, after)
+                if self.conn.execute(select(literal_column("1")).where(*where).limit(1)).first():
+                    return False
+        return True
 
     def _where(
         self, table: Any, dim: str | None = None, grains: Sequence[str] = GRAINS
