@@ -42,7 +42,7 @@ from tuneback.domain.stats import mean_ci, prompt_version, wilson
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
 from tuneback.storage.rollup_queries import RollupAnswers
-from tuneback.storage.rollups import Tallies, WindowRollups, system_prompt
+from tuneback.storage.rollups import Edges, WindowRollups, system_prompt
 from tuneback.storage.sqlite_functions import percentile as percentile
 from tuneback.storage.store import Store
 
@@ -81,7 +81,7 @@ class Analytics:
         self.engine = store.engine
         self.postgres = store.dialect == "postgresql"
         self.rollups = rollups
-        self._edges: dict[Window, Tallies] | None = None
+        self._edges: dict[Window, Edges] | None = None
 
     @contextmanager
     def at_once(self) -> Iterator[None]:
@@ -125,7 +125,7 @@ class Analytics:
                 edges=None if self._edges is None else self._edges.get(window),
             )
             if self._edges is not None:
-                self._edges[window] = rollups.edges
+                self._edges[window] = rollups.found_edges
             return work(RollupAnswers(rollups))
 
     # -- building blocks ---------------------------------------------------------------
