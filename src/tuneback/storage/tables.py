@@ -108,6 +108,7 @@ messages = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index(None, "conversation_id", "created_at"),
     Index(None, "parent_id"),
+    Index(None, "run_id"),
 )
 
 runs = Table(
