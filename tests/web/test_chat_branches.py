@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from tests.visitors import open_pages_sync, page_identity
 from tests.web.conftest import LiveServer
@@ -240,6 +240,41 @@ def test_everything_given_is_shown_back_and_corrections_start_from_markdown(
         ("thumbs", None, None),
         ("thumbs", "Just the command, please.", None),
         ("correction", None, "```sh\nls -la\n```"),
+    ]
+
+
+def test_a_rating_saved_late_keeps_the_better_answer_being_written(
+    page: Page, live_server: LiveServer
+) -> None:
+    # The reasons are sent, and before the server answers the person starts a
+    # better answer: the redraw the late answer brings keeps that panel as typed.
+    live_server.scripted.enqueue(chunks=["Use ls."])
+    page.goto(f"{live_server.url}/")
+    _ask(page, "How do I list files?")
+    _settled(page, 1)
+    page.click("button[aria-label='Bad answer']")
+    page.click(".chip:has-text('too verbose')")
+    held: list[Route] = []
+    page.route("**/ui/runs/*/feedback", lambda route: held.append(route))
+    page.click("text=Send feedback")
+    page.click("button[aria-label='Suggest a better answer']")
+    editor = page.locator("textarea[aria-label='A better answer']")
+    editor.fill("ls -la")
+    for _ in range(100):  # the held request reaches the route while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    held[0].continue_()
+    page.unroute("**/ui/runs/*/feedback")
+    expect(page.locator(".given")).to_contain_text("Reasons: too verbose")
+    expect(editor).to_have_value("ls -la")
+    editor.press("Control+Enter")
+    expect(page.locator(".panel")).to_have_count(0)
+    recorded = [p.feedback for p in _events(live_server, "feedback.recorded")]
+    assert [(f.key, f.metadata.get("reasons"), f.correction) for f in recorded][1:] == [
+        ("thumbs", ["too verbose"], None),
+        ("correction", None, "ls -la"),
     ]
 
 

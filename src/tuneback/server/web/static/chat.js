@@ -234,7 +234,16 @@ function feedbackRow(wrap, message, latest) {
 }
 
 function rerender(wrap, message) {
-  renderAssistant(message, { latest: isLatest(wrap), mount: (fresh) => wrap.replaceWith(fresh) });
+  // The answer may have been redrawn since the caller took hold of it (a rating
+  // saved while another panel was being opened): redraw the one on screen.
+  const live = wrap.isConnected
+    ? wrap
+    : messagesEl.querySelector(`.message[data-run="${CSS.escape(message.run.id)}"]`);
+  if (!live) return;
+  // A panel still open under it (a better answer being written) stays open, as typed.
+  const open = [...live.querySelectorAll(".panel")];
+  const fresh = renderAssistant(message, { latest: isLatest(live), mount: (drawn) => live.replaceWith(drawn) });
+  fresh.append(...open);
 }
 
 // Only the last message on screen is the latest: an answer with turns below it is not.
