@@ -10,7 +10,7 @@ from tests.storage.test_rollups import _answers, _same
 from tuneback.storage import Store
 from tuneback.storage.analytics import Window
 from tuneback.storage.criteria import run_conditions
-from tuneback.storage.rollups import WindowRollups
+from tuneback.storage.rollup_windows import WindowRollups
 
 # The seeded runs come every 7 minutes from START: 00:00, 00:07, … 69:53.
 LAST = START + timedelta(minutes=7 * 599)

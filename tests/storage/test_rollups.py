@@ -24,7 +24,7 @@ from tuneback.domain import (
     RunCompleted,
 )
 from tuneback.domain.stats import RELATIVE_ERROR, bucket_of, bucket_value, histogram_percentiles
-from tuneback.storage import Store, migrate, rollups
+from tuneback.storage import Store, migrate, rollup_windows, rollups
 from tuneback.storage import tables as t
 from tuneback.storage.analytics import Analytics, Window
 
@@ -330,4 +330,4 @@ def test_histogram_percentiles_are_within_the_stated_error() -> None:
 def test_a_window_is_cut_into_days_hours_and_ragged_edges(
     since: Any, until: Any, finest: Any, expected: list[Any]
 ) -> None:
-    assert rollups.cover(since, until, finest) == expected
+    assert rollup_windows.cover(since, until, finest) == expected

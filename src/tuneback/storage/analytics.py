@@ -42,7 +42,8 @@ from tuneback.domain.stats import mean_ci, prompt_version, wilson
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
 from tuneback.storage.rollup_queries import RollupAnswers
-from tuneback.storage.rollups import Edges, WindowRollups, system_prompt
+from tuneback.storage.rollup_windows import Edges, WindowRollups
+from tuneback.storage.rollups import system_prompt
 from tuneback.storage.sqlite_functions import percentile as percentile
 from tuneback.storage.store import Store
 

@@ -27,7 +27,8 @@ from sqlalchemy import Connection, bindparam, delete, func, literal_column, sele
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
 from tuneback.storage.engine import Dialect
-from tuneback.storage.rollups import Tallies, WindowRollups, period_of
+from tuneback.storage.rollup_windows import WindowRollups
+from tuneback.storage.rollups import Tallies, period_of
 
 DIMS = ("user", "conversation")
 Scope = tuple[bool, str]

@@ -15,13 +15,13 @@ from typing import Any
 
 from tuneback.domain.stats import histogram_percentiles
 from tuneback.storage import rollup_firsts
+from tuneback.storage.rollup_windows import WindowRollups
 from tuneback.storage.rollups import (
     NO_SCORE,
     SCALE,
     Grain,
     RowKey,
     Tally,
-    WindowRollups,
     period_of,
 )
 
