@@ -65,6 +65,8 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         "rollup_scores        8",
         "rollup_firsts        6",
         "rollup_newcomers     6",
+        "rollup_days          6",
+        "rollup_returns       6",
         "events              27",
     ]
 

@@ -220,6 +220,8 @@ def test_info_counts_rows(store: Store) -> None:
         "rollup_scores": 8,
         "rollup_firsts": 6,
         "rollup_newcomers": 6,
+        "rollup_days": 6,
+        "rollup_returns": 6,
         "events": len(conversation_events()),
     }
 

@@ -7,8 +7,9 @@ moment) needs less: a value is in it when it first ran before the window's
 end. So each value's first day is kept per model and over every model
 (``rollup_firsts``), and how many values first ran on each day
 (``rollup_newcomers``): such a window's count is a sum over its days, plus the
-values of its last partial day that had not run before it. Bounded windows
-keep the exact count over their days (:meth:`WindowRollups.distinct`).
+values of its last partial day that had not run before it. Windows with a
+start are counted from each value's days (:mod:`tuneback.storage.rollup_days`),
+which are kept here too.
 
 The tables are kept from the same differences as the rollups (:func:`keep`):
 a day on which a value gains runs can only move its first day earlier; a day
@@ -24,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, func, literal_column, select
 
+from tuneback.storage import rollup_days
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
 from tuneback.storage.engine import Dialect
@@ -44,6 +46,7 @@ _CHUNK = 500
 def keep(conn: Connection, changes: Tallies) -> None:
     """Move first days by the runs that ``changes`` adds to or takes from daily rows."""
     gained: Firsts = {}
+    days: rollup_days.Days = {}
     lost: set[tuple[str, str, str]] = set()
     for (project, dim, grain, period, model, value), tally in changes.rows.items():
         runs = tally.counts["runs"]
@@ -56,8 +59,11 @@ def keep(conn: Connection, changes: Tallies) -> None:
         scopes = gained.setdefault(key, {})
         for scope in ((False, model), (True, "")):
             scopes[scope] = min(scopes.get(scope, period), period)
+            days.setdefault(key, {}).setdefault(scope, set()).add(period)
     if not gained and not lost:
         return
+    # Before the first days change: the days of a value are found through them.
+    rollup_days.keep(conn, days, lost)
     before = _stored(conn, gained.keys() | lost)
     after = _recounted(conn, lost)
     for key, scopes in gained.items():
@@ -71,9 +77,10 @@ def keep(conn: Connection, changes: Tallies) -> None:
 
 
 def clear(conn: Connection, project: str | None = None) -> None:
-    """Forget every first day (of one project, or all) before a recount."""
+    """Forget every first day and every day (of one project, or all) before a recount."""
     for table in (t.rollup_firsts, t.rollup_newcomers):
         conn.execute(delete(table).where(*([table.c.project == project] if project else [])))
+    rollup_days.clear(conn, project)
 
 
 def _stored(conn: Connection, keys: Iterable[tuple[str, str, str]]) -> Firsts:
@@ -203,11 +210,13 @@ def _by_project(
 
 def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, int]:
     """How many different users or conversations (``dim``) the window holds, per model
-    or under ``""``: from first days when the window has no start, else counted over
-    its days (:meth:`WindowRollups.distinct`)."""
+    or under ``""``: from first days when the window has no start, else from each
+    value's days (:func:`rollup_days.distinct`), or from the runs when it holds no
+    whole day (:meth:`WindowRollups.distinct`)."""
     kind, since, day_hi = window.pieces[0]
     if kind != "d" or since is not None:
-        return window.distinct(dim, by_model=by_model)
+        counted = rollup_days.distinct(window, dim, by_model=by_model)
+        return counted if counted is not None else window.distinct(dim, by_model=by_model)
     every_model = not by_model and window.model is None
     n = t.rollup_newcomers.c
     query = (

@@ -504,6 +504,43 @@ rollup_newcomers = Table(
     Column("newcomers", BigInteger, nullable=False),
 )
 
-ROLLUPS: tuple[Table, ...] = (rollups, rollup_scores, rollup_firsts, rollup_newcomers)
+rollup_days = Table(
+    "rollup_days",
+    metadata,
+    # Each day a user or conversation ran, per model and over every model, in the
+    # order that finds a value's days before and after one (see
+    # tuneback.storage.rollup_days).
+    Column("project", String(64), primary_key=True),
+    Column("dim", String(16), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("every_model", Boolean, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("period", UtcDateTime, primary_key=True),
+)
+
+rollup_returns = Table(
+    "rollup_returns",
+    metadata,
+    # How many users or conversations ran on a day (``period``) and last ran before
+    # it on ``previous`` (``period`` itself when they never had): the different ones
+    # of the whole days from ``a`` on ran on one of them with nothing or a day before
+    # ``a`` as their previous day, so they are a sum of a few rows per day.
+    Column("project", String(64), primary_key=True),
+    Column("dim", String(16), primary_key=True),
+    Column("every_model", Boolean, primary_key=True),
+    Column("model", String(200), primary_key=True),
+    Column("period", UtcDateTime, primary_key=True),
+    Column("previous", UtcDateTime, primary_key=True),
+    Column("returned", BigInteger, nullable=False),
+)
+
+ROLLUPS: tuple[Table, ...] = (
+    rollups,
+    rollup_scores,
+    rollup_firsts,
+    rollup_newcomers,
+    rollup_days,
+    rollup_returns,
+)
 """The projections that count rows of the others (see tuneback.storage.rollups)."""
 PROJECTIONS = (*PROJECTIONS, *ROLLUPS)

@@ -1,0 +1,381 @@
+"""The days each user and conversation ran, so a window's different ones are sums.
+
+Counting the different users or conversations of a window that has a start
+from the daily rollups reads one row per value, model and day, which grows
+with the window's runs. Instead, each value's days are kept per model and over
+every model (``rollup_days``), and for each day how many values ran on it after
+which day before (``rollup_returns``; a value's first day counts as its own
+previous day). A value runs in the whole days ``[a, b)`` exactly once with no
+day before ``a`` as its previous day: on the first of its days there. So the
+whole days' count is a sum of a few rows per day (:func:`distinct`); the hours
+and ragged edges around them are read from the runs, as before, and add the
+values of theirs that have no day in the whole days (an index probe each).
+
+The tables are kept from the same differences as the rollups (:func:`keep`):
+a day that gains its first run of a value is put between that value's days
+before and after it, and the day after it now follows it instead of the day
+before; a value that loses runs (forgetting a person) is recounted from the
+runs that are left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    ScalarSelect,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
+
+from tuneback.storage import tables as t
+from tuneback.storage.bulk import BulkInsert
+from tuneback.storage.engine import Dialect
+from tuneback.storage.rollup_windows import WindowRollups
+from tuneback.storage.rollups import period_of
+
+Scope = tuple[bool, str]
+"""(every_model, model): one model's days, or (True, "") the days of any model."""
+Key = tuple[str, str, str]
+"""project, dim, value."""
+Days = dict[Key, dict[Scope, set[datetime]]]
+ReturnKey = tuple[str, str, bool, str, datetime, datetime]
+"""project, dim, every_model, model, period, previous: a ``rollup_returns`` row's key."""
+_CHUNK = 500
+
+
+# -- keeping them -------------------------------------------------------------------------
+
+
+def keep(conn: Connection, gained: Days, lost: set[Key]) -> None:
+    """Add the days on which values ``gained`` runs; recount the values that ``lost`` runs."""
+    changes = _Changes()
+    if lost:
+        stored = _stored(conn, lost)
+        counted = _counted(conn, lost)
+        for key in sorted(lost):
+            was, now = stored.get(key, {}), counted.get(key, {})
+            for scope in was.keys() | now.keys():
+                changes.replace(key, scope, sorted(was.get(scope, ())), sorted(now.get(scope, ())))
+    growing = {key: scopes for key, scopes in gained.items() if key not in lost}
+    if growing:
+        lo = min(day for scopes in growing.values() for days in scopes.values() for day in days)
+        hi = max(day for scopes in growing.values() for days in scopes.values() for day in days)
+        around = _around(conn, growing.keys(), lo, hi)
+        for key, scopes in growing.items():
+            for scope, days in scopes.items():
+                before, inside, after = around.get((*key, *scope), (None, set(), None))
+                old = [*([before] if before else []), *sorted(inside), *([after] if after else [])]
+                new = sorted(set(old) | days)
+                changes.replace(key, scope, old, new)
+    changes.write(conn)
+
+
+def clear(conn: Connection, project: str | None = None) -> None:
+    """Forget every day (of one project, or all) before a recount."""
+    for table in (t.rollup_days, t.rollup_returns):
+        conn.execute(delete(table).where(*([table.c.project == project] if project else [])))
+
+
+class _Changes:
+    """Days to add and remove, and what that does to the returns, written at once."""
+
+    def __init__(self) -> None:
+        self.added: list[dict[str, Any]] = []
+        self.removed: list[dict[str, Any]] = []
+        self.returns: dict[ReturnKey, int] = {}
+
+    def replace(
+        self,
+        key: Key,
+        scope: Scope,
+        old: list[datetime],
+        new: list[datetime],
+    ) -> None:
+        """A value's consecutive days in a scope go from ``old`` to ``new`` (both sorted).
+
+        Both may start from a stored day before the change: whatever that day
+        follows, it counts once as taken away and once as added, which cancel.
+        """
+        if old == new:
+            return
+        project, dim, value = key
+        row: dict[str, Any] = {"project": project, "dim": dim, "value": value}
+        row |= {"every_model": scope[0], "model": scope[1]}
+        old_set, new_set = set(old), set(new)
+        self.added += [{**row, "period": day} for day in new if day not in old_set]
+        self.removed += [{**row, "period": day} for day in old if day not in new_set]
+        for sign, days in ((-1, old), (1, new)):
+            for period, previous in _links(days):
+                count = (project, dim, *scope, period, previous)
+                self.returns[count] = self.returns.get(count, 0) + sign
+
+    def write(self, conn: Connection) -> None:
+        dialect = Dialect.of(conn)
+        # In key order, as the rollups are written.
+        if self.removed:
+            self.removed.sort(key=_day_key)
+            conn.execute(
+                _DELETE_DAY, [{f"k_{n}": row[n] for n in _DAY_KEY} for row in self.removed]
+            )
+        if self.added:
+            self.added.sort(key=_day_key)
+            _bulk(conn, dialect, t.rollup_days).execute(conn, self.added)
+        counts: list[dict[str, Any]] = [
+            {**dict(zip(_RETURN_KEY, key, strict=True)), "returned": n}
+            for key, n in sorted(self.returns.items())
+            if n
+        ]
+        if counts:
+            _bulk(conn, dialect, t.rollup_returns).execute(conn, counts)
+            spent = [
+                {f"k_{n}": row[n] for n in _RETURN_KEY} for row in counts if row["returned"] < 0
+            ]
+            if spent:
+                conn.execute(_DELETE_NO_RETURNS, spent)
+
+
+def _links(days: list[datetime]) -> Iterator[tuple[datetime, datetime]]:
+    """(day, the day before it) for consecutive days; a first day is its own day before."""
+    for n, day in enumerate(days):
+        yield day, days[n - 1] if n else day
+
+
+def _around(
+    conn: Connection, keys: Iterable[Key], lo: datetime, hi: datetime
+) -> dict[tuple[str, str, str, bool, str], tuple[datetime | None, set[datetime], datetime | None]]:
+    """Per value and scope: its last stored day before ``lo``, its stored days from ``lo``
+    to ``hi`` and its first stored day after ``hi``.
+
+    Driven by the first days: a value has days in a scope exactly when it has a
+    first day there, and each of its scopes is then a range of the primary key.
+    """
+    found: dict[
+        tuple[str, str, str, bool, str], tuple[datetime | None, set[datetime], datetime | None]
+    ] = {}
+    for (project, dim), values in _by_project(keys):
+        query = _around_query(conn)
+        for row in conn.execute(
+            query, {"project": project, "dim": dim, "values": values, "lo": lo, "hi": hi}
+        ):
+            key = (project, dim, row.value, bool(row.every_model), row.model)
+            before, inside, after = found.get(key, (row.before, set(), row.after))
+            if row.period is not None:
+                inside.add(row.period)
+            found[key] = (before, inside, after)
+    return found
+
+
+_AROUND: dict[str, Select[Any]] = {}
+
+
+def _around_query(conn: Connection) -> Select[Any]:
+    dialect = Dialect.of(conn).name
+    query = _AROUND.get(dialect)
+    if query is None:
+        f, d = t.rollup_firsts.c, t.rollup_days.c
+        lo, hi = bindparam("lo", type_=d.period.type), bindparam("hi", type_=d.period.type)
+
+        def same(days: Any) -> list[ColumnElement[bool]]:
+            return [
+                days.project == f.project,
+                days.dim == f.dim,
+                days.value == f.value,
+                days.every_model == f.every_model,
+                days.model == f.model,
+            ]
+
+        def nearest(below: bool) -> ScalarSelect[Any]:
+            n = t.rollup_days.alias("nearest").c
+            return (
+                select(n.period)
+                .where(*same(n), n.period < lo if below else n.period > hi)
+                .order_by(n.period.desc() if below else n.period)
+                .limit(1)
+                .correlate(t.rollup_firsts)
+                .scalar_subquery()
+            )
+
+        columns: list[Any] = [
+            f.value,
+            f.every_model,
+            f.model,
+            nearest(below=True).label("before"),
+            nearest(below=False).label("after"),
+            d.period,
+        ]
+        query = (
+            select(*columns)
+            .select_from(
+                t.rollup_firsts.outerjoin(
+                    t.rollup_days, and_(*same(d), d.period >= lo, d.period <= hi)
+                )
+            )
+            .where(
+                f.project == bindparam("project"),
+                f.dim == bindparam("dim"),
+                f.value.in_(bindparam("values", expanding=True)),
+            )
+        )
+        _AROUND[dialect] = query
+    return query
+
+
+def _stored(conn: Connection, keys: Iterable[Key]) -> Days:
+    d = t.rollup_days.c
+    found: Days = {}
+    for (project, dim), values in _by_project(keys):
+        query = select(d.value, d.every_model, d.model, d.period).where(
+            d.project == project, d.dim == dim, d.value.in_(values)
+        )
+        for row in conn.execute(query):
+            scopes = found.setdefault((project, dim, row.value), {})
+            scopes.setdefault((bool(row.every_model), row.model), set()).add(row.period)
+    return found
+
+
+def _counted(conn: Connection, keys: Iterable[Key]) -> Days:
+    """Days from the runs stored now (none for a value that has no runs left)."""
+    r = t.runs.c
+    found: Days = {}
+    for (project, dim), values in _by_project(keys):
+        column = r.user if dim == "user" else r.conversation_id
+        query = (
+            select(column, r.model, t.run_time().label("ran_at"))
+            .where(r.project == project, column.in_(values))
+            .distinct()
+        )
+        for value, model, ran_at in conn.execute(query):
+            scopes = found.setdefault((project, dim, value), {})
+            day = period_of(ran_at, "d")
+            for scope in ((False, model or ""), (True, "")):
+                scopes.setdefault(scope, set()).add(day)
+    return found
+
+
+def _by_project(keys: Iterable[Key]) -> Iterator[tuple[tuple[str, str], list[str]]]:
+    """Values grouped by project and dimension, in chunks an ``IN`` list can hold."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for project, dim, value in sorted(set(keys)):
+        grouped.setdefault((project, dim), []).append(value)
+    for scope, values in grouped.items():
+        for start in range(0, len(values), _CHUNK):
+            yield scope, values[start : start + _CHUNK]
+
+
+def _day_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[n] for n in _DAY_KEY)
+
+
+_DAY_KEY = ["project", "dim", "value", "every_model", "model", "period"]
+_RETURN_KEY = ["project", "dim", "every_model", "model", "period", "previous"]
+_BULK: dict[tuple[str, str], BulkInsert] = {}
+
+
+def _bulk(conn: Connection, dialect: Dialect, table: Any) -> BulkInsert:
+    """Days are inserted (the caller knows they are new); returns are added to."""
+    bulk = _BULK.get((table.name, dialect.name))
+    if bulk is None:
+        statement = None
+        if table is t.rollup_returns:
+            stmt = dialect.insert(table)
+            statement = stmt.on_conflict_do_update(
+                index_elements=_RETURN_KEY,
+                set_={"returned": table.c.returned + stmt.excluded.returned},
+            )
+        bulk = _BULK[(table.name, dialect.name)] = BulkInsert(table, conn.dialect, statement)
+    return bulk
+
+
+_DELETE_DAY = delete(t.rollup_days).where(
+    *(t.rollup_days.c[name] == bindparam(f"k_{name}") for name in _DAY_KEY)
+)
+_DELETE_NO_RETURNS = delete(t.rollup_returns).where(
+    *(t.rollup_returns.c[name] == bindparam(f"k_{name}") for name in _RETURN_KEY),
+    t.rollup_returns.c.returned <= 0,
+)
+
+
+# -- reading them -------------------------------------------------------------------------
+
+
+def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, int] | None:
+    """How many different users or conversations (``dim``) the window holds, per model
+    or under ``""``; None unless the window has a start and whole days after it."""
+    whole = [(lo, hi) for kind, lo, hi in window.pieces if kind == "d"]
+    if not whole or whole[0][0] is None:
+        return None
+    [(first, end)] = whole
+    assert first is not None
+    every_model = not by_model and window.model is None
+    c = t.rollup_returns.c
+    query = (
+        select(c.model, func.sum(c.returned))
+        .where(
+            c.project == window.project,
+            c.dim == dim,
+            c.every_model == every_model,
+            *([c.model == window.model] if window.model is not None else []),
+            c.period >= first,
+            *([c.period < end] if end is not None else []),
+            or_(c.previous < first, c.previous == c.period),
+        )
+        .group_by(c.model)
+    )
+    found = {model: int(n) for model, n in window.conn.execute(query)}
+    edges = [(lo, hi) for kind, lo, hi in window.pieces if kind != "d"]
+    if edges:
+        for model, n in _new_at_edges(window, dim, edges, first, end, every_model):
+            found[model] = found.get(model, 0) + n
+    return found if by_model else {"": sum(found.values())}
+
+
+def _new_at_edges(
+    window: WindowRollups,
+    dim: str,
+    edges: list[tuple[datetime | None, datetime | None]],
+    first: datetime,
+    end: datetime | None,
+    every_model: bool,
+) -> list[tuple[str, int]]:
+    """(model, how many) different users or conversations of the runs of ``edges`` have
+    no day from ``first`` to ``end``: those the whole days did not count."""
+    r, d = t.runs.c, t.rollup_days.c
+    column = r.user if dim == "user" else r.conversation_id
+    model = literal("") if every_model else func.coalesce(r.model, "")
+    parts = [
+        select(model.label("model"), column.label("value")).where(
+            *window.runs_between(lo, hi), column.is_not(None)
+        )
+        for lo, hi in edges
+    ]
+    seen = (union(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
+    # A probe of the primary key per value, as a subquery: as a join or NOT EXISTS
+    # the planner may read every day of the whole days into a hash instead.
+    ran = (
+        select(d.period)
+        .where(
+            d.project == window.project,
+            d.dim == dim,
+            d.value == seen.c.value,
+            d.every_model == every_model,
+            d.model == seen.c.model,
+            d.period >= first,
+            *([d.period < end] if end is not None else []),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(seen.c.model, func.count()).where(ran.is_(None)).group_by(seen.c.model)
+    return [(model, int(n)) for model, n in window.conn.execute(query)]
