@@ -21,6 +21,7 @@ runs that are left.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -50,6 +51,8 @@ Scope = tuple[bool, str]
 Key = tuple[str, str, str]
 """project, dim, value."""
 Days = dict[Key, dict[Scope, set[datetime]]]
+Firsts = dict[Key, dict[Scope, datetime]]
+"""(project, dim, value) -> its first day in each scope."""
 ReturnKey = tuple[str, str, bool, str, datetime, datetime]
 """project, dim, every_model, model, period, previous: a ``rollup_returns`` row's key."""
 _CHUNK = 500
@@ -58,9 +61,14 @@ _CHUNK = 500
 # -- keeping them -------------------------------------------------------------------------
 
 
-def keep(conn: Connection, gained: Days, lost: set[Key]) -> None:
-    """Add the days on which values ``gained`` runs; recount the values that ``lost`` runs."""
+def keep(conn: Connection, gained: Days, lost: set[Key]) -> Firsts:
+    """Add the days on which values ``gained`` runs; recount the values that ``lost`` runs.
+
+    Returns the first days stored for the values that only gained runs, read on
+    the way, so that keeping those does not read them again.
+    """
     changes = _Changes()
+    firsts: Firsts = {}
     if lost:
         stored = _stored(conn, lost)
         counted = _counted(conn, lost)
@@ -75,11 +83,15 @@ def keep(conn: Connection, gained: Days, lost: set[Key]) -> None:
         around = _around(conn, growing.keys(), lo, hi)
         for key, scopes in growing.items():
             for scope, days in scopes.items():
-                before, inside, after = around.get((*key, *scope), (None, set(), None))
-                old = [*([before] if before else []), *sorted(inside), *([after] if after else [])]
-                new = sorted(set(old) | days)
-                changes.replace(key, scope, old, new)
+                near = around.get((*key, *scope))
+                if near is None:
+                    old = []
+                else:
+                    firsts.setdefault(key, {})[scope] = near.first
+                    old = [*near.before, *sorted(near.inside), *near.after]
+                changes.replace(key, scope, old, sorted(set(old) | days))
     changes.write(conn)
+    return firsts
 
 
 def clear(conn: Connection, project: str | None = None) -> None:
@@ -152,28 +164,43 @@ def _links(days: list[datetime]) -> Iterator[tuple[datetime, datetime]]:
         yield day, days[n - 1] if n else day
 
 
+@dataclass
+class _Near:
+    """A value's stored days in one scope near the days it gains."""
+
+    first: datetime
+    before: list[datetime]
+    """Its last day before them, if any."""
+    inside: set[datetime]
+    """Its days from the first to the last of them."""
+    after: list[datetime]
+    """Its first day after them, if any."""
+
+
 def _around(
     conn: Connection, keys: Iterable[Key], lo: datetime, hi: datetime
-) -> dict[tuple[str, str, str, bool, str], tuple[datetime | None, set[datetime], datetime | None]]:
-    """Per value and scope: its last stored day before ``lo``, its stored days from ``lo``
-    to ``hi`` and its first stored day after ``hi``.
+) -> dict[tuple[str, str, str, bool, str], _Near]:
+    """Per value and scope with stored days: the first of them and those near ``lo`` to ``hi``.
 
     Driven by the first days: a value has days in a scope exactly when it has a
     first day there, and each of its scopes is then a range of the primary key.
     """
-    found: dict[
-        tuple[str, str, str, bool, str], tuple[datetime | None, set[datetime], datetime | None]
-    ] = {}
+    found: dict[tuple[str, str, str, bool, str], _Near] = {}
+    query = _around_query(conn)
     for (project, dim), values in _by_project(keys):
-        query = _around_query(conn)
-        for row in conn.execute(
-            query, {"project": project, "dim": dim, "values": values, "lo": lo, "hi": hi}
-        ):
+        params = {"project": project, "dim": dim, "values": values, "lo": lo, "hi": hi}
+        for row in conn.execute(query, params):
             key = (project, dim, row.value, bool(row.every_model), row.model)
-            before, inside, after = found.get(key, (row.before, set(), row.after))
+            near = found.get(key)
+            if near is None:
+                near = found[key] = _Near(
+                    row.first,
+                    [row.before] if row.before is not None else [],
+                    set(),
+                    [row.after] if row.after is not None else [],
+                )
             if row.period is not None:
-                inside.add(row.period)
-            found[key] = (before, inside, after)
+                near.inside.add(row.period)
     return found
 
 
@@ -211,6 +238,7 @@ def _around_query(conn: Connection) -> Select[Any]:
             f.value,
             f.every_model,
             f.model,
+            f.period.label("first"),
             nearest(below=True).label("before"),
             nearest(below=False).label("after"),
             d.period,

@@ -62,9 +62,11 @@ def keep(conn: Connection, changes: Tallies) -> None:
             days.setdefault(key, {}).setdefault(scope, set()).add(period)
     if not gained and not lost:
         return
-    # Before the first days change: the days of a value are found through them.
-    rollup_days.keep(conn, days, lost)
-    before = _stored(conn, gained.keys() | lost)
+    # Before the first days change: the days of a value are found through them,
+    # and the first days of the values that only gained runs are read with them.
+    before = rollup_days.keep(conn, days, lost)
+    if lost:
+        before |= _stored(conn, lost)
     after = _recounted(conn, lost)
     for key, scopes in gained.items():
         if key in lost:
