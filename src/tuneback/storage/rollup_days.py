@@ -34,10 +34,8 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
-    literal,
     or_,
     select,
-    union,
 )
 
 from tuneback.storage import tables as t
@@ -362,48 +360,41 @@ def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, in
         .group_by(c.model)
     )
     found = {model: int(n) for model, n in window.conn.execute(query)}
-    edges = [(lo, hi) for kind, lo, hi in window.pieces if kind != "d"]
-    if edges:
-        for model, n in _new_at_edges(window, dim, edges, first, end, every_model):
-            found[model] = found.get(model, 0) + n
+    seen = window.values_around_days()[dim]
+    if seen:
+        if every_model:
+            seen = {("", value) for _, value in seen}
+        inside = _inside(window, dim, seen, first, end, every_model)
+        for model, _ in seen - inside:
+            found[model] = found.get(model, 0) + 1
     return found if by_model else {"": sum(found.values())}
 
 
-def _new_at_edges(
+def _inside(
     window: WindowRollups,
     dim: str,
-    edges: list[tuple[datetime | None, datetime | None]],
+    seen: set[tuple[str, str]],
     first: datetime,
     end: datetime | None,
     every_model: bool,
-) -> list[tuple[str, int]]:
-    """(model, how many) different users or conversations of the runs of ``edges`` have
-    no day from ``first`` to ``end``: those the whole days did not count."""
-    r, d = t.runs.c, t.rollup_days.c
-    column = r.user if dim == "user" else r.conversation_id
-    model = literal("") if every_model else func.coalesce(r.model, "")
-    parts = [
-        select(model.label("model"), column.label("value")).where(
-            *window.runs_between(lo, hi), column.is_not(None)
-        )
-        for lo, hi in edges
-    ]
-    seen = (union(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
-    # A probe of the primary key per value, as a subquery: as a join or NOT EXISTS
-    # the planner may read every day of the whole days into a hash instead.
-    ran = (
-        select(d.period)
-        .where(
+) -> set[tuple[str, str]]:
+    """Those of the (model, value) pairs ``seen`` around the whole days that ran on one
+    of them (``first`` to ``end``): the whole days have counted them already."""
+    d = t.rollup_days.c
+    models = sorted({model for model, _ in seen})
+    found: set[tuple[str, str]] = set()
+    values = sorted({value for _, value in seen})
+    for start in range(0, len(values), _CHUNK):
+        # The value, its scope and the days: a range of the primary key per value
+        # and model, however many days the value ran on outside the window.
+        query = select(d.model, d.value).where(
             d.project == window.project,
             d.dim == dim,
-            d.value == seen.c.value,
+            d.value.in_(values[start : start + _CHUNK]),
             d.every_model == every_model,
-            d.model == seen.c.model,
+            d.model.in_(models),
             d.period >= first,
             *([d.period < end] if end is not None else []),
         )
-        .limit(1)
-        .scalar_subquery()
-    )
-    query = select(seen.c.model, func.count()).where(ran.is_(None)).group_by(seen.c.model)
-    return [(model, int(n)) for model, n in window.conn.execute(query)]
+        found.update((model, value) for model, value in window.conn.execute(query))
+    return found & seen

@@ -132,6 +132,7 @@ class WindowRollups:
                 self.pieces.append(("h", *_hour_around(lo)))
             else:
                 self.pieces.append((kind, lo, hi))
+        self._values_around_days: dict[str, set[tuple[str, str]]] | None = None
 
     def _alone_in_hour(self, lo: datetime | None, hi: datetime | None) -> bool:
         """Whether the runs of ``[lo, hi)`` are all the runs of the hour it lies in."""
@@ -223,6 +224,29 @@ class WindowRollups:
             )
         ]
         return found + [(key[4:], n) for key, n in self.edges.scores.items()]
+
+    def values_around_days(self) -> dict[str, set[tuple[str, str]]]:
+        """(model, value) of every user and conversation (by dimension) of the runs
+        outside the window's whole days, read from the runs once for every count."""
+        if self._values_around_days is None:
+            r = t.runs.c
+            model = func.coalesce(r.model, "").label("model")
+            parts = [
+                select(model, r.user, r.conversation_id).where(*self.runs_between(lo, hi))
+                for kind, lo, hi in self.pieces
+                if kind != "d"
+            ]
+            found: dict[str, set[tuple[str, str]]] = {"user": set(), "conversation": set()}
+            if parts:
+                rows = self.conn.execute(union_all(*parts) if len(parts) > 1 else parts[0])
+                users, conversations = found["user"], found["conversation"]
+                for model_, user, conversation in rows:
+                    if user is not None:
+                        users.add((model_, user))
+                    if conversation is not None:
+                        conversations.add((model_, conversation))
+            self._values_around_days = found
+        return self._values_around_days
 
     def distinct(self, dim: str, *, by_model: bool) -> dict[str, int]:
         """How many different users or conversations the window holds, per model or
