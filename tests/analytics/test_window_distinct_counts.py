@@ -32,6 +32,14 @@ def _windows() -> list[Window]:
         Window("seeded", since=RAGGED, until=RAGGED + timedelta(days=5, hours=7, minutes=2)),
         Window("seeded", since=RAGGED, until=RAGGED + 6 * day, model="beta"),
         Window("seeded", since=RAGGED - 1 * day, until=RAGGED + 9 * day, model="gamma"),
+        # Ending late in a day that has runs after the end.
+        Window("seeded", since=RAGGED, until=START + timedelta(days=7, hours=20, minutes=11)),
+        Window(
+            "seeded",
+            since=START + timedelta(days=2, hours=22),
+            until=START + timedelta(days=9, hours=21, minutes=30),
+            model="beta",
+        ),
         # Whole days only, then a start at midnight with a ragged end.
         Window("seeded", since=START + day, until=START + 8 * day),
         Window("seeded", since=START + 2 * day, until=START + 4 * day + timedelta(minutes=9)),
@@ -175,6 +183,16 @@ def test_window_counts_match_the_runs_through_every_change(store: Store) -> None
         store.append_many(RunCompleted(run=run) for run in scattered[start : start + 30])
     for run in _scattered(rng, 20):
         store.append(RunCompleted(run=run))
+    # A conversation that only runs late on a day, after a window that ends that day.
+    late = Run(
+        project="seeded",
+        conversation_id="conversation-late",
+        user="ann",
+        model="beta",
+        inputs=[ChatMessage(role="user", content="late")],
+        created_at=START + timedelta(days=7, hours=23),
+    )
+    store.append(RunCompleted(run=late))
     _assert_counts_match_the_runs(store)
     _assert_days_are_right(store)
 

@@ -42,7 +42,7 @@ from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
 from tuneback.storage.engine import Dialect
 from tuneback.storage.rollup_windows import WindowRollups
-from tuneback.storage.rollups import period_of
+from tuneback.storage.rollups import period_of, step_of
 
 Scope = tuple[bool, str]
 """(every_model, model): one model's days, or (True, "") the days of any model."""
@@ -339,12 +339,60 @@ _DELETE_NO_RETURNS = delete(t.rollup_returns).where(
 def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, int] | None:
     """How many different users or conversations (``dim``) the window holds, per model
     or under ``""``; None unless the window has a start and whole days after it."""
-    whole = [(lo, hi) for kind, lo, hi in window.pieces if kind == "d"]
-    if not whole or whole[0][0] is None:
+    pieces = window.pieces
+    at = [n for n, (kind, _, _) in enumerate(pieces) if kind == "d"]
+    if not at or pieces[at[0]][1] is None:
         return None
-    [(first, end)] = whole
+    _, first, end = pieces[at[0]]
     assert first is not None
+    lead, trail = pieces[: at[0]], pieces[at[0] + 1 :]
     every_model = not by_model and window.model is None
+
+    def scoped(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {("", value) for _, value in pairs} if every_model else pairs
+
+    found = _returned(window, dim, every_model, first, first, end)
+    after = trail[-1][2] if trail else None
+    if dim == "conversation" and end is not None and after is not None:
+        rest = end + step_of("d") - after
+        if rest < after - end:
+            # Most of the day after the whole days is in the window: its conversations
+            # with no day in the whole days are a sum too, less those that ran only
+            # after the window. A conversation has few runs, so whether it ran
+            # inside is looked up by conversation.
+            for model, n in _returned(
+                window, dim, every_model, first, end, end + step_of("d")
+            ).items():
+                found[model] = found.get(model, 0) + n
+            late = scoped(window.values_in(dim, [("raw", after, end + step_of("d"))]))
+            early = scoped(window.values_in(dim, lead))
+            outside = (late | early) - _inside(window, dim, late | early, first, end, every_model)
+            inside_trail = _ran_between(window, outside, end, after, every_model)
+            for sign, pairs in ((-1, late), (1, early)):
+                for model, _ in (pairs & outside) - inside_trail:
+                    found[model] = found.get(model, 0) + sign
+            return _shaped(found, by_model)
+    seen = scoped(window.values_in(dim, lead + trail))
+    for model, _ in seen - _inside(window, dim, seen, first, end, every_model):
+        found[model] = found.get(model, 0) + 1
+    return _shaped(found, by_model)
+
+
+def _shaped(found: dict[str, int], by_model: bool) -> dict[str, int]:
+    return {model: n for model, n in found.items() if n} if by_model else {"": sum(found.values())}
+
+
+def _returned(
+    window: WindowRollups,
+    dim: str,
+    every_model: bool,
+    first: datetime,
+    lo: datetime,
+    hi: datetime | None,
+) -> dict[str, int]:
+    """Per model: the users or conversations that ran on the days from ``lo`` to ``hi``
+    with no day from ``first`` to ``lo`` before (``lo`` is ``first``: the different ones
+    of those days)."""
     c = t.rollup_returns.c
     query = (
         select(c.model, func.sum(c.returned))
@@ -353,21 +401,13 @@ def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, in
             c.dim == dim,
             c.every_model == every_model,
             *([c.model == window.model] if window.model is not None else []),
-            c.period >= first,
-            *([c.period < end] if end is not None else []),
+            c.period >= lo,
+            *([c.period < hi] if hi is not None else []),
             or_(c.previous < first, c.previous == c.period),
         )
         .group_by(c.model)
     )
-    found = {model: int(n) for model, n in window.conn.execute(query)}
-    seen = window.values_around_days()[dim]
-    if seen:
-        if every_model:
-            seen = {("", value) for _, value in seen}
-        inside = _inside(window, dim, seen, first, end, every_model)
-        for model, _ in seen - inside:
-            found[model] = found.get(model, 0) + 1
-    return found if by_model else {"": sum(found.values())}
+    return {model: int(n) for model, n in window.conn.execute(query)}
 
 
 def _inside(
@@ -397,4 +437,24 @@ def _inside(
             *([d.period < end] if end is not None else []),
         )
         found.update((model, value) for model, value in window.conn.execute(query))
+    return found & seen
+
+
+def _ran_between(
+    window: WindowRollups,
+    seen: set[tuple[str, str]],
+    lo: datetime,
+    hi: datetime,
+    every_model: bool,
+) -> set[tuple[str, str]]:
+    """Those of the (model, conversation) pairs ``seen`` that ran from ``lo`` to ``hi``."""
+    r = t.runs.c
+    found: set[tuple[str, str]] = set()
+    values = sorted({value for _, value in seen})
+    for start in range(0, len(values), _CHUNK):
+        query = select(func.coalesce(r.model, ""), r.conversation_id).where(
+            r.conversation_id.in_(values[start : start + _CHUNK]), *window.runs_between(lo, hi)
+        )
+        for model, value in window.conn.execute(query):
+            found.add(("", value) if every_model else (model, value))
     return found & seen

@@ -12,7 +12,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, and_, func, literal_column, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    func,
+    literal_column,
+    or_,
+    select,
+    union,
+    union_all,
+)
 
 from tuneback.storage import tables as t
 from tuneback.storage.engine import Dialect
@@ -132,7 +142,6 @@ class WindowRollups:
                 self.pieces.append(("h", *_hour_around(lo)))
             else:
                 self.pieces.append((kind, lo, hi))
-        self._values_around_days: dict[str, set[tuple[str, str]]] | None = None
 
     def _alone_in_hour(self, lo: datetime | None, hi: datetime | None) -> bool:
         """Whether the runs of ``[lo, hi)`` are all the runs of the hour it lies in."""
@@ -225,28 +234,29 @@ class WindowRollups:
         ]
         return found + [(key[4:], n) for key, n in self.edges.scores.items()]
 
-    def values_around_days(self) -> dict[str, set[tuple[str, str]]]:
-        """(model, value) of every user and conversation (by dimension) of the runs
-        outside the window's whole days, read from the runs once for every count."""
-        if self._values_around_days is None:
-            r = t.runs.c
-            model = func.coalesce(r.model, "").label("model")
-            parts = [
-                select(model, r.user, r.conversation_id).where(*self.runs_between(lo, hi))
-                for kind, lo, hi in self.pieces
-                if kind != "d"
-            ]
-            found: dict[str, set[tuple[str, str]]] = {"user": set(), "conversation": set()}
-            if parts:
-                rows = self.conn.execute(union_all(*parts) if len(parts) > 1 else parts[0])
-                users, conversations = found["user"], found["conversation"]
-                for model_, user, conversation in rows:
-                    if user is not None:
-                        users.add((model_, user))
-                    if conversation is not None:
-                        conversations.add((model_, conversation))
-            self._values_around_days = found
-        return self._values_around_days
+    def values_in(self, dim: str, pieces: Sequence[Piece]) -> set[tuple[str, str]]:
+        """(model, value) of the users or conversations (``dim``) that ran in ``pieces``:
+        users of whole hours from their hourly rollups, the rest from the runs."""
+        r, c = t.runs.c, t.rollups.c
+        column = r.user if dim == "user" else r.conversation_id
+        parts: list[Any] = []
+        for kind, lo, hi in pieces:
+            if dim == "user" and kind == "h":
+                where = in_piece(t.rollups, self.project, "h", lo, hi)
+                where += [c.dim == dim, c.value != ""]
+                where += [c.model == self.model] if self.model is not None else []
+                parts.append(select(c.model, c.value).where(*where))
+            else:
+                parts.append(
+                    select(func.coalesce(r.model, ""), column).where(
+                        *self.runs_between(lo, hi), column.is_not(None)
+                    )
+                )
+        if not parts:
+            return set()
+        # Told apart in the database: a day's hourly rows and runs repeat each pair often.
+        query: Any = union(*parts) if len(parts) > 1 else parts[0].distinct()
+        return {(row[0], row[1]) for row in self.conn.execute(query)}
 
     def distinct(self, dim: str, *, by_model: bool) -> dict[str, int]:
         """How many different users or conversations the window holds, per model or
