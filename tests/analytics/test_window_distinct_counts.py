@@ -40,6 +40,19 @@ def _windows() -> list[Window]:
             until=START + timedelta(days=9, hours=21, minutes=30),
             model="beta",
         ),
+        # Starting early in a day that has runs before the start.
+        Window("seeded", since=START + timedelta(days=2, hours=1, minutes=5), until=LAST),
+        Window(
+            "seeded",
+            since=START + timedelta(days=3, hours=4, minutes=40),
+            until=START + timedelta(days=10, hours=2, minutes=10),
+        ),
+        Window(
+            "seeded",
+            since=START + timedelta(days=1, hours=2),
+            until=START + timedelta(days=8, hours=1, minutes=30),
+            model="gamma",
+        ),
         # Whole days only, then a start at midnight with a ragged end.
         Window("seeded", since=START + day, until=START + 8 * day),
         Window("seeded", since=START + 2 * day, until=START + 4 * day + timedelta(minutes=9)),
@@ -192,7 +205,16 @@ def test_window_counts_match_the_runs_through_every_change(store: Store) -> None
         inputs=[ChatMessage(role="user", content="late")],
         created_at=START + timedelta(days=7, hours=23),
     )
-    store.append(RunCompleted(run=late))
+    # And one that only runs early on a day, before a window that starts that day.
+    early = Run(
+        project="seeded",
+        conversation_id="conversation-early",
+        user="ann",
+        model="alpha",
+        inputs=[ChatMessage(role="user", content="early")],
+        created_at=START + timedelta(days=3, hours=1),
+    )
+    store.append_many([RunCompleted(run=late), RunCompleted(run=early)])
     _assert_counts_match_the_runs(store)
     _assert_days_are_right(store)
 

@@ -372,6 +372,22 @@ def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, in
                 for model, _ in (pairs & outside) - inside_trail:
                     found[model] = found.get(model, 0) + sign
             return _shaped(found, by_model)
+    since = lead[0][1] if lead else None
+    day = first - step_of("d")
+    if dim == "conversation" and since is not None and since - day < first - since:
+        # Most of the day before the whole days is in the window: its conversations
+        # with no day in the whole days are a sum too, less those that ran only
+        # before the window, and less those the runs after the whole days count.
+        for model, n in _before(window, dim, every_model, day, first, end).items():
+            found[model] = found.get(model, 0) + n
+        early = scoped(window.values_in(dim, [("raw", day, since)]))
+        late = scoped(window.values_in(dim, trail))
+        outside = (early | late) - _inside(window, dim, early | late, first, end, every_model)
+        inside_lead = _ran_between(window, outside, since, first, every_model)
+        for sign, pairs in ((-1, early - inside_lead), (-1, late & inside_lead), (1, late)):
+            for model, _ in pairs & outside:
+                found[model] = found.get(model, 0) + sign
+        return _shaped(found, by_model)
     seen = scoped(window.values_in(dim, lead + trail))
     for model, _ in seen - _inside(window, dim, seen, first, end, every_model):
         found[model] = found.get(model, 0) + 1
@@ -408,6 +424,43 @@ def _returned(
         .group_by(c.model)
     )
     return {model: int(n) for model, n in window.conn.execute(query)}
+
+
+def _before(
+    window: WindowRollups,
+    dim: str,
+    every_model: bool,
+    day: datetime,
+    first: datetime,
+    end: datetime | None,
+) -> dict[str, int]:
+    """Per model: the users or conversations that ran on ``day`` and on no day from
+    ``first`` (the day after it) to ``end``: those of the day, less those whose next
+    day is one of them."""
+    c = t.rollup_returns.c
+    scope = [
+        c.project == window.project,
+        c.dim == dim,
+        c.every_model == every_model,
+        *([c.model == window.model] if window.model is not None else []),
+    ]
+    found: dict[str, int] = {}
+    queries = (
+        (1, select(c.model, func.sum(c.returned)).where(*scope, c.period == day)),
+        (
+            -1,
+            select(c.model, func.sum(c.returned)).where(
+                *scope,
+                c.period >= first,
+                *([c.period < end] if end is not None else []),
+                c.previous == day,
+            ),
+        ),
+    )
+    for sign, query in queries:
+        for model, n in window.conn.execute(query.group_by(c.model)):
+            found[model] = found.get(model, 0) + sign * int(n)
+    return found
 
 
 def _inside(
