@@ -26,11 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     ScalarSelect,
     Select,
-    and_,
     bindparam,
     delete,
     func,
@@ -181,52 +179,52 @@ def _around(
     """Per value and scope with stored days: the first of them and those near ``lo`` to ``hi``.
 
     Driven by the first days: a value has days in a scope exactly when it has a
-    first day there, and each of its scopes is then a range of the primary key.
+    first day there, and each of its scopes is then a range of the primary key,
+    probed by subqueries that read one index entry each (a join would let the
+    planner hash every stored day while a rebuild has no statistics yet).
     """
     found: dict[tuple[str, str, str, bool, str], _Near] = {}
-    query = _around_query(conn)
+    near_query, inside_query = _around_queries(conn)
     for (project, dim), values in _by_project(keys):
         params = {"project": project, "dim": dim, "values": values, "lo": lo, "hi": hi}
-        for row in conn.execute(query, params):
-            key = (project, dim, row.value, bool(row.every_model), row.model)
-            near = found.get(key)
-            if near is None:
-                near = found[key] = _Near(
-                    row.first,
-                    [row.before] if row.before is not None else [],
-                    set(),
-                    [row.after] if row.after is not None else [],
-                )
-            if row.period is not None:
-                near.inside.add(row.period)
+        for row in conn.execute(near_query, params):
+            found[(project, dim, row.value, bool(row.every_model), row.model)] = _Near(
+                row.first,
+                [row.before] if row.before is not None else [],
+                {lo} if row.on_lo is not None else set(),
+                [row.after] if row.after is not None else [],
+            )
+        if lo < hi:
+            for row in conn.execute(inside_query, params):
+                key = (project, dim, row.value, bool(row.every_model), row.model)
+                if key in found:
+                    found[key].inside.add(row.period)
     return found
 
 
-_AROUND: dict[str, Select[Any]] = {}
+_AROUND: dict[str, tuple[Select[Any], Select[Any]]] = {}
 
 
-def _around_query(conn: Connection) -> Select[Any]:
+def _around_queries(conn: Connection) -> tuple[Select[Any], Select[Any]]:
     dialect = Dialect.of(conn).name
-    query = _AROUND.get(dialect)
-    if query is None:
+    queries = _AROUND.get(dialect)
+    if queries is None:
         f, d = t.rollup_firsts.c, t.rollup_days.c
         lo, hi = bindparam("lo", type_=d.period.type), bindparam("hi", type_=d.period.type)
 
-        def same(days: Any) -> list[ColumnElement[bool]]:
-            return [
-                days.project == f.project,
-                days.dim == f.dim,
-                days.value == f.value,
-                days.every_model == f.every_model,
-                days.model == f.model,
-            ]
-
-        def nearest(below: bool) -> ScalarSelect[Any]:
+        def nearest(where: Any, order: Any) -> ScalarSelect[Any]:
             n = t.rollup_days.alias("nearest").c
             return (
                 select(n.period)
-                .where(*same(n), n.period < lo if below else n.period > hi)
-                .order_by(n.period.desc() if below else n.period)
+                .where(
+                    n.project == f.project,
+                    n.dim == f.dim,
+                    n.value == f.value,
+                    n.every_model == f.every_model,
+                    n.model == f.model,
+                    where(n.period),
+                )
+                .order_by(order(n.period))
                 .limit(1)
                 .correlate(t.rollup_firsts)
                 .scalar_subquery()
@@ -237,25 +235,26 @@ def _around_query(conn: Connection) -> Select[Any]:
             f.every_model,
             f.model,
             f.period.label("first"),
-            nearest(below=True).label("before"),
-            nearest(below=False).label("after"),
-            d.period,
+            nearest(lambda period: period < lo, lambda period: period.desc()).label("before"),
+            nearest(lambda period: period == lo, lambda period: period).label("on_lo"),
+            nearest(lambda period: period > hi, lambda period: period).label("after"),
         ]
-        query = (
-            select(*columns)
-            .select_from(
-                t.rollup_firsts.outerjoin(
-                    t.rollup_days, and_(*same(d), d.period >= lo, d.period <= hi)
-                )
-            )
-            .where(
-                f.project == bindparam("project"),
-                f.dim == bindparam("dim"),
-                f.value.in_(bindparam("values", expanding=True)),
-            )
+        chosen = [
+            f.project == bindparam("project"),
+            f.dim == bindparam("dim"),
+            f.value.in_(bindparam("values", expanding=True)),
+        ]
+        near = select(*columns).where(*chosen)
+        days: list[Any] = [d.value, d.every_model, d.model, d.period]
+        inside = select(*days).where(
+            d.project == bindparam("project"),
+            d.dim == bindparam("dim"),
+            d.value.in_(bindparam("values", expanding=True)),
+            d.period > lo,
+            d.period <= hi,
         )
-        _AROUND[dialect] = query
-    return query
+        queries = _AROUND[dialect] = (near, inside)
+    return queries
 
 
 def _stored(conn: Connection, keys: Iterable[Key]) -> Days:
