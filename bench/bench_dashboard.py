@@ -8,10 +8,11 @@ the same runs as the baseline measured in the same run. With ``--raw`` each
 dashboard query is also timed on the raw tables, as it ran before rollups. With
 ``--keep`` the seeded stores are kept (a SQLite file in the temporary directory and
 a PostgreSQL schema, both named after the size) and a later run with ``--keep``
-measures them again without loading; drop them with ``--drop``.
+measures them again without loading (with ``--recount``, after counting their
+rollups again, as a change to the rollups needs); drop them with ``--drop``.
 
     python bench/bench_dashboard.py [--runs 1000000] [--only sqlite|postgresql] [--raw]
-                                    [--keep | --drop]
+                                    [--keep [--recount] | --drop]
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ def load(store: Store, runs: int) -> None:
         written += len(run_rows)
         print(f"\r  loaded {written:,} runs", end="", flush=True)
     print()
+    recount(store)
+
+
+def recount(store: Store) -> None:
+    """Count the rollups from the stored runs, as ``db rebuild`` would, then ready the
+    tables for reading."""
     started = time.perf_counter()
     with store.engine.begin() as conn:
         rollups.rebuild(conn, "bench")
@@ -106,7 +113,7 @@ def timed(work: Callable[[], Any], repeat: int = 3) -> float:
     return statistics.median(seconds) * 1000
 
 
-def measure(dialect: str, store: Store, runs: int, raw: bool) -> None:
+def measure(dialect: str, store: Store, runs: int, raw: bool, recounted: bool = False) -> None:
     with store.engine.connect() as conn:
         stored = conn.execute(select(func.count()).select_from(t.runs)).scalar_one()
     if stored == 0:
@@ -114,6 +121,9 @@ def measure(dialect: str, store: Store, runs: int, raw: bool) -> None:
         load(store, runs)
     elif stored != runs:
         raise SystemExit(f"{dialect}: the kept store holds {stored:,} runs, not {runs:,}")
+    elif recounted:
+        print(f"{dialect}: recounting the kept store's rollups")
+        recount(store)
     else:
         print(f"{dialect}: measuring the kept store")
     with store.engine.connect() as conn:
@@ -122,6 +132,10 @@ def measure(dialect: str, store: Store, runs: int, raw: bool) -> None:
     with store.engine.connect() as conn:
         kept = conn.execute(select(func.count()).select_from(t.rollups)).scalar_one()
     print(f"  {kept:,} rollup rows")
+    with store.engine.connect() as conn:
+        days = conn.execute(select(func.count()).select_from(t.rollup_days)).scalar_one()
+        returns = conn.execute(select(func.count()).select_from(t.rollup_returns)).scalar_one()
+    print(f"  {days:,} days of users and conversations, {returns:,} rows counting them")
     analytics, queries = Analytics(store), Queries(store)
     # Windows end mid-hour, as "now" does, so their ragged edges are read from the runs.
     end = START + timedelta(days=60, minutes=-23)
@@ -188,6 +202,11 @@ def main() -> None:
     kept = parser.add_mutually_exclusive_group()
     kept.add_argument("--keep", action="store_true", help="keep the seeded stores for next time")
     kept.add_argument("--drop", action="store_true", help="remove the kept stores of this size")
+    parser.add_argument(
+        "--recount",
+        action="store_true",
+        help="with --keep: count the kept stores' rollups again (after a change to them)",
+    )
     args = parser.parse_args()
     name = f"tuneback_bench_dashboard_{args.runs}"
     if args.drop:
@@ -199,7 +218,7 @@ def main() -> None:
         else stores(args.postgres, args.only)
     )
     for dialect, store in chosen:
-        measure(dialect, store, args.runs, args.raw)
+        measure(dialect, store, args.runs, args.raw, recounted=args.recount)
 
 
 if __name__ == "__main__":

@@ -29,12 +29,15 @@ from sqlalchemy import (
     Connection,
     ScalarSelect,
     Select,
+    Text,
     bindparam,
     delete,
     func,
     or_,
     select,
+    true,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
@@ -239,20 +242,31 @@ def _around_queries(conn: Connection) -> tuple[Select[Any], Select[Any]]:
             nearest(lambda period: period == lo, lambda period: period).label("on_lo"),
             nearest(lambda period: period > hi, lambda period: period).label("after"),
         ]
-        chosen = [
-            f.project == bindparam("project"),
-            f.dim == bindparam("dim"),
-            f.value.in_(bindparam("values", expanding=True)),
-        ]
-        near = select(*columns).where(*chosen)
         days: list[Any] = [d.value, d.every_model, d.model, d.period]
+        near = select(*columns).where(f.project == bindparam("project"), f.dim == bindparam("dim"))
         inside = select(*days).where(
             d.project == bindparam("project"),
             d.dim == bindparam("dim"),
-            d.value.in_(bindparam("values", expanding=True)),
             d.period > lo,
             d.period <= hi,
         )
+        if dialect == "postgresql":
+            # One index probe per value, joined laterally: asked for a list of
+            # values, a planner without statistics (a rebuild's fresh rows) may
+            # read every value of the dimension and filter them instead.
+            wanted = (
+                func.unnest(bindparam("values", type_=ARRAY(Text())))
+                .table_valued("value")
+                .render_derived(name="wanted")
+            )
+            # (OFFSET 0 keeps the planner from turning them back into a join.)
+            near_each = near.where(f.value == wanted.c.value).offset(0).lateral("near")
+            inside_each = inside.where(d.value == wanted.c.value).offset(0).lateral("inside")
+            near = select(near_each).select_from(wanted.join(near_each, true()))
+            inside = select(inside_each).select_from(wanted.join(inside_each, true()))
+        else:
+            near = near.where(f.value.in_(bindparam("values", expanding=True)))
+            inside = inside.where(d.value.in_(bindparam("values", expanding=True)))
         queries = _AROUND[dialect] = (near, inside)
     return queries
 
