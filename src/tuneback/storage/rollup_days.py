@@ -7,9 +7,16 @@ every model (``rollup_days``), and for each day how many values ran on it after
 which day before (``rollup_returns``; a value's first day counts as its own
 previous day). A value runs in the whole days ``[a, b)`` exactly once with no
 day before ``a`` as its previous day: on the first of its days there. So the
-whole days' count is a sum of a few rows per day (:func:`distinct`); the hours
-and ragged edges around them are read from the runs, as before, and add the
-values of theirs that have no day in the whole days (an index probe each).
+whole days' count is a sum of a few rows per day (:func:`distinct`).
+
+The hours and ragged edges around the whole days add their values that have no
+day there, looked up 500 at a time: users from the hourly rollups and the runs
+of the ragged edges, conversations from the runs. When most of the partial day
+before or after the whole days is in the window, its conversations are counted
+the other way round: the day's sum of those with no day in the whole days, less
+those that ran only in the part of the day outside the window (few, and a
+conversation's runs are found by its id). A week that ends late in a day, or
+starts early in one, so reads the runs of the short parts of its partial days.
 
 The tables are kept from the same differences as the rollups (:func:`keep`):
 a day that gains its first run of a value is put between that value's days
