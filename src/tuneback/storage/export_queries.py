@@ -115,8 +115,8 @@ def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bo
     return where
 
 
-def _scores(selection: RunSelection, among: Select[Any] | None = None) -> Subquery:
-    """Each rated run's score; only for the run ids ``among`` selects, when given."""
+def _scores(selection: RunSelection) -> Subquery:
+    """Each rated run's score."""
     f = t.feedback.c
     query = (
         select(f.run_id, func.avg(f.score).label("score"))
@@ -125,8 +125,6 @@ def _scores(selection: RunSelection, among: Select[Any] | None = None) -> Subque
     )
     if selection.key is not None:
         query = query.where(f.key == selection.key)
-    if among is not None:
-        query = query.where(f.run_id.in_(among))
     return query.subquery("scores")
 
 
@@ -283,25 +281,49 @@ def _scored_runs(rows: Iterator[Any]) -> Iterator[ScoredRun]:
         yield ScoredRun(row[0], row[1], row[2], row[3], decode(row[4]), *row[5:])
 
 
-def _scored_runs_query(selection: RunSelection, *, corrected: bool = False) -> Select[Any]:
-    """The selected runs with score and latest correction; only corrected ones if ``corrected``.
-
-    For the corrected runs, only their scores are computed, rather than every
-    run's score to keep a few; the runs are read by id from the list of
-    corrected ones, which comes sorted, so no sort holds them.
-    """
+def _scored_runs_query(selection: RunSelection) -> Select[Any]:
+    """The selected runs with their score and latest correction."""
     r = t.runs.c
-    corrected_ids = _corrected_run_ids() if corrected else None
-    scores = _scores(selection, among=corrected_ids)
+    scores = _scores(selection)
     corrections = _latest_corrections()
-    query = (
+    return (
         select(*_scored_run_columns(scores, corrections))
         .select_from(t.runs)
         .outerjoin(scores, scores.c.run_id == r.id)
         .outerjoin(corrections, corrections.c.run_id == r.id)
         .where(*_run_filters(selection), *_score_filters(scores.c.score, selection))
     )
-    return query if corrected_ids is None else query.where(r.id.in_(corrected_ids))
+
+
+def _corrected_runs_query(selection: RunSelection) -> Select[Any]:
+    """The selected runs that carry a current correction, with score and latest correction.
+
+    Read from the corrections to the runs they correct, each corrected run's
+    score looked up by its id: few runs are corrected, and computing every
+    run's score to keep theirs (or listing the corrected ids once more) read
+    the whole feedback table again for each.
+    """
+    r, f = t.runs.c, t.feedback.c
+    corrections = _latest_corrections()
+    rated = [f.run_id == r.id, f.current.is_(True), f.score.is_not(None)]
+    if selection.key is not None:
+        rated.append(f.key == selection.key)
+    score = select(func.avg(f.score)).where(*rated).scalar_subquery()
+    return (
+        select(
+            r.id,
+            r.project,
+            r.model,
+            r.status,
+            cast(r.inputs, Text).label("inputs"),
+            r.output,
+            score.label("score"),
+            corrections.c.correction,
+        )
+        .select_from(corrections)
+        .join(t.runs, r.id == corrections.c.run_id)
+        .where(*_run_filters(selection), *_score_filters(score, selection))
+    )
 
 
 def count_runs(store: Store, selection: RunSelection) -> int:
@@ -319,19 +341,14 @@ def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRu
 
 def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Only the selected runs that carry a current correction, in id order."""
-    query = _scored_runs_query(selection, corrected=True)
+    query = _corrected_runs_query(selection)
     yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
 
 
 def count_corrected_runs(store: Store, selection: RunSelection) -> int:
-    query = _scored_runs_query(selection, corrected=True)
+    query = _corrected_runs_query(selection)
     with store.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-
-
-def _corrected_run_ids() -> Select[Any]:
-    f = t.feedback.c
-    return select(f.run_id).where(f.current.is_(True), f.kind == "correction")
 
 
 def _sibling_query(selection: RunSelection) -> Select[Any]:
