@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
@@ -151,6 +152,30 @@ def test_cancel_from_another_thread(chat: ChatService, store: Store, model: Scri
     received = list(reply)
     assert 0 < len(received) < 1000
     assert store.get_run(reply.run_id).status == "cancelled"
+
+
+def test_an_answer_is_answering_until_it_is_stored(
+    chat: ChatService, store: Store, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page that looks while the answer is being stored must find it somewhere:
+    # still answering (with all it said) until its message is committed.
+    model.enqueue(chunks=["Still", " here."])
+    conv = chat.start_conversation()
+    question = chat.add_user_message(conv.id, "Hello?")
+    reply = chat.reply(question.id)
+    seen_while_storing: list[str | None] = []
+    store_events = store.append_many
+
+    def looking_first(*args: Any, **kwargs: Any) -> Any:
+        live = chat.answering(question.id)
+        seen_while_storing.append(live.partial if live is not None else None)
+        return store_events(*args, **kwargs)
+
+    monkeypatch.setattr(store, "append_many", looking_first)
+    assert "".join(reply) == "Still here."
+    assert seen_while_storing == ["Still here."]
+    assert chat.answering(question.id) is None
+    assert [m.content for m in store.conversation_messages(conv.id)] == ["Hello?", "Still here."]
 
 
 def test_regenerate_adds_a_sibling_and_marks_the_first_answer(

@@ -354,9 +354,13 @@ class ChatService:
                 yield from call
             finally:
                 call.close()
-                with self._live_lock:
-                    self._live.pop(reply.run_id, None)
-                self._record(reply)
+                # Listed as answering until its run and message are stored: a page
+                # that looks in between sees the answer so far, never nothing.
+                try:
+                    self._record(reply)
+                finally:
+                    with self._live_lock:
+                        self._live.pop(reply.run_id, None)
 
     def _record(self, reply: Reply) -> None:
         conversation = reply.conversation
