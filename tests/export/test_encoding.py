@@ -8,8 +8,8 @@ from pathlib import Path
 
 from tests.export.conftest import read_jsonl
 from tuneback.domain import ChatMessage, Run, RunCompleted
+from tuneback.domain.json_encoding import json_bytes, json_text
 from tuneback.export import export_dataset
-from tuneback.export.encoding import json_bytes, json_text
 from tuneback.storage import Store
 
 BIG = 2**70 + 1

@@ -111,24 +111,27 @@ Python gives up, and no honest client nests this deep.
 """
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
 def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     """True when ``value`` nests dicts and lists more than ``limit`` levels deep.
 
     A loop over an explicit stack, not a recursion, so that any depth is measured
     safely: this is the check that keeps the recursive code that follows safe.
     """
+    if not isinstance(value, _CONTAINERS):
+        return False
+    # Only containers are stacked: most values are flat, and each scalar
+    # skipped here is one the loop never has to visit.
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: Any = item.values()
-        elif isinstance(item, list | tuple):
-            children = item
-        else:
-            continue
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children)
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, _CONTAINERS):
+                stack.append((child, depth + 1))
     return False
 
 

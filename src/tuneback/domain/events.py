@@ -9,7 +9,6 @@ anything that would not read back equal.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from typing import Annotated, Any, ClassVar
@@ -30,6 +29,7 @@ from tuneback.domain.comparison import Comparison
 from tuneback.domain.conversation import Conversation, Message, ProjectSettings
 from tuneback.domain.dataset import Dataset, DatasetItem
 from tuneback.domain.feedback import Feedback, FeedbackConfig, FeedbackKey
+from tuneback.domain.json_encoding import json_loads
 from tuneback.domain.review import AnnotationTask, ReviewQueue
 from tuneback.domain.run import Run
 from tuneback.errors import ValidationError
@@ -380,7 +380,7 @@ def encode_payload(payload: EventPayload) -> str:
     if "\\u0000" in text and (problem := _first_unstorable(payload, ())) is not None:
         raise _refusal_at(payload, *problem)
     try:
-        read_back = parse_payload(payload.type, payload.version, json.loads(text))
+        read_back = parse_payload(payload.type, payload.version, json_loads(text))
     except ValidationError as exc:
         raise _refusal(
             payload, f"{exc.message} (once stored and read back)", details=exc.details

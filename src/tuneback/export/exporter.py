@@ -21,9 +21,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from tuneback.domain.json_encoding import json_bytes
 from tuneback.errors import ValidationError
 from tuneback.export.dedup import SeenRows, fingerprint
-from tuneback.export.encoding import json_bytes
 from tuneback.export.filters import ExportFilters, ExportRules
 from tuneback.export.formats import ExportFormat, get_format
 from tuneback.export.paths import output_directory, output_file

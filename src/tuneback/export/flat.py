@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from tuneback.export.encoding import json_text
+from tuneback.domain.json_encoding import json_text
 from tuneback.export.filters import ExportRules
 from tuneback.export.rows import Records, Row, Source
 from tuneback.storage import Store

@@ -32,8 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from tuneback.domain.json_encoding import json_bytes, json_text
 from tuneback.errors import ConfigurationError
-from tuneback.export.encoding import json_bytes, json_text
 
 WRITERS: dict[str, str] = {
     "jsonl": "JSON lines, one row per line (what TRL and OpenAI read)",

@@ -218,12 +218,17 @@ class GroupCommit:
                 for n, e in enumerate(fresh)
             ]
 
-        # The projections do not read the number, so they go in before the tail
-        # is taken: writers in other processes do this part side by side.
-        Projector(conn, self._known_projects, self._inserts).apply(numbered(0))
-        self._dialect.hold_log_tail(conn)
-        last = int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
-        written = numbered(last + 1)
+        projector = Projector(conn, self._known_projects, self._inserts)
+        if self._dialect.writers_overlap:
+            # The projections do not read the number, so they go in before the
+            # tail is taken: writers in other processes do this part side by side.
+            projector.apply(numbered(0))
+            self._dialect.hold_log_tail(conn)
+            written = numbered(_last_seq(conn) + 1)
+        else:
+            # This writer already holds the whole file: number the events once.
+            written = numbered(_last_seq(conn) + 1)
+            projector.apply(written)
         self._inserts(
             conn,
             t.events,
@@ -250,6 +255,10 @@ class GroupCommit:
             rows = conn.execute(select(t.events).where(t.events.c.id.in_(chunk)))
             found.update((row.id, event_from_row(row)) for row in rows)
         return found
+
+
+def _last_seq(conn: Connection) -> int:
+    return int(conn.execute(select(func.coalesce(func.max(t.events.c.seq), 0))).scalar_one())
 
 
 def _rated(conn: Connection, event: PreparedEvent, pending: list[PreparedEvent]) -> bool:

@@ -13,7 +13,6 @@ Three things live here and nowhere else:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -42,6 +41,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from tuneback.domain.json_encoding import json_loads, json_text
 from tuneback.errors import ConfigurationError, StorageError, TuneBackError, ValidationError
 from tuneback.storage.sqlite_functions import register_sqlite_functions
 
@@ -78,7 +78,7 @@ class EncodedJson(str):
 def _serialize_json(value: Any) -> str:
     if isinstance(value, EncodedJson):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json_text(value)
 
 
 def parse_database_url(url: str) -> URL:
@@ -117,6 +117,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             pool_pre_ping=True,
             pool_recycle=3600,
             json_serializer=_serialize_json,
+            json_deserializer=json_loads,
         )
     except (NoSuchModuleError, ModuleNotFoundError) as exc:
         raise ConfigurationError(
@@ -133,6 +134,7 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         echo=echo,
         connect_args={"check_same_thread": False, "timeout": 30},
         json_serializer=_serialize_json,
+        json_deserializer=json_loads,
     )
 
     @event.listens_for(engine, "connect")
