@@ -4,7 +4,9 @@
   committed write) against a bare FastAPI endpoint that only parses the same
   body, both under uvicorn in a child process, driven by the same client;
 * ingest: ``POST /api/v1/ingest`` with batches of 500 runs, in events/s, against
-  ``Store.append_many`` of the same batches with no HTTP at all.
+  ``Store.append_many`` of the same batches with no HTTP at all, and against raw
+  inserts of the same rows (one plain table, one ``executemany`` and commit per
+  batch): the ceiling the issue's "50% of raw" is measured against.
 
 Both on SQLite and PostgreSQL. Prints each rate and the ratio.
 
@@ -188,9 +190,49 @@ def bench_feedback(url: str, dialect: str, requests: int, concurrency: int) -> f
     return rate
 
 
+RAW_COLUMNS = (
+    "id",
+    "model",
+    "inputs",
+    "output",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+)
+
+
+def raw_inserts(store: Store, batches: list[list[dict[str, Any]]]) -> float:
+    """Rows/s inserting ``batches`` into a plain table: a commit per batch, JSON as text."""
+    import orjson
+    from sqlalchemy import Column, Float, Integer, MetaData, String, Table, Text
+
+    table = Table(
+        "bench_raw_runs",
+        MetaData(),
+        Column("id", String, primary_key=True),
+        Column("model", String),
+        Column("inputs", Text),
+        Column("output", Text),
+        Column("latency_ms", Float),
+        Column("prompt_tokens", Integer),
+        Column("completion_tokens", Integer),
+    )
+    table.create(store.engine)
+    start = time.perf_counter()
+    for items in batches:
+        rows = [
+            {c: orjson.dumps(i[c]).decode() if c == "inputs" else i[c] for c in RAW_COLUMNS}
+            for i in items
+        ]
+        with store.engine.begin() as conn:
+            conn.execute(table.insert(), rows)
+    return sum(map(len, batches)) / (time.perf_counter() - start)
+
+
 def bench_ingest(url: str, dialect: str, batches: int) -> None:
     with Store(url) as store:
         key = KeyService(store).create("bench").key
+        raw = raw_inserts(store, [run_items(BATCH) for _ in range(batches)])
         direct_batches = [run_items(BATCH) for _ in range(batches)]
         start = time.perf_counter()
         for items in direct_batches:
@@ -217,7 +259,8 @@ def bench_ingest(url: str, dialect: str, batches: int) -> None:
             api = batches * BATCH / (time.perf_counter() - start)
     print(
         f"  {dialect:10} ingest batches of {BATCH}: API {api:8.0f} events/s, "
-        f"store.append_many {direct:8.0f} events/s, ratio {api / direct:.2f}x"
+        f"store.append_many {direct:8.0f} events/s ({api / direct:.2f}x), "
+        f"raw inserts {raw:8.0f} rows/s ({api / raw:.2f}x)"
     )
 
 
@@ -232,16 +275,22 @@ def main() -> None:
             "TUNEBACK_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
         ),
     )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="skip the feedback POSTs (bench_http.py drives those with wrk)",
+    )
     args = parser.parse_args()
-    print(f"feedback POST, {args.requests} requests, {args.concurrency} in flight:")
-    with child_server("bare") as server:
-        bodies = feedback_bodies(["r"], args.requests)
-        bare = asyncio.run(hammer(server, "unused", bodies, args.concurrency))
-    print(f"  {'baseline':10} bare FastAPI endpoint parsing the body  {bare:8.0f} req/s")
-    for dialect in ("sqlite", "postgresql"):
-        with database(dialect, args.postgres) as url:
-            rate = bench_feedback(url, dialect, args.requests, args.concurrency)
-        print(f"  {dialect:10} ratio to the bare endpoint: {rate / bare:.2f}x")
+    if not args.ingest_only:
+        print(f"feedback POST, {args.requests} requests, {args.concurrency} in flight:")
+        with child_server("bare") as server:
+            bodies = feedback_bodies(["r"], args.requests)
+            bare = asyncio.run(hammer(server, "unused", bodies, args.concurrency))
+        print(f"  {'baseline':10} bare FastAPI endpoint parsing the body  {bare:8.0f} req/s")
+        for dialect in ("sqlite", "postgresql"):
+            with database(dialect, args.postgres) as url:
+                rate = bench_feedback(url, dialect, args.requests, args.concurrency)
+            print(f"  {dialect:10} ratio to the bare endpoint: {rate / bare:.2f}x")
     print("ingest:")
     for dialect in ("sqlite", "postgresql"):
         with database(dialect, args.postgres) as url:

@@ -8,16 +8,15 @@ its conversation's first day, retractions and forgetting people.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from tests.analytics.counting import assert_counts_match_the_runs, stored_runs, table_rows
 from tests.analytics.seed import START, seed
 from tuneback.domain import ChatMessage, FeedbackRetracted, Run, RunCompleted
 from tuneback.storage import Store, migrate, rollups
 from tuneback.storage import tables as t
-from tuneback.storage.analytics import Analytics, Window
+from tuneback.storage.analytics import Window
 
 RAGGED = START + timedelta(days=1, hours=3, minutes=17)
 
@@ -34,76 +33,14 @@ def _windows() -> list[Window]:
     ]
 
 
-def _stored_runs(store: Store) -> list[dict[str, Any]]:
-    r = t.runs.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(r.model, r.user, r.conversation_id, r.started_at, r.created_at).where(
-                r.project == "seeded"
-            )
-        ).mappings()
-        return [
-            {**row, "ran_at": (row["started_at"] or row["created_at"]).astimezone(UTC)}
-            for row in rows
-        ]
-
-
-def _expected(runs: list[dict[str, Any]], window: Window) -> dict[str, Any]:
-    """The summary's and the split's counts, from the runs themselves."""
-    inside = [
-        run
-        for run in runs
-        if (window.until is None or run["ran_at"] < window.until)
-        and (window.model is None or run["model"] == window.model)
-    ]
-    by_model: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for run in inside:
-        for dim in ("user", "conversation_id"):
-            if run[dim] is not None:
-                by_model[run["model"]][dim].add(run[dim])
-    return {
-        "conversations": len({r["conversation_id"] for r in inside} - {None}),
-        "users": len({r["user"] for r in inside} - {None}),
-        "by model": {
-            model: (len(sets["conversation_id"]), len(sets["user"]))
-            for model, sets in by_model.items()
-        },
-    }
-
-
-def _answered(store: Store, window: Window) -> dict[str, Any]:
-    analytics = Analytics(store)
-    summary = analytics.summary(window)
-    return {
-        "conversations": summary["conversations"],
-        "users": summary["users"],
-        "by model": {
-            row["raw_group"]: (row["conversations"], row["users"])
-            for row in analytics.split(window, "model")
-        },
-    }
-
-
-def _assert_counts_match_the_runs(store: Store) -> None:
-    runs = _stored_runs(store)
-    for window in _windows():
-        assert _answered(store, window) == _expected(runs, window), window
-
-
 def _firsts(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    with store.engine.connect() as conn:
-        return {
-            table.name: [
-                tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key))
-            ]
-            for table in (t.rollup_firsts, t.rollup_newcomers)
-        }
+    return table_rows(store, t.rollup_firsts, t.rollup_newcomers)
 
 
 def _firsts_of_the_runs(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """Both tables as they should be, computed from the stored runs."""
     first: dict[tuple[str, str, bool, str], datetime] = {}
-    for run in _stored_runs(store):
+    for run in stored_runs(store):
         day = run["ran_at"].replace(hour=0, minute=0, second=0, microsecond=0)
         for dim, value in (("conversation", run["conversation_id"]), ("user", run["user"])):
             if not value:
@@ -130,7 +67,7 @@ def _assert_firsts_are_right(store: Store) -> None:
 
 def test_counts_since_the_start_match_the_runs_through_every_change(store: Store) -> None:
     seeded = seed(store, runs=300)
-    _assert_counts_match_the_runs(store)
+    assert_counts_match_the_runs(store, _windows())
     _assert_firsts_are_right(store)
 
     # A run that happened before its conversation's first day moves that day back,
@@ -154,7 +91,7 @@ def test_counts_since_the_start_match_the_runs_through_every_change(store: Store
         created_at=RAGGED - timedelta(minutes=3),
     )
     store.append_many([RunCompleted(run=backdated), RunCompleted(run=late)])
-    _assert_counts_match_the_runs(store)
+    assert_counts_match_the_runs(store, _windows())
     _assert_firsts_are_right(store)
 
     current = seeded.current_feedback()
@@ -163,7 +100,7 @@ def test_counts_since_the_start_match_the_runs_through_every_change(store: Store
     )
     store.forget_user("bob", project="seeded")
     store.forget_user("zed", project="seeded")
-    _assert_counts_match_the_runs(store)
+    assert_counts_match_the_runs(store, _windows())
     _assert_firsts_are_right(store)
 
 

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
+from tests.analytics.counting import assert_counts_match_the_runs, stored_runs, table_rows
 from tests.analytics.seed import START, seed
 from tuneback.domain import ChatMessage, FeedbackRetracted, Run, RunCompleted
 from tuneback.storage import Store, migrate, rollups
 from tuneback.storage import tables as t
-from tuneback.storage.analytics import Analytics, Window
+from tuneback.storage.analytics import Window
 
 RAGGED = START + timedelta(days=1, hours=3, minutes=17)
 LAST = START + timedelta(days=12)
@@ -66,77 +65,14 @@ def _windows() -> list[Window]:
     ]
 
 
-def _stored_runs(store: Store) -> list[dict[str, Any]]:
-    r = t.runs.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(r.model, r.user, r.conversation_id, r.started_at, r.created_at).where(
-                r.project == "seeded"
-            )
-        ).mappings()
-        return [
-            {**row, "ran_at": (row["started_at"] or row["created_at"]).astimezone(UTC)}
-            for row in rows
-        ]
-
-
-def _expected(runs: list[dict[str, Any]], window: Window) -> dict[str, Any]:
-    """The summary's and the split's counts, from the runs themselves."""
-    inside = [
-        run
-        for run in runs
-        if (window.since is None or run["ran_at"] >= window.since)
-        and (window.until is None or run["ran_at"] < window.until)
-        and (window.model is None or run["model"] == window.model)
-    ]
-    by_model: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for run in inside:
-        for dim in ("user", "conversation_id"):
-            if run[dim] is not None:
-                by_model[run["model"]][dim].add(run[dim])
-    return {
-        "conversations": len({r["conversation_id"] for r in inside} - {None}),
-        "users": len({r["user"] for r in inside} - {None}),
-        "by model": {
-            model: (len(sets["conversation_id"]), len(sets["user"]))
-            for model, sets in by_model.items()
-        },
-    }
-
-
-def _answered(store: Store, window: Window) -> dict[str, Any]:
-    analytics = Analytics(store)
-    summary = analytics.summary(window)
-    return {
-        "conversations": summary["conversations"],
-        "users": summary["users"],
-        "by model": {
-            row["raw_group"]: (row["conversations"], row["users"])
-            for row in analytics.split(window, "model")
-        },
-    }
-
-
-def _assert_counts_match_the_runs(store: Store) -> None:
-    runs = _stored_runs(store)
-    for window in _windows():
-        assert _answered(store, window) == _expected(runs, window), window
-
-
 def _days(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    with store.engine.connect() as conn:
-        return {
-            table.name: [
-                tuple(row) for row in conn.execute(select(table).order_by(*table.primary_key))
-            ]
-            for table in (t.rollup_days, t.rollup_returns)
-        }
+    return table_rows(store, t.rollup_days, t.rollup_returns)
 
 
 def _days_of_the_runs(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """Both tables as they should be, computed from the stored runs."""
     days: dict[tuple[str, str, bool, str], set[datetime]] = defaultdict(set)
-    for run in _stored_runs(store):
+    for run in stored_runs(store):
         day = run["ran_at"].replace(hour=0, minute=0, second=0, microsecond=0)
         for dim, value in (("conversation", run["conversation_id"]), ("user", run["user"])):
             if value:
@@ -215,7 +151,7 @@ def test_window_counts_match_the_runs_through_every_change(store: Store) -> None
         created_at=START + timedelta(days=3, hours=1),
     )
     store.append_many([RunCompleted(run=late), RunCompleted(run=early)])
-    _assert_counts_match_the_runs(store)
+    assert_counts_match_the_runs(store, _windows())
     _assert_days_are_right(store)
 
     # A day filled in between two days a value ran, and a value's first day moved back.
@@ -238,7 +174,7 @@ def test_window_counts_match_the_runs_through_every_change(store: Store) -> None
         created_at=LAST,
     )
     store.append_many([RunCompleted(run=between), RunCompleted(run=earliest)])
-    _assert_counts_match_the_runs(store)
+    assert_counts_match_the_runs(store, _windows())
     _assert_days_are_right(store)
 
     current = seeded.current_feedback()
@@ -247,7 +183,7 @@ def test_window_counts_match_the_runs_through_every_change(store: Store) -> None
     )
     store.forget_user("bob", project="seeded")
     store.forget_user("eve", project="seeded")
-    _assert_counts_match_the_runs(store)
+    assert_counts_match_the_runs(store, _windows())
     _assert_days_are_right(store)
 
 
@@ -257,7 +193,7 @@ def test_forgetting_everyone_leaves_no_days(store: Store) -> None:
         store.append(RunCompleted(run=run))
     for user in ("ann", "bob", "cyd", "dee", "eve", "fay", "gus"):
         store.forget_user(user, project="seeded")
-    runs_left = _stored_runs(store)
+    runs_left = stored_runs(store)
     days = _days(store)
     # Runs without a user keep only their conversations' days.
     assert {row[1] for row in days["rollup_days"]} <= {"conversation"}

@@ -1,4 +1,4 @@
-"""JSON read at orjson's speed gives exactly what the standard library reads."""
+"""JSON read by the fast parser gives exactly what the standard library reads."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**80), max_value=2**80)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats()
     | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
@@ -27,6 +27,8 @@ values = st.recursive(
 def same(a: Any, b: Any) -> bool:
     """Equal with the same types all the way down (1 and 1.0 differ; -0.0 and 0.0 too)."""
     if isinstance(a, float) and isinstance(b, float):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
         return math.copysign(1, a) == math.copysign(1, b) and a == b
     if type(a) is not type(b):
         return False
@@ -37,9 +39,22 @@ def same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(map(_non_finite, value.values()))
+    if isinstance(value, list):
+        return any(map(_non_finite, value))
+    return False
+
+
 @given(values)
 def test_any_json_reads_back_as_the_standard_library_reads_it(value: Any) -> None:
-    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False), json_text(value)):
+    texts = [json.dumps(value), json.dumps(value, ensure_ascii=False)]
+    if not _non_finite(value):  # stored JSON never holds them: orjson writes null
+        texts.append(json_text(value))
+    for text in texts:
         assert same(json_loads(text), json.loads(text))
         assert same(json_loads(text.encode("utf-8", "surrogatepass")), json.loads(text))
 
@@ -49,7 +64,7 @@ def test_integers_beyond_64_bits_stay_integers() -> None:
     assert type(json_loads(f"[{2**64 - 1}]")[0]) is int
 
 
-def test_what_orjson_refuses_is_read_by_the_standard_library() -> None:
+def test_what_the_fast_parser_refuses_is_read_by_the_standard_library() -> None:
     assert json_loads('"a\\ud800"') == "a\ud800"
     assert math.isnan(json_loads("NaN"))
     assert json_loads('{"a":1,"a":2}') == {"a": 2}

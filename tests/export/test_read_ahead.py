@@ -7,6 +7,8 @@ the API answers with 503) instead of a hang or a silently short file.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -35,6 +37,29 @@ def test_a_stream_left_early_stops_its_reader(store: Store) -> None:
     again = [run.id for run in iter_scored_runs(store, RunSelection())]
     assert again == [f"run-{i:08d}" for i in range(RUNS)]
     assert readers() == []
+
+
+LEFT_OPEN = """
+import sys
+from tuneback.storage import Store
+from tuneback.storage.export_queries import RunSelection, iter_scored_runs
+
+runs = iter_scored_runs(Store(sys.argv[1], migrate_schema=False), RunSelection())
+next(runs)
+raise SystemExit("stopped with the stream still open")
+"""
+
+
+def test_a_program_that_stops_with_a_stream_open_still_exits(
+    store: Store, database_url: str
+) -> None:
+    # Nothing closes the stream before the interpreter waits for its threads:
+    # a reader the interpreter waited for would hang the program for good.
+    add_runs(store, 0, RUNS)
+    ended = subprocess.run(
+        [sys.executable, "-c", LEFT_OPEN, database_url], capture_output=True, text=True, timeout=60
+    )
+    assert (ended.returncode, ended.stderr.strip()) == (1, "stopped with the stream still open")
 
 
 def test_the_database_going_away_mid_stream_reaches_the_caller(store: Store) -> None:

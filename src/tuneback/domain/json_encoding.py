@@ -1,27 +1,27 @@
-"""JSON at orjson's speed, with the standard library for what orjson refuses.
+"""Fast JSON both ways, with the standard library for what the fast parts refuse.
 
 Every JSON column a write fills (a run's inputs, params and metadata, a
-feedback's value) and every exported row is encoded here. orjson is several
-times faster than :mod:`json`, which matters on the write path and at a million
-exported rows. It refuses a few things data can hold: integers beyond 64 bits
-(run metadata, feedback values), dict keys that are not strings, and text with
-a lone surrogate. Those are encoded by the standard library instead, with the
+feedback's value) and every exported row is encoded here, and every JSON column
+and stored payload is parsed here. Both fast parts are several times faster
+than :mod:`json`, which matters on the write path (each payload is read back
+before it is stored) and at a million exported rows.
+
+orjson refuses a few things data can hold: integers beyond 64 bits (run
+metadata, feedback values), dict keys that are not strings, and text with a
+lone surrogate. Those are encoded by the standard library instead, with the
 same compact separators, so the result is valid JSON either way and the common
-value pays for no check of its own.
+value pays for no check of its own. (orjson writes a non-finite number as null;
+no stored value holds one, since payloads that do are refused.)
 """
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Any
 
 import orjson
-
-_LONG_NUMBER = re.compile(r"[0-9]{19}")
-_LONG_NUMBER_BYTES = re.compile(rb"[0-9]{19}")
-"""Digits enough to exceed 64 bits: orjson would read such an integer as a float."""
+from pydantic_core import from_json
 
 
 def json_default(value: Any) -> str:
@@ -44,23 +44,18 @@ def json_text(data: Any) -> str:
 
 
 def json_loads(text: str | bytes) -> Any:
-    """Parse JSON exactly as :func:`json.loads` does, at orjson's speed where it can.
+    """Parse JSON exactly as :func:`json.loads` does, several times faster.
 
-    orjson refuses some of what the standard library reads (escaped lone
-    surrogates, ``NaN``) and reads integers beyond 64 bits as floats. Such text
-    (or any with 19 digits in a row, found in one scan) is read by the standard
-    library, so every reader gets the same values whichever parser read them.
+    pydantic's parser (the one every request body already goes through) keeps
+    integers beyond 64 bits exact and reads ``NaN`` and ``Infinity`` as the
+    standard library does; it refuses an escaped lone surrogate, which such
+    text is then read by the standard library for. Every reader gets the same
+    values whichever parser read them.
     """
-    if isinstance(text, str):
-        long = _LONG_NUMBER.search(text) is not None
-    else:
-        long = _LONG_NUMBER_BYTES.search(text) is not None
-    if not long:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text)
+    try:
+        return from_json(text, allow_inf_nan=True)
+    except ValueError:
+        return json.loads(text)
 
 
 def _standard_json_bytes(data: Any) -> bytes:

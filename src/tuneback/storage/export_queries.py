@@ -15,7 +15,6 @@ signals, corrections) never counts toward it.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from sqlalchemy.engine import Result
 from sqlalchemy.sql import Subquery
 
 from tuneback.domain.criteria import RunCriteria
+from tuneback.domain.json_encoding import json_loads
 from tuneback.errors import NotFoundError, ValidationError
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
@@ -190,14 +190,18 @@ def _read_ahead(execute: Callable[[], Result[Any]]) -> Iterator[Any]:
     the next batch; asked only once the caller has worked through the last one,
     the server and Python would take turns. Here the next batch is fetched while
     the caller works, and the thread ends with the stream (or when the caller
-    stops reading). SQLite gains nothing: its work happens in this process, under
-    a lock that this thread would have to win back after every row.
+    stops reading, or the program ends). SQLite gains nothing: its work happens
+    in this process, under a lock that this thread would have to win back after
+    every row.
     """
     batches: Queue[Any] = Queue(maxsize=1)
     stop = threading.Event()
+    main = threading.main_thread()
 
     def put(item: Any) -> bool:
-        while not stop.is_set():
+        # A program that ends with a stream left open waits for this thread
+        # before anything could close the stream: the main thread's end stops it.
+        while not stop.is_set() and main.is_alive():
             try:
                 batches.put(item, timeout=0.05)
                 return True
@@ -240,27 +244,22 @@ class _JsonDecoder:
     The training queries read ``inputs`` as text rather than through the JSON
     type: neighbouring rows often hold the same prompt (answers in one group,
     regenerations, samples of one question), and decoding it once saves the
-    most expensive step per row. The standard decoder keeps integers exact; its
-    ``raw_decode`` skips the search for whitespace around the value, which JSON
-    the database writes does not have (text that starts with some still decodes).
+    most expensive step per row.
     """
 
     def __init__(self) -> None:
         self._text: str | None = None
         self._value: Any = None
-        self._decode = json.JSONDecoder().raw_decode
 
     def __call__(self, text: str) -> Any:
         if text != self._text:
-            try:
-                value = self._decode(text)[0]
-            except json.JSONDecodeError:
-                value = json.loads(text)
-            self._text, self._value = text, value
+            self._text, self._value = text, json_loads(text)
         return self._value
 
 
-def _scored_run_columns(scores: Subquery, corrections: Subquery) -> list[ColumnElement[Any]]:
+def _scored_run_columns(
+    score: ColumnElement[Any], correction: ColumnElement[Any]
+) -> list[ColumnElement[Any]]:
     """The columns of :class:`ScoredRun`, in order (inputs as text, see :class:`_JsonDecoder`)."""
     r = t.runs.c
     return [
@@ -270,8 +269,8 @@ def _scored_run_columns(scores: Subquery, corrections: Subquery) -> list[ColumnE
         r.status,
         cast(r.inputs, Text).label("inputs"),
         r.output,
-        scores.c.score,
-        corrections.c.correction,
+        score,
+        correction,
     ]
 
 
@@ -287,7 +286,7 @@ def _scored_runs_query(selection: RunSelection) -> Select[Any]:
     scores = _scores(selection)
     corrections = _latest_corrections()
     return (
-        select(*_scored_run_columns(scores, corrections))
+        select(*_scored_run_columns(scores.c.score, corrections.c.correction))
         .select_from(t.runs)
         .outerjoin(scores, scores.c.run_id == r.id)
         .outerjoin(corrections, corrections.c.run_id == r.id)
@@ -310,16 +309,7 @@ def _corrected_runs_query(selection: RunSelection) -> Select[Any]:
         rated.append(f.key == selection.key)
     score = select(func.avg(f.score)).where(*rated).scalar_subquery()
     return (
-        select(
-            r.id,
-            r.project,
-            r.model,
-            r.status,
-            cast(r.inputs, Text).label("inputs"),
-            r.output,
-            score.label("score"),
-            corrections.c.correction,
-        )
+        select(*_scored_run_columns(score.label("score"), corrections.c.correction))
         .select_from(corrections)
         .join(t.runs, r.id == corrections.c.run_id)
         .where(*_run_filters(selection), *_score_filters(score, selection))
@@ -360,7 +350,7 @@ def _sibling_query(selection: RunSelection) -> Select[Any]:
     corrections = _latest_corrections()
     group = func.coalesce(m.parent_id, cast(r.inputs, String)).label("group_key")
     return (
-        select(*_scored_run_columns(scores, corrections), group)
+        select(*_scored_run_columns(scores.c.score, corrections.c.correction), group)
         .select_from(t.runs)
         .join(scores, scores.c.run_id == r.id)
         .outerjoin(corrections, corrections.c.run_id == r.id)
