@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ from tuneback.export.dedup import SeenRows, fingerprint
 from tuneback.export.filters import ExportFilters, ExportRules
 from tuneback.export.formats import ExportFormat, get_format
 from tuneback.export.paths import output_directory, output_file
-from tuneback.export.rows import DUPLICATE, Row, Skip
+from tuneback.export.rows import DUPLICATE, Records, Row, Skip, Source
 from tuneback.export.summary import ExportSummary, WrittenFile, ordered_reasons
 from tuneback.export.writers import (
     EXTENSIONS,
@@ -107,10 +108,11 @@ def export_dataset(
     seen = SeenRows(str(directory)) if dedup and spec.training else None
     sink = _RowSink(writers, split, seen)
     records_read = 0
+    opened = _OpenedAhead(spec.sources(store, selection, rules), counted=progress is not None)
     try:
-        for source in spec.sources(store, selection, rules):
+        for source in opened:
             if progress is not None:
-                progress.begin(source.description, source.count())
+                progress.begin(source.description, source.total)
             unreported = 0
             for records, outcomes in source.records():
                 records_read += records
@@ -144,6 +146,7 @@ def export_dataset(
             open_writer.discard()
         raise
     finally:
+        opened.close()
         sink.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
@@ -194,6 +197,93 @@ def _open_writer(spec: ExportFormat, writer: str, path: Path, *, raw_csv: bool) 
     if writer == "csv":
         return CsvWriter(path, spec.columns, raw=raw_csv)
     return ArrowWriter(path, spec.columns, stream=writer == "hf")
+
+
+class _Opening:
+    """A source being opened by helper threads: its count, and its query run up to its
+    first records.
+
+    Both wait on the database (SQLite sorts and PostgreSQL plans without Python's
+    lock), so the source before it is written meanwhile instead of after.
+    """
+
+    def __init__(self, source: Source, *, counted: bool) -> None:
+        self.description = source.description
+        self.total: int | None = None
+        self._records = source.records()
+        self._first: Any = _NOTHING
+        self._error: BaseException | None = None
+        self._threads = [threading.Thread(target=self._open, name="tuneback-export-open")]
+        if counted:
+            self._threads.append(
+                threading.Thread(target=self._count, args=(source,), name="tuneback-export-count")
+            )
+        for thread in self._threads:
+            thread.start()
+
+    def _open(self) -> None:
+        try:
+            self._first = next(self._records, _NOTHING)
+        except BaseException as error:  # raised where the records are read
+            self._error = error
+
+    def _count(self, source: Source) -> None:
+        try:
+            self.total = source.count()
+        except BaseException as error:
+            self._error = error
+
+    def _wait(self) -> None:
+        for thread in self._threads:
+            thread.join()
+
+    def records(self) -> Iterator[Records]:
+        self._wait()
+        if self._error is not None:
+            raise self._error
+        if self._first is not _NOTHING:
+            yield self._first
+            yield from self._records
+
+    def close(self) -> None:
+        self._wait()
+        close = getattr(self._records, "close", None)
+        if close is not None:  # a generator: closing it ends its stream
+            close()
+
+
+class _OpenedAhead:
+    """The format's sources in order, each opened while the one before it is written."""
+
+    def __init__(self, sources: Iterable[Source], *, counted: bool) -> None:
+        self._sources = iter(sources)
+        self._counted = counted
+        self._next = self._open_next()
+        self._current: _Opening | None = None
+
+    def _open_next(self) -> _Opening | None:
+        source = next(self._sources, None)
+        return None if source is None else _Opening(source, counted=self._counted)
+
+    def __iter__(self) -> Iterator[_Opening]:
+        while self._next is not None:
+            self._current, self._next = self._next, None
+            # Waiting for the current source's count first keeps threads few.
+            self._current._wait()
+            self._next = self._open_next()
+            yield self._current
+            self._current.close()
+            self._current = None
+
+    def close(self) -> None:
+        """Close whatever is still open (the export stopped early, or failed)."""
+        for opening in (self._current, self._next):
+            if opening is not None:
+                opening.close()
+        self._current = self._next = None
+
+
+_NOTHING = object()
 
 
 class _RowSink:
