@@ -6,6 +6,11 @@ keeps memory flat however many rows there are. The train/test split hashes
 each row's prompt (flat tables: its id), so it is the same on every run and
 every answer to one prompt lands in the same split.
 
+A format reads several sources in turn (DPO: comparisons, corrections, rated
+answers). Each is opened while the one before it is written: its count and its
+query up to the first rows run in helper threads, waiting on the database
+without Python's lock, so the sort behind a source costs no time of its own.
+
 Progress is reported every :data:`PROGRESS_STEP` records rather than each one,
 so a million-run export makes hundreds of calls to a progress bar, not a million.
 """
