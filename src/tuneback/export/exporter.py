@@ -113,8 +113,9 @@ def export_dataset(
     seen = SeenRows(str(directory)) if dedup and spec.training else None
     sink = _RowSink(writers, split, seen)
     records_read = 0
-    opened = _OpenedAhead(spec.sources(store, selection, rules), counted=progress is not None)
+    opened: _OpenedAhead | None = None
     try:
+        opened = _OpenedAhead(spec.sources(store, selection, rules), counted=progress is not None)
         for source in opened:
             if progress is not None:
                 progress.begin(source.description, source.total)
@@ -151,7 +152,8 @@ def export_dataset(
             open_writer.discard()
         raise
     finally:
-        opened.close()
+        if opened is not None:
+            opened.close()
         sink.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
