@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -206,6 +206,10 @@ def _open_writer(spec: ExportFormat, writer: str, path: Path, *, raw_csv: bool) 
     return ArrowWriter(path, spec.columns, stream=writer == "hf")
 
 
+_NOTHING: Any = object()
+"""What opening a source without a single record gives."""
+
+
 class _Opening:
     """A source being opened by helper threads: its count, and its query run up to its
     first records.
@@ -214,46 +218,30 @@ class _Opening:
     lock), so the source before it is written meanwhile instead of after.
     """
 
-    def __init__(self, source: Source, *, counted: bool) -> None:
+    def __init__(self, source: Source, helpers: ThreadPoolExecutor, *, counted: bool) -> None:
         self.description = source.description
-        self.total: int | None = None
         self._records = source.records()
-        self._first: Any = _NOTHING
-        self._error: BaseException | None = None
-        self._threads = [threading.Thread(target=self._open, name="tuneback-export-open")]
-        if counted:
-            self._threads.append(
-                threading.Thread(target=self._count, args=(source,), name="tuneback-export-count")
-            )
-        for thread in self._threads:
-            thread.start()
+        self._first = helpers.submit(next, self._records, _NOTHING)
+        self._count = helpers.submit(source.count) if counted else None
 
-    def _open(self) -> None:
-        try:
-            self._first = next(self._records, _NOTHING)
-        except BaseException as error:  # raised where the records are read
-            self._error = error
-
-    def _count(self, source: Source) -> None:
-        try:
-            self.total = source.count()
-        except BaseException as error:
-            self._error = error
-
-    def _wait(self) -> None:
-        for thread in self._threads:
-            thread.join()
+    @property
+    def total(self) -> int | None:
+        return None if self._count is None else self._count.result()
 
     def records(self) -> Iterator[Records]:
-        self._wait()
-        if self._error is not None:
-            raise self._error
-        if self._first is not _NOTHING:
-            yield self._first
+        first = self._first.result()  # raises what opening the source raised
+        if first is not _NOTHING:
+            yield first
             yield from self._records
 
+    def wait(self) -> None:
+        futures: list[Future[Any]] = [self._first]
+        if self._count is not None:
+            futures.append(self._count)
+        wait(futures)
+
     def close(self) -> None:
-        self._wait()
+        self.wait()
         close = getattr(self._records, "close", None)
         if close is not None:  # a generator: closing it ends its stream
             close()
@@ -265,18 +253,22 @@ class _OpenedAhead:
     def __init__(self, sources: Iterable[Source], *, counted: bool) -> None:
         self._sources = iter(sources)
         self._counted = counted
-        self._next = self._open_next()
+        # A source's count and its query: the most that ever run at once.
+        self._helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tuneback-export")
         self._current: _Opening | None = None
+        self._next = self._open_next()
 
     def _open_next(self) -> _Opening | None:
         source = next(self._sources, None)
-        return None if source is None else _Opening(source, counted=self._counted)
+        if source is None:
+            return None
+        return _Opening(source, self._helpers, counted=self._counted)
 
     def __iter__(self) -> Iterator[_Opening]:
         while self._next is not None:
             self._current, self._next = self._next, None
-            # Waiting for the current source's count first keeps threads few.
-            self._current._wait()
+            # The next source opens once this one is open, so two helpers are enough.
+            self._current.wait()
             self._next = self._open_next()
             yield self._current
             self._current.close()
@@ -288,9 +280,7 @@ class _OpenedAhead:
             if opening is not None:
                 opening.close()
         self._current = self._next = None
-
-
-_NOTHING = object()
+        self._helpers.shutdown()
 
 
 class _RowSink:
