@@ -10,13 +10,14 @@ day before ``a`` as its previous day: on the first of its days there. So the
 whole days' count is a sum of a few rows per day (:func:`distinct`).
 
 The hours and ragged edges around the whole days add their values that have no
-day there, looked up 500 at a time: users from the hourly rollups and the runs
-of the ragged edges, conversations from the runs. When most of the partial day
-before or after the whole days is in the window, its conversations are counted
-the other way round: the day's sum of those with no day in the whole days, less
-those that ran only in the part of the day outside the window (few, and a
-conversation's runs are found by its id). A week that ends late in a day, or
-starts early in one, so reads the runs of the short parts of its partial days.
+day there, counted in the database with one index probe of the days per value:
+users from the hourly rollups and the runs of the ragged edges, conversations
+from the runs. When most of the partial day before or after the whole days is
+in the window, its conversations are counted the other way round: the day's sum
+of those with no day in the whole days, less those that ran only in the part of
+the day outside the window (a conversation's runs are found by its id). A week
+that ends late in a day, or starts early in one, so reads the runs of the short
+parts of its partial days; one cut at noon reads the most.
 
 The tables are kept from the same differences as the rollups (:func:`keep`):
 a day that gains its first run of a value is put between that value's days
@@ -27,7 +28,7 @@ runs that are left.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal_column,
     or_,
     select,
     true,
@@ -49,7 +51,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
 from tuneback.storage.engine import Dialect
-from tuneback.storage.rollup_windows import WindowRollups
+from tuneback.storage.rollup_windows import Piece, WindowRollups
 from tuneback.storage.rollups import period_of, step_of
 
 Scope = tuple[bool, str]
@@ -367,51 +369,39 @@ def distinct(window: WindowRollups, dim: str, *, by_model: bool) -> dict[str, in
     assert first is not None
     lead, trail = pieces[: at[0]], pieces[at[0] + 1 :]
     every_model = not by_model and window.model is None
-
-    def scoped(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
-        return {("", value) for _, value in pairs} if every_model else pairs
-
+    unseen = _Unseen(window, dim, every_model, first, end)
     found = _returned(window, dim, every_model, first, first, end)
     after = trail[-1][2] if trail else None
     if dim == "conversation" and end is not None and after is not None:
         rest = end + step_of("d") - after
         if rest < after - end:
             # Most of the day after the whole days is in the window: its conversations
-            # with no day in the whole days are a sum too, less those that ran only
-            # after the window. A conversation has few runs, so whether it ran
-            # inside is looked up by conversation.
-            for model, n in _returned(
-                window, dim, every_model, first, end, end + step_of("d")
-            ).items():
-                found[model] = found.get(model, 0) + n
-            late = scoped(window.values_in(dim, [("raw", after, end + step_of("d"))]))
-            early = scoped(window.values_in(dim, lead))
-            outside = (late | early) - _inside(window, dim, late | early, first, end, every_model)
-            inside_trail = _ran_between(window, outside, end, after, every_model)
-            for sign, pairs in ((-1, late), (1, early)):
-                for model, _ in (pairs & outside) - inside_trail:
-                    found[model] = found.get(model, 0) + sign
+            # with no day in the whole days are a sum too, less those that ran on it
+            # only after the window; those of the part before the whole days count
+            # unless that sum has them. A conversation has few runs, so whether it
+            # ran in the window's part of the day is looked up by conversation.
+            _add(found, _returned(window, dim, every_model, first, end, end + step_of("d")))
+            late: list[Piece] = [("raw", after, end + step_of("d"))]
+            _add(found, unseen.count(late, not_ran=(end, after)), -1)
+            _add(found, unseen.count(lead, not_ran=(end, after)))
             return _shaped(found, by_model)
     since = lead[0][1] if lead else None
     day = first - step_of("d")
     if dim == "conversation" and since is not None and since - day < first - since:
-        # Most of the day before the whole days is in the window: its conversations
-        # with no day in the whole days are a sum too, less those that ran only
-        # before the window, and less those the runs after the whole days count.
-        for model, n in _before(window, dim, every_model, day, first, end).items():
-            found[model] = found.get(model, 0) + n
-        early = scoped(window.values_in(dim, [("raw", day, since)]))
-        late = scoped(window.values_in(dim, trail))
-        outside = (early | late) - _inside(window, dim, early | late, first, end, every_model)
-        inside_lead = _ran_between(window, outside, since, first, every_model)
-        for sign, pairs in ((-1, early - inside_lead), (-1, late & inside_lead), (1, late)):
-            for model, _ in pairs & outside:
-                found[model] = found.get(model, 0) + sign
+        # Most of the day before the whole days is in the window: the same the
+        # other way round, less those that ran on it only before the window.
+        _add(found, _before(window, dim, every_model, day, first, end))
+        early: list[Piece] = [("raw", day, since)]
+        _add(found, unseen.count(early, not_ran=(since, first)), -1)
+        _add(found, unseen.count(trail, not_ran=(since, first)))
         return _shaped(found, by_model)
-    seen = scoped(window.values_in(dim, lead + trail))
-    for model, _ in seen - _inside(window, dim, seen, first, end, every_model):
-        found[model] = found.get(model, 0) + 1
+    _add(found, unseen.count(lead + trail))
     return _shaped(found, by_model)
+
+
+def _add(found: dict[str, int], counts: dict[str, int], sign: int = 1) -> None:
+    for model, n in counts.items():
+        found[model] = found.get(model, 0) + sign * n
 
 
 def _shaped(found: dict[str, int], by_model: bool) -> dict[str, int]:
@@ -483,51 +473,67 @@ def _before(
     return found
 
 
-def _inside(
-    window: WindowRollups,
-    dim: str,
-    seen: set[tuple[str, str]],
-    first: datetime,
-    end: datetime | None,
-    every_model: bool,
-) -> set[tuple[str, str]]:
-    """Those of the (model, value) pairs ``seen`` around the whole days that ran on one
-    of them (``first`` to ``end``): the whole days have counted them already."""
-    d = t.rollup_days.c
-    models = sorted({model for model, _ in seen})
-    found: set[tuple[str, str]] = set()
-    values = sorted({value for _, value in seen})
-    for start in range(0, len(values), _CHUNK):
-        # The value, its scope and the days: a range of the primary key per value
-        # and model, however many days the value ran on outside the window.
-        query = select(d.model, d.value).where(
-            d.project == window.project,
-            d.dim == dim,
-            d.value.in_(values[start : start + _CHUNK]),
-            d.every_model == every_model,
-            d.model.in_(models),
-            d.period >= first,
-            *([d.period < end] if end is not None else []),
-        )
-        found.update((model, value) for model, value in window.conn.execute(query))
-    return found & seen
+class _Unseen:
+    """Counts, in the database, the users or conversations that ran around the whole
+    days ``first`` to ``end`` and on none of them (those the whole days' sum left out)."""
 
+    def __init__(
+        self,
+        window: WindowRollups,
+        dim: str,
+        every_model: bool,
+        first: datetime,
+        end: datetime | None,
+    ) -> None:
+        self.window, self.dim, self.every_model = window, dim, every_model
+        self.first, self.end = first, end
 
-def _ran_between(
-    window: WindowRollups,
-    seen: set[tuple[str, str]],
-    lo: datetime,
-    hi: datetime,
-    every_model: bool,
-) -> set[tuple[str, str]]:
-    """Those of the (model, conversation) pairs ``seen`` that ran from ``lo`` to ``hi``."""
-    r = t.runs.c
-    found: set[tuple[str, str]] = set()
-    values = sorted({value for _, value in seen})
-    for start in range(0, len(values), _CHUNK):
-        query = select(func.coalesce(r.model, ""), r.conversation_id).where(
-            r.conversation_id.in_(values[start : start + _CHUNK]), *window.runs_between(lo, hi)
-        )
-        for model, value in window.conn.execute(query):
-            found.add(("", value) if every_model else (model, value))
-    return found & seen
+    def count(
+        self, pieces: Sequence[Piece], not_ran: tuple[datetime, datetime] | None = None
+    ) -> dict[str, int]:
+        """Per model: those of ``pieces`` with no day in the whole days and, given
+        ``not_ran``, no run in it either (conversations only: found by their id).
+
+        Each is one index probe per value: the days by the value's key, a
+        conversation's runs by its id."""
+        window, every_model = self.window, self.every_model
+        values = window.values_query(self.dim, pieces)
+        if values is None:
+            return {}
+        v = values.subquery()
+        model: Any = "" if every_model else v.c.model
+        d = t.rollup_days.c
+        whole_days = [d.period >= self.first, *([d.period < self.end] if self.end else [])]
+        unseen = [
+            ~select(literal_column("1"))
+            .where(
+                d.project == window.project,
+                d.dim == self.dim,
+                d.value == v.c.value,
+                d.every_model == every_model,
+                d.model == model,
+                *whole_days,
+            )
+            .exists()
+        ]
+        if not_ran is not None:
+            other = t.runs.alias("other")
+            ran_at = t.run_time(other)
+            unseen.append(
+                ~select(literal_column("1"))
+                .where(
+                    other.c.conversation_id == v.c.value,
+                    other.c.project == window.project,
+                    ran_at >= not_ran[0],
+                    ran_at < not_ran[1],
+                    *([] if every_model else [func.coalesce(other.c.model, "") == model]),
+                )
+                .exists()
+            )
+        keys = [v.c.value] if every_model else [v.c.model, v.c.value]
+        pairs = select(*keys).where(*unseen).distinct().subquery()
+        if every_model:
+            n = window.conn.execute(select(func.count()).select_from(pairs)).scalar_one()
+            return {"": int(n)} if n else {}
+        query = select(pairs.c.model, func.count()).group_by(pairs.c.model)
+        return {model: int(n) for model, n in window.conn.execute(query)}

@@ -2,11 +2,13 @@
 
 :func:`cover` splits a window; :class:`WindowRollups` reads its stored rows and
 tallies its ragged edges from the runs with the same :func:`~tuneback.storage.rollups.tally`
-that keeps the rollups, so both halves count alike.
+that keeps the rollups, so both halves count alike. An edge that holds most of
+its hour is that hour's stored rows less the tally of the rest of the hour.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Select,
     and_,
     func,
     literal_column,
@@ -93,6 +96,16 @@ def in_piece(
     return found
 
 
+def _tally_of(row: Any) -> Tally:
+    """A stored rollup row's numbers, with its histograms."""
+    return Tally(
+        counts={name: row._mapping[name] for name in COUNTERS},
+        latency=row.latency,
+        ttft=row.ttft,
+        label=row.label,
+    )
+
+
 @dataclass(frozen=True)
 class Edges:
     """A window's ragged edges: those read as their whole hour's rollups, because no run
@@ -132,8 +145,9 @@ class WindowRollups:
             tallies = Tallies()
             for lo, hi in raw:
                 if (lo, hi) not in whole:
-                    tallies.add(tally(conn, runs_between(lo, hi), grains=("h",)))
-            edges = Edges(whole, tallies)
+                    tallies.add(self._edge(lo, hi))
+            # (Rows an edge read as its hour less the rest may be left with nothing.)
+            edges = Edges(whole, tallies.changes())
         self.found_edges, self.edges = edges, edges.tallies
         self.pieces: list[Piece] = []
         for kind, lo, hi in pieces:
@@ -157,6 +171,40 @@ class WindowRollups:
                     return False
         return True
 
+    def _edge(self, lo: datetime | None, hi: datetime | None) -> Tallies:
+        """What the runs of a ragged edge contribute: tallied from them or, when the
+        rest of its hour is the shorter part, as the hour's stored rows less the rest.
+        Either way an edge reads at most half an hour of runs."""
+        tallied = functools.partial(tally, self.conn, grains=("h",))
+        if lo is None or hi is None:
+            return tallied(self.runs_between(lo, hi))
+        start, end = _hour_around(lo)
+        rest = (start, lo) if hi == end else (hi, end) if lo == start and hi < end else None
+        if rest is None or hi - lo <= rest[1] - rest[0]:
+            return tallied(self.runs_between(lo, hi))
+        found = self._stored_hour(start)
+        found.add(tallied(self.runs_between(*rest)), -1)
+        return found
+
+    def _stored_hour(self, start: datetime) -> Tallies:
+        """The stored rows of one hour, of every dimension, with its score rows."""
+        found = Tallies()
+        end = start + step_of("h")
+        where = in_piece(t.rollups, self.project, "h", start, end)
+        if self.model is not None:
+            where.append(t.rollups.c.model == self.model)
+        for row in self.conn.execute(select(t.rollups).where(*where)):
+            key = (row.project, row.dim, row.grain, row.period, row.model, row.value)
+            found.rows[key] = _tally_of(row)
+        s = t.rollup_scores.c
+        where = in_piece(t.rollup_scores, self.project, "h", start, end)
+        if self.model is not None:
+            where.append(s.model == self.model)
+        for row in self.conn.execute(select(t.rollup_scores).where(*where)):
+            score_key = (row.project, row.grain, row.period, row.model, row.key, row.kind)
+            found.scores[(*score_key, row.score)] = int(row.ratings)
+        return found
+
     def _where(
         self, table: Any, dim: str | None = None, grains: Sequence[str] = GRAINS
     ) -> list[ColumnElement[bool]]:
@@ -177,15 +225,7 @@ class WindowRollups:
     def rows(self, dim: str) -> list[tuple[RowKey, Tally]]:
         """Every row of one dimension in the window, with its histograms."""
         found = [
-            (
-                (row.project, dim, row.grain, row.period, row.model, row.value),
-                Tally(
-                    counts={name: row._mapping[name] for name in COUNTERS},
-                    latency=row.latency,
-                    ttft=row.ttft,
-                    label=row.label,
-                ),
-            )
+            ((row.project, dim, row.grain, row.period, row.model, row.value), _tally_of(row))
             for row in self.conn.execute(select(t.rollups).where(*self._where(t.rollups, dim)))
         ]
         found += [(key, tally) for key, tally in self.edges.rows.items() if key[1] == dim]
@@ -235,28 +275,35 @@ class WindowRollups:
         return found + [(key[4:], n) for key, n in self.edges.scores.items()]
 
     def values_in(self, dim: str, pieces: Sequence[Piece]) -> set[tuple[str, str]]:
-        """(model, value) of the users or conversations (``dim``) that ran in ``pieces``:
-        users of whole hours from their hourly rollups, the rest from the runs."""
+        """(model, value) of the users or conversations (``dim``) that ran in ``pieces``."""
+        query = self.values_query(dim, pieces)
+        return set() if query is None else {(row[0], row[1]) for row in self.conn.execute(query)}
+
+    def values_query(self, dim: str, pieces: Sequence[Piece]) -> Select[Any] | None:
+        """A query of the different (model, value) pairs of :meth:`values_in`: users of
+        whole hours from their hourly rollups, the rest from the runs."""
         r, c = t.runs.c, t.rollups.c
         column = r.user if dim == "user" else r.conversation_id
-        parts: list[Any] = []
+        parts: list[Select[Any]] = []
         for kind, lo, hi in pieces:
             if dim == "user" and kind == "h":
                 where = in_piece(t.rollups, self.project, "h", lo, hi)
                 where += [c.dim == dim, c.value != ""]
                 where += [c.model == self.model] if self.model is not None else []
-                parts.append(select(c.model, c.value).where(*where))
+                parts.append(select(c.model.label("model"), c.value.label("value")).where(*where))
             else:
                 parts.append(
-                    select(func.coalesce(r.model, ""), column).where(
+                    select(func.coalesce(r.model, "").label("model"), column.label("value")).where(
                         *self.runs_between(lo, hi), column.is_not(None)
                     )
                 )
         if not parts:
-            return set()
+            return None
         # Told apart in the database: a day's hourly rows and runs repeat each pair often.
-        query: Any = union(*parts) if len(parts) > 1 else parts[0].distinct()
-        return {(row[0], row[1]) for row in self.conn.execute(query)}
+        if len(parts) == 1:
+            return parts[0].distinct()
+        both = union(*parts).subquery()
+        return select(both.c.model, both.c.value)
 
     def distinct(self, dim: str, *, by_model: bool) -> dict[str, int]:
         """How many different users or conversations the window holds, per model or

@@ -145,14 +145,14 @@ runs = Table(
 )
 
 
-def run_time() -> Any:
+def run_time(table: Any = runs) -> Any:
     """When a run happened: its start when the app gave one, else when it was recorded.
 
     Every time axis, window and sort over runs uses this, so runs logged later
     with their real ``started_at`` land on the day they ran; ``created_at`` stays
-    the ingest time.
+    the ingest time. ``table`` is ``runs`` or an alias of it.
     """
-    return func.coalesce(runs.c.started_at, runs.c.created_at)
+    return func.coalesce(table.c.started_at, table.c.created_at)
 
 
 # The same expression indexed, so a window over a big project stays a range scan.
