@@ -495,11 +495,16 @@ class _Unseen:
         ``not_ran``, no run in it either (conversations only: found by their id).
 
         Each is one index probe per value: the days by the value's key, a
-        conversation's runs by its id."""
+        conversation's runs by its id. (OFFSET 0 keeps PostgreSQL from turning a
+        probe into a join, which would hash every day of the whole days.)"""
         window, every_model = self.window, self.every_model
         values = window.values_query(self.dim, pieces)
         if values is None:
             return {}
+        if every_model:
+            # Probed once per value, not once per model it ran with.
+            each = values.subquery()
+            values = select(each.c.value).distinct()
         v = values.subquery()
         model: Any = "" if every_model else v.c.model
         d = t.rollup_days.c
@@ -514,6 +519,7 @@ class _Unseen:
                 d.model == model,
                 *whole_days,
             )
+            .offset(0)
             .exists()
         ]
         if not_ran is not None:
@@ -528,6 +534,7 @@ class _Unseen:
                     ran_at < not_ran[1],
                     *([] if every_model else [func.coalesce(other.c.model, "") == model]),
                 )
+                .offset(0)
                 .exists()
             )
         keys = [v.c.value] if every_model else [v.c.model, v.c.value]

@@ -32,6 +32,7 @@ from tuneback.storage.engine import Dialect
 from tuneback.storage.rollups import (
     COUNTERS,
     GRAINS,
+    HOURLY_DIMS,
     Grain,
     RowKey,
     Tallies,
@@ -191,6 +192,8 @@ class WindowRollups:
         found = Tallies()
         end = start + step_of("h")
         where = in_piece(t.rollups, self.project, "h", start, end)
+        # Every dimension named, so that the read is a few ranges of the primary key.
+        where.append(t.rollups.c.dim.in_(HOURLY_DIMS))
         if self.model is not None:
             where.append(t.rollups.c.model == self.model)
         for row in self.conn.execute(select(t.rollups).where(*where)):

@@ -61,6 +61,7 @@ NO_SCORE = -1.0
 DIMS = ("", "tag", "prompt", "user", "conversation")
 DIM_GRAINS: dict[str, tuple[Grain, ...]] = {"conversation": ("d",)}
 """Conversations are only counted, and only over whole days: partial days ask the runs."""
+HOURLY_DIMS = tuple(dim for dim in DIMS if "h" in DIM_GRAINS.get(dim, GRAINS))
 HISTOGRAMS = ("latency", "ttft")
 RUN_COUNTERS = ("runs", "errors", "prompt_tokens", "completion_tokens")
 FEEDBACK_COUNTERS = (
