@@ -141,6 +141,9 @@ def measure(dialect: str, store: Store, runs: int, raw: bool, recounted: bool = 
     end = START + timedelta(days=60, minutes=-23)
     week = Window("bench", since=end - timedelta(days=7), until=end)
     day = Window("bench", since=end - timedelta(days=1), until=end)
+    # A week asked at noon: both ends cut a day in half, with runs after its end.
+    noon = START + timedelta(days=59, hours=12, minutes=7)
+    noon_week = Window("bench", since=noon - timedelta(days=7), until=noon)
     everything = Window("bench")
 
     def baseline() -> None:
@@ -163,6 +166,8 @@ def measure(dialect: str, store: Store, runs: int, raw: bool, recounted: bool = 
         *both("over time by day, all time", lambda a: a.over_time(everything, "day")),
         *both("over time by hour, last 24 hours", lambda a: a.over_time(day, "hour")),
         *both("split by model, last 7 days", lambda a: a.split(week, "model")),
+        *both("summary, 7 days to 12:07", lambda a: a.summary(noon_week)),
+        *both("split by model, 7 days to 12:07", lambda a: a.split(noon_week, "model")),
         *both("split by model, all time", lambda a: a.split(everything, "model")),
         *both("ratings by user, all time", lambda a: a.ratings(everything, "user")),
         *both("ratings by tag, all time", lambda a: a.ratings(everything, "tag")),

@@ -34,10 +34,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Connection,
+    Exists,
     ScalarSelect,
     Select,
     Text,
+    and_,
     bindparam,
     delete,
     func,
@@ -494,53 +497,77 @@ class _Unseen:
         """Per model: those of ``pieces`` with no day in the whole days and, given
         ``not_ran``, no run in it either (conversations only: found by their id).
 
-        Each is one index probe per value: the days by the value's key, a
-        conversation's runs by its id. (OFFSET 0 keeps PostgreSQL from turning a
-        probe into a join, which would hash every day of the whole days.)"""
-        window, every_model = self.window, self.every_model
-        values = window.values_query(self.dim, pieces)
+        Each value is probed once over every model: the days by the value's key, a
+        conversation's runs by its id. Split by model, a value that ran on none of
+        them with any model is unseen with each model it ran with, so only the few
+        others are probed again per model.
+        """
+        values = self.window.values_query(self.dim, pieces)
         if values is None:
             return {}
-        if every_model:
-            # Probed once per value, not once per model it ran with.
-            each = values.subquery()
-            values = select(each.c.value).distinct()
-        v = values.subquery()
-        model: Any = "" if every_model else v.c.model
+        each = values.subquery()
+        unique = select(each.c.value).distinct().subquery()
+        if self.every_model:
+            unseen = select(unique.c.value).where(
+                ~self._whole_day(unique.c.value), *self._not_ran(unique.c.value, not_ran)
+            )
+            n = self.window.conn.execute(select(func.count()).select_from(unseen.subquery()))
+            found = n.scalar_one()
+            return {"": found} if found else {}
+        seen_any = select(unique.c.value).where(
+            or_(self._whole_day(unique.c.value), *self._ran(unique.c.value, not_ran))
+        )
+        unseen_here = and_(
+            ~self._whole_day(each.c.value, each.c.model),
+            *self._not_ran(each.c.value, not_ran, each.c.model),
+        )
+        query = (
+            select(each.c.model, func.count())
+            .where(or_(each.c.value.not_in(seen_any), unseen_here))
+            .group_by(each.c.model)
+        )
+        return {model: int(n) for model, n in self.window.conn.execute(query)}
+
+    def _whole_day(self, value: Any, model: Any = None) -> Exists:
+        """Whether the value ran on one of the whole days (with ``model``, or any).
+
+        (OFFSET 0 keeps PostgreSQL from turning a probe into a join, which would
+        hash every day of the whole days.)"""
         d = t.rollup_days.c
-        whole_days = [d.period >= self.first, *([d.period < self.end] if self.end else [])]
-        unseen = [
-            ~select(literal_column("1"))
+        return (
+            select(literal_column("1"))
             .where(
-                d.project == window.project,
+                d.project == self.window.project,
                 d.dim == self.dim,
-                d.value == v.c.value,
-                d.every_model == every_model,
-                d.model == model,
-                *whole_days,
+                d.value == value,
+                d.every_model == (model is None),
+                d.model == ("" if model is None else model),
+                d.period >= self.first,
+                *([d.period < self.end] if self.end else []),
             )
             .offset(0)
             .exists()
+        )
+
+    def _ran(
+        self, value: Any, between: tuple[datetime, datetime] | None, model: Any = None
+    ) -> list[Exists]:
+        """Whether the conversation ran ``between`` two moments (with ``model``, or any)."""
+        if between is None:
+            return []
+        other = t.runs.alias("other")
+        ran_at = t.run_time(other)
+        where = [
+            other.c.conversation_id == value,
+            other.c.project == self.window.project,
+            ran_at >= between[0],
+            ran_at < between[1],
         ]
-        if not_ran is not None:
-            other = t.runs.alias("other")
-            ran_at = t.run_time(other)
-            unseen.append(
-                ~select(literal_column("1"))
-                .where(
-                    other.c.conversation_id == v.c.value,
-                    other.c.project == window.project,
-                    ran_at >= not_ran[0],
-                    ran_at < not_ran[1],
-                    *([] if every_model else [func.coalesce(other.c.model, "") == model]),
-                )
-                .offset(0)
-                .exists()
-            )
-        keys = [v.c.value] if every_model else [v.c.model, v.c.value]
-        pairs = select(*keys).where(*unseen).distinct().subquery()
-        if every_model:
-            n = window.conn.execute(select(func.count()).select_from(pairs)).scalar_one()
-            return {"": int(n)} if n else {}
-        query = select(pairs.c.model, func.count()).group_by(pairs.c.model)
-        return {model: int(n) for model, n in window.conn.execute(query)}
+        if model is not None:
+            where.append(func.coalesce(other.c.model, "") == model)
+        return [select(literal_column("1")).where(*where).offset(0).exists()]
+
+    def _not_ran(
+        self, value: Any, between: tuple[datetime, datetime] | None, model: Any = None
+    ) -> list[ColumnElement[bool]]:
+        return [~ran for ran in self._ran(value, between, model)]
