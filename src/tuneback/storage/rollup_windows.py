@@ -175,7 +175,8 @@ class WindowRollups:
     def _edge(self, lo: datetime | None, hi: datetime | None) -> Tallies:
         """What the runs of a ragged edge contribute: tallied from them or, when the
         rest of its hour is the shorter part, as the hour's stored rows less the rest.
-        Either way an edge reads at most half an hour of runs."""
+        Either way an edge that ends or starts on the hour reads at most half an hour
+        of runs."""
         tallied = functools.partial(tally, self.conn, grains=("h",))
         if lo is None or hi is None:
             return tallied(self.runs_between(lo, hi))
@@ -277,14 +278,10 @@ class WindowRollups:
         ]
         return found + [(key[4:], n) for key, n in self.edges.scores.items()]
 
-    def values_in(self, dim: str, pieces: Sequence[Piece]) -> set[tuple[str, str]]:
-        """(model, value) of the users or conversations (``dim``) that ran in ``pieces``."""
-        query = self.values_query(dim, pieces)
-        return set() if query is None else {(row[0], row[1]) for row in self.conn.execute(query)}
-
     def values_query(self, dim: str, pieces: Sequence[Piece]) -> Select[Any] | None:
-        """A query of the different (model, value) pairs of :meth:`values_in`: users of
-        whole hours from their hourly rollups, the rest from the runs."""
+        """A query of the different (model, value) pairs of the users or conversations
+        (``dim``) that ran in ``pieces`` (None for no pieces): users of whole hours from
+        their hourly rollups, the rest from the runs."""
         r, c = t.runs.c, t.rollups.c
         column = r.user if dim == "user" else r.conversation_id
         parts: list[Select[Any]] = []
