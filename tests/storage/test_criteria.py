@@ -138,3 +138,13 @@ def test_has_names_every_kind_it_accepts() -> None:
         RunCriteria.model_validate({"has": "bogus"})
     with pytest.raises(ValueError, match="bogus"):
         RunCriteria.model_validate({"bogus": 1})
+
+
+def test_an_alias_of_the_runs_is_filtered_by_the_same_rules(seeded: Store) -> None:
+    """A correlated probe over a second copy of the runs selects what the table does."""
+    other = t.runs.alias("other")
+    with seeded.engine.connect() as conn:
+        for _, fields, expected in CASES:
+            criteria = RunCriteria.model_validate({"project": PROJECT, **fields})
+            query = select(other.c.id).where(*run_conditions(criteria, other))
+            assert set(conn.execute(query).scalars()) == expected, fields

@@ -21,7 +21,6 @@ from tuneback.domain.criteria import RunCriteria
 from tuneback.storage import tables as t
 from tuneback.storage.text_match import contains_text
 
-_runs = t.runs.c
 _fb = t.feedback.c
 
 
@@ -46,13 +45,13 @@ def _tag_in_sqlite(element: _tag_in, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(exists(select(1).select_from(each).where(each.c.value == tag)), **kw)
 
 
-def has_tag(tag: str) -> ColumnElement[bool]:
-    """The run carries ``tag``."""
-    return _tag_in(_runs.tags, cast(tag, Text))
+def has_tag(tag: str, table: Any = t.runs) -> ColumnElement[bool]:
+    """The run (of ``runs`` or an alias of it) carries ``tag``."""
+    return _tag_in(table.c.tags, cast(tag, Text))
 
 
-def _current_feedback(*where: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(_fb.run_id == _runs.id, _fb.current.is_(True), *where)
+def _current_feedback(runs: Any, *where: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(_fb.run_id == runs.id, _fb.current.is_(True), *where)
 
 
 def carries(kind: str) -> ColumnElement[bool]:
@@ -65,30 +64,34 @@ def carries(kind: str) -> ColumnElement[bool]:
     return or_(_fb.kind == kind, text.is_not(None))
 
 
-def run_conditions(criteria: RunCriteria) -> list[ColumnElement[bool]]:
-    """The conditions on ``runs`` that ``criteria`` sets (an empty list: every run)."""
-    c = criteria
+def run_conditions(criteria: RunCriteria, table: Any = t.runs) -> list[ColumnElement[bool]]:
+    """The conditions on ``runs`` that ``criteria`` sets (an empty list: every run).
+
+    ``table`` is ``runs`` or an alias of it, so a correlated subquery over a
+    second copy of the runs filters them by the same rules.
+    """
+    c, runs = criteria, table.c
     found: list[ColumnElement[bool]] = []
     for column, wanted in (
-        (_runs.project, c.project),
-        (_runs.user, c.user),
-        (_runs.conversation_id, c.conversation_id),
-        (_runs.status, c.status),
+        (runs.project, c.project),
+        (runs.user, c.user),
+        (runs.conversation_id, c.conversation_id),
+        (runs.status, c.status),
     ):
         if wanted is not None:
             found.append(column == wanted)
     if len(c.model) == 1:
-        found.append(_runs.model == c.model[0])
+        found.append(runs.model == c.model[0])
     elif c.model:
-        found.append(_runs.model.in_(list(c.model)))
+        found.append(runs.model.in_(list(c.model)))
     if c.since is not None:
-        found.append(t.run_time() >= c.since)
+        found.append(t.run_time(table) >= c.since)
     if c.until is not None:
-        found.append(t.run_time() < c.until)
+        found.append(t.run_time(table) < c.until)
     if c.tag is not None:
-        found.append(has_tag(c.tag))
+        found.append(has_tag(c.tag, table))
     if c.has_feedback is not None:
-        found.append(_current_feedback(_fb.key == c.has_feedback))
+        found.append(_current_feedback(runs, _fb.key == c.has_feedback))
     if c.min_score is not None or c.max_score is not None:
         scored: list[ColumnElement[bool]] = [_fb.score.is_not(None)]
         if c.score_key is not None:
@@ -97,30 +100,30 @@ def run_conditions(criteria: RunCriteria) -> list[ColumnElement[bool]]:
             scored.append(_fb.score >= c.min_score)
         if c.max_score is not None:
             scored.append(_fb.score <= c.max_score)
-        found.append(_current_feedback(*scored))
+        found.append(_current_feedback(runs, *scored))
     if c.has == "none":
-        found.append(~_current_feedback())
+        found.append(~_current_feedback(runs))
     elif c.has == "feedback":
-        found.append(_current_feedback(_fb.kind != "implicit"))
+        found.append(_current_feedback(runs, _fb.kind != "implicit"))
     elif c.has is not None:
-        found.append(_current_feedback(carries(c.has)))
+        found.append(_current_feedback(runs, carries(c.has)))
     if c.lacks is not None:
-        found.append(~_current_feedback(carries(c.lacks)))
+        found.append(~_current_feedback(runs, carries(c.lacks)))
     if c.min_latency_ms is not None:
-        found.append(_runs.latency_ms >= c.min_latency_ms)
+        found.append(runs.latency_ms >= c.min_latency_ms)
     if c.max_latency_ms is not None:
-        found.append(_runs.latency_ms <= c.max_latency_ms)
-    tokens = func.coalesce(_runs.prompt_tokens, 0) + func.coalesce(_runs.completion_tokens, 0)
+        found.append(runs.latency_ms <= c.max_latency_ms)
+    tokens = func.coalesce(runs.prompt_tokens, 0) + func.coalesce(runs.completion_tokens, 0)
     if c.min_tokens is not None:
         found.append(tokens >= c.min_tokens)
     if c.max_tokens is not None:
         found.append(tokens <= c.max_tokens)
     if c.text:
-        found.append(contains_text(_runs.output, cast(_runs.inputs, Text), text=c.text))
+        found.append(contains_text(runs.output, cast(runs.inputs, Text), text=c.text))
     if c.dataset_id is not None:
         items = t.dataset_items.c
         sources = select(items.source_run_id).where(
             items.dataset_id == c.dataset_id, items.source_run_id.is_not(None)
         )
-        found.append(_runs.id.in_(sources))
+        found.append(runs.id.in_(sources))
     return found

@@ -51,8 +51,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from tuneback.domain.criteria import RunCriteria
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInsert
+from tuneback.storage.criteria import run_conditions
 from tuneback.storage.engine import Dialect
 from tuneback.storage.rollup_windows import Piece, WindowRollups
 from tuneback.storage.rollups import period_of, step_of
@@ -556,13 +558,8 @@ class _Unseen:
         if between is None:
             return []
         other = t.runs.alias("other")
-        ran_at = t.run_time(other)
-        where = [
-            other.c.conversation_id == value,
-            other.c.project == self.window.project,
-            ran_at >= between[0],
-            ran_at < between[1],
-        ]
+        within = RunCriteria(project=self.window.project, since=between[0], until=between[1])
+        where = [other.c.conversation_id == value, *run_conditions(within, other)]
         if model is not None:
             where.append(func.coalesce(other.c.model, "") == model)
         return [select(literal_column("1")).where(*where).offset(0).exists()]
