@@ -20,6 +20,7 @@ from tests.client.servers import free_port
 from tests.integrations.test_gradio_blocks import BlocksChat
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
 from tuneback.integrations.gradio import text_of
+from tuneback.server.slow_clients import GRACEFUL_SHUTDOWN_SECONDS
 from tuneback.services.keys import KeyService
 from tuneback.storage import Store
 
@@ -96,6 +97,10 @@ def test_a_mounted_gradio_blocks_app_logs_into_the_server_it_runs_in(store_url_o
                 "user",
                 True,
             )
+            told_to_stop = time.monotonic()
+    # The client's heartbeat stream is still open: it is ended, not waited out for
+    # the server's whole graceful-shutdown timeout.
+    assert time.monotonic() - told_to_stop < GRACEFUL_SHUTDOWN_SECONDS / 2
     assert [text_of(m["content"]) for m in chat.messages] == ["Hi", "You said: Hi"]
     with Store(store_url_only) as store:
         # The key lived as long as the server.

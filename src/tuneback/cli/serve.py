@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from enum import StrEnum
 from functools import partial
@@ -250,9 +250,9 @@ def serve(
         for url in share_urls(settings.host, settings.port):
             err.print(f"  open {url}{'compare' if arena else ''}")
         err.print(access_line)
-        sent_first: Callable[[], object] | None = None
+        stop_first: Callable[[], Awaitable[object]] | None = None
         if gradio is not None:
-            gradio_key, sent_first = mount_gradio_app(
+            gradio_key, stop_first = mount_gradio_app(
                 application, store, settings, gradio, gradio_path
             )
         config = uvicorn.Config(
@@ -263,7 +263,7 @@ def serve(
             **limits,
         )
         with suppress(KeyboardInterrupt):  # uvicorn raises Ctrl-C again once it has stopped
-            DrainingServer(config, sent_first).run()
+            DrainingServer(config, stop_first).run()
     finally:
         if gradio_key is not None:
             from tuneback.services.keys import KeyService
@@ -283,9 +283,10 @@ def loopback_url(host: str, port: int) -> str:
 
 def mount_gradio_app(
     application: FastAPI, store: Store, settings: Settings, spec: str, path: str
-) -> tuple[str | None, Callable[[], object]]:
+) -> tuple[str | None, Callable[[], Awaitable[object]]]:
     """Load the Gradio app ``spec`` and serve it at ``path``; the id of the key made for
-    it, and what sends the app's writes still queued (called before the server stops).
+    it, and what stops the app (awaited before the server stops): its writes still
+    queued are sent and its open streams ended.
 
     The app logs over loopback, as any app does, rather than calling the
     services in-process: its writes then pass the same key checks, rate limits
@@ -306,14 +307,14 @@ def mount_gradio_app(
         os.environ["TUNEBACK_API_KEY"] = made.key
         key_id = made.record.id
     try:
-        tracker = mount_gradio(application, load_blocks(spec), path)
+        mounted = mount_gradio(application, load_blocks(spec), path)
     except BaseException:
         if key_id is not None:
             KeyService(store).revoke(key_id, actor="tuneback serve --gradio")
         raise
     for url in share_urls(settings.host, settings.port):
         err.print(f"  gradio app {spec} at {url.rstrip('/')}/{path.strip('/')}/")
-    return key_id, partial(tracker.flush, GRADIO_DRAIN_SECONDS)
+    return key_id, partial(mounted.stop, GRADIO_DRAIN_SECONDS)
 
 
 GRADIO_DRAIN_SECONDS = 10.0

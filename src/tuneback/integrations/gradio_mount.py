@@ -10,10 +10,13 @@ and ``TUNEBACK_API_KEY`` at the server before the app is loaded.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import gradio as gr
 from fastapi import FastAPI
@@ -81,18 +84,33 @@ def check_mount_path(app: FastAPI, path: str) -> str:
     return cleaned
 
 
-def mount_gradio(app: FastAPI, demo: gr.Blocks, path: str) -> Tracker:
-    """Serve ``demo`` at ``path`` in ``app``, tracking it if it is not already; its tracker."""
+@dataclass(frozen=True)
+class MountedGradio:
+    """A Gradio app served inside tuneback's server: its tracker, and how it stops."""
+
+    tracker: Tracker
+    app: Any
+    """Gradio's own ASGI app, mounted at the path."""
+
+    async def stop(self, drain_seconds: float) -> None:
+        """Send the app's queued writes while the server still listens, then end the
+        browsers' heartbeat streams, which would otherwise hold the server's graceful
+        shutdown for its whole timeout."""
+        await asyncio.to_thread(self.tracker.flush, drain_seconds)
+        self.app.stop_event.set()
+
+
+def mount_gradio(app: FastAPI, demo: gr.Blocks, path: str) -> MountedGradio:
+    """Serve ``demo`` at ``path`` in ``app``, tracking it if it is not already."""
     path = check_mount_path(app, path)
     tracker = getattr(demo, "tuneback", None)
     if not isinstance(tracker, Tracker):
         tracker = track(demo).tuneback  # type: ignore[attr-defined]
         assert isinstance(tracker, Tracker)
     gr.mount_gradio_app(app, demo, path=path)
-    for route in app.routes:
-        if isinstance(route, Mount) and route.path == path:
-            route.app = GradioPagePolicy(route.app)
-    return tracker
+    [mount] = [r for r in app.routes if isinstance(r, Mount) and r.path == path]
+    gradio_app, mount.app = mount.app, GradioPagePolicy(mount.app)
+    return MountedGradio(tracker, gradio_app)
 
 
 class GradioPagePolicy:
@@ -110,4 +128,10 @@ class GradioPagePolicy:
         await self.app(scope, receive, send_with_policy if scope["type"] == "http" else send)
 
 
-__all__ = ["GRADIO_PAGE_POLICY", "check_mount_path", "load_blocks", "mount_gradio"]
+__all__ = [
+    "GRADIO_PAGE_POLICY",
+    "MountedGradio",
+    "check_mount_path",
+    "load_blocks",
+    "mount_gradio",
+]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -96,17 +96,19 @@ class ServerLimits:
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server that, told to stop, first runs ``before_stopping`` in a thread
-    while it still listens: an app inside it that sends its writes back over HTTP
-    (a mounted Gradio app) gets them in before the doors close."""
+    """uvicorn's server that, told to stop, first awaits ``before_stopping`` while it
+    still listens: an app inside it that sends its writes back over HTTP (a mounted
+    Gradio app) gets them in, and ends its endless streams, before the doors close."""
 
     def __init__(
-        self, config: uvicorn.Config, before_stopping: Callable[[], object] | None = None
+        self,
+        config: uvicorn.Config,
+        before_stopping: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         super().__init__(config)
         self.before_stopping = before_stopping
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         if self.before_stopping is not None:
-            await asyncio.to_thread(self.before_stopping)
+            await self.before_stopping()
         await super().shutdown(sockets)
