@@ -16,6 +16,7 @@ def projection_snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
         # Rollups count the other tables' rows; tests/storage/test_rollups.py checks them.
         for table in (table for table in t.PROJECTIONS if table not in t.ROLLUPS):
             order = list(table.primary_key.columns)
-            rows = conn.execute(select(table).order_by(*order)).mappings()
-            snapshot[table.name] = [dict(row) for row in rows]
+            result = conn.execute(select(table).order_by(*order))
+            names = list(result.keys())
+            snapshot[table.name] = [dict(zip(names, row, strict=True)) for row in result]
     return snapshot

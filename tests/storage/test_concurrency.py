@@ -19,7 +19,7 @@ from tuneback.storage import Store
 
 THREADS = 8
 PROCESSES = 4
-PER_WRITER = 1_500
+PER_WRITER = 500
 ROOT = Path(__file__).resolve().parents[2]
 
 
