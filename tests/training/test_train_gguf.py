@@ -6,6 +6,8 @@ session cache that every test here shares through ``XDG_CACHE_HOME``.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
 import sys
 from pathlib import Path
@@ -37,9 +39,21 @@ GREEDY = ModelOptions(temperature=0, max_tokens=12)
 
 @pytest.fixture(scope="session")
 def cache_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An ``XDG_CACHE_HOME`` whose tuneback/gguf already holds the de-quantised bundled model."""
-    home = tmp_path_factory.mktemp("cache-home")
-    dequantize_gguf(bundled_model_path(), home / "tuneback" / "gguf")
+    """An ``XDG_CACHE_HOME`` whose tuneback/gguf already holds the de-quantised bundled model.
+
+    One per test run: under pytest-xdist every worker's temporary directory sits in
+    the run's own, so the first worker de-quantises and the others wait for it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    run = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    home = run / "gguf-cache-home"
+    home.mkdir(exist_ok=True)
+    with (run / "gguf-cache-home.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = home / "done"
+        if not done.exists():
+            dequantize_gguf(bundled_model_path(), home / "tuneback" / "gguf")
+            done.touch()
     return home
 
 
@@ -58,6 +72,9 @@ def answer(spec: str) -> str:
     return "".join(chunks)
 
 
+# The database only hands over the rows to train on (the exports that read them are
+# tested on both databases); training the model once is enough.
+@pytest.mark.parametrize("dialect", ["sqlite"])
 def test_cli_trains_the_bundled_model_and_llama_cpp_answers_like_transformers(
     database_url: str, cached: Path, tmp_path: Path
 ) -> None:
