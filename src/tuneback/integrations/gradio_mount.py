@@ -6,6 +6,9 @@ under a path of the server with ``gr.mount_gradio_app``. Its answers and
 ratings reach the server the way any app's do, through the SDK over HTTP, so
 they pass the same keys, limits and checks; the caller points ``TUNEBACK_URL``
 and ``TUNEBACK_API_KEY`` at the server before the app is loaded.
+
+Gradio (five seconds to import) is imported only once there is an app to
+serve, so a missing file or a taken path is refused at once.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import gradio as gr
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from starlette.datastructures import MutableHeaders
@@ -26,7 +28,11 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tuneback.errors import ConfigurationError
-from tuneback.integrations.gradio import Tracker, track
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+    from tuneback.integrations.gradio import Tracker
 
 # Gradio's page runs its own inline scripts and styles and loads its fonts, which
 # the strict policy of tuneback's pages refuses: its pages get Gradio's own
@@ -58,6 +64,8 @@ def load_blocks(spec: str) -> gr.Blocks:
             module = importlib.import_module(where)
         except ModuleNotFoundError as exc:
             raise ConfigurationError(f"--gradio {spec!r}: no module {where} ({exc})") from exc
+    import gradio as gr
+
     demo = getattr(module, name, None)
     if not isinstance(demo, gr.Blocks):
         found = "nothing" if demo is None else f"a {type(demo).__name__}"
@@ -102,6 +110,10 @@ class MountedGradio:
 
 def mount_gradio(app: FastAPI, demo: gr.Blocks, path: str) -> MountedGradio:
     """Serve ``demo`` at ``path`` in ``app``, tracking it if it is not already."""
+    import gradio as gr
+
+    from tuneback.integrations.gradio import Tracker, track
+
     path = check_mount_path(app, path)
     tracker = getattr(demo, "tuneback", None)
     if not isinstance(tracker, Tracker):
