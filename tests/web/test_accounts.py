@@ -107,6 +107,7 @@ def test_a_chat_for_accounts_sends_guests_to_sign_in(
     assert conversation.user == "user-ada"
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"])  # the page, not the database, is under test
 def test_screenshots_of_the_sign_in_page(browser: Browser, site: tuple[str, Seeded]) -> None:
     url, _ = site
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 from tests.visitors import open_pages_sync, page_identity
@@ -445,6 +446,7 @@ def test_rename_and_delete_refuse_bad_input_and_other_peoples_conversations(
     ]
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"])  # the page, not the database, is under test
 def test_screenshots(browser: Browser, live_server: LiveServer, dialect: str) -> None:
     """The chat with branches, code and a table, at desktop and phone width, light and dark."""
     live_server.scripted.enqueue("A first try.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.visitors import open_pages_sync, page_identity
@@ -249,6 +250,7 @@ def test_the_page_shows_the_model_loading(browser: Browser, store: Store) -> Non
         page.close()
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"])  # the page, not the database, is under test
 def test_screenshots(browser: Browser, live_server: LiveServer, dialect: str) -> None:
     """Desktop and phone pictures of the chat, light and dark, for people to look at."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

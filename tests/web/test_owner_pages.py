@@ -116,6 +116,7 @@ def test_pages_have_json_twins(page: Page, site: tuple[str, Seeded]) -> None:
     assert detail.json()["run"]["id"] == run.id
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"])  # the page, not the database, is under test
 def test_screenshots_of_the_owner_pages(
     browser: Browser, site: tuple[str, Seeded], dialect: str
 ) -> None:
