@@ -19,7 +19,7 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -31,6 +31,7 @@ from tuneback.errors import ConfigurationError
 
 if TYPE_CHECKING:
     import gradio as gr
+    from gradio.routes import App
 
     from tuneback.integrations.gradio import Tracker
 
@@ -97,7 +98,7 @@ class MountedGradio:
     """A Gradio app served inside tuneback's server: its tracker, and how it stops."""
 
     tracker: Tracker
-    app: Any
+    app: App
     """Gradio's own ASGI app, mounted at the path."""
 
     async def stop(self, drain_seconds: float) -> None:
@@ -111,6 +112,7 @@ class MountedGradio:
 def mount_gradio(app: FastAPI, demo: gr.Blocks, path: str) -> MountedGradio:
     """Serve ``demo`` at ``path`` in ``app``, tracking it if it is not already."""
     import gradio as gr
+    from gradio.routes import App
 
     from tuneback.integrations.gradio import Tracker, track
 
@@ -121,7 +123,9 @@ def mount_gradio(app: FastAPI, demo: gr.Blocks, path: str) -> MountedGradio:
         assert isinstance(tracker, Tracker)
     gr.mount_gradio_app(app, demo, path=path)
     [mount] = [r for r in app.routes if isinstance(r, Mount) and r.path == path]
-    gradio_app, mount.app = mount.app, GradioPagePolicy(mount.app)
+    gradio_app = mount.app
+    assert isinstance(gradio_app, App)
+    mount.app = GradioPagePolicy(gradio_app)
     return MountedGradio(tracker, gradio_app)
 
 
