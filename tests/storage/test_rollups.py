@@ -13,9 +13,11 @@ import pytest
 from sqlalchemy import select
 
 from tests.analytics.seed import MODELS, START, Seeded, seed
+from tests.storage.snapshot import projection_snapshot
 from tuneback.domain import (
     ChatMessage,
     Conversation,
+    ConversationRenamed,
     ConversationStarted,
     Feedback,
     FeedbackRecorded,
@@ -205,6 +207,91 @@ def test_rollups_follow_people_changing_their_votes(store: Store) -> None:
     summary = Analytics(store).summary(Window("votes"))
     assert summary["runs"] == 6
     assert summary["feedback"] == len(store.feedback_for_runs([run.id for run in runs]))
+
+
+def test_a_retraction_in_a_batch_ends_as_it_would_alone(store: Store) -> None:
+    # Replayed, the log below is one batch: retractions wait in it beside the
+    # runs, ratings and conversations they touch. Every case must end as it did
+    # when each event was written alone.
+    asked = [ChatMessage(role="user", content="x")]
+
+    def answer(conversation: Conversation | None = None) -> Run:
+        return Run(
+            project="seeded",
+            conversation_id=conversation.id if conversation else None,
+            model="alpha",
+            user="u",
+            inputs=asked,
+            latency_ms=5.0,
+            created_at=START,
+        )
+
+    def rate(user: str, run: Run | None = None, talk: Conversation | None = None) -> Feedback:
+        return Feedback(
+            project="seeded",
+            run_id=run.id if run else None,
+            conversation_id=talk.id if talk else None,
+            key="thumbs",
+            value="up",
+            score=1.0,
+            user=user,
+        )
+
+    talk, aside, late = (
+        Conversation(project="seeded", user=user, system_prompt="Be brief.", started_at=START)
+        for user in ("dee", "fay", "eve")
+    )
+    quiet, changed, undone, moved, fresh = answer(), answer(), answer(), answer(late), answer()
+    on_quiet, on_changed, on_moved = rate("ann", quiet), rate("bob", changed), rate("eve", moved)
+    unlogged = answer()
+    on_undone, before_its_run = rate("ida", undone), rate("jo", unlogged)
+    on_talk, on_aside = rate("dee", talk=talk), rate("fay", talk=aside)
+    again, in_batch = rate("bob", changed), rate("gus", fresh)
+
+    def retract(feedback: Feedback) -> FeedbackRetracted:
+        return FeedbackRetracted(project="seeded", feedback_id=feedback.id, user=feedback.user)
+
+    log = [
+        ConversationStarted(conversation=talk),
+        ConversationStarted(conversation=aside),
+        *(RunCompleted(run=run) for run in (quiet, changed, undone, moved)),
+        *(FeedbackRecorded(feedback=fb) for fb in (on_quiet, on_changed, on_undone, on_moved)),
+        *(FeedbackRecorded(feedback=fb) for fb in (on_talk, on_aside, before_its_run)),
+        # Renaming updates a stored row, so the batch is written here.
+        ConversationRenamed(project="seeded", conversation_id=talk.id, title="Written"),
+        RunCompleted(run=fresh),
+        FeedbackRecorded(feedback=rate("cyd", fresh)),
+        retract(on_quiet),  # nothing else waits on its run
+        RunCompleted(run=unlogged),
+        retract(before_its_run),  # its run is new here: counted once, when it goes in
+        retract(on_undone),
+        FeedbackRecorded(feedback=rate("ida", undone)),  # rated again: replaces nothing
+        FeedbackRecorded(feedback=again),
+        retract(on_changed),  # replaced by the re-rating before it, then retracted
+        FeedbackRecorded(feedback=in_batch),
+        retract(in_batch),  # the rating itself is waiting
+        ConversationStarted(conversation=late),
+        retract(on_moved),  # its run moves to the conversation's prompt in this batch
+        FeedbackRecorded(feedback=rate("dee", talk=talk)),
+        retract(on_talk),  # a rating of a conversation, replaced first
+        retract(on_aside),
+        FeedbackRecorded(feedback=rate("ann", quiet)),
+    ]
+    for event in log:
+        store.append(event)
+    alone = projection_snapshot(store)
+    counted = _rollup_rows(store)
+    assert counted == _recounted(store)
+    history = {fb.id: fb for fb in store.feedback_for_run(changed.id, history=True)}
+    assert history[on_changed.id].superseded_by == again.id
+    assert history[on_changed.id].retracted_at is not None
+    for run in (quiet, undone):  # a retracted rating is not replaced by the next one
+        replaced = [fb.superseded_by for fb in store.feedback_for_run(run.id, history=True)]
+        assert replaced == [None, None]
+
+    assert store.rebuild() == len(log)
+    assert projection_snapshot(store) == alone
+    assert _rollup_rows(store) == counted
 
 
 def test_concurrent_re_votes_on_one_run_count_it_rated_once(database_url: str) -> None:

@@ -7,7 +7,11 @@ the event.
 
 Plain inserts are buffered and written with one ``executemany`` per table;
 anything that reads or updates earlier rows flushes the buffer first, so events
-in one batch see each other in order.
+in one batch see each other in order. Two kinds of event flush only when the
+buffer holds the row they read: a retraction, its rating (it is written with
+the buffer, after the ratings that replace others); a dataset item, its
+dataset. A rating of a run or conversation with a retraction waiting flushes
+first. So a big batch of rating, retracting and curating stays one batch.
 """
 
 from __future__ import annotations
@@ -52,7 +56,6 @@ from tuneback.storage.rollups import (
     Rating,
     RollupChanges,
     runs_of_conversations,
-    runs_of_feedback,
 )
 
 
@@ -90,6 +93,12 @@ _STORED_RATERS = select(_fb.run_id, _fb.key, _fb.user).where(
     _fb.current.is_(True),
 )
 _CHUNK = 500
+_RATED_BY = select(_fb.run_id, _fb.conversation_id).where(_fb.id == bindparam("p_id"))
+_RETRACT = (
+    update(t.feedback)
+    .where(_fb.id == bindparam("p_id"), _fb.retracted_at.is_(None))
+    .values(retracted_at=bindparam("p_at"), current=False)
+)
 _SUPERSEDE_ON_CONVERSATION = (
     update(t.feedback)
     .where(_fb.run_id.is_(None), _fb.conversation_id == bindparam("p_conversation"), _SAME_RATER)
@@ -110,6 +119,11 @@ class Projector:
         self._membership = MembershipChanges()
         self._rollups = RollupChanges()
         self._flushed_ratings: list[dict[str, Any]] = []
+        self._new_datasets: set[str] = set()
+        # Retractions of stored ratings, and what those rate: a new rating of
+        # one of these must wait until they are written.
+        self._retractions: list[dict[str, Any]] = []
+        self._retracting: set[tuple[str, str]] = set()
         self._handlers: dict[type[EventPayload], Callable[[Any, StoredEvent], None]] = {
             ConversationStarted: self._conversation_started,
             ConversationEnded: self._conversation_ended,
@@ -145,9 +159,11 @@ class Projector:
         # New runs are counted once they are in, with whatever rates them by
         # then. A rating of a stored run changes its rollups by its own numbers
         # and those of the rating it replaces. Runs that move to a conversation's
-        # system prompt are counted again, before and after.
+        # system prompt, and those with a rating retracted, are counted again,
+        # before and after.
         new_runs = {row["id"] for row in self._pending.get(t.runs, ())}
-        moved = self._runs_moved() - new_runs
+        retracted = {run for kind, run in self._retracting if kind == "run"}
+        moved = (self._runs_moved() | retracted) - new_runs
         with self._rollups.around(self._conn, moved):
             lost = self._write_pending()
             gained = [
@@ -188,7 +204,12 @@ class Projector:
         self._flushed_ratings = self._pending.get(t.feedback, [])
         for table, rows in self._pending.items():
             self._insert(self._conn, table, rows)
+        if self._retractions:
+            self._conn.execute(_RETRACT, self._retractions)
         self._pending.clear()
+        self._new_datasets.clear()
+        self._retractions.clear()
+        self._retracting.clear()
         return lost
 
     def _stored_raters(self) -> list[dict[str, Any]]:
@@ -260,6 +281,8 @@ class Projector:
 
     def _feedback_recorded(self, payload: FeedbackRecorded, event: StoredEvent) -> None:
         fb = payload.feedback
+        if _rated(fb.run_id, fb.conversation_id) in self._retracting:
+            self.flush()  # the rating it may replace is being retracted
         row = row_of(fb)
         row.update(superseded_by=None, retracted_at=None, current=True)
         if fb.user is not None:
@@ -297,19 +320,13 @@ class Projector:
             )
 
     def _feedback_retracted(self, payload: FeedbackRetracted, event: StoredEvent) -> None:
-        self.flush()
-        rated = runs_of_feedback(self._conn, [payload.feedback_id])
-        with self._rollups.around(self._conn, rated):
-            self._conn.execute(
-                update(t.feedback)
-                .where(
-                    and_(
-                        t.feedback.c.id == payload.feedback_id,
-                        t.feedback.c.retracted_at.is_(None),
-                    )
-                )
-                .values(retracted_at=payload.retracted_at, current=False)
-            )
+        stored = self._conn.execute(_RATED_BY, {"p_id": payload.feedback_id}).first()
+        if stored is None:
+            self.flush()  # the rating may be in the buffer
+            stored = self._conn.execute(_RATED_BY, {"p_id": payload.feedback_id}).first()
+        if stored is not None:
+            self._retractions.append({"p_id": payload.feedback_id, "p_at": payload.retracted_at})
+            self._retracting.add(_rated(*stored))
 
     def _comparison_recorded(self, payload: ComparisonRecorded, event: StoredEvent) -> None:
         comparison = payload.comparison
@@ -334,10 +351,12 @@ class Projector:
         row = row_of(payload.dataset)
         row["version"] = 0
         self._pending[t.datasets].append(row)
+        self._new_datasets.add(payload.dataset.id)
 
     def _dataset_item_added(self, payload: DatasetItemAdded, event: StoredEvent) -> None:
-        self.flush()
         item = payload.item
+        if item.dataset_id in self._new_datasets:
+            self.flush()  # the item reads its dataset's version
         if payload.new_version:
             version = self._conn.execute(
                 update(t.datasets)
@@ -437,6 +456,13 @@ class Projector:
 
     def _audit_recorded(self, payload: AuditRecorded, event: StoredEvent) -> None:
         """Audits live in the log only: ``tuneback events --type audit.recorded`` reads them."""
+
+
+def _rated(run_id: str | None, conversation_id: str | None) -> tuple[str, str]:
+    """What a rating rates: its run, or its conversation when it rates no run."""
+    if run_id is not None:
+        return ("run", run_id)
+    return ("conversation", conversation_id or "")
 
 
 def lock_keys(payload: EventPayload) -> list[str]:
