@@ -310,6 +310,33 @@ def test_concurrent_re_votes_on_one_run_count_it_rated_once(database_url: str) -
         assert _rollup_rows(first) == _recounted(first)
 
 
+def test_concurrent_retractions_and_ratings_of_one_run_count_it_rated_once(
+    database_url: str,
+) -> None:
+    # A retraction can leave a run unrated while another process rates it: the
+    # two must not both decide from what they saw before the other committed.
+    with Store(database_url) as first, Store(database_url) as second:
+        runs = [Run(project="votes", model="alpha", inputs=[], created_at=START) for _ in range(2)]
+        first.append_many(RunCompleted(run=run) for run in runs)
+
+        def write(store: Store, seed_value: int) -> None:
+            rng = random.Random(seed_value)
+            mine: list[Feedback] = []
+            for _ in range(40):
+                if mine and rng.random() < 0.5:
+                    gone = mine.pop(rng.randrange(len(mine)))
+                    store.append(
+                        FeedbackRetracted(project="votes", feedback_id=gone.id, user=gone.user)
+                    )
+                else:
+                    vote = _vote(rng, rng.choice(runs), [None])
+                    store.append(vote)
+                    mine.append(vote.feedback)
+
+        _two_each(write, first, second)
+        assert _rollup_rows(first) == _recounted(first)
+
+
 def test_forgetting_everyone_leaves_no_rollup_rows(store: Store) -> None:
     seed(store, runs=80)
     for user in ("ann", "bob", "cyd", "dee"):

@@ -42,7 +42,7 @@ from tuneback.errors import ConflictError, StorageError, TuneBackError
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
 from tuneback.storage.engine import WRITE_OPTION, Dialect, EncodedJson, describe_database_error
-from tuneback.storage.projections import Projector, lock_keys, rating_taken
+from tuneback.storage.projections import Projector, lock_keys, rating_taken, runs_rated_by
 from tuneback.storage.rows import event_from_row
 from tuneback.storage.writer import WriteRequest
 
@@ -143,7 +143,10 @@ class GroupCommit:
     def _write(self, group: list[WriteRequest]) -> list[Outcome]:
         events = [e for r in group for e in r.events]
         with self._transaction() as conn:
-            self._dialect.lock_slots(conn, (key for e in events for key in lock_keys(e.payload)))
+            payloads = [e.payload for e in events]
+            if self._dialect.writers_overlap:
+                rated = runs_rated_by(conn, payloads)
+                self._dialect.lock_slots(conn, (k for p in payloads for k in lock_keys(p, rated)))
             stored = self._lookup(conn, [e.id for e in events if e.given])
             outcomes: list[Outcome] = []
             fresh: list[PreparedEvent] = []

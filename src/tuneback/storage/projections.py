@@ -17,7 +17,7 @@ first. So a big batch of rating, retracting and curating stays one batch.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -465,11 +465,12 @@ def _rated(run_id: str | None, conversation_id: str | None) -> tuple[str, str]:
     return ("conversation", conversation_id or "")
 
 
-def lock_keys(payload: EventPayload) -> list[str]:
+def lock_keys(payload: EventPayload, runs_rated: Mapping[str, str]) -> list[str]:
     """The rows an event's projection reads and then changes, named for a narrow lock.
 
     Two writers touching the same one wait for each other; everything else
-    commits side by side.
+    commits side by side. ``runs_rated`` maps retracted feedback to the run it
+    rates (:func:`runs_rated_by`).
     """
     if isinstance(payload, FeedbackRecorded):
         # A run's rollups count it as rated or not by all its ratings together.
@@ -480,7 +481,9 @@ def lock_keys(payload: EventPayload) -> list[str]:
             keys.append(f"rating:{target}:{fb.key}:{fb.user}")
         return keys
     if isinstance(payload, FeedbackRetracted):
-        return [f"feedback:{payload.feedback_id}"]
+        # Taking a rating back may leave its run unrated: the run's lock, as a rating takes.
+        run_id = runs_rated.get(payload.feedback_id)
+        return [f"feedback:{payload.feedback_id}", *([f"rated:{run_id}"] if run_id else [])]
     if isinstance(payload, DatasetItemAdded):
         return [f"dataset:{payload.item.dataset_id}"]
     if isinstance(payload, DatasetItemRemoved):
@@ -492,6 +495,15 @@ def lock_keys(payload: EventPayload) -> list[str]:
     if isinstance(payload, ConversationEnded | ConversationRenamed | ConversationDeleted):
         return [f"conversation:{payload.conversation_id}"]
     return []
+
+
+def runs_rated_by(conn: Connection, payloads: Iterable[EventPayload]) -> dict[str, str]:
+    """The run each retracted rating among ``payloads`` rates (a rating's run never changes)."""
+    retracted = [p.feedback_id for p in payloads if isinstance(p, FeedbackRetracted)]
+    if not retracted:
+        return {}
+    found = select(_fb.id, _fb.run_id).where(_fb.id.in_(retracted), _fb.run_id.is_not(None))
+    return {row.id: row.run_id for row in conn.execute(found)}
 
 
 def rating_taken(conn: Connection, feedback: Feedback) -> bool:
