@@ -20,8 +20,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
 from targets import stores
 from tuneback.domain import (
     ChatMessage,
@@ -38,9 +36,7 @@ from tuneback.domain import (
     new_id,
 )
 from tuneback.storage import Store
-from tuneback.storage import tables as t
-from tuneback.storage.log import REBUILD_PAGE
-from tuneback.storage.rows import event_from_row
+from tuneback.storage.log import log_pages
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 USERS = [f"user-{n}" for n in range(50)]
@@ -83,8 +79,8 @@ def busy_log(runs: int, retract_share: float) -> list[EventPayload]:
             changed = rng.choice(recent[-20:])
             again = changed.model_copy(update={"id": new_id(), "score": 1.0, "value": "1.0"})
             log.append(FeedbackRecorded(feedback=again))
-        if len(recent) > 5_000 and rng.random() < retract_share * 2:
-            gone = recent.pop(rng.randrange(len(recent) - 5_000, len(recent) - 500))
+        if len(recent) > 1_000 and rng.random() < retract_share * 2:
+            gone = recent.pop(rng.randrange(max(0, len(recent) - 5_000), len(recent) - 500))
             log.append(FeedbackRetracted(project="bench", feedback_id=gone.id, user=gone.user))
         if n % 2_000 == 1_999:
             log.extend(
@@ -107,19 +103,8 @@ def example(dataset: Dataset, run: Run) -> DatasetItem:
 
 def read_log(store: Store) -> int:
     """The baseline: every page of the log read and decoded, as the rebuild reads it."""
-    read, after = 0, 0
     with store.engine.connect() as conn:
-        while True:
-            rows = conn.execute(
-                select(t.events)
-                .where(t.events.c.seq > after)
-                .order_by(t.events.c.seq)
-                .limit(REBUILD_PAGE)
-            ).all()
-            if not rows:
-                return read
-            read += sum(1 for _ in map(event_from_row, rows))
-            after = rows[-1].seq
+        return sum(len(events) for events in log_pages(conn))
 
 
 def timed(work: Callable[[], object], repeats: int) -> float:

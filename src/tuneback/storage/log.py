@@ -9,10 +9,10 @@ replays it into projections that match what the writes made.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, delete, func, select
 
 from tuneback.domain import (
     EventForgotten,
@@ -62,6 +62,19 @@ class NewEvent:
     id: str | None = None
     ensure: bool = False
     once: bool = False
+
+
+def log_pages(conn: Connection, page: int = REBUILD_PAGE) -> Iterator[list[StoredEvent]]:
+    """The whole log in order, ``page`` events at a time: what a rebuild replays."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(t.events).where(t.events.c.seq > after).order_by(t.events.c.seq).limit(page)
+        ).all()
+        if not rows:
+            return
+        yield [event_from_row(row) for row in rows]
+        after = rows[-1].seq
 
 
 def prepare(events: Iterable[EventPayload | NewEvent]) -> list[PreparedEvent]:
@@ -197,19 +210,9 @@ class EventLog:
                 self._known_projects.clear()
                 self._reset()
                 projector = Projector(conn, self._known_projects, self._inserts)
-                after = 0
-                while True:
-                    rows = conn.execute(
-                        select(t.events)
-                        .where(t.events.c.seq > after)
-                        .order_by(t.events.c.seq)
-                        .limit(REBUILD_PAGE)
-                    ).all()
-                    if not rows:
-                        break
-                    projector.apply(event_from_row(row) for row in rows)
-                    replayed += len(rows)
-                    after = rows[-1].seq
+                for events in log_pages(conn):
+                    projector.apply(events)
+                    replayed += len(events)
             return replayed
 
         return self._database.guard(work, "rebuild")
