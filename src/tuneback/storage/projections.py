@@ -120,6 +120,9 @@ class Projector:
         self._rollups = RollupChanges()
         self._flushed_ratings: list[dict[str, Any]] = []
         self._new_datasets: set[str] = set()
+        # Each dataset's version as this batch left it: only this transaction
+        # changes it while the dataset's lock (or SQLite's whole file) is held.
+        self._versions: dict[str, int] = {}
         # Retractions of stored ratings, and what those rate: a new rating of
         # one of these must wait until they are written.
         self._retractions: list[dict[str, Any]] = []
@@ -365,13 +368,16 @@ class Projector:
                 .returning(t.datasets.c.version)
             ).scalar_one_or_none()
         else:
-            version = self._conn.execute(
-                select(t.datasets.c.version).where(t.datasets.c.id == item.dataset_id)
-            ).scalar_one_or_none()
+            version = self._versions.get(item.dataset_id)
+            if version is None:
+                version = self._conn.execute(
+                    select(t.datasets.c.version).where(t.datasets.c.id == item.dataset_id)
+                ).scalar_one_or_none()
         if version is None:
             # Replayed logs were valid when written; an item for an unknown
             # dataset can only come from a bug, so refuse it loudly.
             raise LookupError(f"dataset {item.dataset_id} does not exist")
+        self._versions[item.dataset_id] = version
         row = row_of(item)
         row["version"] = version
         self._pending[t.dataset_items].append(row)
@@ -385,6 +391,7 @@ class Projector:
             )
         )
         if removed.rowcount:
+            self._versions.pop(payload.dataset_id, None)
             self._conn.execute(
                 update(t.datasets)
                 .where(t.datasets.c.id == payload.dataset_id)
@@ -396,6 +403,7 @@ class Projector:
         # the dataset's version and the task's progress read as they did before.
         if payload.dataset_id is not None:
             self.flush()
+            self._versions.pop(payload.dataset_id, None)
             self._conn.execute(
                 update(t.datasets)
                 .where(t.datasets.c.id == payload.dataset_id)
