@@ -3,8 +3,8 @@
 The log is what people rating answers leave behind: runs, ratings by several
 people, some of them changed, and some retracted later (between 500 and 5,000
 ratings later: on a busy server, the next few seconds), appended in groups of
-500 as group commit writes them; and a curator who adds each 2,000th stretch of
-500 answers to a dataset in one action. The rebuild replays it in pages
+500 as group commit writes them; and a curator who, every 2,000 runs, adds the
+last 500 answers to a dataset in one action. The rebuild replays it in pages
 into empty tables; the baseline is reading the same pages of the log and
 decoding every payload, measured in the same run, which any replay has to do.
 
