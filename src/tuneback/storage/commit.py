@@ -143,8 +143,8 @@ class GroupCommit:
     def _write(self, group: list[WriteRequest]) -> list[Outcome]:
         events = [e for r in group for e in r.events]
         with self._transaction() as conn:
-            payloads = [e.payload for e in events]
             if self._dialect.writers_overlap:
+                payloads = [e.payload for e in events]
                 rated = runs_rated_by(conn, payloads)
                 self._dialect.lock_slots(conn, (k for p in payloads for k in lock_keys(p, rated)))
             stored = self._lookup(conn, [e.id for e in events if e.given])

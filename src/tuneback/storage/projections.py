@@ -119,7 +119,6 @@ class Projector:
         self._membership = MembershipChanges()
         self._rollups = RollupChanges()
         self._flushed_ratings: list[dict[str, Any]] = []
-        self._new_datasets: set[str] = set()
         # Each dataset's version as this batch left it: only this transaction
         # changes it while the dataset's lock (or SQLite's whole file) is held.
         self._versions: dict[str, int] = {}
@@ -210,7 +209,6 @@ class Projector:
         if self._retractions:
             self._conn.execute(_RETRACT, self._retractions)
         self._pending.clear()
-        self._new_datasets.clear()
         self._retractions.clear()
         self._retracting.clear()
         return lost
@@ -354,11 +352,10 @@ class Projector:
         row = row_of(payload.dataset)
         row["version"] = 0
         self._pending[t.datasets].append(row)
-        self._new_datasets.add(payload.dataset.id)
 
     def _dataset_item_added(self, payload: DatasetItemAdded, event: StoredEvent) -> None:
         item = payload.item
-        if item.dataset_id in self._new_datasets:
+        if any(row["id"] == item.dataset_id for row in self._pending.get(t.datasets, ())):
             self.flush()  # the item reads its dataset's version
         if payload.new_version:
             version = self._conn.execute(
