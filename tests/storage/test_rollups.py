@@ -10,10 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from tests.analytics.seed import MODELS, START, Seeded, seed
-from tests.storage.snapshot import projection_snapshot
+from tests.storage.snapshot import projection_snapshot, table_rows
 from tuneback.domain import (
     ChatMessage,
     Conversation,
@@ -32,16 +31,7 @@ from tuneback.storage.analytics import Analytics, Window
 
 
 def _rollup_rows(store: Store) -> dict[str, list[dict[str, Any]]]:
-    with store.engine.connect() as conn:
-        return {
-            table.name: [
-                dict(row)
-                for row in conn.execute(
-                    select(table).order_by(*table.primary_key.columns)
-                ).mappings()
-            ]
-            for table in t.ROLLUPS
-        }
+    return table_rows(store, t.ROLLUPS)
 
 
 def _recounted(store: Store) -> dict[str, list[dict[str, Any]]]:

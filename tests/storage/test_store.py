@@ -1,3 +1,5 @@
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -98,6 +100,64 @@ def test_rebuild_reproduces_every_projection_exactly(store: Store) -> None:
     with Store(store.url.render_as_string(hide_password=False)) as again:
         assert again.rebuild() == 8 * len(conversation_events())
         assert projection_snapshot(again) == before
+
+
+@pytest.mark.parametrize("rewrite", ["rebuild", "forget"])
+def test_rewriting_the_projections_beside_writers_of_another_process(
+    database_url: str, rewrite: str
+) -> None:
+    # A writer in another process changes rows (a re-vote marks the vote it
+    # replaces) while rebuilds empty and refill every table, or the voter is
+    # forgotten: neither may undo the other or wait on the other for ever, so
+    # every vote is stored and the tables end as replaying the whole log makes them.
+    with Store(database_url) as rebuilding, Store(database_url) as voting:
+        for n in range(20):
+            rebuilding.append_many(conversation_events(n, user=f"user{n % 3}"))
+        runs = [Run(project="votes", inputs=[], output=str(n)) for n in range(4)]
+        voting.append_many(RunCompleted(run=run) for run in runs)
+        done = threading.Event()
+        failures: list[Exception] = []
+        voted = [0]
+
+        def revote() -> None:
+            n = 0
+            while not done.is_set():
+                run = runs[n % len(runs)]
+                value = ("up", "down")[n // len(runs) % 2]
+                feedback = Feedback(
+                    project="votes", run_id=run.id, key="thumbs", value=value, user="ann"
+                )
+                try:
+                    voting.append(FeedbackRecorded(feedback=feedback))
+                except Exception as exc:  # handed to the test's thread
+                    failures.append(exc)
+                    return
+                n += 1
+                voted[0] = n
+
+        writer = threading.Thread(target=revote)
+        writer.start()
+        try:
+            for _ in range(6):
+                # Votes go in between the rewrites (at least one), and during them.
+                seen, deadline = voted[0], time.monotonic() + 30
+                time.sleep(0.05)
+                while voted[0] == seen and not failures and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                if rewrite == "rebuild":
+                    rebuilding.rebuild()
+                else:
+                    rebuilding.forget_user("ann")
+        finally:
+            done.set()
+            writer.join()
+
+        assert failures == []
+        current = [len(voting.feedback_for_run(run.id)) for run in runs]
+        assert current == [1] * len(runs) if rewrite == "rebuild" else max(current) <= 1
+        written = projection_snapshot(rebuilding, rollups=True)
+        rebuilding.rebuild()
+        assert projection_snapshot(rebuilding, rollups=True) == written
 
 
 def test_retried_event_id_is_a_noop_returning_the_original(store: Store) -> None:

@@ -194,6 +194,9 @@ def describe_database_error(exc: DBAPIError, display_url: str) -> TuneBackError:
 # PostgreSQL's advisory locks are named by a key hashed with the schema's name,
 # so two schemas of one database never share a lock.
 _XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :key, 0))")
+_XACT_LOCK_SHARED = text(
+    "SELECT pg_advisory_xact_lock_shared(hashtextextended(current_schema() || :key, 0))"
+)
 _XACT_LOCKS = text(
     "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
     "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS slots"
@@ -280,6 +283,27 @@ class Dialect:
         """Hold the log's tail until ``conn``'s transaction ends (SQLite's write lock does)."""
         if self.postgres:
             conn.execute(_XACT_LOCK, {"key": "/log"})
+
+    def join_writers(self, conn: Connection) -> None:
+        """Write projections beside other writers until ``conn``'s transaction ends.
+
+        Taken before anything else a writer locks: :meth:`hold_projections` waits
+        for every writer that holds it, and keeps new ones out.
+        """
+        if self.postgres:
+            conn.execute(_XACT_LOCK_SHARED, {"key": "/projections"})
+
+    def hold_projections(self, conn: Connection) -> None:
+        """Keep every writer out of the projections and the log until the transaction ends.
+
+        For work that rewrites rows other writers may be changing (a rebuild, a
+        person forgotten): on PostgreSQL a writer changes projections before it
+        queues for the log's tail, so holding the tail alone would let its changes
+        land on rows this transaction deletes. SQLite's write lock does both.
+        """
+        if self.postgres:
+            conn.execute(_XACT_LOCK, {"key": "/projections"})
+            self.hold_log_tail(conn)
 
     def lock_slots(self, conn: Connection, keys: Iterable[str]) -> None:
         """Take the narrow locks named by ``keys`` until the transaction ends.

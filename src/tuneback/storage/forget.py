@@ -191,7 +191,7 @@ class _Forgetting:
     def run(self, conn: Connection, *, first: bool) -> bool:
         """One pass, in one transaction at the log's tail; whether it removed anything."""
         with conn.begin():
-            Dialect.of(conn).hold_log_tail(conn)
+            Dialect.of(conn).hold_projections(conn)
             self.read(conn)
             tombstones = list(self.pending.values())
             if first and not tombstones and not any(vars(self.owned).values()):

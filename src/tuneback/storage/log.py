@@ -203,8 +203,8 @@ class EventLog:
         def work() -> int:
             replayed = 0
             with self._database.writing() as conn:
-                # Writers queue at the log's tail until the rebuild commits.
-                self._database.dialect.hold_log_tail(conn)
+                # Writers wait until the rebuild commits, then write to what it rebuilt.
+                self._database.dialect.hold_projections(conn)
                 for table in reversed(t.PROJECTIONS):
                     conn.execute(delete(table))
                 self._known_projects.clear()
