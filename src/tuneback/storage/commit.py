@@ -144,7 +144,6 @@ class GroupCommit:
         events = [e for r in group for e in r.events]
         with self._transaction() as conn:
             if self._dialect.writers_overlap:
-                self._dialect.join_writers(conn)
                 payloads = [e.payload for e in events]
                 rated = runs_rated_by(conn, payloads)
                 self._dialect.lock_slots(conn, (k for p in payloads for k in lock_keys(p, rated)))

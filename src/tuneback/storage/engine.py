@@ -194,12 +194,15 @@ def describe_database_error(exc: DBAPIError, display_url: str) -> TuneBackError:
 # PostgreSQL's advisory locks are named by a key hashed with the schema's name,
 # so two schemas of one database never share a lock.
 _XACT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || :key, 0))")
-_XACT_LOCK_SHARED = text(
-    "SELECT pg_advisory_xact_lock_shared(hashtextextended(current_schema() || :key, 0))"
-)
-_XACT_LOCKS = text(
-    "SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || k, 0)) "
-    "FROM (SELECT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS slots"
+# A writer's locks, in one statement: first its share of the projections
+# (``hold_projections`` takes them whole), then the narrow ones, in sorted order.
+_WRITER_LOCKS = text(
+    "SELECT CASE WHEN shared"
+    " THEN pg_advisory_xact_lock_shared(hashtextextended(current_schema() || k, 0))"
+    " ELSE pg_advisory_xact_lock(hashtextextended(current_schema() || k, 0)) END "
+    "FROM (SELECT true AS shared, '/projections' AS k"
+    " UNION ALL SELECT false, '/' || k FROM unnest(CAST(:keys AS text[])) AS k"
+    " ORDER BY shared DESC, k) AS slots"
 )
 _TRY_SESSION_LOCK = text(
     "SELECT pg_try_advisory_lock(hashtextextended(current_schema() || :key, 0))"
@@ -284,17 +287,9 @@ class Dialect:
         if self.postgres:
             conn.execute(_XACT_LOCK, {"key": "/log"})
 
-    def join_writers(self, conn: Connection) -> None:
-        """Write projections beside other writers until ``conn``'s transaction ends.
-
-        Taken before anything else a writer locks: :meth:`hold_projections` waits
-        for every writer that holds it, and keeps new ones out.
-        """
-        if self.postgres:
-            conn.execute(_XACT_LOCK_SHARED, {"key": "/projections"})
-
     def hold_projections(self, conn: Connection) -> None:
-        """Keep every writer out of the projections and the log until the transaction ends.
+        """Keep every writer out of the projections and the log until the transaction ends
+        (each writer holds a share of them before it changes anything: :meth:`lock_slots`).
 
         For work that rewrites rows other writers may be changing (a rebuild, a
         person forgotten): on PostgreSQL a writer changes projections before it
@@ -306,15 +301,13 @@ class Dialect:
             self.hold_log_tail(conn)
 
     def lock_slots(self, conn: Connection, keys: Iterable[str]) -> None:
-        """Take the narrow locks named by ``keys`` until the transaction ends.
+        """Take a writer's locks until the transaction ends: the narrow ones named by
+        ``keys``, after a share of the projections that :meth:`hold_projections` waits for.
 
-        Taken in sorted order, so two writers cannot deadlock.
+        Taken in that order, and the narrow ones sorted, so two writers cannot deadlock.
         """
-        if not self.postgres:
-            return
-        wanted = sorted(set(keys))
-        if wanted:
-            conn.execute(_XACT_LOCKS, {"keys": wanted})
+        if self.postgres:
+            conn.execute(_WRITER_LOCKS, {"keys": sorted(set(keys))})
 
     def lock_whole_log(self, conn: Connection) -> None:
         """Keep every other writer out of the log until the transaction ends."""
