@@ -7,11 +7,17 @@ the event.
 
 Plain inserts are buffered and written with one ``executemany`` per table;
 anything that reads or updates earlier rows flushes the buffer first, so events
-in one batch see each other in order. Two kinds of event flush only when the
-buffer holds the row they read: a retraction, its rating (it is written with
-the buffer, after the ratings that replace others); a dataset item, its
-dataset. A rating of a run or conversation with a retraction waiting flushes
-first. So a big batch of rating, retracting and curating stays one batch.
+in one batch see each other in order. Some never do:
+
+* a retraction of a rating still in the buffer marks its row there; one of a
+  stored rating is written with the buffer, after the ratings that replace
+  others (a rating of a run or conversation with such a retraction waiting
+  flushes first);
+* a conversation ended, renamed or deleted changes its buffered row, or
+  updates the stored one (nothing in the buffer reads those columns);
+* a dataset item flushes only when the buffer holds its dataset.
+
+So a big batch of conversations, rating, retracting and curating stays one batch.
 """
 
 from __future__ import annotations
@@ -114,6 +120,9 @@ class Projector:
         self._insert = inserts
         self._known_projects = known_projects
         self._pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        # The buffered conversations and ratings by id: a later event of the same
+        # batch that changes one changes its row here instead of writing the buffer.
+        self._buffered: dict[tuple[Table, str], dict[str, Any]] = {}
         self._pending_ratings: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._supersede_stored: list[dict[str, Any]] = []
         self._membership = MembershipChanges()
@@ -209,6 +218,7 @@ class Projector:
         if self._retractions:
             self._conn.execute(_RETRACT, self._retractions)
         self._pending.clear()
+        self._buffered.clear()
         self._retractions.clear()
         self._retracting.clear()
         return lost
@@ -238,30 +248,31 @@ class Projector:
         self._known_projects.add(event.project)
 
     def _conversation_started(self, payload: ConversationStarted, event: StoredEvent) -> None:
-        self._pending[t.conversations].append(row_of(payload.conversation))
+        row = row_of(payload.conversation)
+        self._pending[t.conversations].append(row)
+        self._buffered[(t.conversations, row["id"])] = row
 
     def _conversation_ended(self, payload: ConversationEnded, event: StoredEvent) -> None:
-        self.flush()
-        self._conn.execute(
-            update(t.conversations)
-            .where(t.conversations.c.id == payload.conversation_id)
-            .values(ended_at=payload.ended_at)
-        )
+        self._change_conversation(payload.conversation_id, ended_at=payload.ended_at)
 
     def _conversation_renamed(self, payload: ConversationRenamed, event: StoredEvent) -> None:
-        self.flush()
-        self._conn.execute(
-            update(t.conversations)
-            .where(t.conversations.c.id == payload.conversation_id)
-            .values(title=payload.title)
-        )
+        self._change_conversation(payload.conversation_id, title=payload.title)
 
     def _conversation_deleted(self, payload: ConversationDeleted, event: StoredEvent) -> None:
-        self.flush()
+        self._change_conversation(payload.conversation_id, deleted_at=payload.deleted_at)
+
+    def _change_conversation(self, conversation_id: str, **values: Any) -> None:
+        """Set columns of a conversation, in the buffer while its row waits there.
+
+        Nothing else reads these columns while a batch is written, so a stored
+        conversation is updated without writing the buffer first.
+        """
+        buffered = self._buffered.get((t.conversations, conversation_id))
+        if buffered is not None:
+            buffered.update(values)
+            return
         self._conn.execute(
-            update(t.conversations)
-            .where(t.conversations.c.id == payload.conversation_id)
-            .values(deleted_at=payload.deleted_at)
+            update(t.conversations).where(t.conversations.c.id == conversation_id).values(values)
         )
 
     def _message_added(self, payload: MessageAdded, event: StoredEvent) -> None:
@@ -291,8 +302,7 @@ class Projector:
             # replaces their earlier rating; the old row stays as history. An
             # earlier rating still waiting in this batch is marked here; stored
             # ones are marked by one batched UPDATE when the batch is flushed.
-            target = fb.run_id or f"conversation:{fb.conversation_id}"
-            slot = (fb.project, target, fb.key, fb.user)
+            slot = _slot(row)
             earlier = self._pending_ratings.get(slot)
             if earlier is not None:
                 earlier.update(superseded_by=fb.id, current=False)
@@ -308,6 +318,7 @@ class Projector:
                 )
             self._pending_ratings[slot] = row
         self._pending[t.feedback].append(row)
+        self._buffered[(t.feedback, fb.id)] = row
         queue_id = fb.metadata.get("queue_id")
         if fb.source == "annotator" and isinstance(queue_id, str) and fb.run_id and fb.user:
             self._pending[t.review_feedback].append(
@@ -321,10 +332,18 @@ class Projector:
             )
 
     def _feedback_retracted(self, payload: FeedbackRetracted, event: StoredEvent) -> None:
+        buffered = self._buffered.get((t.feedback, payload.feedback_id))
+        if buffered is not None:
+            # Retracted before it was written: it goes in retracted, as it would
+            # after being written alone, and nothing counts it (never current when
+            # stored). It no longer stands for its rater: a re-rating replaces
+            # nothing of this batch's, only what is stored, as it would then.
+            if buffered["retracted_at"] is None:
+                buffered.update(retracted_at=payload.retracted_at, current=False)
+            if self._pending_ratings.get(_slot(buffered)) is buffered:
+                del self._pending_ratings[_slot(buffered)]
+            return
         stored = self._conn.execute(_RATED_BY, {"p_id": payload.feedback_id}).first()
-        if stored is None:
-            self.flush()  # the rating may be in the buffer
-            stored = self._conn.execute(_RATED_BY, {"p_id": payload.feedback_id}).first()
         if stored is not None:
             self._retractions.append({"p_id": payload.feedback_id, "p_at": payload.retracted_at})
             self._retracting.add(_rated(*stored))
@@ -461,6 +480,13 @@ class Projector:
 
     def _audit_recorded(self, payload: AuditRecorded, event: StoredEvent) -> None:
         """Audits live in the log only: ``tuneback events --type audit.recorded`` reads them."""
+
+
+def _slot(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Whose rating of what a rating row is: one person's current rating of an answer
+    (or of a conversation) on one key."""
+    target = row["run_id"] or f"conversation:{row['conversation_id']}"
+    return (row["project"], target, row["key"], row["user"])
 
 
 def _rated(run_id: str | None, conversation_id: str | None) -> tuple[str, str]:
