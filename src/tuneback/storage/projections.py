@@ -120,8 +120,9 @@ class Projector:
         self._insert = inserts
         self._known_projects = known_projects
         self._pending: dict[Table, list[dict[str, Any]]] = defaultdict(list)
-        # The buffered conversations and ratings by id: a later event of the same
-        # batch that changes one changes its row here instead of writing the buffer.
+        # The buffered conversations, ratings and datasets by id: a later event of
+        # the same batch that changes one changes its row here, or knows it must
+        # write the buffer first (a dataset item reads its dataset's version).
         self._buffered: dict[tuple[Table, str], dict[str, Any]] = {}
         self._pending_ratings: dict[tuple[Any, ...], dict[str, Any]] = {}
         self._supersede_stored: list[dict[str, Any]] = []
@@ -340,8 +341,9 @@ class Projector:
             # nothing of this batch's, only what is stored, as it would then.
             if buffered["retracted_at"] is None:
                 buffered.update(retracted_at=payload.retracted_at, current=False)
-            if self._pending_ratings.get(_slot(buffered)) is buffered:
-                del self._pending_ratings[_slot(buffered)]
+            slot = _slot(buffered)
+            if self._pending_ratings.get(slot) is buffered:
+                del self._pending_ratings[slot]
             return
         stored = self._conn.execute(_RATED_BY, {"p_id": payload.feedback_id}).first()
         if stored is not None:
@@ -371,10 +373,11 @@ class Projector:
         row = row_of(payload.dataset)
         row["version"] = 0
         self._pending[t.datasets].append(row)
+        self._buffered[(t.datasets, row["id"])] = row
 
     def _dataset_item_added(self, payload: DatasetItemAdded, event: StoredEvent) -> None:
         item = payload.item
-        if any(row["id"] == item.dataset_id for row in self._pending.get(t.datasets, ())):
+        if (t.datasets, item.dataset_id) in self._buffered:
             self.flush()  # the item reads its dataset's version
         if payload.new_version:
             version = self._conn.execute(
