@@ -101,6 +101,24 @@ def test_a_task_answers_every_prompt_with_every_model_into_a_queue(store: Store)
     assert item.run.metadata["annotation_task"] == task.id
 
 
+def test_a_task_seen_stopped_shows_every_answer_it_stored(store: Store) -> None:
+    # Pages poll a task until it is complete or no longer running: a poll that
+    # says "stopped" must carry the last answer, or the page stops one short.
+    tasks = AnnotationService(store, ModelCatalog([EchoModel()]), ReviewService(store))
+    prompts = [_user(f"prompt {n}") for n in range(3)]
+    for attempt in range(25):
+        task = tasks.create(project="p", name=f"race {attempt}", prompts=prompts)
+        polls = 0
+        while True:
+            progress, running = tasks.status(task.id)
+            polls += 1
+            if not running:
+                break
+        assert (progress.done, progress.complete) == (3, True), (attempt, polls)
+    assert [s[1] for s in tasks.statuses("p")] == [False] * 25
+    assert sorted(s[0].done for s in tasks.statuses("p")) == [3] * 25
+
+
 def test_a_stopped_task_resumes_without_answering_twice(store: Store) -> None:
     scripted = ScriptedModel(["One.", "Two."])
     tasks = AnnotationService(store, ModelCatalog([scripted]), ReviewService(store))

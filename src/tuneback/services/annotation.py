@@ -235,6 +235,24 @@ class AnnotationService:
             answering = self._running.get(task_id)
             return answering is not None and answering.job.running
 
+    def status(self, task_id: str) -> tuple[TaskProgress, bool]:
+        """The task's progress and whether it is still being answered.
+
+        Whether it runs is asked first: a task seen stopped has stored every
+        answer it will store, so the progress read after it is final. (Read the
+        other way round, the last answer can land between the two reads, and a
+        page would stop watching one answer short.)
+        """
+        running = self.running(task_id)
+        return self.progress(task_id), running
+
+    def statuses(self, project: str) -> list[tuple[TaskProgress, bool]]:
+        """Every task of a project and whether it is being answered (asked first, as in
+        :meth:`status`)."""
+        with self._lock:
+            running = {task_id for task_id, a in self._running.items() if a.job.running}
+        return [(task, task.id in running) for task in self.tasks(project)]
+
     def start(self, task_id: str) -> bool:
         """Answer the task's missing prompts in the background; False if already running."""
         task = self.reviews.reviews.get_task(task_id)

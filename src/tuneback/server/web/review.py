@@ -96,7 +96,8 @@ def _page_number(raw: str | None, last_page: int) -> int:
     return last_page if len(digits) > 12 else min(int(digits), last_page)
 
 
-def _task_json(task: TaskProgress, running: bool) -> dict[str, Any]:
+def _task_json(status: tuple[TaskProgress, bool]) -> dict[str, Any]:
+    task, running = status
     return {
         "id": task.id,
         "name": task.name,
@@ -133,7 +134,7 @@ def overview(request: Request, services: ServicesDep) -> Page:
     """Every queue with its progress, the annotation tasks, and forms to make more."""
     project = services.project
     queues = services.reviews.queues(project)
-    tasks = [_task_json(t, services.tasks.running(t.id)) for t in services.tasks.tasks(project)]
+    tasks = [_task_json(status) for status in services.tasks.statuses(project)]
     data = {
         "queues": [
             {**q.queue.model_dump(mode="json"), "progress": _counts_json(q)} for q in queues
@@ -391,16 +392,16 @@ def create_task(request: Request, services: ServicesDep, body: TaskBody) -> dict
         reviewers_per_item=body.reviewers_per_item,
         created_by=_reviewer(request),
     )
-    return _task_json(services.tasks.progress(task.id), services.tasks.running(task.id))
+    return _task_json(services.tasks.status(task.id))
 
 
 @router.get("/ui/review/tasks/{task_id}", dependencies=[rule("review")])
 def task_progress(services: ServicesDep, task_id: str) -> dict[str, Any]:
-    return _task_json(services.tasks.progress(task_id), services.tasks.running(task_id))
+    return _task_json(services.tasks.status(task_id))
 
 
 @router.post("/ui/review/tasks/{task_id}/resume", dependencies=[rule("manage")])
 def resume_task(services: ServicesDep, task_id: str) -> dict[str, Any]:
     """Answer what a stopped task (a server restart) left unanswered."""
     services.tasks.start(task_id)
-    return _task_json(services.tasks.progress(task_id), services.tasks.running(task_id))
+    return _task_json(services.tasks.status(task_id))
