@@ -61,7 +61,7 @@ def test_db_info_shows_the_whole_picture(database_url: str) -> None:
         "review_feedback      1",
         "review_members       3",
         "annotation_tasks     1",
-        "rollups             16",
+        "rollups             18",
         "rollup_scores        8",
         "rollup_firsts        6",
         "rollup_newcomers     6",

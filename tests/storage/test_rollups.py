@@ -343,6 +343,23 @@ def test_the_migration_counts_what_was_stored_before_it(store: Store) -> None:
     assert _rollup_rows(store) == kept
 
 
+def test_the_all_time_user_rows_are_summed_from_the_days_before_them(store: Store) -> None:
+    seeded = seed(store)  # three days: each user's all-time rows sum several days
+    _retract_some(store, seeded)
+    kept = _rollup_rows(store)["rollups"]
+    every_day = [r for r in kept if (r["dim"], r["grain"]) == ("user", "d")]
+    all_time = [r for r in kept if r["grain"] == rollups.ALL_TIME]
+    assert len({r["period"] for r in every_day}) == 3
+    assert {(r["model"], r["value"]): r["runs"] for r in all_time} == {
+        key: sum(r["runs"] for r in every_day if (r["model"], r["value"]) == key)
+        for key in {(r["model"], r["value"]) for r in every_day}
+    }
+    migrate.downgrade(store.engine, "0017")
+    assert not [r for r in _rollup_rows(store)["rollups"] if r["grain"] == rollups.ALL_TIME]
+    migrate.upgrade(store.engine)
+    assert _rollup_rows(store)["rollups"] == kept
+
+
 def test_concurrent_writers_lose_no_increment(database_url: str) -> None:
     # Two stores are two processes: each has its own writer and connections.
     with Store(database_url) as first, Store(database_url) as second:

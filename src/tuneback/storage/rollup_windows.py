@@ -30,13 +30,15 @@ from sqlalchemy import (
 from tuneback.storage import tables as t
 from tuneback.storage.engine import Dialect
 from tuneback.storage.rollups import (
+    ALL_TIME,
     COUNTERS,
-    GRAINS,
     HOURLY_DIMS,
+    WINDOW_GRAINS,
     Grain,
     RowKey,
     Tallies,
     Tally,
+    grains_of,
     period_of,
     step_of,
     tally,
@@ -138,6 +140,7 @@ class WindowRollups:
         """``edges`` are the ragged edges as another reading of the same window found
         them (they do not depend on ``finest``), so several answers pay for them once."""
         self.conn, self.project, self.model = conn, project, model
+        self.since, self.until = since, until
         self.runs_between = runs_between
         pieces = cover(since, until, finest)
         if edges is None:
@@ -210,7 +213,7 @@ class WindowRollups:
         return found
 
     def _where(
-        self, table: Any, dim: str | None = None, grains: Sequence[str] = GRAINS
+        self, table: Any, dim: str | None = None, grains: Sequence[str] = WINDOW_GRAINS
     ) -> list[ColumnElement[bool]]:
         """The window's stored pieces: each a range of the primary key's prefix
         (project, dim, grain, period), so every piece is an index range scan."""
@@ -238,6 +241,40 @@ class WindowRollups:
     def totals(self, dim: str) -> list[tuple[str, str, Tally]]:
         """(model, value, numbers) of one dimension over the whole window, summed in the
         database; no histograms."""
+        if self.since is None and ALL_TIME in grains_of(dim):
+            return self._totals_until(dim)
+        found = self._summed([*self._where(t.rollups, dim)])
+        found += [
+            (key[4], key[5], tally) for key, tally in self.edges.rows.items() if key[1] == dim
+        ]
+        return found
+
+    def _totals_until(self, dim: str) -> list[tuple[str, str, Tally]]:
+        """A window with no start: the all-time rows, less what ran from its end on
+        (as a rule nothing, or the rest of the hour it ends in)."""
+        c = t.rollups.c
+        where = [*in_piece(t.rollups, self.project, ALL_TIME, None, None), c.dim == dim]
+        if self.model is not None:
+            where.append(c.model == self.model)
+        groups = {(model, value): tally for model, value, tally in self._summed(where)}
+        if self.until is not None:
+            later = WindowRollups(
+                self.conn,
+                project=self.project,
+                since=self.until,
+                until=None,
+                model=self.model,
+                runs_between=self.runs_between,
+            )
+            for model, value, tally in later.totals(dim):
+                groups.setdefault((model, value), Tally()).add_counts(tally.counts.items(), -1)
+        return [
+            (model, value, tally)
+            for (model, value), tally in groups.items()
+            if any(tally.counts.values())
+        ]
+
+    def _summed(self, where: list[ColumnElement[bool]]) -> list[tuple[str, str, Tally]]:
         c = t.rollups.c
         query = (
             select(
@@ -246,10 +283,10 @@ class WindowRollups:
                 func.max(c.label).label("label"),
                 *(func.sum(c[name]).label(name) for name in COUNTERS),
             )
-            .where(*self._where(t.rollups, dim))
+            .where(*where)
             .group_by(c.model, c.value)
         )
-        found = [
+        return [
             (
                 row.model,
                 row.value,
@@ -260,10 +297,6 @@ class WindowRollups:
             )
             for row in self.conn.execute(query)
         ]
-        found += [
-            (key[4], key[5], tally) for key, tally in self.edges.rows.items() if key[1] == dim
-        ]
-        return found
 
     def scores(self) -> list[tuple[tuple[str, str, float], int]]:
         """(key, kind, score) and how many current ratings of it the window holds."""

@@ -2,7 +2,9 @@
 
 A run counts once in each rollup row it belongs to: per project, grain (``h``
 for its hour, ``d`` for its day), model and dimension (the whole, each of its
-tags, its system prompt version, its user, its conversation). Its row holds
+tags, its system prompt version, its user, its conversation). A user's runs are
+also counted over all time (grain ``a``), without histograms: there are as many
+users as days have runs, and the dashboard's ratings by user sum them all. Its row holds
 counts, token sums, latency and time-to-first-token histograms, and the numbers
 of the feedback that is current on it now, so a window that reads whole days
 and hours here reads the same as the runs and feedback tables would say.
@@ -51,7 +53,14 @@ from tuneback.storage.bulk import BulkInsert
 from tuneback.storage.engine import Dialect
 
 Grain = Literal["h", "d"]
-GRAINS: tuple[Grain, ...] = ("h", "d")
+"""A grain a window is cut into (see tuneback.storage.rollup_windows)."""
+StoredGrain = Literal["h", "d", "a"]
+ALL_TIME: Literal["a"] = "a"
+"""The grain of one row per value for all time; its period is :data:`EPOCH`."""
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WINDOW_GRAINS: tuple[Grain, ...] = ("h", "d")
+GRAINS: tuple[StoredGrain, ...] = ("h", "d", ALL_TIME)
+"""Every grain a tally counts; each dimension keeps those :data:`DIM_GRAINS` gives it."""
 EXPLICIT = ("explicit", "comment", "correction")
 """Feedback kinds that rate an answer (implicit signals are counted but not rated)."""
 SCALE = 10**9
@@ -59,9 +68,20 @@ SCALE = 10**9
 NO_SCORE = -1.0
 """The score column of feedback without a score (scores are 0..1)."""
 DIMS = ("", "tag", "prompt", "user", "conversation")
-DIM_GRAINS: dict[str, tuple[Grain, ...]] = {"conversation": ("d",)}
-"""Conversations are only counted, and only over whole days: partial days ask the runs."""
-HOURLY_DIMS = tuple(dim for dim in DIMS if "h" in DIM_GRAINS.get(dim, GRAINS))
+DIM_GRAINS: dict[str, tuple[StoredGrain, ...]] = {
+    "conversation": ("d",),
+    "user": (*WINDOW_GRAINS, ALL_TIME),
+}
+"""Conversations are only counted, and only over whole days: partial days ask the
+runs. Users are counted over all time too. The others: hours and days."""
+
+
+def grains_of(dim: str) -> tuple[StoredGrain, ...]:
+    """The grains a dimension's rows are kept in."""
+    return DIM_GRAINS.get(dim, WINDOW_GRAINS)
+
+
+HOURLY_DIMS = tuple(dim for dim in DIMS if "h" in grains_of(dim))
 HISTOGRAMS = ("latency", "ttft")
 RUN_COUNTERS = ("runs", "errors", "prompt_tokens", "completion_tokens")
 FEEDBACK_COUNTERS = (
@@ -85,8 +105,10 @@ ScoreKey = tuple[str, str, datetime, str, str, str, float]
 """project, grain, period, model, key, kind, score: a score row's primary key."""
 
 
-def period_of(moment: datetime, grain: Grain) -> datetime:
-    """The start of the hour or day a moment falls in, in UTC."""
+def period_of(moment: datetime, grain: StoredGrain) -> datetime:
+    """The start of the hour or day a moment falls in, in UTC (all time starts at the epoch)."""
+    if grain == ALL_TIME:
+        return EPOCH
     moment = moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     return moment if grain == "h" else moment.replace(hour=0)
 
@@ -168,7 +190,7 @@ def system_prompt(postgres: bool) -> ColumnElement[Any]:
 
 
 def tally(
-    conn: Connection, where: Sequence[ColumnElement[bool]], grains: Sequence[Grain] = GRAINS
+    conn: Connection, where: Sequence[ColumnElement[bool]], grains: Sequence[StoredGrain] = GRAINS
 ) -> Tallies:
     """What the runs matching ``where`` and their current feedback contribute now."""
     r, f = t.runs.c, t.feedback.c
@@ -197,7 +219,7 @@ def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
 
 
 def _add_runs(
-    found: Tallies, runs: Sequence[Any], ratings: Iterable[Any], grains: Sequence[Grain]
+    found: Tallies, runs: Sequence[Any], ratings: Iterable[Any], grains: Sequence[StoredGrain]
 ) -> None:
     by_run: dict[str, list[Any]] = {}
     for row in _records(ratings):
@@ -289,7 +311,9 @@ def _build(name: str, postgres: bool) -> Select[Any]:
 _PREPARED: dict[tuple[str, bool], Select[Any]] = {}
 
 
-def _add_run(found: Tallies, run: Any, ratings: Iterable[Any], grains: Sequence[Grain]) -> None:
+def _add_run(
+    found: Tallies, run: Any, ratings: Iterable[Any], grains: Sequence[StoredGrain]
+) -> None:
     own = Tally()
     c = own.counts
     c["runs"] = 1
@@ -334,7 +358,7 @@ def _spread(
     run: Any,
     numbers: Tally,
     score_rows: dict[tuple[str, str, float], int],
-    grains: Sequence[Grain],
+    grains: Sequence[StoredGrain],
     *,
     whole: bool = True,
 ) -> None:
@@ -359,7 +383,7 @@ def _spread(
     for grain in grains:
         period = period_of(run.ran_at, grain)
         for dim, value, label in dims:
-            if grain not in DIM_GRAINS.get(dim, GRAINS):
+            if grain not in grains_of(dim):
                 continue
             row_key = (run.project, dim, grain, period, model, value)
             row = rows.get(row_key)
@@ -369,9 +393,11 @@ def _spread(
                 row.counts["runs"] += 1
                 continue
             row.add_counts(counts)
-            if timed:
+            if timed and grain != ALL_TIME:
                 row.add_histograms(numbers)
             row.label = row.label or label
+        if grain == ALL_TIME:
+            continue  # scores are read by hour and day only
         for (key, kind, score), n in score_rows.items():
             if n:
                 slot_key = (run.project, grain, period, model, key, kind, score)
