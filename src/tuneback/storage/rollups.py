@@ -3,8 +3,8 @@
 A run counts once in each rollup row it belongs to: per project, grain (``h``
 for its hour, ``d`` for its day), model and dimension (the whole, each of its
 tags, its system prompt version, its user, its conversation). A user's runs are
-also counted over all time (grain ``a``), without histograms: there are as many
-users as days have runs, and the dashboard's ratings by user sum them all. Its row holds
+also counted over all time (grain ``a``, without histograms), so ratings by user
+over all time read one row per user and model, not one per day they ran. A row holds
 counts, token sums, latency and time-to-first-token histograms, and the numbers
 of the feedback that is current on it now, so a window that reads whole days
 and hours here reads the same as the runs and feedback tables would say.
