@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    case,
     delete,
     exists,
     func,
@@ -276,13 +275,16 @@ class ReviewStore:
     # -- progress -----------------------------------------------------------------
 
     def counts(self, queue: ReviewQueue, now: datetime) -> QueueCounts:
-        # One pass over the (queue, reviews) index: done is reviews >= needed.
-        reviews = _members.reviews
-        tally = select(
-            func.count(),
-            func.coalesce(func.sum(case((reviews == 0, 1), else_=0)), 0),
-            func.coalesce(func.sum(case((reviews >= queue.reviewers_per_item, 1), else_=0)), 0),
-        ).where(_members.queue_id == queue.id)
+        # Two ranges of the (queue, reviews) index: the unreviewed items only counted
+        # (most of a big queue, and a bare count of a range is the cheapest read of
+        # it), the reviewed ones by how many reviews they have; done is reviews >= needed.
+        mine = _members.queue_id == queue.id
+        unreviewed = select(func.count()).where(mine, _members.reviews == 0)
+        reviewed = (
+            select(_members.reviews, func.count())
+            .where(mine, _members.reviews > 0)
+            .group_by(_members.reviews)
+        )
         by_reviewer = (
             select(_rf.reviewer, func.count(func.distinct(_rf.run_id)))
             .where(_rf.queue_id == queue.id)
@@ -297,15 +299,18 @@ class ReviewStore:
             _leases.queue_id == queue.id, _leases.expires_at > now
         )
         with self.engine.connect() as conn:
-            total, pending, completed = conn.execute(tally).one()
+            pending = int(conn.execute(unreviewed).scalar_one())
+            by_reviews = [(int(n), int(items)) for n, items in conn.execute(reviewed)]
+            total = pending + sum(items for _, items in by_reviews)
+            completed = sum(items for n, items in by_reviews if n >= queue.reviewers_per_item)
             reviewed_by = {row[0]: int(row[1]) for row in conn.execute(by_reviewer)}
             skipped_by = {row[0]: int(row[1]) for row in conn.execute(skips)}
             holding = {row[0]: row[1] for row in conn.execute(leases)}
         return QueueCounts(
-            total=int(total),
-            pending=int(pending),
-            needs_more=int(total) - int(pending) - int(completed),
-            completed=int(completed),
+            total=total,
+            pending=pending,
+            needs_more=total - pending - completed,
+            completed=completed,
             reviewed_by=reviewed_by,
             skipped_by=skipped_by,
             holding=holding,
