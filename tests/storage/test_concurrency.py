@@ -77,8 +77,17 @@ def test_concurrent_writers_store_every_event_once_and_a_follower_misses_none(
     for thread in threads:
         thread.join()
     for n, proc in enumerate(processes):
-        out, _ = proc.communicate(timeout=600)
-        assert proc.returncode == 0
+        # Read on through the reader that read "ready", which may hold the first ids
+        # already (communicate() with a timeout reads the pipe itself and would drop
+        # them); a writer that hangs is killed, which ends the read.
+        assert proc.stdout is not None
+        watchdog = threading.Timer(600, proc.kill)
+        watchdog.start()
+        try:
+            out = proc.stdout.read()
+        finally:
+            watchdog.cancel()
+        assert proc.wait() == 0
         acked[f"p{n}"] = out.split()
     stop.set()
     follower.join()
@@ -86,6 +95,8 @@ def test_concurrent_writers_store_every_event_once_and_a_follower_misses_none(
     total = (THREADS + PROCESSES) * PER_WRITER
     every_ack = [event_id for ids in acked.values() for event_id in ids]
     assert [a for a in every_ack if a.startswith("failed")] == []
+    # Every writer acknowledged all it wrote (named, if one did not).
+    assert {prefix: len(ids) for prefix, ids in acked.items() if len(ids) != PER_WRITER} == {}
     assert len(every_ack) == len(set(every_ack)) == total
     log = store.events_after(0, limit=total + 10)
     # Gapless and in commit order, whichever process wrote.
