@@ -231,9 +231,13 @@ class AnnotationService:
         return self.reviews.reviews.list_tasks(project)
 
     def running(self, task_id: str) -> bool:
+        return task_id in self._running_ids()
+
+    def _running_ids(self) -> set[str]:
         with self._lock:
-            answering = self._running.get(task_id)
-            return answering is not None and answering.job.running
+            return {
+                task_id for task_id, answering in self._running.items() if answering.job.running
+            }
 
     def status(self, task_id: str) -> tuple[TaskProgress, bool]:
         """The task's progress and whether it is still being answered.
@@ -249,8 +253,7 @@ class AnnotationService:
     def statuses(self, project: str) -> list[tuple[TaskProgress, bool]]:
         """Every task of a project and whether it is being answered (asked first, as in
         :meth:`status`)."""
-        with self._lock:
-            running = {task_id for task_id, a in self._running.items() if a.job.running}
+        running = self._running_ids()
         return [(task, task.id in running) for task in self.tasks(project)]
 
     def start(self, task_id: str) -> bool:

@@ -217,17 +217,24 @@ class WindowRollups:
     ) -> list[ColumnElement[bool]]:
         """The window's stored pieces: each a range of the primary key's prefix
         (project, dim, grain, period), so every piece is an index range scan."""
-        ranges = []
-        for grain, lo, hi in self.pieces:
-            if grain not in grains:
-                continue
-            where = in_piece(table, self.project, grain, lo, hi)
-            if dim is not None:
-                where.append(table.c.dim == dim)
-            if self.model is not None:
-                where.append(table.c.model == self.model)
-            ranges.append(and_(*where))
+        ranges = [
+            and_(*self._range(table, grain, lo, hi, dim))
+            for grain, lo, hi in self.pieces
+            if grain in grains
+        ]
         return [or_(*ranges)] if ranges else [literal_column("1 = 0")]
+
+    def _range(
+        self, table: Any, grain: str, lo: datetime | None, hi: datetime | None, dim: str | None
+    ) -> list[ColumnElement[bool]]:
+        """One grain's rows between two periods, of one dimension (or all), of the
+        window's model (or all)."""
+        where = in_piece(table, self.project, grain, lo, hi)
+        if dim is not None:
+            where.append(table.c.dim == dim)
+        if self.model is not None:
+            where.append(table.c.model == self.model)
+        return where
 
     def rows(self, dim: str) -> list[tuple[RowKey, Tally]]:
         """Every row of one dimension in the window, with its histograms."""
@@ -243,7 +250,7 @@ class WindowRollups:
         database; no histograms."""
         if self.since is None and ALL_TIME in grains_of(dim):
             return self._totals_until(dim)
-        found = self._summed([*self._where(t.rollups, dim)])
+        found = self._summed(self._where(t.rollups, dim))
         found += [
             (key[4], key[5], tally) for key, tally in self.edges.rows.items() if key[1] == dim
         ]
@@ -252,10 +259,7 @@ class WindowRollups:
     def _totals_until(self, dim: str) -> list[tuple[str, str, Tally]]:
         """A window with no start: the all-time rows, less what ran from its end on
         (as a rule nothing, or the rest of the hour it ends in)."""
-        c = t.rollups.c
-        where = [*in_piece(t.rollups, self.project, ALL_TIME, None, None), c.dim == dim]
-        if self.model is not None:
-            where.append(c.model == self.model)
+        where = self._range(t.rollups, ALL_TIME, None, None, dim)
         groups = {(model, value): tally for model, value, tally in self._summed(where)}
         if self.until is not None:
             later = WindowRollups(
