@@ -40,6 +40,10 @@ class Behaviour:
     """Seconds to wait before answering at all (to trip client timeouts)."""
     chunk_delay: float = 0.0
     """Seconds between streamed chunks (to cancel mid-stream)."""
+    error_after: int | None = None
+    """Chunks streamed before an ``{"error": ...}`` event ends the stream (None: no error)."""
+    broken_line: str | None = None
+    """Sent instead of that error event, as is (a server that speaks something else)."""
     prompt_tokens: int = 11
     completion_tokens: int = 4
 
@@ -57,6 +61,8 @@ class StreamRecord:
 class ReceivedRequest:
     body: dict[str, Any]
     authorization: str | None
+    client_port: int | None = None
+    """The client's side of the connection: the same port for requests that reused one."""
 
 
 class FakeOpenAIServer:
@@ -101,7 +107,8 @@ class FakeOpenAIServer:
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
-        self.requests.append(ReceivedRequest(body, request.headers.get("authorization")))
+        port = request.client.port if request.client else None
+        self.requests.append(ReceivedRequest(body, request.headers.get("authorization"), port))
         behaviour = self.behaviour
         if behaviour.delay:
             await asyncio.sleep(behaviour.delay)
@@ -157,7 +164,11 @@ class FakeOpenAIServer:
 
         try:
             yield event([{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}])
-            for chunk in behaviour.chunks:
+            for sent, chunk in enumerate(behaviour.chunks):
+                if sent == behaviour.error_after:
+                    error = json.dumps({"error": {"message": behaviour.error_message}})
+                    yield behaviour.broken_line or f"data: {error}\n\n"
+                    return
                 if behaviour.chunk_delay:
                     await asyncio.sleep(behaviour.chunk_delay)
                 yield event([{"index": 0, "delta": {"content": chunk}, "finish_reason": None}])

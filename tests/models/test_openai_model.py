@@ -196,3 +196,56 @@ def test_close_mid_stream_ends_the_http_stream(openai_server: FakeOpenAIServer) 
     assert record.ended.wait(5), "the server kept streaming after the client closed"
     assert not record.finished
     assert record.chunks_sent < 50
+
+
+def test_answers_one_after_another_share_one_connection(openai_server: FakeOpenAIServer) -> None:
+    """Each answer is read to the end of its body, so the next one reuses the connection
+    instead of opening another (against a remote server, a TLS handshake before every
+    first token)."""
+    model = openai_model(openai_server)
+
+    answers = [complete(model, ask(f"question {n}"))[0] for n in range(4)]
+
+    assert answers == ["Hello from the server"] * 4
+    ports = {received.client_port for received in openai_server.requests}
+    assert len(openai_server.requests) == 4
+    assert len(ports) == 1, f"each answer opened its own connection: {sorted(ports)}"
+
+
+def test_an_error_event_mid_stream_fails_the_answer(openai_server: FakeOpenAIServer) -> None:
+    openai_server.behaviour.error_after = 2
+    openai_server.behaviour.error_message = "The server overloaded mid-answer"
+    stream = openai_model(openai_server).stream(ask("hi"), ModelOptions())
+
+    assert [next(stream), next(stream)] == ["Hello", " from"]
+    with pytest.raises(ModelError) as caught:
+        next(stream)
+
+    assert caught.value.message == (
+        f"openai:fake-model at {openai_server.base_url}: APIError: The server overloaded mid-answer"
+    )
+    assert caught.value.details["reason"] == "backend_error"
+
+
+def test_a_stall_mid_stream_is_a_timeout(openai_server: FakeOpenAIServer) -> None:
+    openai_server.behaviour.chunks = ["one ", "two "]
+    openai_server.behaviour.chunk_delay = 1.5
+    stream = openai_model(openai_server, timeout=0.3).stream(ask("hi"), ModelOptions())
+
+    with pytest.raises(ModelError) as caught:
+        list(stream)
+
+    assert caught.value.message == (
+        f"openai:fake-model at {openai_server.base_url}: no answer within 0.3s — the server is "
+        "busy or the model is slow; try again or pass a larger timeout"
+    )
+
+
+def test_a_line_that_is_not_a_chunk_fails_the_answer(openai_server: FakeOpenAIServer) -> None:
+    openai_server.behaviour.error_after = 1
+    openai_server.behaviour.broken_line = "data: <html>busy</html>\n\n"
+
+    assert error_message(openai_model(openai_server)) == (
+        f"openai:fake-model at {openai_server.base_url}: "
+        "the server sent a line that is not a chunk: 'data: <html>busy</html>'"
+    )

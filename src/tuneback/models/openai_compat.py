@@ -11,12 +11,14 @@ so that importing tuneback stays fast and works without it installed.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from collections.abc import Iterator
 from typing import Any
 
 from tuneback.domain.conversation import ChatMessage
+from tuneback.domain.json_encoding import json_loads
 from tuneback.errors import ConfigurationError, ModelError, ModelUnavailableError
 from tuneback.models.base import ModelAdapter, ModelOptions, Usage, messages_as_dicts
 from tuneback.models.failures import Endpoint
@@ -26,15 +28,15 @@ PLACEHOLDER_KEY = "sk-no-key-required"
 INSTALL_HINT = "pip install 'tuneback[openai]'"
 
 
-def transport_errors() -> tuple[type[BaseException], ...]:
-    """The HTTP libraries' own errors, which escape SDK streams mid-answer."""
+def transport_errors(name: str = "HTTPError") -> tuple[type[BaseException], ...]:
+    """The HTTP libraries' own errors of one kind, which a stream raises mid-answer."""
     found: list[type[BaseException]] = []
     for module_name in ("httpx2", "httpx"):
         try:
             module = importlib.import_module(module_name)
         except ImportError:
             continue
-        found.append(module.HTTPError)
+        found.append(getattr(module, name))
     return tuple(found)
 
 
@@ -75,6 +77,7 @@ class OpenAIModel(ModelAdapter):
         self._client: Any = None
         self._openai: Any = None
         self._transport_errors: tuple[type[BaseException], ...] = ()
+        self._timeout_errors: tuple[type[BaseException], ...] = ()
 
     def _load(self) -> None:
         try:
@@ -93,6 +96,7 @@ class OpenAIModel(ModelAdapter):
             key = PLACEHOLDER_KEY
         self._openai = openai
         self._transport_errors = transport_errors()
+        self._timeout_errors = transport_errors("TimeoutException")
         self._client = openai.OpenAI(
             api_key=key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
         )
@@ -122,27 +126,75 @@ class OpenAIModel(ModelAdapter):
         }
         if self.include_usage:
             request["stream_options"] = {"include_usage": True}
-        try:
-            stream = self._client.chat.completions.create(**request)
-        except self._openai.OpenAIError as exc:
-            raise self._map_error(exc) from exc
-        usage: Usage | None = None
-        try:
-            for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    if choice.index == 0 and choice.delta is not None and choice.delta.content:
-                        yield choice.delta.content
-        except self._openai.OpenAIError as exc:
-            raise self._map_error(exc) from exc
-        except self._transport_errors as exc:
-            raise self.endpoint.stream_broken(exc) from exc
-        finally:
-            # Closing the response tells the server to stop generating.
-            stream.close()
+        # The SDK's own stream stops reading at ``[DONE]`` and closes the response
+        # before the body's end, so its connection cannot be used again: every
+        # answer would open a new one (against a remote server, a TLS handshake)
+        # before its first token. Here the raw response is read to its end, which
+        # hands the connection back to the client's pool; closed early (the
+        # caller stopped), it tells the server to stop generating.
+        with contextlib.ExitStack() as stack:
+            try:
+                response = stack.enter_context(
+                    self._client.chat.completions.with_streaming_response.create(**request)
+                )
+            except self._openai.OpenAIError as exc:
+                raise self._map_error(exc) from exc
+            usage: Usage | None = None
+            try:
+                for line in response.iter_lines():
+                    try:
+                        chunk = _event_data(line)
+                    except ValueError:
+                        raise self.endpoint.failure(
+                            "backend_error", f"the server sent a line that is not a chunk: {line!r}"
+                        ) from None
+                    if chunk is None:
+                        continue
+                    if chunk.get("error"):
+                        raise self._stream_error(chunk["error"])
+                    usage = _usage(chunk.get("usage")) or usage
+                    for choice in chunk.get("choices") or ():
+                        delta = choice.get("delta") or {}
+                        if choice.get("index") == 0 and delta.get("content"):
+                            yield delta["content"]
+            except self._timeout_errors as exc:
+                raise self.endpoint.timeout_failure(self.timeout) from exc
+            except self._transport_errors as exc:
+                raise self.endpoint.stream_broken(exc) from exc
         if usage is not None:
             yield usage
+
+    def _stream_error(self, error: Any) -> ModelError:
+        """An ``{"error": …}`` event in the middle of a stream, as the SDK would raise it."""
+        message = error.get("message") if isinstance(error, dict) else None
+        if not isinstance(message, str) or not message:
+            message = "An error occurred during streaming"
+        return self.endpoint.failure("backend_error", f"APIError: {message}")
+
+
+def _usage(counted: Any) -> Usage | None:
+    if not isinstance(counted, dict):
+        return None
+    prompt, completion = counted.get("prompt_tokens"), counted.get("completion_tokens")
+    if not isinstance(prompt, int) or not isinstance(completion, int):
+        return None
+    return Usage(prompt, completion)
+
+
+def _event_data(line: str) -> dict[str, Any] | None:
+    """The JSON object of a server-sent ``data:`` line; None for other lines and ``[DONE]``.
+
+    Raises ValueError when the data is not a JSON object.
+    """
+    if not line.startswith("data:"):
+        return None
+    data = line[5:].strip()
+    if not data or data == "[DONE]":
+        return None
+    chunk = json_loads(data)
+    if not isinstance(chunk, dict):
+        raise ValueError(f"not a JSON object: {data!r}")
+    return chunk
 
 
 def create_openai(
