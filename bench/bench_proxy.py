@@ -4,8 +4,9 @@ through tuneback's ``/v1/chat/completions``, in the same run.
 The upstream is the scripted OpenAI-compatible server of the tests, streaming
 ``--chunks`` chunks ``--chunk-ms`` apart (a model's pace). tuneback runs under
 uvicorn in a child process with a SQLite database; requests are sequential, so
-the numbers are latencies, not throughput. Prints the median time to first
-token and total time of each path, and what the proxy added.
+the numbers are latencies, not throughput. The two paths take turns, request by
+request, so both see the same machine. Prints each path's time to first token
+(median and 90th percentile) and total time, and what the proxy added.
 
     python bench/bench_proxy.py [--requests 200] [--chunks 20] [--chunk-ms 5]
 """
@@ -55,12 +56,23 @@ def timed(client: httpx.Client, url: str, key: str) -> tuple[float, float]:
     return ((first or end) - start) * 1000, (end - start) * 1000
 
 
-def measure(url: str, key: str, requests: int) -> tuple[float, float]:
+def measure(
+    paths: dict[str, tuple[str, str]], requests: int
+) -> dict[str, list[tuple[float, float]]]:
+    """Each path's timings, the paths taking turns request by request (same machine load)."""
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     with httpx.Client(timeout=30) as client:
-        for _ in range(10):
-            timed(client, url, key)
-        samples = [timed(client, url, key) for _ in range(requests)]
-    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+        for warming in range(10 + requests):
+            for name, (url, key) in paths.items():
+                timing = timed(client, url, key)
+                if warming >= 10:
+                    samples[name].append(timing)
+    return samples
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def main() -> None:
@@ -79,21 +91,30 @@ def main() -> None:
             with Store(database_url) as store:
                 key = KeyService(store).create("bench").key
             with child_server("tuneback", database_url, upstream.base_url) as proxy:
-                # Alternate so both paths see the same machine load.
-                direct_ttft, direct_total = measure(upstream.base_url, "none", args.requests)
-                proxy_ttft, proxy_total = measure(f"{proxy}/v1", key, args.requests)
+                samples = measure(
+                    {"direct": (upstream.base_url, "none"), "proxy": (f"{proxy}/v1", key)},
+                    args.requests,
+                )
     finally:
         upstream.stop()
     print(
         f"streamed completions, {args.chunks} chunks {args.chunk_ms:g} ms apart, "
-        f"median of {args.requests}:"
+        f"{args.requests} each, the two paths taking turns (ms):"
     )
-    print(f"  direct to upstream   TTFT {direct_ttft:7.2f} ms   total {direct_total:7.2f} ms")
-    print(f"  through the proxy    TTFT {proxy_ttft:7.2f} ms   total {proxy_total:7.2f} ms")
+    ttft = {name: [s[0] for s in timings] for name, timings in samples.items()}
+    total = {name: [s[1] for s in timings] for name, timings in samples.items()}
+    for name, label in (("direct", "direct to upstream"), ("proxy", "through the proxy")):
+        print(
+            f"  {label:<20} TTFT p50 {statistics.median(ttft[name]):6.2f}  "
+            f"p90 {percentile(ttft[name], 0.9):6.2f}   "
+            f"total p50 {statistics.median(total[name]):7.2f}"
+        )
+    added_ttft = statistics.median(ttft["proxy"]) - statistics.median(ttft["direct"])
+    added_total = statistics.median(total["proxy"]) - statistics.median(total["direct"])
     print(
-        f"  added by the proxy   TTFT {proxy_ttft - direct_ttft:+7.2f} ms   "
-        f"total {proxy_total - direct_total:+7.2f} ms "
-        f"({(proxy_total / direct_total - 1) * 100:+.1f}%)"
+        f"  added by the proxy   TTFT p50 {added_ttft:+6.2f}"
+        f"{'':16}total p50 {added_total:+7.2f} "
+        f"({added_total / statistics.median(total['direct']) * 100:+.1f}%)"
     )
 
 
