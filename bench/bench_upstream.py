@@ -23,11 +23,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,25 +57,12 @@ def main() -> None:
         sys.exit("needs the openssl command to make the upstream's certificate")
     import openai
 
-    upstream = FakeOpenAIServer()
-    upstream.behaviour.chunks = [f"word{n} " for n in range(args.chunks)]
     with tempfile.TemporaryDirectory() as scratch:
         key, cert = certificate(Path(scratch))
-        config = uvicorn.Config(
-            upstream.app(),
-            host="127.0.0.1",
-            port=0,
-            log_level="warning",
-            lifespan="off",
-            ssl_keyfile=str(key),
-            ssl_certfile=str(cert),
-        )
-        server = uvicorn.Server(config)
-        threading.Thread(target=server.run, name="tls-upstream", daemon=True).start()
-        while not server.started:
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        base_url = f"https://127.0.0.1:{port}/v1"
+        upstream = FakeOpenAIServer(tls=(str(key), str(cert)))
+        upstream.behaviour.chunks = [f"word{n} " for n in range(args.chunks)]
+        upstream.start()
+        base_url = upstream.base_url
         model = OpenAIModel("fake-model", base_url=base_url, api_key="sk-bench", max_retries=0)
         model.wait_until_loaded()
         # The adapter's own client, told to trust this certificate.
@@ -103,7 +87,7 @@ def main() -> None:
                     first_token.append(((first or ended) - started) * 1000)
                     whole.append((ended - started) * 1000)
         finally:
-            server.should_exit = True
+            upstream.stop()
     connections = len({request.client_port for request in upstream.requests})
     print(f"{args.requests} answers of {args.chunks} chunks from an HTTPS upstream on loopback:")
     print(f"  first token p50 {statistics.median(first_token):6.2f} ms")

@@ -68,7 +68,9 @@ class ReceivedRequest:
 class FakeOpenAIServer:
     """Runs the app with uvicorn in a daemon thread on a free 127.0.0.1 port."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: tuple[str, str] | None = None) -> None:
+        """``tls``: the paths of a key and its certificate, to serve HTTPS instead of HTTP."""
+        self.tls = tls
         self.behaviour = Behaviour()
         self.requests: list[ReceivedRequest] = []
         self.streams: list[StreamRecord] = []
@@ -78,7 +80,7 @@ class FakeOpenAIServer:
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -191,6 +193,8 @@ class FakeOpenAIServer:
             log_level="warning",
             lifespan="off",
             timeout_graceful_shutdown=1,
+            ssl_keyfile=self.tls[0] if self.tls else None,
+            ssl_certfile=self.tls[1] if self.tls else None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="fake-openai", daemon=True)
