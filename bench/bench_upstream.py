@@ -87,6 +87,7 @@ def main() -> None:
                     first_token.append(((first or ended) - started) * 1000)
                     whole.append((ended - started) * 1000)
         finally:
+            model._client.close()  # the kept connection, so the server stops at once
             upstream.stop()
     connections = len({request.client_port for request in upstream.requests})
     print(f"{args.requests} answers of {args.chunks} chunks from an HTTPS upstream on loopback:")
