@@ -42,6 +42,9 @@ router = APIRouter(include_in_schema=False)
 RENDER_EVERY = 0.08
 """Seconds between two renders of a streaming answer."""
 
+RENDER_AT_MOST = 1.0
+"""Seconds a streaming answer on screen may fall behind the model, however slow a render was."""
+
 ARENA = "arena"
 """Not a page group of its own: served with the chat, it makes the compare page the landing page."""
 
@@ -482,9 +485,10 @@ async def _rendered(chunks: Iterator[str], every: float) -> AsyncIterator[tuple[
 
     A pump drives the model in a thread at its own pace, so rendering never holds
     it up. The first piece goes out at once, then at most one every ``every``
-    seconds, or four times the last render's time when that is longer: a long
-    answer costs more to render, so it is rendered less often, and rendering
-    (pure Python, holding the interpreter) takes at most a fifth of the time.
+    seconds, or four times the last render's time when that is longer (but no
+    more than :data:`RENDER_AT_MOST`): a long answer costs more to render, so it
+    is rendered less often, and rendering (pure Python, holding the interpreter)
+    takes at most a fifth of the time.
     A model error is raised where it happens.
     """
     loop = asyncio.get_running_loop()
@@ -532,7 +536,18 @@ async def _rendered(chunks: Iterator[str], every: float) -> AsyncIterator[tuple[
             took = loop.time() - started
             yield held, html
             held = ""
-            due = loop.time() + max(every, 4 * took)
+            due = loop.time() + render_gap(took, every)
+
+
+def render_gap(took: float, every: float) -> float:
+    """Seconds until the next render, after one that took ``took``.
+
+    Four times the render's time keeps rendering to a fifth of the stream, up to
+    :data:`RENDER_AT_MOST` (past that, renders of over a quarter second take a
+    bigger share): one slow render (a busy machine, the first code block of its
+    language) must not hold the text on screen back for seconds.
+    """
+    return min(max(every, 4 * took), max(every, RENDER_AT_MOST))
 
 
 def _done(store: Store, reply: Reply) -> dict[str, Any]:
