@@ -17,6 +17,8 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
+
 from tuneback.domain.conversation import ChatMessage
 from tuneback.domain.json_encoding import json_loads
 from tuneback.errors import ConfigurationError, ModelError, ModelUnavailableError
@@ -129,16 +131,19 @@ class OpenAIModel(ModelAdapter):
         # The SDK's own stream stops reading at ``[DONE]`` and closes the response
         # before the body's end, so its connection cannot be used again: every
         # answer would open a new one (against a remote server, a TLS handshake)
-        # before its first token. Here the raw response is read to its end, which
-        # hands the connection back to the client's pool; closed early (the
-        # caller stopped), it tells the server to stop generating.
+        # before its first token. Here the raw response (the SDK's documented way
+        # to post a request as is) is read to its end, which hands the connection
+        # back to the client's pool; closed early (the caller stopped), it tells
+        # the server to stop generating. Auth, retries and status errors stay the
+        # SDK's; posting the body as is skips its typed parameters' conversion.
         with contextlib.ExitStack() as stack:
             try:
-                response = stack.enter_context(
-                    self._client.chat.completions.with_streaming_response.create(**request)
+                response = self._client.post(
+                    "/chat/completions", cast_to=httpx.Response, body=request, stream=True
                 )
             except self._openai.OpenAIError as exc:
                 raise self._map_error(exc) from exc
+            stack.callback(response.close)
             usage: Usage | None = None
             try:
                 for line in response.iter_lines():
