@@ -241,11 +241,16 @@ def test_a_stall_mid_stream_is_a_timeout(openai_server: FakeOpenAIServer) -> Non
     )
 
 
-def test_a_line_that_is_not_a_chunk_fails_the_answer(openai_server: FakeOpenAIServer) -> None:
+@pytest.mark.parametrize(
+    "line", ["data: <html>busy</html>", 'data: {"choices": "busy"}', 'data: {"choices": [1]}']
+)
+def test_a_line_that_is_not_a_chunk_fails_the_answer(
+    openai_server: FakeOpenAIServer, line: str
+) -> None:
     openai_server.behaviour.error_after = 1
-    openai_server.behaviour.broken_line = "data: <html>busy</html>\n\n"
+    openai_server.behaviour.broken_line = f"{line}\n\n"
 
     assert error_message(openai_model(openai_server)) == (
         f"openai:fake-model at {openai_server.base_url}: "
-        "the server sent a line that is not a chunk: 'data: <html>busy</html>'"
+        f"the server sent a line that is not a chunk: {line!r}"
     )

@@ -11,7 +11,6 @@ so that importing tuneback stays fast and works without it installed.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 from collections.abc import Iterator
@@ -136,36 +135,36 @@ class OpenAIModel(ModelAdapter):
         # back to the client's pool; closed early (the caller stopped), it tells
         # the server to stop generating. Auth, retries and status errors stay the
         # SDK's; posting the body as is skips its typed parameters' conversion.
-        with contextlib.ExitStack() as stack:
-            try:
-                response = self._client.post(
-                    "/chat/completions", cast_to=httpx.Response, body=request, stream=True
-                )
-            except self._openai.OpenAIError as exc:
-                raise self._map_error(exc) from exc
-            stack.callback(response.close)
-            usage: Usage | None = None
-            try:
-                for line in response.iter_lines():
-                    try:
-                        chunk = _event_data(line)
-                    except ValueError:
-                        raise self.endpoint.failure(
-                            "backend_error", f"the server sent a line that is not a chunk: {line!r}"
-                        ) from None
-                    if chunk is None:
-                        continue
-                    if chunk.get("error"):
-                        raise self._stream_error(chunk["error"])
-                    usage = _usage(chunk.get("usage")) or usage
-                    for choice in chunk.get("choices") or ():
-                        delta = choice.get("delta") or {}
-                        if choice.get("index") == 0 and delta.get("content"):
-                            yield delta["content"]
-            except self._timeout_errors as exc:
-                raise self.endpoint.timeout_failure(self.timeout) from exc
-            except self._transport_errors as exc:
-                raise self.endpoint.stream_broken(exc) from exc
+        try:
+            response = self._client.post(
+                "/chat/completions", cast_to=httpx.Response, body=request, stream=True
+            )
+        except self._openai.OpenAIError as exc:
+            raise self._map_error(exc) from exc
+        usage: Usage | None = None
+        try:
+            for line in response.iter_lines():
+                try:
+                    chunk = _event_data(line)
+                except ValueError:
+                    raise self.endpoint.failure(
+                        "backend_error", f"the server sent a line that is not a chunk: {line!r}"
+                    ) from None
+                if chunk is None:
+                    continue
+                if chunk.get("error"):
+                    raise self._stream_error(chunk["error"])
+                usage = _usage(chunk.get("usage")) or usage
+                for choice in chunk.get("choices") or ():
+                    delta = choice.get("delta") or {}
+                    if choice.get("index") == 0 and delta.get("content"):
+                        yield delta["content"]
+        except self._timeout_errors as exc:
+            raise self.endpoint.timeout_failure(self.timeout) from exc
+        except self._transport_errors as exc:
+            raise self.endpoint.stream_broken(exc) from exc
+        finally:
+            response.close()
         if usage is not None:
             yield usage
 
@@ -189,7 +188,8 @@ def _usage(counted: Any) -> Usage | None:
 def _event_data(line: str) -> dict[str, Any] | None:
     """The JSON object of a server-sent ``data:`` line; None for other lines and ``[DONE]``.
 
-    Raises ValueError when the data is not a JSON object.
+    Raises ValueError when the data is not a chunk: not a JSON object, or choices
+    that are not a list of objects.
     """
     if not line.startswith("data:"):
         return None
@@ -199,6 +199,12 @@ def _event_data(line: str) -> dict[str, Any] | None:
     chunk = json_loads(data)
     if not isinstance(chunk, dict):
         raise ValueError(f"not a JSON object: {data!r}")
+    choices = chunk.get("choices")
+    if choices is not None and not (
+        isinstance(choices, list)
+        and all(isinstance(c, dict) and isinstance(c.get("delta") or {}, dict) for c in choices)
+    ):
+        raise ValueError(f"choices are not a list of choices: {data!r}")
     return chunk
 
 
