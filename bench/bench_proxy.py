@@ -62,10 +62,10 @@ def measure(
     """Each path's timings, the paths taking turns request by request (same machine load)."""
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     with httpx.Client(timeout=30) as client:
-        for warming in range(10 + requests):
+        for attempt in range(10 + requests):
             for name, (url, key) in paths.items():
                 timing = timed(client, url, key)
-                if warming >= 10:
+                if attempt >= 10:  # the first ten warm up
                     samples[name].append(timing)
     return samples
 

@@ -547,7 +547,7 @@ def render_gap(took: float, every: float) -> float:
     bigger share): one slow render (a busy machine, the first code block of its
     language) must not hold the text on screen back for seconds.
     """
-    return min(max(every, 4 * took), max(every, RENDER_AT_MOST))
+    return max(every, min(4 * took, RENDER_AT_MOST))
 
 
 def _done(store: Store, reply: Reply) -> dict[str, Any]:
