@@ -20,7 +20,7 @@ from tuneback.errors import ConfigurationError
 from tuneback.models import ModelAdapter
 from tuneback.server import proxy
 from tuneback.server.access import BrowserIdentity, declare_key_security
-from tuneback.server.api import api_router, health
+from tuneback.server.api import health, include_api
 from tuneback.server.deps import Services
 from tuneback.server.errors import install_error_handlers
 from tuneback.server.limits import BodyLimit
@@ -123,7 +123,7 @@ def create_app(
     # API's many: a chat completion is then matched without trying every API path.
     app.include_router(health.router)
     app.include_router(proxy.router)
-    app.include_router(api_router)
+    include_api(app)
     declare_key_security(app)
     install_web(app, pages=pages)
     return app

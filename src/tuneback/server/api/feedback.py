@@ -13,7 +13,13 @@ from tuneback.domain.common import validate
 from tuneback.domain.feedback import FeedbackSource
 from tuneback.errors import NotFoundError, ValidationError
 from tuneback.server.access import key_rule
-from tuneback.server.api.deps import ApiDep, CursorQuery, feedback_public
+from tuneback.server.api.deps import (
+    ApiDep,
+    CursorQuery,
+    feedback_public,
+    json_body,
+    json_body_doc,
+)
 from tuneback.server.api.ingest import feedback_draft, respond
 from tuneback.server.api.schemas import (
     FeedbackBatch,
@@ -76,12 +82,15 @@ async def record(
     response_model=FeedbackPublic,
     summary="Record feedback on a run",
     dependencies=[key_rule("log")],
+    openapi_extra=json_body_doc(FeedbackCreate),
 )
-async def create_feedback(body: FeedbackCreate, request: Request) -> Response:
-    # The hottest route of the API: the caller (found by the route's guard) and
-    # the service come from the request rather than dependencies (each one
-    # FastAPI solves costs every request), and the answer is built and checked
-    # once, by FeedbackPublic itself, and sent as is.
+async def create_feedback(request: Request) -> Response:
+    # The hottest route of the API: the body is read straight into its model,
+    # the caller (found by the route's guard) and the service come from the
+    # request rather than dependencies (each one FastAPI solves costs every
+    # request), and the answer is built and checked once, by FeedbackPublic
+    # itself, and sent as is.
+    body = await json_body(request, FeedbackCreate)
     caller = await authenticate(request)
     recorded = await record(
         request.app.state.services.feedback,
