@@ -25,14 +25,20 @@ tuneback runs with TUNEBACK_LOG_LEVEL=warning (so no access log, like the others
 
 Load: for each target and endpoint, `wrk -t2 -c32 -d6s --latency -s SCRIPT URL` with the
 Lua scripts in bench/http/, after a warm-up run of --warmup seconds with the same script.
+Every server is started first and stays up; then --rounds rounds (3) each load every target
+in turn. This machine's speed drifts by a third or more over minutes, so a target measured
+only after another may look faster or slower than it is: taking turns, every target meets
+the same drift. Each cell is the round with the median req/s; each ratio (to the bare app,
+and tuneback's to pykoi) is the median of the rounds' own ratios, with their range.
 Before the feedback runs, 200 runs are created (POST /api/v1/ingest; on pykoi 200 chats)
 and the script spreads thumbs up/down over them, each request from a new user (thread id
 and a per-thread counter, plus a tag per wrk process), so no rating supersedes another.
 
 Reported per target and endpoint: req/s counts only successful answers (2xx, and for
 pykoi not its 200 {"status": "500"}), p50 and p99 from wrk's latency distribution, the
-non-2xx answers (counted per status by the Lua scripts) and wrk's socket errors, and the
-ratio to the bare app on the same endpoint; then tuneback against pykoi. A run with
+non-2xx answers (counted per status by the Lua scripts) and wrk's socket errors (both
+summed over the rounds), and the ratio to the bare app on the same endpoint; then
+tuneback against pykoi. A run with
 errors shows them; they are never counted as throughput.
 
 Sanity: on tuneback, the rows in `runs` (chat) and `feedback` (feedback), and on pykoi
@@ -47,7 +53,7 @@ with a warning when other work was running.
 
 Needs Debian's wrk (`apt-get install -y wrk`) and PostgreSQL for the postgres targets.
 
-    python bench/bench_http.py [-d 6] [-c 32] [-t 2] [--warmup 2]
+    python bench/bench_http.py [-d 6] [-c 32] [-t 2] [--warmup 2] [--rounds 3]
         [--targets bare,sqlite-1,postgres-1,postgres-4,pykoi] [--json results.json]
 """
 
@@ -67,7 +73,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -426,13 +432,14 @@ class Row:
     target: str
     endpoint: str
     route: str = ""
+    round: int = 0
     result: WrkResult | None = None
     stored: Stored | None = None
     skipped: str | None = None
     failed: str | None = None
 
 
-def measure(target: str, url: str, endpoint: Endpoint, load: Load) -> Row:
+def measure(target: str, url: str, endpoint: Endpoint, load: Load, round_: int) -> Row:
     full = url + endpoint.path
     tag = uuid.uuid4().hex[:6]
     if load.warmup:
@@ -443,9 +450,9 @@ def measure(target: str, url: str, endpoint: Endpoint, load: Load) -> Row:
     if endpoint.count:
         sent = result.requests + load.connections + result.socket_error_count
         stored = Stored(endpoint.counted, before, settled(endpoint.count), result.ok, sent)
-    row = Row(target, endpoint.name, f"POST {endpoint.path}", result, stored)
+    row = Row(target, endpoint.name, f"POST {endpoint.path}", round_, result, stored)
     line = (
-        f"  {endpoint.name:9} {result.ok_rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
+        f"  {target:10} {endpoint.name:9} {result.ok_rps:8.0f} req/s  p50 {result.p50_ms:7.2f} ms  "
         f"p99 {result.p99_ms:7.2f} ms  {result.ok} ok"
     )
     if result.problems():
@@ -460,14 +467,17 @@ def measure(target: str, url: str, endpoint: Endpoint, load: Load) -> Row:
 # -- targets -----------------------------------------------------------------------------
 
 
-def measure_all(target: str, url: str, endpoints: list[Endpoint], load: Load) -> list[Row]:
+def measure_all(
+    target: str, url: str, endpoints: list[Endpoint], load: Load, round_: int
+) -> list[Row]:
     rows = []
     for endpoint in endpoints:
         try:
-            rows.append(measure(target, url, endpoint, load))
+            rows.append(measure(target, url, endpoint, load, round_))
         except (TargetFailed, ValueError, subprocess.TimeoutExpired) as exc:
-            print(f"  {endpoint.name:9} FAILED: {exc}", flush=True)
-            rows.append(Row(target, endpoint.name, f"POST {endpoint.path}", failed=str(exc)))
+            print(f"  {target:10} {endpoint.name:9} FAILED: {exc}", flush=True)
+            route = f"POST {endpoint.path}"
+            rows.append(Row(target, endpoint.name, route, round_, failed=str(exc)))
     return rows
 
 
@@ -499,14 +509,15 @@ def chat_endpoint(count: Callable[[], int] | None = None) -> Endpoint:
     return Endpoint("chat", "/v1/chat/completions", SCRIPTS / "chat.lua", [], count, "runs")
 
 
-def run_bare(load: Load, work: Path) -> list[Row]:
+@contextmanager
+def bare_target(work: Path) -> Iterator[tuple[str, list[Endpoint]]]:
     port = free_port()
     argv = [sys.executable, str(HERE), "_serve-bare", str(port)]
     # The bare app never looks the run up, so any ids do.
     ids = write_ids(work / "bare_ids.txt", [new_id() for _ in range(RUNS)])
     feedback = Endpoint("feedback", "/api/v1/feedback", SCRIPTS / "feedback.lua", [str(ids)])
     with child_server("bare", argv, port, work) as url:
-        return measure_all("bare", url, [chat_endpoint(), feedback], load)
+        yield url, [chat_endpoint(), feedback]
 
 
 def serve_has_workers() -> bool:
@@ -519,7 +530,10 @@ def serve_has_workers() -> bool:
     return "--workers" in done.stdout
 
 
-def run_tuneback(name: str, database: Database, workers: int, load: Load, work: Path) -> list[Row]:
+@contextmanager
+def tuneback_target(
+    name: str, database: Database, workers: int, work: Path
+) -> Iterator[tuple[str, list[Endpoint]]]:
     port = free_port()
     argv = [sys.executable, "-m", "tuneback", "serve", "--model", "echo", "--no-auth"]
     argv += ["--port", str(port)]
@@ -538,7 +552,7 @@ def run_tuneback(name: str, database: Database, workers: int, load: Load, work: 
             "feedback rows",
         )
         chat = chat_endpoint(lambda: database.count("runs"))
-        return measure_all(name, url, [chat, feedback], load)
+        yield url, [chat, feedback]
 
 
 def pykoi_python(venv: Path) -> Path:
@@ -584,7 +598,8 @@ def create_answers(url: str, n: int) -> list[str]:
     return ids
 
 
-def run_pykoi(venv: Path, load: Load, work: Path) -> list[Row]:
+@contextmanager
+def pykoi_target(venv: Path, work: Path) -> Iterator[tuple[str, list[Endpoint]]]:
     python = pykoi_python(venv)
     home = work / "pykoi"  # pykoi writes qd.db in its working directory
     home.mkdir()
@@ -603,47 +618,117 @@ def run_pykoi(venv: Path, load: Load, work: Path) -> list[Row]:
         )
         # A vote updates its answer in place: no row to count.
         vote = Endpoint("feedback", "/chat/qa_table/update", SCRIPTS / "pykoi_vote.lua", [str(ids)])
-        return measure_all("pykoi", url, [chat, vote], load)
+        yield url, [chat, vote]
 
 
-def run_target(name: str, args: argparse.Namespace, load: Load, work: Path) -> list[Row]:
+@contextmanager
+def target(name: str, args: argparse.Namespace, work: Path) -> Iterator[tuple[str, list[Endpoint]]]:
+    """A target's server, up until the block ends: its URL and the endpoints to load."""
     if name == "bare":
-        return run_bare(load, work)
+        with bare_target(work) as started:
+            yield started
+        return
     if name == "pykoi":
-        return run_pykoi(args.pykoi_venv, load, work)
+        with pykoi_target(args.pykoi_venv, work) as started:
+            yield started
+        return
     dialect, workers = name.split("-")
     if int(workers) > 1 and not serve_has_workers():
         raise Skipped("serve has no --workers yet")
     if dialect == "sqlite":
-        return run_tuneback(name, Database(f"sqlite:///{work / 'tuneback.db'}"), 1, load, work)
-    with postgres_schema(args.postgres) as database:
-        return run_tuneback(name, database, int(workers), load, work)
+        database = Database(f"sqlite:///{work / 'tuneback.db'}")
+        with tuneback_target(name, database, 1, work) as started:
+            yield started
+        return
+    with (
+        postgres_schema(args.postgres) as database,
+        tuneback_target(name, database, int(workers), work) as started,
+    ):
+        yield started
+
+
+def start_all(
+    names: list[str], args: argparse.Namespace, tmp: Path, stack: ExitStack
+) -> tuple[dict[str, tuple[str, list[Endpoint]]], list[Row]]:
+    """Every target's server, started one after another and kept up until ``stack`` closes;
+    the rows of those skipped or failed."""
+    started: dict[str, tuple[str, list[Endpoint]]] = {}
+    rows: list[Row] = []
+    for name in names:
+        work = tmp / name
+        work.mkdir()
+        print(f"starting {name}", flush=True)
+        try:
+            started[name] = stack.enter_context(target(name, args, work))
+        except Skipped as exc:
+            print(f"  skipped: {exc}", flush=True)
+            rows.append(Row(name, "-", skipped=str(exc)))
+        except TargetFailed as exc:
+            print(f"  FAILED: {exc}", flush=True)
+            rows.append(Row(name, "-", failed=str(exc)))
+    return started, rows
 
 
 # -- report ------------------------------------------------------------------------------
 
 
-def table(rows: list[Row]) -> str:
-    bare = {r.endpoint: r.result.ok_rps for r in rows if r.target == "bare" and r.result}
-    lines = [
-        "| target | endpoint | req/s | p50 ms | p99 ms | non-2xx | socket errors | ratio to bare |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+def measured(rows: list[Row]) -> dict[tuple[str, str], dict[int, WrkResult]]:
+    """Each (target, endpoint)'s results by round."""
+    found: dict[tuple[str, str], dict[int, WrkResult]] = {}
     for row in rows:
-        result = row.result
-        if result is None:
-            continue
-        ceiling = bare.get(row.endpoint)
-        ratio = f"{result.ok_rps / ceiling:.2f}x" if ceiling else "-"
+        if row.result is not None:
+            found.setdefault((row.target, row.endpoint), {})[row.round] = row.result
+    return found
+
+
+def median_result(results: dict[int, WrkResult]) -> WrkResult:
+    """The round with the median req/s (the lower middle one of an even count)."""
+    ordered = sorted(results.values(), key=lambda result: result.ok_rps)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def ratios(over: dict[int, WrkResult], under: dict[int, WrkResult]) -> list[float]:
+    """req/s of one target over another's, round by round (each pair ran minutes apart
+    at most, while this machine's speed drifts over the hour)."""
+    return sorted(
+        over[r].ok_rps / under[r].ok_rps for r in over.keys() & under.keys() if under[r].ok_rps
+    )
+
+
+def ratio_text(values: list[float]) -> str:
+    if not values:
+        return "-"
+    if values[0] == values[-1] == 1.0:  # the ceiling against itself
+        return "1.00x"
+    middle = values[(len(values) - 1) // 2]
+    if len(values) == 1:
+        return f"{middle:.2f}x"
+    return f"{middle:.2f}x ({values[0]:.2f}-{values[-1]:.2f})"
+
+
+def table(rows: list[Row]) -> str:
+    found = measured(rows)
+    lines = [
+        "| target | endpoint | req/s | p50 ms | p99 ms | req/s by round | non-2xx "
+        "| socket errors | ratio to bare |",
+        "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+    ]
+    for (name, endpoint), results in found.items():
+        result = median_result(results)
+        by_round = " / ".join(f"{results[r].ok_rps:.0f}" for r in sorted(results))
+        non_2xx = sum(r.non_2xx for r in results.values())
+        socket_errors = sum(r.socket_error_count for r in results.values())
+        bare = found.get(("bare", endpoint), {})
         lines.append(
-            f"| {row.target} | {row.endpoint} | {result.ok_rps:.0f} | {result.p50_ms:.2f} "
-            f"| {result.p99_ms:.2f} | {result.non_2xx} | {result.socket_error_count} | {ratio} |"
+            f"| {name} | {endpoint} | {result.ok_rps:.0f} | {result.p50_ms:.2f} "
+            f"| {result.p99_ms:.2f} | {by_round} | {non_2xx} | {socket_errors} "
+            f"| {ratio_text(ratios(results, bare))} |"
         )
     return "\n".join(lines)
 
 
 def pykoi_table(rows: list[Row]) -> str | None:
-    found = {(r.target, r.endpoint): r.result for r in rows if r.result}
+    found = measured(rows)
     writes = {
         "chat": (
             "a run with its inputs and output, plus a signed feedback link",
@@ -664,9 +749,9 @@ def pykoi_table(rows: list[Row]) -> str | None:
         pykoi = found.get(("pykoi", endpoint))
         if tuneback is None or pykoi is None:
             return None
-        ratio = tuneback.ok_rps / pykoi.ok_rps if pykoi.ok_rps else float("inf")
         lines.append(
-            f"| {endpoint} | {tuneback.ok_rps:.0f} | {pykoi.ok_rps:.0f} | {ratio:.2f}x "
+            f"| {endpoint} | {median_result(tuneback).ok_rps:.0f} "
+            f"| {median_result(pykoi).ok_rps:.0f} | {ratio_text(ratios(tuneback, pykoi))} "
             f"| {ours} | {theirs} |"
         )
     return "\n".join(lines)
@@ -699,11 +784,13 @@ def git_commit() -> str:
     return done.stdout.strip()
 
 
-def report(rows: list[Row], load: Load, elapsed: float) -> None:
+def report(rows: list[Row], load: Load, rounds: int, elapsed: float) -> None:
     print(
         f"\nwrk -t{load.threads} -c{load.connections} -d{load.duration}s --latency "
-        f"(warm-up {load.warmup}s); req/s counts successful answers only, and non-2xx\n"
-        "includes the 200 answers in which pykoi says it failed\n"
+        f"(warm-up {load.warmup}s), {rounds} round(s) over every target; each cell is the\n"
+        "round with the median req/s, and each ratio the median of the rounds' ratios\n"
+        "(lowest-highest); req/s counts successful answers only, and non-2xx includes\n"
+        "the 200 answers in which pykoi says it failed\n"
     )
     print(table(rows))
     comparison = pykoi_table(rows)
@@ -716,13 +803,16 @@ def report(rows: list[Row], load: Load, elapsed: float) -> None:
         if row.failed:
             print(f"\n{row.target}: FAILED: {row.failed}")
         if row.result and row.result.problems():
-            print(f"\n{row.target} {row.endpoint}: errors: {row.result.problems()}")
+            print(
+                f"\n{row.target} {row.endpoint} (round {row.round}): errors: "
+                f"{row.result.problems()}"
+            )
     checked = [(r, r.stored, r.result) for r in rows if r.stored and r.result]
     if checked:
         print("\nwrites stored (rows counted in the database around each measured run):")
         for row, s, result in checked:
             print(
-                f"  {row.target:10} {row.endpoint:9} {s.counted} +{s.grew} for "
+                f"  {row.target:10} {row.endpoint:9} round {row.round} {s.counted} +{s.grew} for "
                 f"{result.ok} 2xx answers (expected {s.at_least}..{s.at_most}): "
                 f"{'ok' if s.ok else 'MISMATCH'}"
             )
@@ -760,12 +850,20 @@ def parse_args() -> argparse.Namespace:
         default=CACHE / "pykoi-venv",
         help="venv holding pykoi, made on first use (default: %(default)s)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="times every target is measured, taking turns (default: %(default)s)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the results here")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = sorted(set(args.targets) - set(TARGETS))
     if unknown:
         parser.error(f"unknown target {', '.join(unknown)}: choose from {', '.join(TARGETS)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.connections < args.threads:
         parser.error("wrk needs at least one connection per thread")
     return args
@@ -781,23 +879,17 @@ def main() -> int:
     load_before = os.getloadavg()[0]
     print(f"{wrk_version()}, tuneback at {git_commit()}", flush=True)
     print(busy_warning(load_before), flush=True)
-    rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-        for name in args.targets:
-            work = Path(tmp) / name
-            work.mkdir()
-            print(f"{name}:", flush=True)
-            try:
-                rows += run_target(name, args, load, work)
-            except Skipped as exc:
-                print(f"  skipped: {exc}", flush=True)
-                rows.append(Row(name, "-", skipped=str(exc)))
-            except TargetFailed as exc:
-                print(f"  FAILED: {exc}", flush=True)
-                rows.append(Row(name, "-", failed=str(exc)))
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp, ExitStack() as stack:
+        # Every server stays up through every round, and each round loads every target
+        # in turn: a drift in this machine's speed then reaches all targets alike.
+        servers, rows = start_all(args.targets, args, Path(tmp), stack)
+        for round_ in range(1, args.rounds + 1):
+            print(f"round {round_} of {args.rounds}:", flush=True)
+            for name, (url, endpoints) in servers.items():
+                rows += measure_all(name, url, endpoints, load, round_)
     elapsed = time.monotonic() - started
     load_after = os.getloadavg()[0]
-    report(rows, load, elapsed)
+    report(rows, load, args.rounds, elapsed)
     print(f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
     if args.json:
         args.json.write_text(
