@@ -117,9 +117,10 @@ async def refuse_nul(request: Request) -> None:
 
     Every router but the static files depends on it: the API and the pages alike.
     A coroutine only so that it runs in the event loop: a plain function would
-    cost every request a trip to the thread pool.
+    cost every request a trip to the thread pool. Read from the scope, not
+    ``request.url``, which builds the whole URL (3% of a rating's time).
     """
-    if "\x00" in request.url.path or "%00" in request.url.query:
+    if "\x00" in request.scope["path"] or b"%00" in request.scope["query_string"]:
         raise ValidationError("the URL may not contain NUL (%00) characters")
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tuneback.config import Settings
@@ -198,6 +198,11 @@ def _route_path(app: FastAPI, name: str, params: dict[str, str]) -> str:
     return template
 
 
+def _raw_headers(csp: str) -> list[tuple[bytes, bytes]]:
+    pairs = {**SECURITY_HEADERS, "content-security-policy": csp}
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in pairs.items()]
+
+
 class SiteGuard:
     """The pure ASGI middleware; ``docs_paths`` get a policy their CDN viewer can live with."""
 
@@ -207,20 +212,22 @@ class SiteGuard:
         self.app = app
         self.policy = policy
         self.docs_paths = frozenset(p for p in docs_paths if p)
+        # Encoded once: every response gets them (those it does not set itself).
+        self._headers = {csp: _raw_headers(csp) for csp in (PAGE_POLICY, DOCS_POLICY)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        csp = DOCS_POLICY if path in self.docs_paths else PAGE_POLICY
+        added = self._headers[DOCS_POLICY if path in self.docs_paths else PAGE_POLICY]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in {**SECURITY_HEADERS, "content-security-policy": csp}.items():
-                    if name not in headers:
-                        headers.append(name, value)
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [pair for pair in added if pair[0] not in present]
+                message["headers"] = headers
             await send(message)
 
         headers = Headers(scope=scope)
