@@ -174,8 +174,9 @@ class SitePolicy:
 def public_url(request: Request, name: str, **path_params: str) -> str:
     """The absolute URL of route ``name``, built on TUNEBACK_BASE_URL or a trusted host."""
     policy: SitePolicy = request.app.state.site
+    scope = request.scope  # not request.url: building the whole URL costs every answer
     base = policy.base_for(
-        request.url.scheme, request.headers.get("host"), request.scope.get("root_path", "")
+        scope.get("scheme", "http"), request.headers.get("host"), scope.get("root_path", "")
     )
     return base + _route_path(request.app, name, path_params)
 
