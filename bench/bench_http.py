@@ -38,8 +38,8 @@ Reported per target and endpoint: req/s counts only successful answers (2xx, and
 pykoi not its 200 {"status": "500"}), p50 and p99 from wrk's latency distribution, the
 non-2xx answers (counted per status by the Lua scripts) and wrk's socket errors (both
 summed over the rounds), and the ratio to the bare app on the same endpoint; then
-tuneback against pykoi. A run with
-errors shows them; they are never counted as throughput.
+tuneback against pykoi. A run with errors shows them; they are never counted as
+throughput.
 
 Sanity: on tuneback, the rows in `runs` (chat) and `feedback` (feedback), and on pykoi
 the rows in `question_answer` (chat), are counted in the database before and after each

@@ -21,6 +21,7 @@ from tuneback.models import ModelAdapter
 from tuneback.server import proxy
 from tuneback.server.access import BrowserIdentity, declare_key_security
 from tuneback.server.api import health, include_api
+from tuneback.server.api.routes import serve_routes
 from tuneback.server.deps import Services
 from tuneback.server.errors import install_error_handlers
 from tuneback.server.limits import BodyLimit
@@ -121,8 +122,8 @@ def create_app(
     )
     # The router walks its routes in order, so the proxy's few come before the
     # API's many: a chat completion is then matched without trying every API path.
-    app.include_router(health.router)
-    app.include_router(proxy.router)
+    serve_routes(app, health.router)
+    serve_routes(app, proxy.router)
     include_api(app)
     declare_key_security(app)
     install_web(app, pages=pages)

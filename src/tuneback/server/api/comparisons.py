@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tuneback.domain import Comparison, validate
 from tuneback.server.access import key_rule
 from tuneback.server.api.deps import CursorQuery
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import ComparisonCreate, ComparisonPublic, ComparisonsPublic
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import ServicesDep
 
-router = APIRouter(prefix="/comparisons", tags=["comparisons"])
+router = resource_router("/comparisons", "comparisons")
 
 
 @router.post(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from tuneback.domain.feedback import normalize_key
 from tuneback.server.access import key_rule
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import (
     FeedbackConfigPublic,
     FeedbackConfigSet,
@@ -14,7 +13,7 @@ from tuneback.server.api.schemas import (
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import ServicesDep
 
-router = APIRouter(prefix="/feedback-configs", tags=["feedback configs"])
+router = resource_router("/feedback-configs", "feedback configs")
 
 
 @router.get("", summary="The project's feedback configs, by key", dependencies=[key_rule("read")])

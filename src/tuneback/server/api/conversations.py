@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tuneback.domain import Conversation, Message, validate
 from tuneback.server.access import key_rule
 from tuneback.server.api.deps import feedback_public
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import (
     ConversationCreate,
     ConversationFeedbackCreate,
@@ -23,7 +24,7 @@ from tuneback.server.api.schemas import (
 from tuneback.server.auth import Caller, CallerDep
 from tuneback.server.deps import Services, ServicesDep
 
-router = APIRouter(prefix="/conversations", tags=["conversations"])
+router = resource_router("/conversations", "conversations")
 
 
 def _visible(services: Services, caller: Caller, conversation_id: str) -> Conversation:

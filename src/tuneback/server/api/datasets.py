@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from tuneback.server.access import key_rule
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import (
     DatasetCreate,
     DatasetItemPublic,
@@ -16,7 +15,7 @@ from tuneback.server.api.schemas import (
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import ServicesDep
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = resource_router("/datasets", "datasets")
 
 
 @router.get("", summary="The project's datasets", dependencies=[key_rule("manage")])

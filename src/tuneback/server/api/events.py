@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tuneback.domain import dump_payload
 from tuneback.server.access import key_rule
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import EventPublic, EventsPublic
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import ServicesDep
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = resource_router("/events", "events")
 
 
 @router.get(

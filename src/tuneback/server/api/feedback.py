@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import Query, Request, Response
 from fastapi.responses import HTMLResponse
 from starlette.exceptions import HTTPException
 
@@ -21,6 +21,7 @@ from tuneback.server.api.deps import (
     json_body_doc,
 )
 from tuneback.server.api.ingest import feedback_draft, respond
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import (
     FeedbackBatch,
     FeedbackCreate,
@@ -40,7 +41,7 @@ from tuneback.server.web.feedback_link import link_page, link_value, open_link, 
 from tuneback.services.feedback import FeedbackService
 from tuneback.services.keys import TokenError
 
-router = APIRouter(prefix="/feedback", tags=["feedback"])
+router = resource_router("/feedback", "feedback")
 
 ERROR_SCHEMA = "#/components/schemas/ErrorPublic"
 MULTI_STATUS: dict[int | str, dict[str, Any]] = {

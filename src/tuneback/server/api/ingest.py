@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import Response
 from pydantic import TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException
@@ -13,6 +13,7 @@ from tuneback.domain import Comparison, Run, new_id, validate
 from tuneback.errors import TuneBackError, ValidationError
 from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import (
     FeedbackCreate,
     IngestBatch,
@@ -26,7 +27,7 @@ from tuneback.server.api.schemas import (
 from tuneback.server.auth import Caller, CallerDep
 from tuneback.services.ingest import FeedbackDraft, Item, ItemResult
 
-router = APIRouter(tags=["ingest"])
+router = resource_router("", "ingest")
 
 ITEM: TypeAdapter[IngestRun | IngestFeedback | IngestComparison] = TypeAdapter(IngestItem)
 

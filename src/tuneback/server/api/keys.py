@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from tuneback.server.access import key_rule
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic, ApiKeysPublic
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import ServicesDep
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = resource_router("/keys", "keys")
 
 
 @router.post(

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from tuneback.domain import Run, validate
 from tuneback.domain.criteria import RunCriteria
 from tuneback.server.access import key_rule
 from tuneback.server.api.deps import ApiDep
+from tuneback.server.api.routes import resource_router
 from tuneback.server.api.schemas import RunCreate, RunPublic, RunsPublic
 from tuneback.server.auth import Caller, CallerDep
 from tuneback.server.deps import StoreDep
 from tuneback.storage.queries import CURSOR_PATTERN
 
-router = APIRouter(prefix="/runs", tags=["runs"])
+router = resource_router("/runs", "runs")
 
 
 def run_from(body: RunCreate, caller: Caller) -> Run:

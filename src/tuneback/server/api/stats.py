@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from tuneback.server.access import key_rule
+from tuneback.server.api.routes import resource_router
 from tuneback.server.auth import CallerDep
 from tuneback.server.deps import ServicesDep
 from tuneback.services.analytics import Period, dashboard
 
-router = APIRouter(prefix="/stats", tags=["stats"])
+router = resource_router("/stats", "stats")
 
 
 @router.get(
