@@ -698,11 +698,9 @@ def ratios(over: dict[int, WrkResult], under: dict[int, WrkResult]) -> list[floa
 def ratio_text(values: list[float]) -> str:
     if not values:
         return "-"
-    if values[0] == values[-1] == 1.0:  # the ceiling against itself
-        return "1.00x"
+    if values[0] == values[-1]:  # one round, or the ceiling against itself
+        return f"{values[0]:.2f}x"
     middle = values[(len(values) - 1) // 2]
-    if len(values) == 1:
-        return f"{middle:.2f}x"
     return f"{middle:.2f}x ({values[0]:.2f}-{values[-1]:.2f})"
 
 

@@ -15,7 +15,7 @@ from tuneback.server.api import (
     runs,
     stats,
 )
-from tuneback.server.api.routes import API_PREFIX, serve_routes
+from tuneback.server.api.routes import serve_routes
 
 RESOURCES = (
     runs, feedback, configs, conversations, comparisons, datasets, events, ingest, keys, stats,
@@ -29,4 +29,4 @@ def include_api(app: FastAPI) -> None:
         serve_routes(app, resource.router)
 
 
-__all__ = ["API_PREFIX", "health", "include_api"]
+__all__ = ["health", "include_api"]

@@ -65,10 +65,11 @@ async def json_body(request: Request, model: type[B]) -> B:
     it decodes to (no dates, enums or bytes, which strict models read only from text).
     """
     raw = await request.body()
-    if raw and _json_media(request.headers.get("content-type")):
+    is_json = _json_media(request.headers.get("content-type"))
+    if raw and is_json:
         with contextlib.suppress(PydanticValidationError):
             return model.model_validate_json(raw)
-    return _read_as_fastapi_does(request, raw, model)
+    return _read_as_fastapi_does(raw, is_json, model)
 
 
 def _json_media(content_type: str | None) -> bool:
@@ -81,12 +82,12 @@ def _json_media(content_type: str | None) -> bool:
     )
 
 
-def _read_as_fastapi_does(request: Request, raw: bytes, model: type[B]) -> B:
+def _read_as_fastapi_does(raw: bytes, is_json: bool, model: type[B]) -> B:
     if not raw:
         missing = {"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}
         raise RequestValidationError([missing])
     data: Any = raw
-    if _json_media(request.headers.get("content-type")):
+    if is_json:
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
