@@ -255,7 +255,8 @@ class GroupCommit:
         found: dict[str, StoredEvent | PreparedEvent] = {}
         for start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = ids[start : start + LOOKUP_CHUNK]
-            rows = conn.execute(select(t.events).where(t.events.c.id.in_(chunk)))
+            one_of = Dialect.of(conn).one_of
+            rows = conn.execute(select(t.events).where(one_of(t.events.c.id, chunk)))
             found.update((row.id, event_from_row(row)) for row in rows)
         return found
 

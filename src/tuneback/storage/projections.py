@@ -28,7 +28,21 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, Table, and_, bindparam, delete, func, select, update
+from sqlalchemy import (
+    Connection,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tuneback.domain import (
     AnnotationTaskCreated,
@@ -56,7 +70,7 @@ from tuneback.domain import (
 )
 from tuneback.storage import tables as t
 from tuneback.storage.bulk import BulkInserts
-from tuneback.storage.engine import Dialect
+from tuneback.storage.engine import DIALECTS, Dialect
 from tuneback.storage.review_membership import MembershipChanges
 from tuneback.storage.rollups import (
     Rating,
@@ -89,15 +103,49 @@ _SUPERSEDE_ON_RUN = (
     .values(superseded_by=bindparam("p_new"), current=False)
     .returning(_fb.run_id, _fb.key, _fb.kind, _fb.score)
 )
-# Three lists rather than one of (run, key, user) rows: SQLite reads the index
-# for each listed run only this way. The few rows that match the lists but not
-# one slot are dropped by the caller.
-_STORED_RATERS = select(_fb.run_id, _fb.key, _fb.user).where(
-    _fb.run_id.in_(bindparam("runs", expanding=True)),
-    _fb.key.in_(bindparam("keys", expanding=True)),
-    _fb.user.in_(bindparam("users", expanding=True)),
-    _fb.current.is_(True),
-)
+
+
+def _stored_raters_query(dialect: Dialect) -> Select[Any]:
+    """The current ratings in the (run, key, user) slots listed by ``runs``, ``keys``, ``users``.
+
+    On PostgreSQL the three arrays are zipped into slots, each looked up in the
+    (run, key, user) index: the cost follows the group, not how many ratings
+    its runs already hold (lists of each matched every rating of a listed run
+    by another listed user, read from the table). SQLite reads the index for
+    each listed run only with three lists; the few rows that match the lists
+    but not one slot are dropped by the caller.
+    """
+    rated = select(_fb.run_id, _fb.key, _fb.user)
+    if dialect.postgres:
+        names = ("runs", "keys", "users")
+        slots = (
+            func.unnest(*(bindparam(name, type_=ARRAY(String)) for name in names))
+            .table_valued("run_id", "key", "user", name="slots")
+            .render_derived()
+        )
+        # LATERAL with LIMIT 1: each slot is one probe of the index even in a plan
+        # made while the table was small (a join would then hash the whole table).
+        hit = (
+            select(literal_column("1"))
+            .where(
+                _fb.run_id == slots.c.run_id,
+                _fb.key == slots.c.key,
+                _fb.user == slots.c.user,
+                _fb.current.is_(True),
+            )
+            .limit(1)
+            .lateral()
+        )
+        return select(slots.c.run_id, slots.c.key, slots.c.user).join_from(slots, hit, true())
+    return rated.where(
+        dialect.one_of(_fb.run_id, "runs"),
+        dialect.one_of(_fb.key, "keys"),
+        dialect.one_of(_fb.user, "users"),
+        _fb.current.is_(True),
+    )
+
+
+_STORED_RATERS = {dialect.name: _stored_raters_query(dialect) for dialect in DIALECTS}
 _CHUNK = 500
 _RATED_BY = select(_fb.run_id, _fb.conversation_id).where(_fb.id == bindparam("p_id"))
 _RETRACT = (
@@ -230,12 +278,14 @@ class Projector:
         held: set[tuple[Any, ...]] = set()
         for start in range(0, len(on_run), _CHUNK):
             chunk = on_run[start : start + _CHUNK]
+            # One entry per slot, in step (repeats are harmless in a list).
             lists = {
-                "runs": sorted({p["p_run"] for p in chunk}),
-                "keys": sorted({p["p_key"] for p in chunk}),
-                "users": sorted({p["p_user"] for p in chunk}),
+                "runs": [p["p_run"] for p in chunk],
+                "keys": [p["p_key"] for p in chunk],
+                "users": [p["p_user"] for p in chunk],
             }
-            held.update(map(tuple, self._conn.execute(_STORED_RATERS, lists)))
+            query = _STORED_RATERS[self._conn.dialect.name]
+            held.update(map(tuple, self._conn.execute(query, lists)))
         return [p for p in on_run if (p["p_run"], p["p_key"], p["p_user"]) in held]
 
     def _ensure_project(self, event: StoredEvent) -> None:

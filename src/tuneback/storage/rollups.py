@@ -32,7 +32,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Connection,
     Select,
@@ -209,11 +208,11 @@ def tally(
 def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
     """What the named runs contribute now (nothing for those that do not exist)."""
     found = Tallies()
-    postgres = Dialect.of(conn).postgres
+    dialect = Dialect.of(conn)
     for chunk in _chunks(run_ids):
-        runs = conn.execute(_prepared("runs", postgres), {"ids": chunk}).all()
+        runs = conn.execute(_prepared("runs", dialect), {"ids": chunk}).all()
         if runs:
-            ratings = conn.execute(_prepared("ratings", postgres), {"ids": chunk})
+            ratings = conn.execute(_prepared("ratings", dialect), {"ids": chunk})
             _add_runs(found, runs, ratings, GRAINS)
     return found
 
@@ -268,25 +267,24 @@ def _runs_query(postgres: bool, *extra: ColumnElement[Any]) -> Select[Any]:
     ).select_from(t.runs.outerjoin(conv, conv.c.id == r.conversation_id))
 
 
-def _prepared(name: Literal["runs", "ratings", "rated"], postgres: bool) -> Select[Any]:
+def _prepared(name: Literal["runs", "ratings", "rated"], dialect: Dialect) -> Select[Any]:
     """A query of the runs named by ``ids``, built once per dialect:
 
     * ``runs``: their rows, as :func:`_run_rows` reads them;
     * ``ratings``: their current feedback;
     * ``rated``: their rows with how many current ratings rate each.
     """
-    query = _PREPARED.get((name, postgres))
+    query = _PREPARED.get((name, dialect.name))
     if query is None:
-        query = _PREPARED[(name, postgres)] = _build(name, postgres)
+        query = _PREPARED[(name, dialect.name)] = _build(name, dialect)
     return query
 
 
-def _build(name: str, postgres: bool) -> Select[Any]:
+def _build(name: str, dialect: Dialect) -> Select[Any]:
     r, f = t.runs.c, t.feedback.c
-    named: BindParameter[Any] = bindparam("ids", expanding=True)
     if name == "ratings":
         return select(f.run_id, f.key, f.kind, f.score).where(
-            f.run_id.in_(named), f.current.is_(True)
+            dialect.one_of(f.run_id, "ids"), f.current.is_(True)
         )
     extra: list[ColumnElement[Any]] = []
     if name == "rated":
@@ -305,10 +303,10 @@ def _build(name: str, postgres: bool) -> Select[Any]:
             .subquery()
         )
         extra.append(select(func.count()).select_from(some).scalar_subquery().label("explicit"))
-    return _runs_query(postgres, *extra).where(r.id.in_(named))
+    return _runs_query(dialect.postgres, *extra).where(dialect.one_of(r.id, "ids"))
 
 
-_PREPARED: dict[tuple[str, bool], Select[Any]] = {}
+_PREPARED: dict[tuple[str, str], Select[Any]] = {}
 
 
 def _add_run(
@@ -429,7 +427,7 @@ def rating_changes(conn: Connection, gained: Sequence[Rating], lost: Sequence[Ra
     found = Tallies()
     if not by_run:
         return found
-    query = _prepared("rated", Dialect.of(conn).postgres)
+    query = _prepared("rated", Dialect.of(conn))
     for chunk in _chunks(by_run):
         # A run had a rating before if it has more now than the batch gave it.
         cap = 1 + max(
