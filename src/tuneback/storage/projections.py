@@ -106,16 +106,16 @@ _SUPERSEDE_ON_RUN = (
 
 
 def _stored_raters_query(dialect: Dialect) -> Select[Any]:
-    """The current ratings in the (run, key, user) slots listed by ``runs``, ``keys``, ``users``.
+    """Which (run, key, user) slots, given in step as ``runs``, ``keys``, ``users``, hold a
+    current rating.
 
-    On PostgreSQL the three arrays are zipped into slots, each looked up in the
-    (run, key, user) index: the cost follows the group, not how many ratings
-    its runs already hold (lists of each matched every rating of a listed run
-    by another listed user, read from the table). SQLite reads the index for
-    each listed run only with three lists; the few rows that match the lists
-    but not one slot are dropped by the caller.
+    On PostgreSQL the three arrays are zipped into slots, each one probe of the
+    (run, key, user) index: the cost follows the group, not how many ratings its
+    runs already hold (three lists matched every rating of a listed run by any
+    listed user, and read them all). SQLite reads the index for each listed run
+    only with three lists; the few rows that match the lists but not one slot
+    are dropped by the caller.
     """
-    rated = select(_fb.run_id, _fb.key, _fb.user)
     if dialect.postgres:
         names = ("runs", "keys", "users")
         slots = (
@@ -137,7 +137,7 @@ def _stored_raters_query(dialect: Dialect) -> Select[Any]:
             .lateral()
         )
         return select(slots.c.run_id, slots.c.key, slots.c.user).join_from(slots, hit, true())
-    return rated.where(
+    return select(_fb.run_id, _fb.key, _fb.user).where(
         dialect.one_of(_fb.run_id, "runs"),
         dialect.one_of(_fb.key, "keys"),
         dialect.one_of(_fb.user, "users"),
