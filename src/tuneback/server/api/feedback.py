@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException
 from tuneback.domain.common import validate
 from tuneback.domain.feedback import FeedbackSource
 from tuneback.errors import NotFoundError, ValidationError
-from tuneback.server.access import key_rule
+from tuneback.server.access import RequireKey, checks_itself, key_rule
 from tuneback.server.api.deps import (
     ApiDep,
     CursorQuery,
@@ -77,20 +77,24 @@ async def record(
     return feedback_public(recorded)
 
 
+_LOG_KEY = RequireKey("log")
+
+
 @router.post(
     "",
     status_code=201,
     response_model=FeedbackPublic,
     summary="Record feedback on a run",
-    dependencies=[key_rule("log")],
     openapi_extra=json_body_doc(FeedbackCreate),
 )
+@checks_itself("log")
 async def create_feedback(request: Request) -> Response:
-    # The hottest route of the API: the body is read straight into its model,
-    # the caller (found by the route's guard) and the service come from the
-    # request rather than dependencies (each one FastAPI solves costs every
-    # request), and the answer is built and checked once, by FeedbackPublic
-    # itself, and sent as is.
+    # The hottest route of the API: it has no dependencies for FastAPI to solve
+    # (about a tenth of a rating's time in the event loop, even for one guard).
+    # Its guard is called first, as a dependency would be; the body is read
+    # straight into its model, the service comes from the request, and the
+    # answer is built and checked once, by FeedbackPublic itself, and sent as is.
+    await _LOG_KEY(request)
     body = await json_body(request, FeedbackCreate)
     caller = await authenticate(request)
     recorded = await record(
