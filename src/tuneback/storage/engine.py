@@ -337,8 +337,10 @@ class Dialect:
             return
         conn.execute(_XACT_LOCK, {"key": "/log"})
         # The connection's info outlives the transaction; the transaction object
-        # does not come back, so a later one never matches it.
-        conn.info[_TAIL_HELD] = transaction
+        # does not come back, so a later one never matches it. A lock taken in
+        # a savepoint goes if the savepoint is rolled back: that one is not noted.
+        if not conn.in_nested_transaction():
+            conn.info[_TAIL_HELD] = transaction
 
     def hold_projections(self, conn: Connection) -> None:
         """Keep every writer out of the projections and the log until the transaction ends
