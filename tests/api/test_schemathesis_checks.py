@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +76,6 @@ def test_every_schemathesis_check_passes_on_every_operation(target: Target) -> N
         "--workers",
         "1",
     ]
-    started = time.monotonic()
     run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     report = run.stdout + run.stderr
     assert run.returncode == 0, report[-REPORT_TAIL:]
@@ -86,4 +84,3 @@ def test_every_schemathesis_check_passes_on_every_operation(target: Target) -> N
     assert counts is not None, report[-REPORT_TAIL:]
     selected, total, tested = map(int, counts.groups())
     assert selected == total == tested >= 29, report[-REPORT_TAIL:]
-    assert time.monotonic() - started < 120
