@@ -253,9 +253,9 @@ class GroupCommit:
     @staticmethod
     def _lookup(conn: Connection, ids: list[str]) -> dict[str, StoredEvent | PreparedEvent]:
         found: dict[str, StoredEvent | PreparedEvent] = {}
+        one_of = Dialect.of(conn).one_of
         for start in range(0, len(ids), LOOKUP_CHUNK):
             chunk = ids[start : start + LOOKUP_CHUNK]
-            one_of = Dialect.of(conn).one_of
             rows = conn.execute(select(t.events).where(one_of(t.events.c.id, chunk)))
             found.update((row.id, event_from_row(row)) for row in rows)
         return found
