@@ -9,7 +9,7 @@ from tuneback.server.api.schemas import error_responses
 API_PREFIX = "/api/v1"
 
 # Every operation can answer these, in the one error shape. (NUL in the URL is
-# refused by each route's key guard, the one dependency the API's routes share.)
+# refused by each route's key guard: a dependency, or called by the route itself.)
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
