@@ -103,7 +103,9 @@ class GroupCommit:
                 group[0].attempts += 1
                 self(group)
                 return
-            group[0].fail(failure)
+            # The one request at fault, or every request when the database failed.
+            for request in group:
+                request.fail(failure)
             return
         for request, outcome in zip(group, outcomes, strict=True):
             if isinstance(outcome, TuneBackError):

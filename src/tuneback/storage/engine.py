@@ -14,6 +14,7 @@ Three things live here and nowhere else:
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
@@ -58,6 +59,15 @@ T = TypeVar("T")
 
 WRITE_OPTION = "tuneback_write"
 """Execution option marking a connection that will write (SQLite: BEGIN IMMEDIATE)."""
+
+
+class WriterBusy(Exception):
+    """SQLite's write lock is held by another connection, and this one does not wait for it.
+
+    Raised by the engine that commits in the event loop's thread, so the loop
+    never sleeps on a lock: what it was about to write goes to the writer thread.
+    """
+
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -168,13 +178,16 @@ def _ping_when_idle(engine: Engine) -> None:
             raise
 
 
-def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
+def _sqlite_engine(url: URL, *, echo: bool, wait: bool = True) -> Engine:
+    """A SQLite engine; with ``wait=False``, one connection that never waits for the write lock."""
     if url.database and url.database != ":memory:":
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    pool: dict[str, Any] = {} if wait else {"pool_size": 1, "max_overflow": 0}
     engine = create_engine(
         url,
         echo=echo,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        connect_args={"check_same_thread": False, "timeout": 30 if wait else 0},
+        **pool,
         json_serializer=_serialize_json,
         json_deserializer=json_loads,
     )
@@ -187,6 +200,10 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         cursor = dbapi_connection.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if not wait:
+            cursor.execute("PRAGMA busy_timeout=0")
+            # Its commits leave checkpoints (a flush to disk) to the writer thread.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
         register_sqlite_functions(dbapi_connection)
 
@@ -196,7 +213,13 @@ def _sqlite_engine(url: URL, *, echo: bool) -> Engine:
         # upgrades from read to write can fail with SQLITE_BUSY at once,
         # ignoring busy_timeout.
         if conn.get_execution_options().get(WRITE_OPTION):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except OperationalError as exc:
+                code = getattr(exc.orig, "sqlite_errorcode", None)
+                if wait or code != sqlite3.SQLITE_BUSY:
+                    raise
+                raise WriterBusy(str(exc.orig)) from exc
         else:
             conn.exec_driver_sql("BEGIN")
 
@@ -474,6 +497,12 @@ class Database:
         self.url = parse_database_url(url)
         self.engine: Engine = make_engine(url, echo=echo)
         self.dialect = Dialect.of(self.engine)
+        self.inline_engine: Engine | None = None
+        """SQLite only: the connection an event loop commits its own writes on (see
+        :class:`~tuneback.storage.writer.GroupWriter`); it raises :class:`WriterBusy`
+        rather than wait for the write lock."""
+        if not self.dialect.postgres and self.url.database not in (None, "", ":memory:"):
+            self.inline_engine = _sqlite_engine(self.url, echo=echo, wait=False)
 
     @property
     def display_url(self) -> str:
@@ -481,6 +510,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.inline_engine is not None:
+            self.inline_engine.dispose()
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the write-ahead log's pages into the database file.
+
+        Passive: it waits for no reader or writer, and copies what it can.
+        """
+        with self.engine.connect() as conn:
+            # On the driver's own connection: a checkpoint cannot run inside the
+            # transaction SQLAlchemy would begin.
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

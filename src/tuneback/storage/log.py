@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from tuneback.domain import (
     EventForgotten,
@@ -123,15 +123,25 @@ class EventLog:
         self._database = database
         self._reset = reset
         self._known_projects: set[str] = set()
+        # The inline commit notes projects of its own: each set is filled only by
+        # transactions on its own thread, and emptied when one of them rolls back.
+        self._known_inline: set[str] = set()
         self._inserts = BulkInserts(database.engine.dialect)
-        self._writer = GroupWriter(
-            GroupCommit(
-                database.engine,
+
+        def commit(engine: Engine, known: set[str]) -> GroupCommit:
+            return GroupCommit(
+                engine,
                 self._inserts,
-                self._known_projects,
+                known,
                 committed=committed,
                 describe=lambda: database.display_url,
             )
+
+        inline = database.inline_engine
+        self._writer = GroupWriter(
+            commit(database.engine, self._known_projects),
+            inline=None if inline is None else commit(inline, self._known_inline),
+            checkpoint=None if inline is None else database.checkpoint,
         )
 
     def close(self) -> None:
@@ -208,6 +218,7 @@ class EventLog:
                 for table in reversed(t.PROJECTIONS):
                     conn.execute(delete(table))
                 self._known_projects.clear()
+                self._known_inline.clear()
                 self._reset()
                 projector = Projector(conn, self._known_projects, self._inserts)
                 for events in log_pages(conn):

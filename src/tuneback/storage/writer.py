@@ -1,11 +1,14 @@
-"""The write path: one writer thread per store that commits whatever is waiting at once.
+"""The write path: one writer per store that commits whatever is waiting at once.
 
-Every append, from any thread or event loop, becomes a :class:`WriteRequest`
-on one queue. The writer thread takes everything that is waiting (up to a cap),
+Every append becomes a :class:`WriteRequest`. From a thread it goes on one
+queue: the writer thread takes everything that is waiting (up to a cap),
 commits it in one transaction — group commit — and resolves each request's
-future. Sync callers wait on the future; async callers ``await`` it and hold no
-thread while the commit happens. A request is acknowledged only after its
-group committed.
+future. On SQLite, what an event loop's coroutines submit while the loop runs
+its ready callbacks is committed by the loop itself, in one transaction right
+after them, on a connection that never waits for the write lock (when the lock
+is taken, the writer thread commits that group instead). Sync callers wait on
+the future; async callers ``await`` it and hold no thread while the commit
+happens. A request is acknowledged only after its group committed.
 
 One request stays all-or-nothing; a request that fails (an id already used for
 something else, a rule checked inside the write) fails alone. When the group's
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuneback.errors import StorageError
+from tuneback.storage.engine import WriterBusy
 
 if TYPE_CHECKING:
     from tuneback.domain import StoredEvent
@@ -73,10 +77,21 @@ def _settle(pairs: list[tuple[asyncio.Future[Any], list[StoredEvent] | BaseExcep
             waiter.set_result(outcome)
 
 
+def _outcome(request: WriteRequest) -> list[StoredEvent] | BaseException:
+    if request.outcome is None:  # pragma: no cover - every commit path records one
+        return StorageError("the write was neither stored nor refused")
+    return request.outcome
+
+
 CommitGroup = Callable[[list[WriteRequest]], None]
 """Commits a group and resolves every request in it (result or exception)."""
 
 _STOP = object()
+_CHECKPOINT = object()
+"""Queued for the writer thread: copy what inline commits wrote to the WAL into the file."""
+
+CHECKPOINT_AFTER = 32
+"""Inline commits between two checkpoints (SQLite's own default: every 1,000 pages)."""
 
 
 class GroupWriter:
@@ -86,8 +101,20 @@ class GroupWriter:
     already queued finish first.
     """
 
-    def __init__(self, commit: CommitGroup, *, name: str = "tuneback-writer") -> None:
+    def __init__(
+        self,
+        commit: CommitGroup,
+        *,
+        inline: CommitGroup | None = None,
+        checkpoint: Callable[[], None] | None = None,
+        name: str = "tuneback-writer",
+    ) -> None:
         self._commit = commit
+        self._inline = inline
+        self._checkpoint = checkpoint
+        self._waiting: dict[asyncio.AbstractEventLoop, list[WriteRequest]] = {}
+        self._inline_commits = 0
+        self._checkpoint_queued = False
         self._name = name
         self._queue: queue.SimpleQueue[WriteRequest | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -101,14 +128,70 @@ class GroupWriter:
         return future
 
     def submit_async(self, events: Sequence[PreparedEvent]) -> asyncio.Future[list[StoredEvent]]:
-        """:meth:`submit` for a coroutine: await the result; no thread waits for it."""
-        waiter: asyncio.Future[list[StoredEvent]] = asyncio.get_running_loop().create_future()
-        self._put(WriteRequest(events, waiter=waiter))
+        """:meth:`submit` for a coroutine: await the result; no thread waits for it.
+
+        With an ``inline`` commit, the loop commits its own writes: what its
+        coroutines submit while it runs its ready callbacks is one group, committed
+        in the loop's thread right after them (see :meth:`_commit_inline`).
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[list[StoredEvent]] = loop.create_future()
+        request = WriteRequest(events, waiter=waiter)
+        if self._inline is None:
+            self._put(request)
+            return waiter
+        self._refuse_if_closed()
+        waiting = self._waiting.get(loop)
+        if waiting is None:
+            self._waiting[loop] = [request]
+            loop.call_soon(self._commit_inline, loop)
+        else:
+            waiting.append(request)
         return waiter
 
-    def _put(self, request: WriteRequest) -> None:
+    def _commit_inline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Commit a loop's waiting group in the loop's own thread.
+
+        Two threads taking turns under Python's interpreter lock cost more than
+        the commit itself: handed to the writer thread, each request took more
+        CPU than committed here. The inline commit never waits for SQLite's write
+        lock: when another connection holds it (a command writing, a rebuild),
+        the group goes to the writer thread, which waits; the thread also runs
+        the checkpoints, so the loop never waits on the disk's flush either.
+        """
+        group = self._waiting.pop(loop, [])
+        if not group:
+            return  # close() handed it to the writer thread
+        assert self._inline is not None
+        try:
+            self._inline(group)
+        except WriterBusy:
+            for request in group:
+                if request.outcome is None:
+                    try:
+                        self._put(request)
+                    except StorageError as exc:
+                        request.fail(exc)
+            group = [request for request in group if request.outcome is not None]
+        except BaseException as exc:  # the loop must outlive any one failure
+            log.exception("write group failed")
+            for request in group:
+                request.fail(exc)
+        else:
+            self._inline_commits += 1
+            if self._inline_commits >= CHECKPOINT_AFTER and not self._checkpoint_queued:
+                self._inline_commits = 0
+                self._checkpoint_queued = True
+                self._ensure_started()
+                self._queue.put(_CHECKPOINT)
+        _settle([(request.waiter, _outcome(request)) for request in group if request.waiter])
+
+    def _refuse_if_closed(self) -> None:
         if self._closed:
             raise StorageError("the store is closed: no more writes are taken")
+
+    def _put(self, request: WriteRequest) -> None:
+        self._refuse_if_closed()
         self._ensure_started()
         self._queue.put(request)
 
@@ -124,6 +207,11 @@ class GroupWriter:
                 self._thread = thread
 
     def close(self) -> None:
+        # Groups still waiting for their loop's turn go to the writer thread.
+        for loop in list(self._waiting):
+            for request in self._waiting.pop(loop, []):
+                self._ensure_started()
+                self._queue.put(request)
         self._closed = True
         thread = self._thread
         if thread is not None:
@@ -137,6 +225,9 @@ class GroupWriter:
             first = self._queue.get()
             if first is _STOP:
                 return
+            if first is _CHECKPOINT:
+                self._run_checkpoint()
+                continue
             assert isinstance(first, WriteRequest)
             group = [first]
             size = len(first.events)
@@ -147,6 +238,9 @@ class GroupWriter:
                     break
                 if more is _STOP:
                     stopping = True
+                    break
+                if more is _CHECKPOINT:
+                    self._queue.put(more)  # after this group
                     break
                 assert isinstance(more, WriteRequest)
                 group.append(more)
@@ -159,6 +253,15 @@ class GroupWriter:
                     request.fail(exc)
             self._hand_over(group)
 
+    def _run_checkpoint(self) -> None:
+        self._checkpoint_queued = False
+        if self._checkpoint is None:
+            return
+        try:
+            self._checkpoint()
+        except Exception:  # the next one will try again
+            log.exception("checkpoint failed")
+
     @staticmethod
     def _hand_over(group: list[WriteRequest]) -> None:
         """Give every caller its outcome: threads at once, coroutines one wake-up per loop."""
@@ -166,9 +269,7 @@ class GroupWriter:
             defaultdict(list)
         )
         for request in group:
-            outcome = request.outcome
-            if outcome is None:  # pragma: no cover - every commit path records one
-                outcome = StorageError("the write was neither stored nor refused")
+            outcome = _outcome(request)
             if request.waiter is not None:
                 by_loop[request.waiter.get_loop()].append((request.waiter, outcome))
             elif request.future is not None and not request.future.done():
