@@ -186,7 +186,7 @@ def _sqlite_engine(url: URL, *, echo: bool, wait: bool = True) -> Engine:
     engine = create_engine(
         url,
         echo=echo,
-        connect_args={"check_same_thread": False, "timeout": 30 if wait else 0},
+        connect_args={"check_same_thread": False, "timeout": 30},
         **pool,
         json_serializer=_serialize_json,
         json_deserializer=json_loads,
@@ -201,6 +201,7 @@ def _sqlite_engine(url: URL, *, echo: bool, wait: bool = True) -> Engine:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
         if not wait:
+            # Only from here on: opening the connection may still wait, once.
             cursor.execute("PRAGMA busy_timeout=0")
             # Its commits leave checkpoints (a flush to disk) to the writer thread.
             cursor.execute("PRAGMA wal_autocheckpoint=0")
