@@ -95,10 +95,11 @@ CHECKPOINT_AFTER = 32
 
 
 class GroupWriter:
-    """A thread that commits queued write requests in groups.
+    """A thread that commits queued write requests in groups, and with ``inline``,
+    each event loop committing its coroutines' groups itself.
 
-    Started on first use and stopped by :meth:`close`, which lets requests
-    already queued finish first.
+    The thread is started on first use and stopped by :meth:`close`, which lets
+    requests already queued (or waiting for their loop's turn) finish first.
     """
 
     def __init__(
