@@ -178,10 +178,17 @@ def _ping_when_idle(engine: Engine) -> None:
             raise
 
 
+def _sqlite_file(url: URL) -> str | None:
+    """The file a SQLite URL names; None for an in-memory database, which has none."""
+    database = url.database
+    return database if database and database != ":memory:" else None
+
+
 def _sqlite_engine(url: URL, *, echo: bool, wait: bool = True) -> Engine:
     """A SQLite engine; with ``wait=False``, one connection that never waits for the write lock."""
-    if url.database and url.database != ":memory:":
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    file = _sqlite_file(url)
+    if file is not None:
+        Path(file).expanduser().parent.mkdir(parents=True, exist_ok=True)
     pool: dict[str, Any] = {} if wait else {"pool_size": 1, "max_overflow": 0}
     engine = create_engine(
         url,
@@ -411,8 +418,8 @@ class Dialect:
                 conn.close()
                 return None
             return NamedLock(key, conn, None)
-        database = engine.url.database
-        if fcntl is None or not database or database == ":memory:":
+        database = _sqlite_file(engine.url)
+        if fcntl is None or database is None:
             return NamedLock(key, None, None)
         path = Path(f"{database}.{key.strip('/').replace('/', '-')}.lock")
         lock_file = path.open("ab")
@@ -502,7 +509,7 @@ class Database:
         """SQLite only: the connection an event loop commits its own writes on (see
         :class:`~tuneback.storage.writer.GroupWriter`); it raises :class:`WriterBusy`
         rather than wait for the write lock."""
-        if not self.dialect.postgres and self.url.database not in (None, "", ":memory:"):
+        if not self.dialect.postgres and _sqlite_file(self.url) is not None:
             self.inline_engine = _sqlite_engine(self.url, echo=echo, wait=False)
 
     @property
