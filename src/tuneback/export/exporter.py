@@ -216,7 +216,7 @@ class _Opening:
     first records.
 
     Both wait on the database (SQLite sorts and PostgreSQL plans without Python's
-    lock), so the source before it is written meanwhile instead of after.
+    lock), so the sources before it are written meanwhile instead of after.
     """
 
     def __init__(self, source: Source, helpers: ThreadPoolExecutor, *, counted: bool) -> None:
