@@ -211,8 +211,7 @@ class GroupWriter:
         # Groups still waiting for their loop's turn go to the writer thread.
         for loop in list(self._waiting):
             for request in self._waiting.pop(loop, []):
-                self._ensure_started()
-                self._queue.put(request)
+                self._put(request)
         self._closed = True
         thread = self._thread
         if thread is not None:
