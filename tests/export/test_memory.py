@@ -14,7 +14,7 @@ at the peak moves it from one export to the next):
 * the whole process's peak resident set (``/proc/self/clear_refs`` resets it),
   which also counts what the database driver and SQLite allocate outside
   Python. SQLite's sorts and temporary tables take 3 to 6 MB more for the
-  bigger file, depending on how the threads that open the later sources overlap
+  bigger file, depending on how the thread that opens the next source overlaps
   the current one, so the bound is 12 MB there and 4 MB on PostgreSQL, whose
   work happens in its own process (one export's peak there varies by 2 to 4 MB
   from the next one's); a driver holding a result set whole would exceed it.

@@ -1,5 +1,5 @@
-"""Sources are opened ahead: every one's query runs from the start, while those before it are
-written, and whatever is open when an export stops is closed."""
+"""Sources are opened ahead: the next one's query runs while the one before it is written,
+and whatever is open when an export stops is closed."""
 
 from __future__ import annotations
 
@@ -58,36 +58,6 @@ def test_the_next_source_opens_before_the_current_one_is_written() -> None:
     # b's query ran before a's last row was written, and each source was closed once.
     assert entries.index("open b") < entries.index("write a1")
     assert entries.count("close a") == entries.count("close b") == 1
-
-
-def test_the_last_source_opens_while_the_first_one_is_still_being_written() -> None:
-    journal = Journal()
-    last_open = threading.Event()
-
-    def first() -> Iterator[Records]:
-        yield 1, [Row({"text": "a0"}, "a0")]
-        # Without the third source's query started, this waits in vain.
-        yield 1, [Row({"text": "a1" if last_open.wait(10) else "late"}, "a1")]
-
-    def last() -> Iterator[Records]:
-        last_open.set()
-        yield 1, [Row({"text": "c0"}, "c0")]
-
-    sources = [
-        Source("a", lambda: 2, first),
-        source("b", journal),
-        Source("c", lambda: 1, last),
-    ]
-    opened = _OpenedAhead(sources, counted=False)
-    read = [
-        outcome.data["text"]
-        for current in opened
-        for _, outcomes in current.records()
-        for outcome in outcomes
-        if isinstance(outcome, Row)
-    ]
-    opened.close()
-    assert read == ["a0", "a1", "b0", "b1", "c0"]
 
 
 def test_a_source_that_cannot_be_read_fails_in_its_turn_and_nothing_stays_open() -> None:

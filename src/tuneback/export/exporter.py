@@ -7,10 +7,9 @@ each row's prompt (flat tables: its id), so it is the same on every run and
 every answer to one prompt lands in the same split.
 
 A format reads several sources in turn (DPO: comparisons, corrections, rated
-answers). All of them are opened when the export starts: each one's count and
-its query up to the first rows run in helper threads, waiting on the database
-without Python's lock, so the sort behind a later source runs while the ones
-before it are written instead of after.
+answers). Each is opened while the one before it is written: its count and its
+query up to the first rows run in helper threads, waiting on the database
+without Python's lock, so the sort behind a source costs no time of its own.
 
 Progress is reported every :data:`PROGRESS_STEP` records rather than each one,
 so a million-run export makes hundreds of calls to a progress bar, not a million.
@@ -216,7 +215,7 @@ class _Opening:
     first records.
 
     Both wait on the database (SQLite sorts and PostgreSQL plans without Python's
-    lock), so the sources before it are written meanwhile instead of after.
+    lock), so the source before it is written meanwhile instead of after.
     """
 
     def __init__(self, source: Source, helpers: ThreadPoolExecutor, *, counted: bool) -> None:
@@ -249,37 +248,38 @@ class _Opening:
 
 
 class _OpenedAhead:
-    """The format's sources in order, all opened at the start.
-
-    Each source's count and query run in helper threads as soon as the export
-    begins, so every sort waits on the database beside Python's work on the
-    sources before it (a format has at most three). A source is closed once it
-    is written; whatever is still open when the export stops is closed too.
-    """
+    """The format's sources in order, each opened while the one before it is written."""
 
     def __init__(self, sources: Iterable[Source], *, counted: bool) -> None:
-        listed = list(sources)
-        # A count and a query per source: none of them ever waits for a thread.
-        self._helpers = ThreadPoolExecutor(
-            max_workers=max(1, 2 * len(listed)), thread_name_prefix="tuneback-export"
-        )
-        self._waiting = [_Opening(source, self._helpers, counted=counted) for source in listed]
+        self._sources = iter(sources)
+        self._counted = counted
+        # A source's count and its query: the most that ever run at once.
+        self._helpers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tuneback-export")
         self._current: _Opening | None = None
+        self._next = self._open_next()
+
+    def _open_next(self) -> _Opening | None:
+        source = next(self._sources, None)
+        if source is None:
+            return None
+        return _Opening(source, self._helpers, counted=self._counted)
 
     def __iter__(self) -> Iterator[_Opening]:
-        while self._waiting:
-            self._current = self._waiting.pop(0)
+        while self._next is not None:
+            self._current, self._next = self._next, None
+            # The next source opens once this one is open, so two helpers are enough.
             self._current.wait()
+            self._next = self._open_next()
             yield self._current
             self._current.close()
             self._current = None
 
     def close(self) -> None:
         """Close whatever is still open (the export stopped early, or failed)."""
-        for opening in (self._current, *self._waiting):
+        for opening in (self._current, self._next):
             if opening is not None:
                 opening.close()
-        self._current, self._waiting = None, []
+        self._current = self._next = None
         self._helpers.shutdown()
 
 
