@@ -30,6 +30,7 @@ from tuneback.export import (
     ExportRules,
     export_dataset,
 )
+from tuneback.export.halves import HALVES_MIN_RUNS
 from tuneback.services.audit import CLI_ACTOR, AuditService
 from tuneback.services.keys import PROJECT_NAME
 
@@ -169,6 +170,16 @@ def export(
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar (only on a terminal).")
     ] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=2,
+            help=f"sft, openai-sft, kto and runs of {HALVES_MIN_RUNS:,} runs or more: 2 has "
+            "a second process read the second half (on a file or a server database); "
+            "1 reads all in this one.",
+        ),
+    ] = 2,
     database_url: DatabaseOption = None,
 ) -> None:
     filters = validate(
@@ -199,6 +210,7 @@ def export(
             dedup=dedup,
             force=force,
             raw_csv=raw_csv,
+            processes=processes,
         )
         if progress and err.is_terminal:
             with _RichProgress() as bar:

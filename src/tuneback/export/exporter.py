@@ -2,9 +2,9 @@
 
 Deduplication drops a row whose JSON equals one already written, checked a
 batch of rows at a time against :class:`~tuneback.export.dedup.SeenRows`, which
-keeps memory flat however many rows there are. The train/test split hashes
-each row's prompt (flat tables: its id), so it is the same on every run and
-every answer to one prompt lands in the same split.
+keeps memory flat however many rows there are. The train/test split is
+:func:`~tuneback.export.encoding.split_of`. A big export of runs in id order
+has its second half read by a second process (:mod:`tuneback.export.halves`).
 
 A format reads several sources in turn (DPO: comparisons, corrections, rated
 answers). Each is opened while the one before it is written: its count and its
@@ -17,7 +17,6 @@ so a million-run export makes hundreds of calls to a progress bar, not a million
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections import Counter
@@ -27,11 +26,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
-from tuneback.domain.json_encoding import json_bytes
 from tuneback.errors import ValidationError
 from tuneback.export.dedup import SeenRows, fingerprint
+from tuneback.export.encoding import EncodedRow, RowEncoding
 from tuneback.export.filters import ExportFilters, ExportRules
 from tuneback.export.formats import ExportFormat, get_format
+from tuneback.export.halves import SecondHalf, split_sources
 from tuneback.export.paths import output_directory, output_file
 from tuneback.export.rows import DUPLICATE, Records, Row, Skip, Source
 from tuneback.export.summary import ExportSummary, WrittenFile, ordered_reasons
@@ -46,8 +46,6 @@ from tuneback.export.writers import (
     save_hf_dataset,
 )
 from tuneback.storage import Store
-
-SPLIT_BUCKETS = 1 << 32
 
 DEDUP_BATCH = 4_096
 """Rows held back until their fingerprints are checked together."""
@@ -78,6 +76,7 @@ def export_dataset(
     force: bool = False,
     raw_csv: bool = False,
     progress: ExportProgress | None = None,
+    processes: int = 2,
 ) -> ExportSummary:
     """Export ``format`` rows into the directory ``output``; returns what was written and skipped.
 
@@ -86,6 +85,7 @@ def export_dataset(
     (``train``, and ``test`` with ``split``) in the directory ``output/sft``.
     Existing files are replaced only with ``force``. CSV cells that a
     spreadsheet would run as formulas get a leading ``'`` unless ``raw_csv``.
+    With ``processes=1`` no second process reads half of a big export.
     """
     started = time.perf_counter()
     spec = get_format(format)
@@ -111,11 +111,21 @@ def export_dataset(
     writers = _open_writers(spec, writer, temporaries, raw_csv=raw_csv)
 
     seen = SeenRows(str(directory)) if dedup and spec.training else None
-    sink = _RowSink(writers, split, seen)
+    encoding = RowEncoding.of(
+        split,
+        encode=seen is not None or any(w.needs_line for w in writers.values()),
+        keep_data=any(w.needs_data for w in writers.values()),
+    )
+    sink = _RowSink(writers, encoding, seen)
     records_read = 0
     opened: _OpenedAhead | None = None
+    second_half: SecondHalf | None = None
     try:
-        opened = _OpenedAhead(spec.sources(store, selection, rules), counted=progress is not None)
+        spool = directory / f".{spec.name}.{token}.half"
+        sources, second_half = split_sources(
+            store, spec, selection, rules, encoding, spool, processes=processes
+        )
+        opened = _OpenedAhead(sources, counted=progress is not None)
         for source in opened:
             if progress is not None:
                 progress.begin(source.description, source.total)
@@ -154,6 +164,8 @@ def export_dataset(
     finally:
         if opened is not None:
             opened.close()
+        if second_half is not None:
+            second_half.close()
         sink.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)
@@ -288,30 +300,32 @@ class _RowSink:
 
     Rows held back for deduplication keep only their JSON when no writer needs
     their data: bytes cost the garbage collector nothing, thousands of live
-    dicts make it rescan them over and over.
+    dicts make it rescan them over and over. A split export's second half
+    arrives already encoded.
     """
 
-    def __init__(self, writers: dict[str, RowWriter], split: float, seen: SeenRows | None) -> None:
+    def __init__(
+        self, writers: dict[str, RowWriter], encoding: RowEncoding, seen: SeenRows | None
+    ) -> None:
         self.written: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self._writers = writers
-        self._test_buckets = int(split * SPLIT_BUCKETS)
+        self._encoding = encoding
         self._seen = seen
-        self._encode = seen is not None or any(w.needs_line for w in writers.values())
-        self._keep_data = any(w.needs_data for w in writers.values())
         self._pending: list[tuple[str, bytes, Mapping[str, Any]]] = []
 
-    def take(self, outcome: Row | Skip) -> None:
+    def take(self, outcome: Row | Skip | EncodedRow) -> None:
         if isinstance(outcome, Skip):
             self.skipped[outcome.reason] += 1
             return
-        name = _split_of(outcome, self._test_buckets) if self._test_buckets else "train"
-        line = json_bytes(outcome.data) if self._encode else None
+        name, line, data = self._encoding.encoded(outcome) if isinstance(outcome, Row) else outcome
+        if data is None:
+            data = NO_DATA
         if self._seen is None or line is None:
-            self._writers[name].write(outcome.data, line)
+            self._writers[name].write(data, line)
             self.written[name] += 1
             return
-        self._pending.append((name, line, outcome.data if self._keep_data else NO_DATA))
+        self._pending.append((name, line, data))
         if len(self._pending) >= DEDUP_BATCH:
             self.flush()
 
@@ -331,11 +345,3 @@ class _RowSink:
     def close(self) -> None:
         if self._seen is not None:
             self._seen.close()
-
-
-def _split_of(row: Row, test_buckets: int) -> str:
-    # blake2b rather than crc32: similar prompts must still spread evenly.
-    key = row.prompt
-    text = key.encode() if isinstance(key, str) else json_bytes(key)
-    bucket = int.from_bytes(hashlib.blake2b(text, digest_size=4).digest())
-    return "test" if bucket < test_buckets else "train"

@@ -39,6 +39,8 @@ class ExportFormat:
     sources: SourcesOf
     training: bool = True
     """Training formats are deduplicated and split by prompt; flat tables by id."""
+    halves: bool = False
+    """Its sources read runs in id order, so a big export can be split at a run id."""
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -49,6 +51,7 @@ FORMATS: dict[str, ExportFormat] = {
             "TRL conversational SFT: {messages}; good answers and corrections",
             {"messages": "messages"},
             sft_sources,
+            halves=True,
         ),
         ExportFormat(
             "dpo",
@@ -61,12 +64,14 @@ FORMATS: dict[str, ExportFormat] = {
             "TRL conversational KTO: {prompt, completion, label}",
             {"prompt": "messages", "completion": "messages", "label": "bool"},
             kto_sources,
+            halves=True,
         ),
         ExportFormat(
             "openai-sft",
             "OpenAI supervised fine-tuning JSONL: {messages}",
             {"messages": "messages"},
             partial(sft_sources, openai=True),
+            halves=True,
         ),
         ExportFormat(
             "openai-preference",
@@ -80,6 +85,7 @@ FORMATS: dict[str, ExportFormat] = {
             RUN_COLUMNS,
             runs_sources,
             training=False,
+            halves=True,
         ),
         ExportFormat(
             "feedback",

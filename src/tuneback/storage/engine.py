@@ -516,6 +516,11 @@ class Database:
     def display_url(self) -> str:
         return self.url.render_as_string(hide_password=True)
 
+    @property
+    def seen_by_other_processes(self) -> bool:
+        """Whether another process opening :attr:`url` sees this data (not SQLite in memory)."""
+        return self.dialect.postgres or _sqlite_file(self.url) is not None
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.inline_engine is not None:

@@ -59,6 +59,10 @@ class RunSelection:
     min_score: float | None = None
     max_score: float | None = None
     dataset_id: str | None = None
+    from_id: str | None = None
+    """Only runs whose id is at least this (the second half of a split export)."""
+    before_id: str | None = None
+    """Only runs whose id sorts before this (the first half of a split export)."""
 
     def criteria(self) -> RunCriteria:
         """Which runs, as every feature selects them (the score range is the export's own)."""
@@ -103,7 +107,12 @@ class ComparisonRow:
 
 
 def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
-    return run_conditions(selection.criteria())
+    where = run_conditions(selection.criteria())
+    if selection.from_id is not None:
+        where.append(t.runs.c.id >= selection.from_id)
+    if selection.before_id is not None:
+        where.append(t.runs.c.id < selection.before_id)
+    return where
 
 
 def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bool]]:
@@ -115,12 +124,23 @@ def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bo
     return where
 
 
+def _rated_run_range(selection: RunSelection) -> list[ColumnElement[bool]]:
+    """Feedback on runs in the selection's id range: a split export's half scores only its own."""
+    f = t.feedback.c
+    where: list[ColumnElement[bool]] = [f.run_id.is_not(None)]
+    if selection.from_id is not None:
+        where.append(f.run_id >= selection.from_id)
+    if selection.before_id is not None:
+        where.append(f.run_id < selection.before_id)
+    return where
+
+
 def _scores(selection: RunSelection) -> Subquery:
     """Each rated run's score."""
     f = t.feedback.c
     query = (
         select(f.run_id, func.avg(f.score).label("score"))
-        .where(f.current.is_(True), f.score.is_not(None), f.run_id.is_not(None))
+        .where(f.current.is_(True), f.score.is_not(None), *_rated_run_range(selection))
         .group_by(f.run_id)
     )
     if selection.key is not None:
@@ -128,7 +148,7 @@ def _scores(selection: RunSelection) -> Subquery:
     return query.subquery("scores")
 
 
-def _latest_corrections() -> Subquery:
+def _latest_corrections(selection: RunSelection) -> Subquery:
     f = t.feedback.c
     ranked = (
         select(
@@ -138,7 +158,7 @@ def _latest_corrections() -> Subquery:
             .over(partition_by=f.run_id, order_by=(f.created_at.desc(), f.id.desc()))
             .label("newest"),
         )
-        .where(f.current.is_(True), f.kind == "correction", f.run_id.is_not(None))
+        .where(f.current.is_(True), f.kind == "correction", *_rated_run_range(selection))
         .subquery("ranked_corrections")
     )
     return (
@@ -319,7 +339,7 @@ def _scored_runs_query(selection: RunSelection, dialect: str) -> Select[Any]:
             .where(*_run_filters(selection), *_score_filters(score, selection))
         )
     scores = _scores(selection)
-    corrections = _latest_corrections()
+    corrections = _latest_corrections(selection)
     return (
         select(*_scored_run_columns(scores.c.score, corrections.c.correction))
         .select_from(t.runs)
@@ -338,7 +358,7 @@ def _corrected_runs_query(selection: RunSelection) -> Select[Any]:
     the whole feedback table again for each.
     """
     r = t.runs.c
-    corrections = _latest_corrections()
+    corrections = _latest_corrections(selection)
     score = _run_score(selection)
     return (
         select(*_scored_run_columns(score.label("score"), corrections.c.correction))
@@ -354,6 +374,22 @@ def count_runs(store: Store, selection: RunSelection) -> int:
     counted = select(func.count()).select_from(query.subquery())
     with store.engine.connect() as conn:
         return int(conn.execute(counted).scalar_one())
+
+
+def middle_run_id(store: Store, selection: RunSelection, *, at_least: int) -> str | None:
+    """The id that splits the selected runs into two halves, if there are ``at_least`` of them.
+
+    Counted without the score range, which would cost the scoring work itself.
+    """
+    r = t.runs.c
+    where = _run_filters(selection)
+    with store.engine.connect() as conn:
+        counted = select(func.count()).select_from(t.runs).where(*where)
+        total = int(conn.execute(counted).scalar_one())
+        if total < max(at_least, 2):
+            return None
+        middle = select(r.id).where(*where).order_by(r.id).offset(total // 2).limit(1)
+        return str(conn.execute(middle).scalar_one())
 
 
 def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
@@ -380,7 +416,7 @@ def _sibling_query(selection: RunSelection) -> Select[Any]:
     # conversation, the exact inputs. Message ids and JSON text never collide.
     r, m = t.runs.c, t.messages.c
     scores = _scores(selection)
-    corrections = _latest_corrections()
+    corrections = _latest_corrections(selection)
     group = func.coalesce(m.parent_id, cast(r.inputs, String)).label("group_key")
     return (
         select(*_scored_run_columns(scores.c.score, corrections.c.correction), group)

@@ -1,0 +1,190 @@
+"""A big export's second half, read by a second process while this one writes the first.
+
+Formats whose sources read runs in id order (``sft``, ``openai-sft``, ``kto``,
+``runs``) split a selection of at least :data:`HALVES_MIN_RUNS` runs at its
+middle run id. This process reads the first half as usual. A second one, spawned
+(a fresh interpreter with its own connection), reads the second half meanwhile:
+it turns each record into rows, encodes them and picks their split, and spools
+them to a file beside the output. Once the first half is written, the spool's
+rows are deduplicated and written after it, so the files are byte for byte
+those one process would write. Python's own work per row, which one process
+does on one core, is shared by two; so is SQLite's, which runs in the reading
+process.
+
+The spool is a series of pickled batches, each ``(source, records, outcomes)``
+with skips and :class:`~tuneback.export.encoding.EncodedRow` s, then one last
+``(None, 0, error)``: ``None`` when the half was read to its end, else what
+stopped it, raised here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import IO, Any
+
+from tuneback.errors import StorageError
+from tuneback.export.encoding import EncodedRow, RowEncoding
+from tuneback.export.filters import ExportRules
+from tuneback.export.formats import ExportFormat, get_format
+from tuneback.export.rows import Outcome, Records, Row, Source
+from tuneback.storage import Store
+from tuneback.storage.export_queries import RunSelection, middle_run_id
+
+HALVES_MIN_RUNS = 200_000
+"""Below this many runs a second process's start (about half a second) outweighs its help."""
+
+SPOOL_BATCH = 1_024
+"""Records per pickled batch in the spool."""
+
+
+@dataclass(frozen=True)
+class _Half:
+    """What the second process is told: everything it needs to read its half on its own."""
+
+    url: str
+    format: str
+    selection: RunSelection
+    rules: ExportRules
+    encoding: RowEncoding
+    spool: Path
+
+
+def split_sources(
+    store: Store,
+    spec: ExportFormat,
+    selection: RunSelection,
+    rules: ExportRules,
+    encoding: RowEncoding,
+    spool: Path,
+    *,
+    processes: int,
+) -> tuple[list[Source], SecondHalf | None]:
+    """The format's sources, with the second half of a big selection read by another process.
+
+    Returns the sources to read in order and the second process, if one was
+    started (close it when the export ends, however it ends).
+    """
+    if (
+        processes < 2
+        or not spec.halves
+        or selection.dataset_id is not None
+        or not store.database.seen_by_other_processes
+    ):
+        return spec.sources(store, selection, rules), None
+    middle = middle_run_id(store, selection, at_least=HALVES_MIN_RUNS)
+    if middle is None:
+        return spec.sources(store, selection, rules), None
+    url = store.url.render_as_string(hide_password=False)
+    second = replace(selection, from_id=middle)
+    half = SecondHalf(_Half(url, spec.name, second, rules, encoding, spool))
+    try:
+        firsts = spec.sources(store, replace(selection, before_id=middle), rules)
+        spooled = [
+            Source(f"{source.description} (second half)", source.count, partial(half.records, i))
+            for i, source in enumerate(spec.sources(store, second, rules))
+        ]
+    except BaseException:
+        half.close()
+        raise
+    return firsts + spooled, half
+
+
+class SecondHalf:
+    """The process reading a split export's second half into its spool, and the spool's reader."""
+
+    def __init__(self, half: _Half) -> None:
+        self._spool_path = half.spool
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=read_half, args=(half,), name="tuneback-export-half", daemon=True
+        )
+        self._process.start()
+        self._spool: IO[bytes] | None = None
+        self._pending: tuple[int | None, int, Any] | None = None
+
+    def records(self, source: int) -> Iterator[Records]:
+        """The spooled records of the second half's ``source``, once the process has ended."""
+        for index, records, outcomes in self._batches():
+            if index != source:
+                self._pending = (index, records, outcomes)
+                return
+            yield records, outcomes
+
+    def _batches(self) -> Iterator[tuple[int | None, int, Any]]:
+        if self._spool is None:
+            self._process.join()
+            try:
+                self._spool = self._spool_path.open("rb")
+            except FileNotFoundError:
+                raise StorageError(self._ended()) from None
+        if self._pending is not None:
+            batch, self._pending = self._pending, None
+            yield batch
+        while True:
+            try:
+                index, records, outcomes = pickle.load(self._spool)
+            except EOFError:
+                raise StorageError(self._ended()) from None
+            if index is None:
+                if outcomes is not None:
+                    raise outcomes
+                self._pending = (None, 0, None)
+                return
+            yield index, records, outcomes
+
+    def _ended(self) -> str:
+        return (
+            "the process reading the second half of the export ended "
+            f"(exit code {self._process.exitcode}) before it finished: export again"
+        )
+
+    def close(self) -> None:
+        """Stop the process if it still runs, and delete its spool."""
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join()
+        self._process.close()
+        if self._spool is not None:
+            self._spool.close()
+        self._spool_path.unlink(missing_ok=True)
+
+
+def read_half(half: _Half) -> None:
+    """In the second process: read the half's sources, encode their rows, spool them."""
+    with half.spool.open("wb") as spool:
+        try:
+            with Store(half.url, migrate_schema=False) as store:
+                spec = get_format(half.format)
+                for index, source in enumerate(spec.sources(store, half.selection, half.rules)):
+                    _spool_source(spool, index, source, half.encoding)
+        except BaseException as error:  # raised again by the process that reads the spool
+            pickle.dump((None, 0, _picklable(error)), spool, pickle.HIGHEST_PROTOCOL)
+            return
+        pickle.dump((None, 0, None), spool, pickle.HIGHEST_PROTOCOL)
+
+
+def _spool_source(spool: IO[bytes], index: int, source: Source, encoding: RowEncoding) -> None:
+    encoded = encoding.encoded
+    batch: list[Outcome | EncodedRow] = []
+    records = 0
+    for read, outcomes in source.records():
+        records += read
+        for outcome in outcomes:
+            batch.append(encoded(outcome) if isinstance(outcome, Row) else outcome)
+        if records >= SPOOL_BATCH:
+            pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
+            batch, records = [], 0
+    if records or batch:
+        pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
+
+
+def _picklable(error: BaseException) -> BaseException:
+    try:
+        pickle.loads(pickle.dumps(error))
+    except Exception:
+        return StorageError(f"reading the second half of the export failed: {error!r}")
+    return error
