@@ -6,7 +6,8 @@ second process (spawned, with its own connection) reads a small store.
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -156,11 +157,25 @@ def test_a_stopped_export_stops_the_second_process_and_leaves_no_files(
     with pytest.raises(KeyboardInterrupt):
         export_dataset(big, format="kto", output=tmp_path / "out", progress=Interrupted())
     assert list((tmp_path / "out").iterdir()) == []
-    assert multiprocessing.active_children() == []
+    assert second_halves() == []
+
+
+def second_halves() -> list[int]:
+    """The processes this one started to read a second half, still running."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+            command = (status.parent / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # ended meanwhile
+        if int(fields["PPid"]) == os.getpid() and b"tuneback.export.halves" in command:
+            found.append(int(fields["Pid"]))
+    return found
 
 
 def half(url: str, spool: Path) -> _Half:
-    return _Half(url, "kto", RunSelection(), ExportRules(), RowEncoding(), spool)
+    return _Half(url, "kto", RunSelection(), ExportRules(), RowEncoding(), spool, os.getpid())
 
 
 def test_what_stops_the_second_process_is_raised_here(tmp_path: Path) -> None:
@@ -183,5 +198,18 @@ def test_a_second_process_that_dies_is_an_error_not_a_short_file(
         ended = r"ended \(exit code -9\) before it finished: export again"
         with pytest.raises(StorageError, match=ended):
             list(second.records(0))
+    finally:
+        second.close()
+
+
+def test_a_second_process_whose_export_is_gone_stops_and_deletes_its_spool(
+    store_url_only: str, tmp_path: Path
+) -> None:
+    orphan = replace(half(store_url_only, tmp_path / "spool"), parent=os.getpid() + 1_000_000)
+    second = SecondHalf(orphan)
+    try:
+        with pytest.raises(StorageError, match=r"exit code 0"):
+            list(second.records(0))
+        assert not (tmp_path / "spool").exists()
     finally:
         second.close()

@@ -2,8 +2,9 @@
 
 Formats whose sources read runs in id order (``sft``, ``openai-sft``, ``kto``,
 ``runs``) split a selection of at least :data:`HALVES_MIN_RUNS` runs at its
-middle run id. This process reads the first half as usual. A second one, spawned
-(a fresh interpreter with its own connection), reads the second half meanwhile:
+middle run id. This process reads the first half as usual. A second one (a fresh
+interpreter, started as ``python -c`` so that nothing of the caller's script runs
+again in it, with its own connection) reads the second half meanwhile:
 it turns each record into rows, encodes them and picks their split, and spools
 them to a file beside the output. Once the first half is written, the spool's
 rows are deduplicated and written after it, so the files are byte for byte
@@ -14,19 +15,23 @@ process.
 The spool is a series of pickled batches, each ``(source, records, outcomes)``
 with skips and :class:`~tuneback.export.encoding.EncodedRow` s, then one last
 ``(None, 0, error)``: ``None`` when the half was read to its end, else what
-stopped it, raised here.
+stopped it, raised here. A second process whose parent is gone stops and deletes
+its spool.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
 import pickle
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
+import tuneback
 from tuneback.errors import StorageError
 from tuneback.export.encoding import EncodedRow, RowEncoding
 from tuneback.export.filters import ExportRules
@@ -52,6 +57,8 @@ class _Half:
     rules: ExportRules
     encoding: RowEncoding
     spool: Path
+    parent: int
+    """The process id of the export: once it is gone, the second half is of no use."""
 
 
 def split_sources(
@@ -81,7 +88,7 @@ def split_sources(
         return spec.sources(store, selection, rules), None
     url = store.url.render_as_string(hide_password=False)
     second = replace(selection, from_id=middle)
-    half = SecondHalf(_Half(url, spec.name, second, rules, encoding, spool))
+    half = SecondHalf(_Half(url, spec.name, second, rules, encoding, spool, os.getpid()))
     try:
         firsts = spec.sources(store, replace(selection, before_id=middle), rules)
         spooled = [
@@ -99,10 +106,18 @@ class SecondHalf:
 
     def __init__(self, half: _Half) -> None:
         self._spool_path = half.spool
-        self._process = multiprocessing.get_context("spawn").Process(
-            target=read_half, args=(half,), name="tuneback-export-half", daemon=True
+        # The same tuneback, wherever this one was imported from.
+        home = str(Path(tuneback.__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (home, env.get("PYTHONPATH"))))
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from tuneback.export.halves import main; main()"],
+            stdin=subprocess.PIPE,
+            env=env,
         )
-        self._process.start()
+        assert self._process.stdin is not None
+        with self._process.stdin as stdin:
+            stdin.write(pickle.dumps(half, pickle.HIGHEST_PROTOCOL))
         self._spool: IO[bytes] | None = None
         self._pending: tuple[int | None, int, Any] | None = None
 
@@ -116,7 +131,7 @@ class SecondHalf:
 
     def _batches(self) -> Iterator[tuple[int | None, int, Any]]:
         if self._spool is None:
-            self._process.join()
+            self._process.wait()
             try:
                 self._spool = self._spool_path.open("rb")
             except FileNotFoundError:
@@ -139,36 +154,48 @@ class SecondHalf:
     def _ended(self) -> str:
         return (
             "the process reading the second half of the export ended "
-            f"(exit code {self._process.exitcode}) before it finished: export again"
+            f"(exit code {self._process.returncode}) before it finished: export again"
         )
 
     def close(self) -> None:
         """Stop the process if it still runs, and delete its spool."""
-        if self._process.is_alive():
+        if self._process.poll() is None:
             self._process.terminate()
-        self._process.join()
-        self._process.close()
+        self._process.wait()
         if self._spool is not None:
             self._spool.close()
         self._spool_path.unlink(missing_ok=True)
 
 
+class _Orphaned(Exception):
+    """The export that started this process is gone."""
+
+
+def main() -> None:
+    """The second process: its half comes pickled on standard input."""
+    read_half(pickle.load(sys.stdin.buffer))
+
+
 def read_half(half: _Half) -> None:
-    """In the second process: read the half's sources, encode their rows, spool them."""
+    """Read the half's sources, encode their rows, spool them."""
     with half.spool.open("wb") as spool:
         try:
+            _check_parent(half)
             with Store(half.url, migrate_schema=False) as store:
                 spec = get_format(half.format)
                 for index, source in enumerate(spec.sources(store, half.selection, half.rules)):
-                    _spool_source(spool, index, source, half.encoding)
+                    _spool_source(spool, index, source, half)
+        except _Orphaned:
+            half.spool.unlink(missing_ok=True)
+            return
         except BaseException as error:  # raised again by the process that reads the spool
             pickle.dump((None, 0, _picklable(error)), spool, pickle.HIGHEST_PROTOCOL)
             return
         pickle.dump((None, 0, None), spool, pickle.HIGHEST_PROTOCOL)
 
 
-def _spool_source(spool: IO[bytes], index: int, source: Source, encoding: RowEncoding) -> None:
-    encoded = encoding.encoded
+def _spool_source(spool: IO[bytes], index: int, source: Source, half: _Half) -> None:
+    encoded = half.encoding.encoded
     batch: list[Outcome | EncodedRow] = []
     records = 0
     for read, outcomes in source.records():
@@ -176,10 +203,16 @@ def _spool_source(spool: IO[bytes], index: int, source: Source, encoding: RowEnc
         for outcome in outcomes:
             batch.append(encoded(outcome) if isinstance(outcome, Row) else outcome)
         if records >= SPOOL_BATCH:
+            _check_parent(half)
             pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
             batch, records = [], 0
     if records or batch:
         pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
+
+
+def _check_parent(half: _Half) -> None:
+    if os.getppid() != half.parent:
+        raise _Orphaned
 
 
 def _picklable(error: BaseException) -> BaseException:
