@@ -10,11 +10,13 @@ peak RSS belongs to that export alone:
   straight into a JSONL file, one ``json.loads`` and ``json.dumps`` per row;
 * ``dpo`` and ``kto`` to JSONL and to Parquet (tuneback.export, deduplicated);
 
-and prints each export's time as a multiple of the baseline's, then how much
-each export's peak RSS grew from the smallest size to the largest.
+and prints each export's time as a multiple of the baseline's and its peak RSS
+(``+`` the second process's, where a big export has one read its second half),
+then how much the two peaks together grew from the smallest size to the largest.
+``--processes 1,2`` runs each export both ways.
 
     python bench/bench_export.py [--sizes 250000,1000000 | --runs N] [--database-url URL]
-                                 [--keep PATH]
+                                 [--keep PATH] [--processes 1,2]
 """
 
 from __future__ import annotations
@@ -91,13 +93,17 @@ import json, sys, time
 PEAK
 from tuneback.export import export_dataset
 from tuneback.storage import Store
-url, fmt, writer, out = sys.argv[1:5]
+url, fmt, writer, out, processes = sys.argv[1:6]
+second = Second()
 with Store(url, migrate_schema=False) as store:
     started = time.perf_counter()
-    summary = export_dataset(store, format=fmt, output=out, writer=writer, force=True)
+    summary = export_dataset(
+        store, format=fmt, output=out, writer=writer, force=True, processes=int(processes)
+    )
     seconds = time.perf_counter() - started
+second.stop()
 print(json.dumps({"rows": summary.rows_written, "read": summary.records_read, "seconds": seconds,
-                  "rss_mb": peak_rss_mb()}))
+                  "rss_mb": peak_rss_mb(), "second_rss_mb": second.peak_mb}))
 """
 BASELINE_SCRIPT = """
 import json, sys, time
@@ -132,10 +138,35 @@ print(json.dumps({"rows": rows, "read": rows, "seconds": seconds,
 # VmHWM is this process's own high-water mark; ru_maxrss would include the
 # parent's, which a child inherits across fork and exec.
 PEAK_RSS = """
-def peak_rss_mb():
-    with open("/proc/self/status") as status:
-        line = next(line for line in status if line.startswith("VmHWM:"))
+import os, pathlib, threading
+
+def peak_rss_mb(status="/proc/self/status"):
+    with open(status) as lines:
+        line = next(line for line in lines if line.startswith("VmHWM:"))
     return int(line.split()[1]) / 1024
+
+class Second:
+    # The highest high-water mark among this process's children: a second export process.
+
+    def __init__(self):
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch)
+        self._thread.start()
+
+    def _watch(self):
+        me = f"PPid:\\t{os.getpid()}\\n"
+        while not self._stop.wait(0.05):
+            for status in pathlib.Path("/proc").glob("[0-9]*/status"):
+                try:
+                    if me in status.read_text():
+                        self.peak_mb = max(self.peak_mb, peak_rss_mb(status))
+                except (OSError, StopIteration):
+                    pass  # ended meanwhile
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join()
 """
 
 
@@ -170,9 +201,11 @@ def grow(url: str, size: int) -> None:
 def report(label: str, result: dict[str, Any], baseline: dict[str, Any] | None) -> None:
     rate = result["read"] / result["seconds"]
     ratio = f"  {result['seconds'] / baseline['seconds']:.2f}× the baseline" if baseline else ""
+    second = result.get("second_rss_mb")
+    second_peak = f" + {second:3.0f} MB" if second else " " * 9
     print(
-        f"{label:<26} {result['rows']:>9,} rows {result['seconds']:7.2f} s "
-        f"{rate:>10,.0f} records/s  peak RSS {result['rss_mb']:5.0f} MB{ratio}",
+        f"{label:<30} {result['rows']:>9,} rows {result['seconds']:7.2f} s "
+        f"{rate:>10,.0f} records/s  peak RSS {result['rss_mb']:5.0f} MB{second_peak}{ratio}",
         flush=True,
     )
 
@@ -183,6 +216,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="one size only (the same as --sizes N)")
     parser.add_argument("--database-url", help="a database to seed (default: a temp SQLite file)")
     parser.add_argument("--keep", type=Path, help="reuse/keep the SQLite file at this path")
+    parser.add_argument(
+        "--processes",
+        default="2",
+        help="export processes, or several to compare in one run (e.g. 1,2)",
+    )
     options = parser.parse_args()
     sizes = [options.runs] if options.runs else [int(size) for size in options.sizes.split(",")]
 
@@ -194,12 +232,17 @@ def main() -> None:
             grow(url, size)
             baseline = measure(BASELINE_SCRIPT, url, str(work / "baseline.jsonl"))
             report("baseline SELECT → JSONL", baseline, None)
+            compared = "," in options.processes
             for fmt, writer in EXPORTS:
-                result = measure(EXPORT_SCRIPT, url, fmt, writer, str(work / "out"))
-                report(f"export {fmt} → {writer}", result, baseline)
-                peaks.setdefault(f"{fmt} → {writer}", []).append(result["rss_mb"])
+                for processes in options.processes.split(","):
+                    out = str(work / "out")
+                    result = measure(EXPORT_SCRIPT, url, fmt, writer, out, processes)
+                    label = f"{fmt} → {writer}" + (f" ×{processes}" if compared else "")
+                    report(f"export {label}", result, baseline)
+                    peak = result["rss_mb"] + result["second_rss_mb"]
+                    peaks.setdefault(label, []).append(peak)
         if len(sizes) > 1:
-            print(f"peak RSS growth from {sizes[0]:,} to {sizes[-1]:,} runs:")
+            print(f"peak RSS growth (both processes) from {sizes[0]:,} to {sizes[-1]:,} runs:")
             for label, values in peaks.items():
                 print(f"  {label:<18} {values[-1] - values[0]:+6.1f} MB")
 
