@@ -24,7 +24,7 @@ from tuneback.export.filters import ExportRules
 from tuneback.export.halves import SecondHalf, _Half
 from tuneback.storage import Store
 from tuneback.storage import tables as t
-from tuneback.storage.export_queries import RunSelection
+from tuneback.storage.export_queries import RunSelection, count_rated_runs, middle_group
 
 
 class Descriptions:
@@ -94,14 +94,30 @@ def big(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     return store
 
 
-@pytest.mark.parametrize("format", ["sft", "openai-sft", "kto", "runs"])
+SPLIT_SOURCES = {
+    "sft": ["runs", "runs (second half)"],
+    "openai-sft": ["runs", "runs (second half)"],
+    "kto": ["runs", "runs (second half)"],
+    "runs": ["runs", "runs (second half)"],
+    # Rated answers are split by group; comparisons and corrections are read once.
+    "dpo": ["comparisons", "corrections", "rated answers", "rated answers (second half)"],
+    "openai-preference": [
+        "comparisons",
+        "corrections",
+        "rated answers",
+        "rated answers (second half)",
+    ],
+}
+
+
+@pytest.mark.parametrize("format", SPLIT_SOURCES)
 def test_two_processes_write_what_one_writes(big: Store, tmp_path: Path, format: str) -> None:
     one = export_dataset(big, format=format, output=tmp_path / "one", split=0.3, processes=1)
     progress = Descriptions()
     two = export_dataset(
         big, format=format, output=tmp_path / "two", split=0.3, processes=2, progress=progress
     )
-    assert progress.names == ["runs", "runs (second half)"]
+    assert progress.names == SPLIT_SOURCES[format]
     assert two.model_dump(exclude={"files", "seconds"}) == one.model_dump(
         exclude={"files", "seconds"}
     )
@@ -213,3 +229,15 @@ def test_a_second_process_whose_export_is_gone_stops_and_deletes_its_spool(
         assert not (tmp_path / "spool").exists()
     finally:
         second.close()
+
+
+def test_the_middle_group_splits_the_rated_answers_into_two_halves(big: Store) -> None:
+    everything = RunSelection()
+    middle = middle_group(big, everything, at_least=4)
+    assert middle is not None
+    first = count_rated_runs(big, replace(everything, before_group=middle))
+    second = count_rated_runs(big, replace(everything, from_group=middle))
+    assert first > 0
+    assert second > 0
+    assert first + second == count_rated_runs(big, everything)
+    assert middle_group(big, everything, at_least=1_000_000) is None

@@ -175,9 +175,9 @@ def export(
         typer.Option(
             min=1,
             max=2,
-            help=f"sft, openai-sft, kto and runs of {HALVES_MIN_RUNS:,} runs or more: 2 has "
-            "a second process read the second half (on a file or a server database); "
-            "1 reads all in this one.",
+            help=f"An export of {HALVES_MIN_RUNS:,} runs or more (but feedback and --dataset) "
+            "is split in two: 2 has a second process read the second half, on a file or a "
+            "server database; 1 reads all in this one. The files are the same.",
         ),
     ] = 2,
     database_url: DatabaseOption = None,

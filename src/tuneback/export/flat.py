@@ -119,6 +119,7 @@ def runs_sources(store: Store, selection: RunSelection, rules: ExportRules) -> l
             "runs",
             partial(count_runs, store, selection),
             partial(_runs, store, selection, rules.history),
+            halves=True,
         )
     ]
 

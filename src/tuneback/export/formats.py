@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 from tuneback.errors import ValidationError
 from tuneback.export.filters import ExportRules
@@ -22,6 +23,7 @@ from tuneback.storage import Store
 from tuneback.storage.export_queries import RunSelection
 
 SourcesOf = Callable[[Store, RunSelection, ExportRules], list[Source]]
+Halves = Literal["runs", "groups"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +41,9 @@ class ExportFormat:
     sources: SourcesOf
     training: bool = True
     """Training formats are deduplicated and split by prompt; flat tables by id."""
-    halves: bool = False
-    """Its sources read runs in id order, so a big export can be split at a run id."""
+    halves: Halves | None = None
+    """How a big export is split in two: ``runs`` at a run id (every source reads runs
+    in id order), ``groups`` at the key of a group of rated answers (that source only)."""
 
 
 FORMATS: dict[str, ExportFormat] = {
@@ -51,33 +54,35 @@ FORMATS: dict[str, ExportFormat] = {
             "TRL conversational SFT: {messages}; good answers and corrections",
             {"messages": "messages"},
             sft_sources,
-            halves=True,
+            halves="runs",
         ),
         ExportFormat(
             "dpo",
             "TRL conversational DPO: {prompt, chosen, rejected}",
             {"prompt": "messages", "chosen": "messages", "rejected": "messages"},
             preference_sources,
+            halves="groups",
         ),
         ExportFormat(
             "kto",
             "TRL conversational KTO: {prompt, completion, label}",
             {"prompt": "messages", "completion": "messages", "label": "bool"},
             kto_sources,
-            halves=True,
+            halves="runs",
         ),
         ExportFormat(
             "openai-sft",
             "OpenAI supervised fine-tuning JSONL: {messages}",
             {"messages": "messages"},
             partial(sft_sources, openai=True),
-            halves=True,
+            halves="runs",
         ),
         ExportFormat(
             "openai-preference",
             "OpenAI preference (DPO) fine-tuning: {input, preferred_output, non_preferred_output}",
             {"input": "input", "preferred_output": "messages", "non_preferred_output": "messages"},
             partial(preference_sources, openai=True),
+            halves="groups",
         ),
         ExportFormat(
             "runs",
@@ -85,7 +90,7 @@ FORMATS: dict[str, ExportFormat] = {
             RUN_COLUMNS,
             runs_sources,
             training=False,
-            halves=True,
+            halves="runs",
         ),
         ExportFormat(
             "feedback",

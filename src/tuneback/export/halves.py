@@ -1,14 +1,15 @@
 """A big export's second half, read by a second process while this one writes the first.
 
-Formats whose sources read runs in id order (``sft``, ``openai-sft``, ``kto``,
-``runs``) split a selection of at least :data:`HALVES_MIN_RUNS` runs at its
-middle run id. This process reads the first half as usual. A second one (a fresh
-interpreter, started as ``python -c`` so that nothing of the caller's script runs
-again in it, with its own connection) reads the second half meanwhile:
-it turns each record into rows, encodes them and picks their split, and spools
-them to a file beside the output. Once the first half is written, the spool's
-rows are deduplicated and written after it, so the files are byte for byte
-those one process would write. Python's own work per row, which one process
+A selection of at least :data:`HALVES_MIN_RUNS` runs is split in two: formats
+whose sources read runs in id order (``sft``, ``openai-sft``, ``kto``, ``runs``)
+at its middle run id, the preference formats' rated answers (read by group) at
+a group key near the middle. This process reads the first half as usual. A
+second one (a fresh interpreter, started as ``python -c`` so that nothing of the
+caller's script runs again in it, with its own connection) reads the second half
+meanwhile: it turns each record into rows, encodes them and picks their split,
+and spools them to a file beside the output. A split source's spooled rows are
+deduplicated and written right after its first half, so the files are byte for
+byte those one process would write. Python's own work per row, which one process
 does on one core, is shared by two; so is SQLite's, which runs in the reading
 process.
 
@@ -38,7 +39,7 @@ from tuneback.export.filters import ExportRules
 from tuneback.export.formats import ExportFormat, get_format
 from tuneback.export.rows import Outcome, Records, Row, Source
 from tuneback.storage import Store
-from tuneback.storage.export_queries import RunSelection, middle_run_id
+from tuneback.storage.export_queries import RunSelection, middle_group, middle_run_id
 
 HALVES_MIN_RUNS = 200_000
 """Below this many runs a second process's start (about half a second) outweighs its help."""
@@ -73,32 +74,56 @@ def split_sources(
 ) -> tuple[list[Source], SecondHalf | None]:
     """The format's sources, with the second half of a big selection read by another process.
 
-    Returns the sources to read in order and the second process, if one was
-    started (close it when the export ends, however it ends).
+    Returns the sources to read in order (each split source's second half right
+    after its first) and the second process, if one was started (close it when
+    the export ends, however it ends).
     """
-    if (
-        processes < 2
-        or not spec.halves
-        or selection.dataset_id is not None
-        or not store.database.seen_by_other_processes
-    ):
+    halves = (
+        _halves(store, spec, selection)
+        if processes >= 2
+        and spec.halves is not None
+        and selection.dataset_id is None
+        and store.database.seen_by_other_processes
+        else None
+    )
+    if halves is None:
         return spec.sources(store, selection, rules), None
-    middle = middle_run_id(store, selection, at_least=HALVES_MIN_RUNS)
-    if middle is None:
-        return spec.sources(store, selection, rules), None
+    first, second = halves
     url = store.url.render_as_string(hide_password=False)
-    second = replace(selection, from_id=middle)
     half = SecondHalf(_Half(url, spec.name, second, rules, encoding, spool, os.getpid()))
     try:
-        firsts = spec.sources(store, replace(selection, before_id=middle), rules)
-        spooled = [
-            Source(f"{source.description} (second half)", source.count, partial(half.records, i))
-            for i, source in enumerate(spec.sources(store, second, rules))
-        ]
+        seconds = iter(_split(spec.sources(store, second, rules)))
+        sources: list[Source] = []
+        for source in spec.sources(store, first, rules):
+            sources.append(source)
+            if source.halves:
+                index, after = next(seconds)
+                description = f"{after.description} (second half)"
+                sources.append(Source(description, after.count, partial(half.records, index)))
     except BaseException:
         half.close()
         raise
-    return firsts + spooled, half
+    return sources, half
+
+
+def _halves(
+    store: Store, spec: ExportFormat, selection: RunSelection
+) -> tuple[RunSelection, RunSelection] | None:
+    """The selection's two halves, if it is big enough to split."""
+    if spec.halves == "runs":
+        middle = middle_run_id(store, selection, at_least=HALVES_MIN_RUNS)
+        if middle is None:
+            return None
+        return replace(selection, before_id=middle), replace(selection, from_id=middle)
+    middle = middle_group(store, selection, at_least=HALVES_MIN_RUNS)
+    if middle is None:
+        return None
+    return replace(selection, before_group=middle), replace(selection, from_group=middle)
+
+
+def _split(sources: list[Source]) -> list[tuple[int, Source]]:
+    """The sources a split narrows, numbered as the second process spools them."""
+    return list(enumerate(source for source in sources if source.halves))
 
 
 class SecondHalf:
@@ -183,7 +208,7 @@ def read_half(half: _Half) -> None:
             _check_parent(half)
             with Store(half.url, migrate_schema=False) as store:
                 spec = get_format(half.format)
-                for index, source in enumerate(spec.sources(store, half.selection, half.rules)):
+                for index, source in _split(spec.sources(store, half.selection, half.rules)):
                     _spool_source(spool, index, source, half)
         except _Orphaned:
             half.spool.unlink(missing_ok=True)

@@ -224,5 +224,6 @@ def preference_sources(
             "rated answers",
             partial(count_rated_runs, store, selection),
             partial(_siblings, store, selection, rules, shape, roles),
+            halves=True,
         ),
     ]

@@ -47,6 +47,8 @@ class Source:
     description: str
     count: Callable[[], int]
     records: Callable[[], Iterator[Records]]
+    halves: bool = False
+    """Its selection's split range narrows it: a big export can read it in two halves."""
 
 
 # Skip reasons, shared so the summary adds up the same cause from every source.

@@ -142,6 +142,7 @@ def sft_sources(
             "runs",
             partial(count_runs, store, selection),
             partial(_map_runs, store, selection, build),
+            halves=True,
         )
     ]
 
@@ -153,5 +154,6 @@ def kto_sources(store: Store, selection: RunSelection, rules: ExportRules) -> li
             "runs",
             partial(count_runs, store, selection),
             partial(_map_runs, store, selection, build),
+            halves=True,
         )
     ]

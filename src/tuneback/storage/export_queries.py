@@ -24,14 +24,17 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     Select,
     String,
     Text,
     and_,
     cast,
     func,
+    literal_column,
     or_,
     select,
+    tablesample,
 )
 from sqlalchemy.engine import Result
 from sqlalchemy.sql import Subquery
@@ -63,6 +66,10 @@ class RunSelection:
     """Only runs whose id is at least this (the second half of a split export)."""
     before_id: str | None = None
     """Only runs whose id sorts before this (the first half of a split export)."""
+    from_group: str | None = None
+    """Rated answers: only groups whose key is at least this (the second half of a split export)."""
+    before_group: str | None = None
+    """Rated answers: only groups whose key sorts before this (the first half)."""
 
     def criteria(self) -> RunCriteria:
         """Which runs, as every feature selects them (the score range is the export's own)."""
@@ -410,26 +417,88 @@ def count_corrected_runs(store: Store, selection: RunSelection) -> int:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
+def _group_key(runs: Any = t.runs) -> ColumnElement[Any]:
+    """The group of a run of ``runs`` (the table or an alias of it), once joined with its
+    assistant message (:func:`_assistant_message`).
+
+    Answers to the same prompt share a group: the user message they answer
+    (regenerated answers are siblings under it) or, for runs logged without a
+    conversation, the exact inputs. Message ids and JSON text never collide.
+    """
+    return func.coalesce(t.messages.c.parent_id, cast(runs.c.inputs, String))
+
+
+def _assistant_message(runs: Any = t.runs) -> ColumnElement[bool]:
+    m = t.messages.c
+    return and_(m.run_id == runs.c.id, m.role == "assistant")
+
+
 def _sibling_query(selection: RunSelection) -> Select[Any]:
-    # Answers to the same prompt share a group: the user message they answer
-    # (regenerated answers are siblings under it) or, for runs logged without a
-    # conversation, the exact inputs. Message ids and JSON text never collide.
-    r, m = t.runs.c, t.messages.c
+    r = t.runs.c
     scores = _scores(selection)
     corrections = _latest_corrections(selection)
-    group = func.coalesce(m.parent_id, cast(r.inputs, String)).label("group_key")
+    group = _group_key()
+    where = [
+        *_run_filters(selection),
+        *_score_filters(scores.c.score, selection),
+        r.status == "ok",
+    ]
+    if selection.from_group is not None:
+        where.append(group >= selection.from_group)
+    if selection.before_group is not None:
+        where.append(group < selection.before_group)
     return (
-        select(*_scored_run_columns(scores.c.score, corrections.c.correction), group)
+        select(
+            *_scored_run_columns(scores.c.score, corrections.c.correction),
+            group.label("group_key"),
+        )
         .select_from(t.runs)
         .join(scores, scores.c.run_id == r.id)
         .outerjoin(corrections, corrections.c.run_id == r.id)
-        .outerjoin(t.messages, and_(m.run_id == r.id, m.role == "assistant"))
-        .where(
-            *_run_filters(selection),
-            *_score_filters(scores.c.score, selection),
-            r.status == "ok",
-        )
+        .outerjoin(t.messages, _assistant_message())
+        .where(*where)
     )
+
+
+GROUP_SAMPLE = 4_000
+"""Runs sampled to find the middle group of a split export's rated answers."""
+
+
+def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str | None:
+    """A group key near the middle of the selected runs' groups, if there are ``at_least`` runs.
+
+    The median of a sample of about :data:`GROUP_SAMPLE` runs' group keys:
+    SQLite reads runs at evenly spaced row ids, PostgreSQL a sample of the
+    table's pages (``TABLESAMPLE SYSTEM``). Either costs milliseconds where
+    sorting every group would cost seconds; a split a little off the middle only
+    makes one half a little longer than the other.
+    """
+    with store.engine.connect() as conn:
+        counted = select(func.count()).select_from(t.runs).where(*_run_filters(selection))
+        total = int(conn.execute(counted).scalar_one())
+        if total < max(at_least, 2):
+            return None
+        if store.dialect == "sqlite":
+            rowid: ColumnElement[int] = literal_column("runs.rowid", Integer)
+            bounds = select(func.min(rowid), func.max(rowid)).select_from(t.runs)
+            low, high = conn.execute(bounds).one()
+            step = max(1, (high - low) // GROUP_SAMPLE)
+            runs: Any = t.runs
+            where: list[ColumnElement[bool]] = [rowid.in_(range(low, high + 1, step))]
+        else:
+            percent = min(100.0, 100.0 * GROUP_SAMPLE / total)
+            runs = tablesample(t.runs, func.system(percent), name="sampled")
+            where = []
+        criteria = run_conditions(selection.criteria(), runs)
+        query = (
+            select(_group_key(runs))
+            .select_from(runs)
+            .outerjoin(t.messages, _assistant_message(runs))
+            .where(*where, *criteria, runs.c.status == "ok")
+        )
+        keys = sorted(key for key in conn.execute(query).scalars() if key is not None)
+    # Too few to say where the middle is: one process reads them all.
+    return keys[len(keys) // 2] if len(keys) >= min(100, at_least) else None
 
 
 def count_rated_runs(store: Store, selection: RunSelection) -> int:
