@@ -175,9 +175,10 @@ def export(
         typer.Option(
             min=1,
             max=2,
-            help=f"An export of {HALVES_MIN_RUNS:,} runs or more (but feedback and --dataset) "
-            "is split in two: 2 has a second process read the second half, on a file or a "
-            "server database; 1 reads all in this one. The files are the same.",
+            help=f"An export of {HALVES_MIN_RUNS:,} runs or more (not feedback, nor with "
+            "--dataset) is split in two. With 2, a second process reads the second half "
+            "(on a SQLite file or PostgreSQL); with 1, this one reads it all. The files "
+            "are the same either way.",
         ),
     ] = 2,
     database_url: DatabaseOption = None,
