@@ -3,8 +3,8 @@
 Deduplication drops a row whose JSON equals one already written, checked a
 batch of rows at a time against :class:`~tuneback.export.dedup.SeenRows`, which
 keeps memory flat however many rows there are. The train/test split is
-:func:`~tuneback.export.encoding.split_of`. A big export of runs in id order
-has its second half read by a second process (:mod:`tuneback.export.halves`).
+:func:`~tuneback.export.encoding.split_of`. A big export has its second half
+read by a second process (:mod:`tuneback.export.halves`).
 
 A format reads several sources in turn (DPO: comparisons, corrections, rated
 answers). Each is opened while the one before it is written: its count and its
@@ -162,10 +162,11 @@ def export_dataset(
             open_writer.discard()
         raise
     finally:
-        if opened is not None:
-            opened.close()
+        # The second process first: a source opened ahead may be waiting for it to end.
         if second_half is not None:
             second_half.close()
+        if opened is not None:
+            opened.close()
         sink.close()
         for temporary in temporaries.values():
             temporary.unlink(missing_ok=True)

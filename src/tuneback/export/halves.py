@@ -140,9 +140,15 @@ class SecondHalf:
             stdin=subprocess.PIPE,
             env=env,
         )
-        assert self._process.stdin is not None
-        with self._process.stdin as stdin:
-            stdin.write(pickle.dumps(half, pickle.HIGHEST_PROTOCOL))
+        try:
+            assert self._process.stdin is not None
+            with self._process.stdin as stdin:
+                # On its standard input, not its command line: the URL may hold a password.
+                stdin.write(pickle.dumps(half, pickle.HIGHEST_PROTOCOL))
+        except BaseException:
+            self._process.kill()
+            self._process.wait()
+            raise
         self._spool: IO[bytes] | None = None
         self._pending: tuple[int | None, int, Any] | None = None
 
@@ -167,7 +173,7 @@ class SecondHalf:
         while True:
             try:
                 index, records, outcomes = pickle.load(self._spool)
-            except EOFError:
+            except (EOFError, pickle.UnpicklingError):  # cut short
                 raise StorageError(self._ended()) from None
             if index is None:
                 if outcomes is not None:
