@@ -36,7 +36,7 @@ from sqlalchemy import (
     select,
     tablesample,
 )
-from sqlalchemy.engine import Result
+from sqlalchemy.engine import Connection, Result
 from sqlalchemy.sql import Subquery
 
 from tuneback.domain.criteria import RunCriteria
@@ -391,12 +391,18 @@ def middle_run_id(store: Store, selection: RunSelection, *, at_least: int) -> st
     r = t.runs.c
     where = _run_filters(selection)
     with store.engine.connect() as conn:
-        counted = select(func.count()).select_from(t.runs).where(*where)
-        total = int(conn.execute(counted).scalar_one())
+        total = _count_selected_runs(conn, selection)
         if total < max(at_least, 2):
             return None
         middle = select(r.id).where(*where).order_by(r.id).offset(total // 2).limit(1)
-        return str(conn.execute(middle).scalar_one())
+        found = conn.execute(middle).scalar_one_or_none()  # None: runs were forgotten meanwhile
+        return None if found is None else str(found)
+
+
+def _count_selected_runs(conn: Connection, selection: RunSelection) -> int:
+    """How many runs the selection's filters keep, before any score range."""
+    counted = select(func.count()).select_from(t.runs).where(*_run_filters(selection))
+    return int(conn.execute(counted).scalar_one())
 
 
 def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
@@ -474,8 +480,7 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
     makes one half a little longer than the other.
     """
     with store.engine.connect() as conn:
-        counted = select(func.count()).select_from(t.runs).where(*_run_filters(selection))
-        total = int(conn.execute(counted).scalar_one())
+        total = _count_selected_runs(conn, selection)
         if total < max(at_least, 2):
             return None
         if store.dialect == "sqlite":
