@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from queue import Full, Queue
@@ -181,15 +182,20 @@ def _latest_corrections(selection: RunSelection) -> Subquery:
     )
 
 
-def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iterator[Any]:
+@contextmanager
+def _export_connection(store: Store) -> Iterator[Connection]:
+    """A connection for an export's reads (its counts and split points too).
+
+    The store keeps SQLite's temporary tables in memory (fast for small
+    queries); an export's sorts and groupings span whole tables, so they go to
+    temporary files instead and the process stays the same size. SQLite's page
+    cache, which also bounds how much of a sort is held in memory, shrinks to
+    :data:`EXPORT_CACHE_KIB`: the store's (32 MB) filled up further with a
+    bigger store, and a million-run DPO export peaked 14 MB above one of 250k.
+    SQLite takes these pragmas only outside a transaction, hence the raw
+    connection; the store's own come back before the connection returns to the pool.
+    """
     with store.engine.connect() as conn:
-        # The store keeps SQLite's temporary tables in memory (fast for small
-        # queries); an export's sorts and groupings span whole tables, so they go
-        # to temporary files instead and the process stays the same size. SQLite
-        # takes this pragma only outside a transaction, hence the raw connection.
-        # Its page cache, which also bounds how much of a sort is held in memory,
-        # shrinks to EXPORT_CACHE_KIB: the store's (32 MB) filled up further with a
-        # bigger store, and a million-run DPO export peaked 14 MB above one of 250k.
         raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
         if raw is not None:
             saved = [
@@ -199,22 +205,29 @@ def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iter
             for name, setting in SQLITE_EXPORT_PRAGMAS.items():
                 raw.execute(f"PRAGMA {name}={setting}")
         try:
-            streaming = conn.execution_options(stream_results=True, yield_per=batch)
-            with streaming.begin():
-                if conn.dialect.name == "postgresql":
-                    # A cursor is planned to return its first tenth fast, which
-                    # favours nested loops; an export reads every row, so plan for all.
-                    # (On the driver's own cursor: a streaming one would DECLARE it.)
-                    conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                        "SET LOCAL cursor_tuple_fraction = 1.0"
-                    )
-                    yield from _read_ahead(lambda: streaming.execute(query))
-                else:
-                    yield from streaming.execute(query)
+            yield conn
         finally:
             if raw is not None:
+                if conn.in_transaction():
+                    conn.rollback()
                 for name, before in saved:
                     raw.execute(f"PRAGMA {name}={before}")
+
+
+def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iterator[Any]:
+    with _export_connection(store) as conn:
+        streaming = conn.execution_options(stream_results=True, yield_per=batch)
+        with streaming.begin():
+            if conn.dialect.name == "postgresql":
+                # A cursor is planned to return its first tenth fast, which
+                # favours nested loops; an export reads every row, so plan for all.
+                # (On the driver's own cursor: a streaming one would DECLARE it.)
+                conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                    "SET LOCAL cursor_tuple_fraction = 1.0"
+                )
+                yield from _read_ahead(lambda: streaming.execute(query))
+            else:
+                yield from streaming.execute(query)
 
 
 class _Failed(NamedTuple):
@@ -393,7 +406,7 @@ def count_runs(store: Store, selection: RunSelection) -> int:
     """How many runs the selection matches (the total a progress bar shows)."""
     query = _scored_runs_query(selection, store.dialect)
     counted = select(func.count()).select_from(query.subquery())
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         return int(conn.execute(counted).scalar_one())
 
 
@@ -404,7 +417,7 @@ def middle_run_id(store: Store, selection: RunSelection, *, at_least: int) -> st
     """
     r = t.runs.c
     where = _run_filters(selection)
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         total = _count_selected_runs(conn, selection)
         if total < max(at_least, 2):
             return None
@@ -433,7 +446,7 @@ def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[Score
 
 def count_corrected_runs(store: Store, selection: RunSelection) -> int:
     query = _corrected_runs_query(selection)
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
@@ -493,7 +506,7 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
     sorting every group would cost seconds; a split a little off the middle only
     makes one half a little longer than the other.
     """
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         total = _count_selected_runs(conn, selection)
         if total < max(at_least, 2):
             return None
@@ -522,7 +535,7 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
 
 def count_rated_runs(store: Store, selection: RunSelection) -> int:
     counted = select(func.count()).select_from(_sibling_query(selection).subquery())
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         return int(conn.execute(counted).scalar_one())
 
 
@@ -547,7 +560,7 @@ def count_comparisons(store: Store, selection: RunSelection) -> int:
     query = select(func.count()).select_from(t.comparisons)
     if selection.project is not None:
         query = query.where(t.comparisons.c.project == selection.project)
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         return int(conn.execute(query).scalar_one())
 
 
@@ -712,7 +725,7 @@ def _feedback_table_query(selection: RunSelection, *, history: bool) -> Select[A
 
 def count_feedback(store: Store, selection: RunSelection, *, history: bool = False) -> int:
     query = _feedback_table_query(selection, history=history).order_by(None)
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
@@ -744,7 +757,7 @@ def find_dataset(store: Store, name_or_id: str, project: str | None) -> str:
 
 def count_dataset_items(store: Store, dataset_id: str) -> int:
     query = select(func.count()).where(t.dataset_items.c.dataset_id == dataset_id)
-    with store.engine.connect() as conn:
+    with _export_connection(store) as conn:
         return int(conn.execute(query).scalar_one())
 
 
