@@ -120,13 +120,21 @@ class ComparisonRow:
     superseded_by: str | None = None
 
 
-def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
-    where = run_conditions(selection.criteria())
-    if selection.from_id is not None:
-        where.append(t.runs.c.id >= selection.from_id)
-    if selection.before_id is not None:
-        where.append(t.runs.c.id < selection.before_id)
+def _half_open(column: Any, low: str | None, high: str | None) -> list[ColumnElement[bool]]:
+    """``low <= column < high``, each bound left out when it is ``None`` (a split's halves)."""
+    where: list[ColumnElement[bool]] = []
+    if low is not None:
+        where.append(column >= low)
+    if high is not None:
+        where.append(column < high)
     return where
+
+
+def _run_filters(selection: RunSelection) -> list[ColumnElement[bool]]:
+    return [
+        *run_conditions(selection.criteria()),
+        *_half_open(t.runs.c.id, selection.from_id, selection.before_id),
+    ]
 
 
 def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bool]]:
@@ -141,12 +149,7 @@ def _score_filters(score: Any, selection: RunSelection) -> list[ColumnElement[bo
 def _rated_run_range(selection: RunSelection) -> list[ColumnElement[bool]]:
     """Feedback on runs in the selection's id range: a split export's half scores only its own."""
     f = t.feedback.c
-    where: list[ColumnElement[bool]] = [f.run_id.is_not(None)]
-    if selection.from_id is not None:
-        where.append(f.run_id >= selection.from_id)
-    if selection.before_id is not None:
-        where.append(f.run_id < selection.before_id)
-    return where
+    return [f.run_id.is_not(None), *_half_open(f.run_id, selection.from_id, selection.before_id)]
 
 
 def _scores(selection: RunSelection) -> Subquery:
@@ -475,11 +478,8 @@ def _sibling_query(selection: RunSelection) -> Select[Any]:
         *_run_filters(selection),
         *_score_filters(scores.c.score, selection),
         r.status == "ok",
+        *_half_open(group, selection.from_group, selection.before_group),
     ]
-    if selection.from_group is not None:
-        where.append(group >= selection.from_group)
-    if selection.before_group is not None:
-        where.append(group < selection.before_group)
     return (
         select(
             *_scored_run_columns(scores.c.score, corrections.c.correction),
