@@ -59,6 +59,27 @@ def test_one_bad_item_in_a_group_fails_alone(store: Store) -> None:
     assert sorted(e.id for e in store.events_after(0)) == ["ea", "eb", "taken"]
 
 
+def test_items_that_stand_alone_are_committed_in_one_transaction(store: Store) -> None:
+    results = store.append_each([NewEvent(_run(f"r{i}"), f"e{i}") for i in range(300)])
+    assert [getattr(r, "id", r) for r in results] == [f"e{i}" for i in range(300)]
+    # Queued at once, the writer takes them as one group: one commit time.
+    assert len({e.recorded_at for e in store.events_after(0, limit=1_000)}) == 1
+
+
+def test_an_item_refused_before_the_write_fails_alone(store: Store) -> None:
+    unreadable = Run(id="bad", project="p", output="x", metadata={"ratio": float("nan")})
+    results = store.append_each(
+        [
+            NewEvent(_run("a"), "ea"),
+            NewEvent(RunCompleted(run=unreadable), "ebad"),
+            NewEvent(_run("b"), "eb"),
+        ]
+    )
+    assert isinstance(results[1], ValidationError)
+    assert [getattr(r, "id", None) for r in results] == ["ea", None, "eb"]
+    assert sorted(e.id for e in store.events_after(0)) == ["ea", "eb"]
+
+
 def test_a_projection_failure_fails_only_its_own_request(store: Store) -> None:
     # A run id already stored under another event id breaks the runs table's
     # primary key inside the group's transaction; the others still commit.

@@ -167,11 +167,22 @@ class EventLog:
     def append_each(
         self, events: Sequence[EventPayload | NewEvent]
     ) -> list[StoredEvent | TuneBackError]:
-        futures = [self._writer.submit(prepare([event])) for event in events]
-        results: list[StoredEvent | TuneBackError] = []
-        for future in futures:
+        prepared: list[list[PreparedEvent] | TuneBackError] = []
+        for event in events:
             try:
-                results.append(future.result()[0])
+                prepared.append(prepare([event]))
+            except TuneBackError as exc:  # refused before the write, and alone
+                prepared.append(exc)
+        futures = iter(
+            self._writer.submit_each([p for p in prepared if not isinstance(p, TuneBackError)])
+        )
+        results: list[StoredEvent | TuneBackError] = []
+        for request in prepared:
+            if isinstance(request, TuneBackError):
+                results.append(request)
+                continue
+            try:
+                results.append(next(futures).result()[0])
             except TuneBackError as exc:
                 results.append(exc)
         return results

@@ -83,6 +83,14 @@ def _outcome(request: WriteRequest) -> list[StoredEvent] | BaseException:
     return request.outcome
 
 
+def _requests(entry: object) -> list[WriteRequest]:
+    """The requests of one entry of the writer's queue: one request, or a list queued at once."""
+    if isinstance(entry, WriteRequest):
+        return [entry]
+    assert isinstance(entry, list)
+    return entry
+
+
 CommitGroup = Callable[[list[WriteRequest]], None]
 """Commits a group and resolves every request in it (result or exception)."""
 
@@ -117,7 +125,9 @@ class GroupWriter:
         self._inline_commits = 0
         self._checkpoint_queued = False
         self._name = name
-        self._queue: queue.SimpleQueue[WriteRequest | object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[WriteRequest | list[WriteRequest] | object] = (
+            queue.SimpleQueue()
+        )
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._closed = False
@@ -127,6 +137,26 @@ class GroupWriter:
         future: Future[list[StoredEvent]] = Future()
         self._put(WriteRequest(events, future=future))
         return future
+
+    def submit_each(
+        self, requests: Sequence[Sequence[PreparedEvent]]
+    ) -> list[Future[list[StoredEvent]]]:
+        """Queue requests that each stand alone, all at once; a future for each.
+
+        The writer takes them together. Queued one by one, the first would wake
+        the writer, which would commit a part of them while the caller queued the
+        rest, the two threads taking turns under Python's interpreter lock (each
+        turn costing up to its switch interval: 5 ms).
+        """
+        futures: list[Future[list[StoredEvent]]] = [Future() for _ in requests]
+        if futures:
+            self._put(
+                [
+                    WriteRequest(events, future=f)
+                    for events, f in zip(requests, futures, strict=True)
+                ]
+            )
+        return futures
 
     def submit_async(self, events: Sequence[PreparedEvent]) -> asyncio.Future[list[StoredEvent]]:
         """:meth:`submit` for a coroutine: await the result; no thread waits for it.
@@ -191,7 +221,7 @@ class GroupWriter:
         if self._closed:
             raise StorageError("the store is closed: no more writes are taken")
 
-    def _put(self, request: WriteRequest) -> None:
+    def _put(self, request: WriteRequest | list[WriteRequest]) -> None:
         self._refuse_if_closed()
         self._ensure_started()
         self._queue.put(request)
@@ -228,9 +258,8 @@ class GroupWriter:
             if first is _CHECKPOINT:
                 self._run_checkpoint()
                 continue
-            assert isinstance(first, WriteRequest)
-            group = [first]
-            size = len(first.events)
+            group = _requests(first)
+            size = sum(len(request.events) for request in group)
             while size < GROUP_EVENTS:
                 try:
                     more = self._queue.get_nowait()
@@ -242,9 +271,9 @@ class GroupWriter:
                 if more is _CHECKPOINT:
                     self._queue.put(more)  # after this group
                     break
-                assert isinstance(more, WriteRequest)
-                group.append(more)
-                size += len(more.events)
+                taken = _requests(more)
+                group += taken
+                size += sum(len(request.events) for request in taken)
             try:
                 self._commit(group)
             except BaseException as exc:  # the writer must outlive any one failure
