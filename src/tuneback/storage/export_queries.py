@@ -510,10 +510,13 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
     """A group key near the middle of the selected runs' groups, if there are ``at_least`` runs.
 
     The median of a sample of about :data:`GROUP_SAMPLE` runs' group keys:
-    SQLite reads runs at evenly spaced row ids, PostgreSQL a sample of the
-    table's pages (``TABLESAMPLE SYSTEM``). Either costs milliseconds where
-    sorting every group would cost seconds; a split a little off the middle only
-    makes one half a little longer than the other.
+    SQLite reads runs at evenly spaced row ids, PostgreSQL a sample of its rows
+    (``TABLESAMPLE BERNOULLI``). Either costs milliseconds where sorting every
+    group would cost seconds; a split a little off the middle only makes one
+    half a little longer than the other. A sample of whole pages (``SYSTEM``)
+    was 35 ms quicker at a million runs but holds runs logged together, which
+    share groups: its halves came out as uneven as 408k and 592k runs, and the
+    first process waited 1.9 s for the second.
     """
     with _export_connection(store) as conn:
         total = _count_selected_runs(conn, selection)
@@ -528,7 +531,7 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
             where: list[ColumnElement[bool]] = [rowid.in_(range(low, high + 1, step))]
         else:
             percent = min(100.0, 100.0 * GROUP_SAMPLE / total)
-            runs = tablesample(t.runs, func.system(percent), name="sampled")
+            runs = tablesample(t.runs, func.bernoulli(percent), name="sampled")
             where = []
         criteria = run_conditions(selection.criteria(), runs)
         query = (
