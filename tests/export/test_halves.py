@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.export.seed import add_runs, seed
 from tuneback.errors import StorageError
-from tuneback.export import export_dataset, halves
+from tuneback.export import export_dataset, halves, preferences
 from tuneback.export.encoding import RowEncoding
 from tuneback.export.filters import ExportRules
 from tuneback.export.halves import SecondHalf, _Half
@@ -28,16 +28,20 @@ from tuneback.storage.export_queries import RunSelection, count_rated_runs, midd
 
 
 class Descriptions:
-    """Progress that keeps only what each source is called."""
+    """Progress that keeps what each source is called, its total and the records read of it."""
 
     def __init__(self) -> None:
         self.names: list[str] = []
+        self.totals: list[int | None] = []
+        self.read: list[int] = []
 
     def begin(self, description: str, total: int | None) -> None:
         self.names.append(description)
+        self.totals.append(total)
+        self.read.append(0)
 
     def advance(self, records: int) -> None:
-        pass
+        self.read[-1] += records
 
 
 def add_twins(store: Store) -> None:
@@ -118,6 +122,9 @@ def test_two_processes_write_what_one_writes(big: Store, tmp_path: Path, format:
         big, format=format, output=tmp_path / "two", split=0.3, processes=2, progress=progress
     )
     assert progress.names == SPLIT_SOURCES[format]
+    # A second half's total is what the second process read of it, not counted again.
+    assert progress.totals == progress.read
+    assert progress.read[-1] > 0
     assert two.model_dump(exclude={"files", "seconds"}) == one.model_dump(
         exclude={"files", "seconds"}
     )
@@ -131,6 +138,22 @@ def test_two_processes_write_what_one_writes(big: Store, tmp_path: Path, format:
     if format in ("sft", "kto"):
         # The second twin is the duplicate, whichever process read it.
         assert one.skipped["duplicate row"] >= 1
+
+
+def test_only_the_first_half_is_counted_for_the_progress_bar(
+    big: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted: list[RunSelection] = []
+
+    def count(store: Store, selection: RunSelection) -> int:
+        counted.append(selection)
+        return count_rated_runs(store, selection)
+
+    monkeypatch.setattr(preferences, "count_rated_runs", count)
+    progress = Descriptions()
+    export_dataset(big, format="dpo", output=tmp_path, processes=2, progress=progress)
+    assert [s.before_group is not None for s in counted] == [True]
+    assert progress.totals == progress.read
 
 
 def test_the_parquet_writer_gets_the_second_halfs_data(big: Store, tmp_path: Path) -> None:
@@ -198,6 +221,8 @@ def test_what_stops_the_second_process_is_raised_here(tmp_path: Path) -> None:
     # The second process opens without migrating: a database without tables stops it.
     second = SecondHalf(half(f"sqlite:///{tmp_path / 'empty.db'}", tmp_path / "spool"))
     try:
+        # Its total is what it spooled before it stopped, so the error itself is raised.
+        assert second.total(0) == 0
         with pytest.raises(OperationalError, match="no such table: runs"):
             list(second.records(0))
     finally:
@@ -212,6 +237,8 @@ def test_a_second_process_that_dies_is_an_error_not_a_short_file(
     second._process.kill()
     try:
         ended = r"ended \(exit code -9\) before it finished: export again"
+        with pytest.raises(StorageError, match=ended):
+            second.total(0)
         with pytest.raises(StorageError, match=ended):
             list(second.records(0))
     finally:

@@ -16,12 +16,15 @@ process.
 The spool is a series of pickled batches, each ``(source, records, outcomes)``
 with skips and :class:`~tuneback.export.encoding.EncodedRow` s, then one last
 ``(None, 0, error)``: ``None`` when the half was read to its end, else what
-stopped it, raised here. A second process whose parent is gone stops and deletes
-its spool.
+stopped it, raised here. As it ends, the second process prints how many records
+it spooled of each source (one JSON line): a progress bar's total for a second
+half, which a count would have cost the database the half's work once more. A
+second process whose parent is gone stops and deletes its spool.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -99,7 +102,9 @@ def split_sources(
             if source.halves:
                 index, after = next(seconds)
                 description = f"{after.description} (second half)"
-                sources.append(Source(description, after.count, partial(half.records, index)))
+                sources.append(
+                    Source(description, partial(half.total, index), partial(half.records, index))
+                )
     except BaseException:
         half.close()
         raise
@@ -138,6 +143,7 @@ class SecondHalf:
         self._process = subprocess.Popen(
             [sys.executable, "-c", "from tuneback.export.halves import main; main()"],
             stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             env=env,
         )
         try:
@@ -151,6 +157,21 @@ class SecondHalf:
             raise
         self._spool: IO[bytes] | None = None
         self._pending: tuple[int | None, int, Any] | None = None
+        self._totals: dict[int, int] | None = None
+
+    def total(self, source: int) -> int:
+        """How many records the second half's ``source`` holds, once the process has ended."""
+        if self._totals is None:
+            assert self._process.stdout is not None
+            lines = self._process.stdout.read().splitlines()  # to its end: the process's
+            try:
+                self._totals = {int(k): int(n) for k, n in json.loads(lines[-1]).items()}
+            except (IndexError, ValueError, AttributeError):
+                self._totals = {}
+        if source not in self._totals:
+            self._process.wait()
+            raise StorageError(self._ended())
+        return self._totals[source]
 
     def records(self, source: int) -> Iterator[Records]:
         """The spooled records of the second half's ``source``, once the process has ended."""
@@ -193,6 +214,8 @@ class SecondHalf:
         if self._process.poll() is None:
             self._process.terminate()
         self._process.wait()
+        if self._process.stdout is not None:
+            self._process.stdout.close()
         if self._spool is not None:
             self._spool.close()
         self._spool_path.unlink(missing_ok=True)
@@ -204,29 +227,37 @@ class _Orphaned(Exception):
 
 def main() -> None:
     """The second process: its half comes pickled on standard input."""
-    read_half(pickle.load(sys.stdin.buffer))
+    totals = read_half(pickle.load(sys.stdin.buffer))
+    print(json.dumps(totals), flush=True)
 
 
-def read_half(half: _Half) -> None:
-    """Read the half's sources, encode their rows, spool them."""
+def read_half(half: _Half) -> dict[int, int]:
+    """Read the half's sources, encode their rows, spool them; the records of each source."""
+    totals: dict[int, int] = {}
     with half.spool.open("wb") as spool:
         try:
             _check_parent(half)
             with Store(half.url, migrate_schema=False) as store:
                 spec = get_format(half.format)
                 for index, source in _split(spec.sources(store, half.selection, half.rules)):
-                    _spool_source(spool, index, source, half)
+                    _spool_source(spool, index, source, half, totals)
         except _Orphaned:
             half.spool.unlink(missing_ok=True)
-            return
+            return totals
         except BaseException as error:  # raised again by the process that reads the spool
             pickle.dump((None, 0, _picklable(error)), spool, pickle.HIGHEST_PROTOCOL)
-            return
+            return totals
         pickle.dump((None, 0, None), spool, pickle.HIGHEST_PROTOCOL)
+    return totals
 
 
-def _spool_source(spool: IO[bytes], index: int, source: Source, half: _Half) -> None:
+def _spool_source(
+    spool: IO[bytes], index: int, source: Source, half: _Half, totals: dict[int, int]
+) -> None:
+    """Spool one source's batches, adding their records to its total as they go
+    (so a source that fails has a total too, and the error in the spool is what is raised)."""
     encoded = half.encoding.encoded
+    totals[index] = 0
     batch: list[Outcome | EncodedRow] = []
     records = 0
     for read, outcomes in source.records():
@@ -236,9 +267,11 @@ def _spool_source(spool: IO[bytes], index: int, source: Source, half: _Half) -> 
         if records >= SPOOL_BATCH:
             _check_parent(half)
             pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
+            totals[index] += records
             batch, records = [], 0
     if records or batch:
         pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
+        totals[index] += records
 
 
 def _check_parent(half: _Half) -> None:
