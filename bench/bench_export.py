@@ -13,10 +13,12 @@ peak RSS belongs to that export alone:
 and prints each export's time as a multiple of the baseline's and its peak RSS
 (``+`` the second process's, where a big export has one read its second half),
 then how much the two peaks together grew from the smallest size to the largest.
-``--processes 1,2`` runs each export both ways.
+``--processes 1,2`` runs each export both ways. ``--progress`` exports as
+``tuneback export`` does on a terminal: each source is also counted for its
+progress bar (the bar itself is not drawn).
 
     python bench/bench_export.py [--sizes 250000,1000000 | --runs N] [--database-url URL]
-                                 [--keep PATH] [--processes 1,2]
+                                 [--keep PATH] [--processes 1,2] [--progress]
 """
 
 from __future__ import annotations
@@ -93,12 +95,21 @@ import json, sys, time
 PEAK
 from tuneback.export import export_dataset
 from tuneback.storage import Store
-url, fmt, writer, out, processes = sys.argv[1:6]
+url, fmt, writer, out, processes, counted = sys.argv[1:7]
+
+class Counted:
+    def begin(self, description, total):
+        pass
+
+    def advance(self, records):
+        pass
+
 second = Second()
 with Store(url, migrate_schema=False) as store:
     started = time.perf_counter()
     summary = export_dataset(
-        store, format=fmt, output=out, writer=writer, force=True, processes=int(processes)
+        store, format=fmt, output=out, writer=writer, force=True, processes=int(processes),
+        progress=Counted() if counted == "1" else None,
     )
     seconds = time.perf_counter() - started
 second.stop()
@@ -221,6 +232,11 @@ def main() -> None:
         default="2",
         help="export processes, or several to compare in one run (e.g. 1,2)",
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="count each source for a progress bar, as tuneback export does on a terminal",
+    )
     options = parser.parse_args()
     sizes = [options.runs] if options.runs else [int(size) for size in options.sizes.split(",")]
 
@@ -236,7 +252,8 @@ def main() -> None:
             for fmt, writer in EXPORTS:
                 for processes in options.processes.split(","):
                     out = str(work / "out")
-                    result = measure(EXPORT_SCRIPT, url, fmt, writer, out, processes)
+                    counted = "1" if options.progress else "0"
+                    result = measure(EXPORT_SCRIPT, url, fmt, writer, out, processes, counted)
                     label = f"{fmt} → {writer}" + (f" ×{processes}" if compared else "")
                     report(f"export {label}", result, baseline)
                     peak = result["rss_mb"] + result["second_rss_mb"]
