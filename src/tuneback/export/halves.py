@@ -29,6 +29,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import partial
@@ -158,20 +159,28 @@ class SecondHalf:
         self._spool: IO[bytes] | None = None
         self._pending: tuple[int | None, int, Any] | None = None
         self._totals: dict[int, int] | None = None
+        self._ending = threading.Lock()
 
     def total(self, source: int) -> int:
         """How many records the second half's ``source`` holds, once the process has ended."""
-        if self._totals is None:
-            assert self._process.stdout is not None
-            lines = self._process.stdout.read().splitlines()  # to its end: the process's
-            try:
-                self._totals = {int(k): int(n) for k, n in json.loads(lines[-1]).items()}
-            except (IndexError, ValueError, AttributeError):
-                self._totals = {}
-        if source not in self._totals:
-            self._process.wait()
+        totals = self._end()
+        if source not in totals:
             raise StorageError(self._ended())
-        return self._totals[source]
+        return totals[source]
+
+    def _end(self) -> dict[int, int]:
+        """Wait for the process to end (reading its output, so it never waits on a full
+        pipe); the records it reported of each source, none if it reported nothing."""
+        with self._ending:
+            if self._totals is None:
+                assert self._process.stdout is not None
+                lines = self._process.stdout.read().splitlines()
+                self._process.wait()
+                try:
+                    self._totals = {int(k): int(n) for k, n in json.loads(lines[-1]).items()}
+                except (IndexError, ValueError, AttributeError):
+                    self._totals = {}
+            return self._totals
 
     def records(self, source: int) -> Iterator[Records]:
         """The spooled records of the second half's ``source``, once the process has ended."""
@@ -183,7 +192,7 @@ class SecondHalf:
 
     def _batches(self) -> Iterator[tuple[int | None, int, Any]]:
         if self._spool is None:
-            self._process.wait()
+            self._end()
             try:
                 self._spool = self._spool_path.open("rb")
             except FileNotFoundError:

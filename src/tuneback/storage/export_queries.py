@@ -208,6 +208,7 @@ def _export_connection(store: Store) -> Iterator[Connection]:
     """
     with store.engine.connect() as conn:
         raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        saved: list[tuple[str, int]] = []
         if raw is not None:
             saved = [
                 (name, int(raw.execute(f"PRAGMA {name}").fetchone()[0]))
@@ -221,14 +222,20 @@ def _export_connection(store: Store) -> Iterator[Connection]:
         try:
             yield conn
         finally:
-            if conn.in_transaction():
-                conn.rollback()
-            if raw is not None:
-                for name, before in saved:
-                    raw.execute(f"PRAGMA {name}={before}")
-            else:
-                conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
-                conn.commit()
+            # A connection the database dropped has nothing to restore: a new one starts afresh.
+            if not conn.invalidated:
+                _restore(conn, raw, saved)
+
+
+def _restore(conn: Connection, raw: Any, saved: list[tuple[str, int]]) -> None:
+    if conn.in_transaction():
+        conn.rollback()
+    if raw is not None:
+        for name, before in saved:
+            raw.execute(f"PRAGMA {name}={before}")
+    else:
+        conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
+        conn.commit()
 
 
 def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iterator[Any]:
