@@ -16,7 +16,8 @@ from sqlalchemy.exc import OperationalError
 
 from tests.export.seed import add_runs
 from tuneback.storage import Store
-from tuneback.storage.export_queries import STREAM_BATCH, RunSelection, iter_scored_runs
+from tuneback.storage.export_queries import RunSelection, iter_scored_runs
+from tuneback.storage.export_reads import STREAM_BATCH
 
 RUNS = 5 * STREAM_BATCH
 

@@ -10,12 +10,8 @@ from sqlalchemy import event
 
 from tests.export.seed import add_runs
 from tuneback.storage import Store
-from tuneback.storage.export_queries import (
-    EXPORT_CACHE_KIB,
-    STREAM_BATCH,
-    RunSelection,
-    iter_scored_runs,
-)
+from tuneback.storage.export_queries import RunSelection, iter_scored_runs
+from tuneback.storage.export_reads import EXPORT_CACHE_KIB, STREAM_BATCH
 
 pytestmark = pytest.mark.parametrize("dialect", ["sqlite"])
 

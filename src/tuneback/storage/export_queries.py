@@ -15,12 +15,9 @@ signals, corrections) never counts toward it.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from queue import Full, Queue
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -37,24 +34,15 @@ from sqlalchemy import (
     select,
     tablesample,
 )
-from sqlalchemy.engine import Connection, Result
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Subquery
 
 from tuneback.domain.criteria import RunCriteria
-from tuneback.domain.json_encoding import json_loads
 from tuneback.errors import NotFoundError, ValidationError
 from tuneback.storage import tables as t
 from tuneback.storage.criteria import run_conditions
+from tuneback.storage.export_reads import JsonDecoder, export_connection, stream
 from tuneback.storage.store import Store
-
-STREAM_BATCH = 2_000
-"""Rows fetched from the database at a time."""
-
-EXPORT_CACHE_KIB = 4_000
-"""SQLite's page cache while an export streams (the store's is 32 MB)."""
-
-SQLITE_EXPORT_PRAGMAS = {"temp_store": "FILE", "cache_size": f"-{EXPORT_CACHE_KIB}"}
-"""Set on a SQLite connection while an export streams from it, and restored after."""
 
 
 @dataclass(frozen=True)
@@ -185,156 +173,10 @@ def _latest_corrections(selection: RunSelection) -> Subquery:
     )
 
 
-@contextmanager
-def _export_connection(store: Store) -> Iterator[Connection]:
-    """A connection for an export's reads (its counts and split points too).
-
-    The store keeps SQLite's temporary tables in memory (fast for small
-    queries); an export's sorts and groupings span whole tables, so they go to
-    temporary files instead and the process stays the same size. SQLite's page
-    cache, which also bounds how much of a sort is held in memory, shrinks to
-    :data:`EXPORT_CACHE_KIB`: the store's (32 MB) filled up further with a
-    bigger store, and a million-run DPO export peaked 14 MB above one of 250k.
-    SQLite takes these pragmas only outside a transaction, hence the raw
-    connection.
-
-    PostgreSQL plans without parallel workers: an export keeps the cores busy
-    already (its own Python, often a second process), and each worker built the
-    same hash of every rated run's score again. Counting a million rated
-    answers took 0.9-1.0 s and 1.8 s of the server's CPU in parallel, 0.65 s
-    of both serially.
-
-    The store's own settings come back before the connection returns to the pool.
-    """
-    with store.engine.connect() as conn:
-        raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
-        saved: list[tuple[str, int]] = []
-        if raw is not None:
-            saved = [
-                (name, int(raw.execute(f"PRAGMA {name}").fetchone()[0]))
-                for name in SQLITE_EXPORT_PRAGMAS
-            ]
-            for name, setting in SQLITE_EXPORT_PRAGMAS.items():
-                raw.execute(f"PRAGMA {name}={setting}")
-        else:
-            conn.exec_driver_sql("SET max_parallel_workers_per_gather = 0")
-            conn.commit()
-        try:
-            yield conn
-        finally:
-            # A connection the database dropped has nothing to restore: a new one starts afresh.
-            if not conn.invalidated:
-                _restore(conn, raw, saved)
-
-
-def _restore(conn: Connection, raw: Any, saved: list[tuple[str, int]]) -> None:
-    if conn.in_transaction():
-        conn.rollback()
-    if raw is not None:
-        for name, before in saved:
-            raw.execute(f"PRAGMA {name}={before}")
-    else:
-        conn.exec_driver_sql("RESET max_parallel_workers_per_gather")
-        conn.commit()
-
-
-def _stream(store: Store, query: Select[Any], batch: int = STREAM_BATCH) -> Iterator[Any]:
-    streamed = query.execution_options(stream_results=True, yield_per=batch)
-    with _export_connection(store) as conn, conn.begin():
-        if conn.dialect.name == "postgresql":
-            # A cursor is planned to return its first tenth fast, which
-            # favours nested loops; an export reads every row, so plan for all.
-            conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
-            yield from _read_ahead(lambda: conn.execute(streamed))
-        else:
-            yield from conn.execute(streamed)
-
-
-class _Failed(NamedTuple):
-    error: BaseException
-
-
-_DONE = object()
-
-
-def _read_ahead(execute: Callable[[], Result[Any]]) -> Iterator[Any]:
-    """The rows of ``execute()``, fetched by a thread one batch ahead of the caller.
-
-    PostgreSQL runs a streamed query a batch at a time, when the cursor asks for
-    the next batch; asked only once the caller has worked through the last one,
-    the server and Python would take turns. Here the next batch is fetched while
-    the caller works, and the thread ends with the stream (or when the caller
-    stops reading, or the program ends). SQLite gains nothing: its work happens
-    in this process, under a lock that this thread would have to win back after
-    every row.
-    """
-    batches: Queue[Any] = Queue(maxsize=1)
-    stop = threading.Event()
-    main = threading.main_thread()
-
-    def put(item: Any) -> bool:
-        # A program that ends with a stream left open waits for this thread
-        # before anything could close the stream: the main thread's end stops it.
-        while not stop.is_set() and main.is_alive():
-            try:
-                batches.put(item, timeout=0.05)
-                return True
-            except Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            result = execute()
-            try:
-                for part in result.partitions():
-                    if not put(part):
-                        return
-            finally:
-                result.close()
-        except BaseException as error:  # handed to the caller, raised there
-            put(_Failed(error))
-            return
-        put(_DONE)
-
-    worker = threading.Thread(target=read, name="tuneback-export-read-ahead")
-    worker.start()
-    try:
-        while True:
-            item = batches.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failed):
-                raise item.error
-            yield from item
-    finally:
-        stop.set()
-        worker.join()
-
-
-class _JsonDecoder:
-    """Decodes a JSON text column, reusing the last value when the text repeats.
-
-    The training queries read ``inputs`` as text rather than through the JSON
-    type: neighbouring rows often hold the same prompt (answers in one group,
-    regenerations, samples of one question), and decoding it once saves the
-    most expensive step per row.
-    """
-
-    def __init__(self) -> None:
-        self._text: str | None = None
-        self._value: Any = None
-
-    def __call__(self, text: str) -> Any:
-        if text != self._text:
-            self._text, self._value = text, json_loads(text)
-        return self._value
-
-
 def _scored_run_columns(
     score: ColumnElement[Any], correction: ColumnElement[Any]
 ) -> list[ColumnElement[Any]]:
-    """The columns of :class:`ScoredRun`, in order (inputs as text, see :class:`_JsonDecoder`)."""
+    """The columns of :class:`ScoredRun`, in order (inputs as text, see :class:`JsonDecoder`)."""
     r = t.runs.c
     return [
         r.id,
@@ -349,7 +191,7 @@ def _scored_run_columns(
 
 
 def _scored_runs(rows: Iterator[Any]) -> Iterator[ScoredRun]:
-    decode = _JsonDecoder()
+    decode = JsonDecoder()
     for row in rows:
         yield ScoredRun(row[0], row[1], row[2], row[3], decode(row[4]), *row[5:])
 
@@ -426,7 +268,7 @@ def count_runs(store: Store, selection: RunSelection) -> int:
     """How many runs the selection matches (the total a progress bar shows)."""
     query = _scored_runs_query(selection, store.dialect)
     counted = select(func.count()).select_from(query.subquery())
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         return int(conn.execute(counted).scalar_one())
 
 
@@ -437,7 +279,7 @@ def middle_run_id(store: Store, selection: RunSelection, *, at_least: int) -> st
     """
     r = t.runs.c
     where = _run_filters(selection)
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         total = _count_selected_runs(conn, selection)
         if total < max(at_least, 2):
             return None
@@ -455,18 +297,18 @@ def _count_selected_runs(conn: Connection, selection: RunSelection) -> int:
 def iter_scored_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Every selected run with its score and latest correction, in id order."""
     query = _scored_runs_query(selection, store.dialect)
-    yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
+    yield from _scored_runs(stream(store, query.order_by(t.runs.c.id)))
 
 
 def iter_corrected_runs(store: Store, selection: RunSelection) -> Iterator[ScoredRun]:
     """Only the selected runs that carry a current correction, in id order."""
     query = _corrected_runs_query(selection)
-    yield from _scored_runs(_stream(store, query.order_by(t.runs.c.id)))
+    yield from _scored_runs(stream(store, query.order_by(t.runs.c.id)))
 
 
 def count_corrected_runs(store: Store, selection: RunSelection) -> int:
     query = _corrected_runs_query(selection)
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
@@ -535,7 +377,7 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
     share groups: its halves came out as uneven as 408k and 592k runs, and the
     first process waited 1.9 s for the second.
     """
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         total = _count_selected_runs(conn, selection)
         if total < max(at_least, 2):
             return None
@@ -564,7 +406,7 @@ def middle_group(store: Store, selection: RunSelection, *, at_least: int) -> str
 
 def count_rated_runs(store: Store, selection: RunSelection) -> int:
     counted = select(func.count()).select_from(_sibling_query(selection, counting=True).subquery())
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         return int(conn.execute(counted).scalar_one())
 
 
@@ -576,7 +418,7 @@ def iter_rated_groups(store: Store, selection: RunSelection) -> Iterator[list[Sc
     query = _sibling_query(selection)
     query = query.order_by(query.selected_columns.group_key, t.runs.c.id)
     group: list[ScoredRun] = []
-    for run in _scored_runs(_stream(store, query)):
+    for run in _scored_runs(stream(store, query)):
         if group and group[0].group != run.group:
             yield group
             group = []
@@ -589,7 +431,7 @@ def count_comparisons(store: Store, selection: RunSelection) -> int:
     query = select(func.count()).select_from(t.comparisons)
     if selection.project is not None:
         query = query.where(t.comparisons.c.project == selection.project)
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         return int(conn.execute(query).scalar_one())
 
 
@@ -633,7 +475,7 @@ def iter_comparisons(store: Store, selection: RunSelection) -> Iterator[Comparis
     if selection.project is not None:
         query = query.where(c.project == selection.project)
     current: ComparisonRow | None = None
-    for row in _stream(store, query):
+    for row in stream(store, query):
         if current is None or current.id != row.id:
             if current is not None:
                 yield current
@@ -699,7 +541,7 @@ def iter_run_table(
     """Each selected run's columns and score, with its feedback (current only, or all)."""
     run_keys = [column.key for column in t.runs.columns] + ["score"]
     current: tuple[dict[str, Any], list[dict[str, Any]]] | None = None
-    for row in _stream(store, _run_table_query(selection, history=history)):
+    for row in stream(store, _run_table_query(selection, history=history)):
         data = row._mapping
         if current is None or current[0]["id"] != data["id"]:
             if current is not None:
@@ -754,7 +596,7 @@ def _feedback_table_query(selection: RunSelection, *, history: bool) -> Select[A
 
 def count_feedback(store: Store, selection: RunSelection, *, history: bool = False) -> int:
     query = _feedback_table_query(selection, history=history).order_by(None)
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         return int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
 
 
@@ -762,7 +604,7 @@ def iter_feedback_table(
     store: Store, selection: RunSelection, *, history: bool = False
 ) -> Iterator[dict[str, Any]]:
     """Feedback rows (current only, or with superseded and retracted) with their run's model."""
-    for row in _stream(store, _feedback_table_query(selection, history=history)):
+    for row in stream(store, _feedback_table_query(selection, history=history)):
         yield dict(row._mapping)
 
 
@@ -786,7 +628,7 @@ def find_dataset(store: Store, name_or_id: str, project: str | None) -> str:
 
 def count_dataset_items(store: Store, dataset_id: str) -> int:
     query = select(func.count()).where(t.dataset_items.c.dataset_id == dataset_id)
-    with _export_connection(store) as conn:
+    with export_connection(store) as conn:
         return int(conn.execute(query).scalar_one())
 
 
@@ -803,5 +645,5 @@ def iter_dataset_items(store: Store, dataset_id: str) -> Iterator[ScoredRun]:
         .where(i.dataset_id == dataset_id)
         .order_by(i.version, i.id)
     )
-    for row in _stream(store, query):
+    for row in stream(store, query):
         yield ScoredRun(row.id, row.project, None, "ok", row.inputs, row.output, None, None)
