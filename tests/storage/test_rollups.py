@@ -23,6 +23,7 @@ from tuneback.domain import (
     FeedbackRetracted,
     Run,
     RunCompleted,
+    RunFailed,
 )
 from tuneback.domain.stats import RELATIVE_ERROR, bucket_of, bucket_value, histogram_percentiles
 from tuneback.storage import Store, migrate, rollup_windows, rollups
@@ -146,6 +147,53 @@ def test_kept_rollups_equal_a_recount_after_every_kind_of_change(store: Store) -
     assert kept == _recounted(store)
     store.rebuild()
     assert _rollup_rows(store) == kept
+
+
+def test_new_runs_are_counted_from_their_rows_as_a_recount_reads_them(store: Store) -> None:
+    # New runs are tallied from the rows written, not read back: each way a run
+    # finds its system prompt, and the runs whose conversation was stored before.
+    stored = Conversation(project="rows", system_prompt="Stored earlier.", started_at=START)
+    store.append(ConversationStarted(conversation=stored))
+    with_prompt = Conversation(project="rows", system_prompt="In the batch.", started_at=START)
+    without_prompt = Conversation(project="rows", started_at=START)
+    system = ChatMessage(role="system", content="Sent by the app.")
+    question = ChatMessage(role="user", content="Why?")
+
+    def run(n: int, **fields: Any) -> RunCompleted | RunFailed:
+        made = Run(
+            project="rows",
+            model=MODELS[n % 3],
+            user=f"u{n % 2}",
+            tags=["a", "b"][: n % 3],
+            latency_ms=10.0 * n,
+            ttft_ms=None if n % 2 else 1.5 * n,
+            prompt_tokens=n,
+            completion_tokens=2 * n,
+            created_at=START + timedelta(minutes=47 * n),
+            **fields,
+        )
+        return RunCompleted(run=made) if made.status == "ok" else RunFailed(run=made)
+
+    batch = [
+        ConversationStarted(conversation=with_prompt),
+        ConversationStarted(conversation=without_prompt),
+        run(1, conversation_id=with_prompt.id, inputs=[system, question]),
+        run(2, conversation_id=without_prompt.id, inputs=[system, question]),
+        run(3, conversation_id=without_prompt.id, inputs=[question]),
+        run(4, conversation_id=stored.id, inputs=[system, question]),
+        run(5, conversation_id="never-started", inputs=[system]),
+        run(6, inputs=[system, question], started_at=START - timedelta(days=1)),
+        run(7, inputs={"question": "Why?"}, status="error", error="boom"),
+        run(8, inputs=[]),
+    ]
+    store.append_many(batch)
+    assert _rollup_rows(store) == _recounted(store)
+    prompts = {
+        row["label"]
+        for row in _rollup_rows(store)["rollups"]
+        if row["dim"] == "prompt" and row["label"]
+    }
+    assert prompts == {"In the batch.", "Sent by the app.", "Stored earlier."}
 
 
 def _two_each(write: Callable[[Store, int], None], first: Store, second: Store) -> None:

@@ -221,7 +221,9 @@ class Projector:
         # and those of the rating it replaces. Runs that move to a conversation's
         # system prompt, and those with a rating retracted, are counted again,
         # before and after.
-        new_runs = {row["id"] for row in self._pending.get(t.runs, ())}
+        new_rows = list(self._pending.get(t.runs, ()))
+        conversations = {row["id"]: row for row in self._pending.get(t.conversations, ())}
+        new_runs = {row["id"] for row in new_rows}
         retracted = {run for kind, run in self._retracting if kind == "run"}
         moved = (self._runs_moved() | retracted) - new_runs
         with self._rollups.around(self._conn, moved):
@@ -238,8 +240,8 @@ class Projector:
             [r for r in gained if r.run_id not in counted],
             [r for r in lost if r.run_id not in counted],
         )
-        if new_runs:
-            self._rollups.add_new(self._conn, new_runs)
+        if new_rows:
+            self._rollups.add_new(self._conn, new_rows, conversations)
 
     def _runs_moved(self) -> set[str]:
         """Stored runs logged before their conversation, which moves them to its system prompt."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import collections
 import functools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -217,13 +217,90 @@ def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
     return found
 
 
+def tally_new_runs(
+    conn: Connection,
+    rows: Sequence[Mapping[str, Any]],
+    conversations: Mapping[str, Mapping[str, Any]],
+) -> Tallies:
+    """What runs contribute as they are inserted, from the rows written.
+
+    :func:`tally_runs` reads the same numbers back from the tables; here only
+    their current feedback is read (a rating appended before its run is counted
+    with it). The system prompt needs the run's conversation: when its row is
+    not among ``conversations`` (those written with the runs), the run is read
+    back after all.
+    """
+    found = Tallies()
+    known: list[Any] = []
+    unknown: list[str] = []
+    for row in rows:
+        prompt = _prompt_of(row, conversations)
+        if prompt is _UNKNOWN:
+            unknown.append(row["id"])
+            continue
+        known.append(
+            _NewRun(
+                id=row["id"],
+                project=row["project"],
+                ran_at=row["started_at"] or row["created_at"],
+                model=row["model"],
+                user=row["user"],
+                conversation_id=row["conversation_id"],
+                tags=row["tags"],
+                status=row["status"],
+                latency_ms=row["latency_ms"],
+                ttft_ms=row["ttft_ms"],
+                prompt_tokens=row["prompt_tokens"],
+                completion_tokens=row["completion_tokens"],
+                prompt=prompt,
+            )
+        )
+    dialect = Dialect.of(conn)
+    for start in range(0, len(known), _CHUNK):
+        chunk = known[start : start + _CHUNK]
+        ratings = conn.execute(_prepared("ratings", dialect), {"ids": [r.id for r in chunk]})
+        _add_runs(found, chunk, ratings, GRAINS, records=False)
+    if unknown:
+        found.add(tally_runs(conn, unknown))
+    return found
+
+
+_NewRun = collections.namedtuple(
+    "_NewRun",
+    "id project ran_at model user conversation_id tags status latency_ms ttft_ms "
+    "prompt_tokens completion_tokens prompt",
+)
+_UNKNOWN: Any = object()
+
+
+def _prompt_of(row: Mapping[str, Any], conversations: Mapping[str, Mapping[str, Any]]) -> Any:
+    """:func:`system_prompt` of a run's row, or :data:`_UNKNOWN` when it needs the tables."""
+    conversation_id = row["conversation_id"]
+    if conversation_id is not None:
+        conversation = conversations.get(conversation_id)
+        if conversation is None:
+            return _UNKNOWN  # stored earlier, or never: the tables know
+        if conversation["system_prompt"] is not None:
+            return conversation["system_prompt"]
+    inputs = row["inputs"]
+    if not isinstance(inputs, list) or not inputs or not isinstance(inputs[0], dict):
+        return None
+    first = inputs[0]
+    return first.get("content") if first.get("role") == "system" else None
+
+
 def _add_runs(
-    found: Tallies, runs: Sequence[Any], ratings: Iterable[Any], grains: Sequence[StoredGrain]
+    found: Tallies,
+    runs: Sequence[Any],
+    ratings: Iterable[Any],
+    grains: Sequence[StoredGrain],
+    *,
+    records: bool = True,
 ) -> None:
     by_run: dict[str, list[Any]] = {}
     for row in _records(ratings):
         by_run.setdefault(row.run_id, []).append(row)
-    for run in _records(runs):
+    for run in _records(runs) if records else runs:
         _add_run(found, run, by_run.get(run.id, ()), grains)
 
 
@@ -464,9 +541,14 @@ class RollupChanges:
             self.pending.add(tally_runs(conn, run_ids))
             self.pending.add(before, -1)
 
-    def add_new(self, conn: Connection, run_ids: Iterable[str]) -> None:
-        """Count runs just inserted (they contributed nothing before)."""
-        self.pending.add(tally_runs(conn, run_ids))
+    def add_new(
+        self,
+        conn: Connection,
+        rows: Sequence[Mapping[str, Any]],
+        conversations: Mapping[str, Mapping[str, Any]],
+    ) -> None:
+        """Count runs just inserted, from their rows (they contributed nothing before)."""
+        self.pending.add(tally_new_runs(conn, rows, conversations))
 
     def rated(self, conn: Connection, gained: Sequence[Rating], lost: Sequence[Rating]) -> None:
         """Count ratings of stored runs that the caller just made current or not current."""
