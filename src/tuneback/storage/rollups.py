@@ -10,7 +10,8 @@ of the feedback that is current on it now, so a window that reads whole days
 and hours here reads the same as the runs and feedback tables would say.
 
 What a set of runs contributes is computed by one function (:func:`tally`) from
-the runs and feedback tables. New runs are added as they are. A rating of a
+the runs and feedback tables. New runs are counted from the rows just written
+(:func:`tally_new_runs`: only their current feedback is read). A rating of a
 stored run changes its rows by its own numbers, minus those of the rating it
 replaces, plus whether the run is rated at all now and was before
 (:func:`rating_changes`): the cost does not grow with a run's ratings. Rarer
