@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Future
 
 import pytest
 
@@ -14,10 +15,14 @@ from tuneback.domain import (
     ProjectSettings,
     Run,
     RunCompleted,
+    StoredEvent,
 )
 from tuneback.errors import ConflictError, StorageError, ValidationError
 from tuneback.services.feedback import FeedbackService
 from tuneback.storage import NewEvent, Store
+from tuneback.storage.commit import PreparedEvent
+from tuneback.storage.log import prepare
+from tuneback.storage.writer import GroupWriter, WriteRequest
 
 
 def _run(run_id: str, project: str = "p", output: str = "answer") -> RunCompleted:
@@ -160,3 +165,44 @@ async def test_writes_after_close_are_refused_and_queued_ones_finish(store_url_o
         store.append(_run("late"))
     with Store(store_url_only) as reopened:
         assert reopened.info()["rows"]["runs"] == 50
+
+
+def _events(event_id: str) -> list[PreparedEvent]:
+    return prepare([NewEvent(_run(event_id), event_id)])
+
+
+def test_a_small_group_waits_for_company_only_after_a_group_that_had_some() -> None:
+    groups: list[list[str]] = []
+    waits: list[float] = []
+
+    def commit(group: list[WriteRequest]) -> None:
+        groups.append([request.events[0].id for request in group])
+        for request in group:
+            request.done([])
+
+    writer: GroupWriter
+
+    def sleep(seconds: float) -> None:
+        # Another request arrives while the writer waits: it joins the group.
+        waits.append(seconds)
+        late.append(writer.submit(_events(f"late{len(waits)}")))
+
+    late: list[Future[list[StoredEvent]]] = []
+    writer = GroupWriter(commit, gather=0.002, sleep=sleep)
+    try:
+        writer.submit(_events("alone")).result()
+        assert waits == []  # the first group had no company before it
+        for future in writer.submit_each([_events("a"), _events("b")]):
+            future.result()
+        assert waits == []  # two at once: no wait needed to gather them
+        writer.submit(_events("after")).result()
+        assert waits == [0.002]
+        assert groups[-1] == ["after", "late1"]
+        late[0].result()
+        # That group gathered company, so the next small one waits too.
+        writer.submit(_events("next")).result()
+        assert len(waits) == 2
+        assert groups[-1] == ["next", "late2"]
+        late[1].result()
+    finally:
+        writer.close()

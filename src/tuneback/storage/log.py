@@ -39,7 +39,7 @@ from tuneback.storage.relay import (
     write_position,
 )
 from tuneback.storage.rows import event_from_row
-from tuneback.storage.writer import GroupWriter
+from tuneback.storage.writer import GATHER_WAIT, GroupWriter
 
 REBUILD_PAGE = 2_000
 
@@ -142,6 +142,7 @@ class EventLog:
             commit(database.engine, self._known_projects),
             inline=None if inline is None else commit(inline, self._known_inline),
             checkpoint=None if inline is None else database.checkpoint,
+            gather=GATHER_WAIT if database.dialect.postgres else 0.0,
         )
 
     def close(self) -> None:

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -40,6 +41,18 @@ log = logging.getLogger("tuneback.storage")
 
 GROUP_EVENTS = 5_000
 """The most events one group transaction takes; more wait for the next one."""
+
+GATHER_WAIT = 0.002
+"""PostgreSQL: how long the writer waits for company before it commits a small group,
+when the group before had some (as PostgreSQL's own ``commit_delay`` does).
+
+A group's fixed cost (its round trips, its rollup rows) is shared by its
+requests. Several server processes split the same load into smaller groups;
+waiting this long made ``--workers 4`` 1.17-1.30x faster on chat under wrk, and
+changed nothing for one process, whose groups are large already.
+"""
+GATHER_UP_TO = 8
+"""A group of this many requests is committed without waiting for more."""
 
 
 @dataclass
@@ -116,9 +129,14 @@ class GroupWriter:
         *,
         inline: CommitGroup | None = None,
         checkpoint: Callable[[], None] | None = None,
+        gather: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
         name: str = "tuneback-writer",
     ) -> None:
         self._commit = commit
+        self._gather = gather
+        self._sleep = sleep
+        self._last_size = 0
         self._inline = inline
         self._checkpoint = checkpoint
         self._waiting: dict[asyncio.AbstractEventLoop, list[WriteRequest]] = {}
@@ -259,6 +277,8 @@ class GroupWriter:
                 self._run_checkpoint()
                 continue
             group = _requests(first)
+            if self._gather and self._last_size > 1 and len(group) < GATHER_UP_TO:
+                self._sleep(self._gather)  # more are likely on their way
             size = sum(len(request.events) for request in group)
             while size < GROUP_EVENTS:
                 try:
@@ -274,6 +294,7 @@ class GroupWriter:
                 taken = _requests(more)
                 group += taken
                 size += sum(len(request.events) for request in taken)
+            self._last_size = len(group)
             try:
                 self._commit(group)
             except BaseException as exc:  # the writer must outlive any one failure
