@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from concurrent.futures import Future
+import time
 
 import pytest
 
@@ -15,7 +15,6 @@ from tuneback.domain import (
     ProjectSettings,
     Run,
     RunCompleted,
-    StoredEvent,
 )
 from tuneback.errors import ConflictError, StorageError, ValidationError
 from tuneback.services.feedback import FeedbackService
@@ -171,38 +170,33 @@ def _events(event_id: str) -> list[PreparedEvent]:
     return prepare([NewEvent(_run(event_id), event_id)])
 
 
-def test_a_small_group_waits_for_company_only_after_a_group_that_had_some() -> None:
+def test_a_group_waits_for_as_many_as_the_one_before_and_no_longer() -> None:
     groups: list[list[str]] = []
-    waits: list[float] = []
 
     def commit(group: list[WriteRequest]) -> None:
         groups.append([request.events[0].id for request in group])
         for request in group:
             request.done([])
 
-    writer: GroupWriter
+    def later(event_id: str, delay: float) -> threading.Timer:
+        timer = threading.Timer(delay, lambda: writer.submit(_events(event_id)).result())
+        timer.start()
+        return timer
 
-    def sleep(seconds: float) -> None:
-        # Another request arrives while the writer waits: it joins the group.
-        waits.append(seconds)
-        late.append(writer.submit(_events(f"late{len(waits)}")))
-
-    late: list[Future[list[StoredEvent]]] = []
-    writer = GroupWriter(commit, gather=0.002, sleep=sleep)
+    # Waits this long would stall the test: every wait it passes ended early.
+    writer = GroupWriter(commit, gather=30.0)
+    started = time.monotonic()
     try:
-        writer.submit(_events("alone")).result()
-        assert waits == []  # the first group had no company before it
-        for future in writer.submit_each([_events("a"), _events("b")]):
-            future.result()
-        assert waits == []  # two at once: no wait needed to gather them
-        writer.submit(_events("after")).result()
-        assert waits == [0.002]
-        assert groups[-1] == ["after", "late1"]
-        late[0].result()
-        # That group gathered company, so the next small one waits too.
-        writer.submit(_events("next")).result()
-        assert len(waits) == 2
-        assert groups[-1] == ["next", "late2"]
-        late[1].result()
+        writer.submit(_events("alone")).result()  # nothing before it: no wait
+        for future in writer.submit_each([_events("a"), _events("b"), _events("c")]):
+            future.result()  # a lone group before it: no wait
+        timers = [later("y", 0.05), later("z", 0.1)]
+        writer.submit(_events("x")).result()  # waits for two more, as the group before had
+        for timer in timers:
+            timer.join()
     finally:
         writer.close()
+    assert groups[:2] == [["alone"], ["a", "b", "c"]]
+    assert sorted(groups[2]) == ["x", "y", "z"]
+    assert len(groups) == 3
+    assert time.monotonic() - started < 10
