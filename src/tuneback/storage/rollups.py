@@ -234,28 +234,14 @@ def tally_new_runs(
     found = Tallies()
     known: list[Any] = []
     unknown: list[str] = []
+    make = _record_type((*_COPIED, "ran_at", "prompt"))._make
     for row in rows:
         prompt = _prompt_of(row, conversations)
         if prompt is _UNKNOWN:
             unknown.append(row["id"])
             continue
-        known.append(
-            _NewRun(
-                id=row["id"],
-                project=row["project"],
-                ran_at=row["started_at"] or row["created_at"],
-                model=row["model"],
-                user=row["user"],
-                conversation_id=row["conversation_id"],
-                tags=row["tags"],
-                status=row["status"],
-                latency_ms=row["latency_ms"],
-                ttft_ms=row["ttft_ms"],
-                prompt_tokens=row["prompt_tokens"],
-                completion_tokens=row["completion_tokens"],
-                prompt=prompt,
-            )
-        )
+        ran_at = row["started_at"] or row["created_at"]
+        known.append(make([*(row[name] for name in _COPIED), ran_at, prompt]))
     dialect = Dialect.of(conn)
     for start in range(0, len(known), _CHUNK):
         chunk = known[start : start + _CHUNK]
@@ -266,11 +252,20 @@ def tally_new_runs(
     return found
 
 
-_NewRun = collections.namedtuple(
-    "_NewRun",
-    "id project ran_at model user conversation_id tags status latency_ms ttft_ms "
-    "prompt_tokens completion_tokens prompt",
+_COPIED = (
+    "id",
+    "project",
+    "model",
+    "user",
+    "conversation_id",
+    "tags",
+    "status",
+    "latency_ms",
+    "ttft_ms",
+    "prompt_tokens",
+    "completion_tokens",
 )
+"""What tallying reads of a run that its row holds as stored."""
 _UNKNOWN: Any = object()
 
 
