@@ -38,8 +38,9 @@ Reported per target and endpoint: req/s counts only successful answers (2xx, and
 pykoi not its 200 {"status": "500"}), p50 and p99 from wrk's latency distribution, the
 non-2xx answers (counted per status by the Lua scripts) and wrk's socket errors (both
 summed over the rounds), and the ratio to the bare app on the same endpoint; then
-tuneback against pykoi. A run with errors shows them; they are never counted as
-throughput.
+tuneback against pykoi; then each aim of the write path (one process at 0.7x the bare
+app, four workers at 2x one, p99 under 50 ms) with what this run measured and whether
+it is met. A run with errors shows them; they are never counted as throughput.
 
 Sanity: on tuneback, the rows in `runs` (chat) and `feedback` (feedback), and on pykoi
 the rows in `question_answer` (chat), are counted in the database before and after each
@@ -695,13 +696,17 @@ def ratios(over: dict[int, WrkResult], under: dict[int, WrkResult]) -> list[floa
     )
 
 
+def middle(values: list[float]) -> float:
+    """The median of sorted ``values`` (the lower middle one of an even count)."""
+    return values[(len(values) - 1) // 2]
+
+
 def ratio_text(values: list[float]) -> str:
     if not values:
         return "-"
     if values[0] == values[-1]:  # one round, or the ceiling against itself
         return f"{values[0]:.2f}x"
-    middle = values[(len(values) - 1) // 2]
-    return f"{middle:.2f}x ({values[0]:.2f}-{values[-1]:.2f})"
+    return f"{middle(values):.2f}x ({values[0]:.2f}-{values[-1]:.2f})"
 
 
 def table(rows: list[Row]) -> str:
@@ -755,6 +760,45 @@ def pykoi_table(rows: list[Row]) -> str | None:
     return "\n".join(lines)
 
 
+AIM_OF_BARE = 0.7
+AIM_OF_ONE_WORKER = 2.0
+AIM_P99_MS = 50.0
+
+
+def aims_table(rows: list[Row]) -> str | None:
+    """Each aim of the write path against what this run measured (median of the rounds)."""
+    found = measured(rows)
+    lines = ["| aim | endpoint | measured | met |", "| --- | --- | --- | --- |"]
+
+    def add(aim: str, endpoint: str, values: list[float], goal: float) -> None:
+        if values:
+            met = "yes" if middle(values) >= goal else "no"
+            lines.append(f"| {aim} | {endpoint} | {ratio_text(values)} | {met} |")
+
+    for endpoint in ("chat", "feedback"):
+        bare = found.get(("bare", endpoint), {})
+        for name in ("sqlite-1", "postgres-1"):
+            one = found.get((name, endpoint), {})
+            add(f"{name} >= {AIM_OF_BARE}x bare", endpoint, ratios(one, bare), AIM_OF_BARE)
+        one = found.get(("postgres-1", endpoint), {})
+        four = found.get(("postgres-4", endpoint), {})
+        add(
+            f"postgres-4 >= {AIM_OF_ONE_WORKER:.0f}x postgres-1",
+            endpoint,
+            ratios(four, one),
+            AIM_OF_ONE_WORKER,
+        )
+        for name in ("sqlite-1", "postgres-1", "postgres-4"):
+            results = found.get((name, endpoint))
+            if results:
+                p99 = median_result(results).p99_ms
+                met = "yes" if p99 < AIM_P99_MS else "no"
+                lines.append(
+                    f"| {name} p99 < {AIM_P99_MS:.0f} ms | {endpoint} | {p99:.1f} ms | {met} |"
+                )
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
 def as_json(row: Row) -> dict[str, Any]:
     data = asdict(row)
     if row.result:
@@ -795,6 +839,10 @@ def report(rows: list[Row], load: Load, rounds: int, elapsed: float) -> None:
     if comparison:
         print("\ntuneback (SQLite, one process) against pykoi (SQLite, one process):\n")
         print(comparison)
+    aims = aims_table(rows)
+    if aims:
+        print("\nthe write path's aims (ratios: median of the rounds, lowest-highest):\n")
+        print(aims)
     for row in rows:
         if row.skipped:
             print(f"\n{row.target}: skipped: {row.skipped}")
