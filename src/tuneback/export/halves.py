@@ -269,18 +269,21 @@ def _spool_source(
     totals[index] = 0
     batch: list[Outcome | EncodedRow] = []
     records = 0
+
+    def dump() -> None:
+        pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
+        totals[index] += records
+
     for read, outcomes in source.records():
         records += read
         for outcome in outcomes:
             batch.append(encoded(outcome) if isinstance(outcome, Row) else outcome)
         if records >= SPOOL_BATCH:
             _check_parent(half)
-            pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
-            totals[index] += records
+            dump()
             batch, records = [], 0
     if records or batch:
-        pickle.dump((index, records, batch), spool, pickle.HIGHEST_PROTOCOL)
-        totals[index] += records
+        dump()
 
 
 def _check_parent(half: _Half) -> None:

@@ -202,7 +202,7 @@ def tally(
             .select_from(t.feedback.join(t.runs, r.id == f.run_id))
             .where(*where, f.current.is_(True))
         )
-        _add_runs(found, runs, ratings, grains)
+        _add_runs(found, _records(runs), ratings, grains)
     return found
 
 
@@ -214,7 +214,7 @@ def tally_runs(conn: Connection, run_ids: Iterable[str]) -> Tallies:
         runs = conn.execute(_prepared("runs", dialect), {"ids": chunk}).all()
         if runs:
             ratings = conn.execute(_prepared("ratings", dialect), {"ids": chunk})
-            _add_runs(found, runs, ratings, GRAINS)
+            _add_runs(found, _records(runs), ratings, GRAINS)
     return found
 
 
@@ -246,7 +246,7 @@ def tally_new_runs(
     for start in range(0, len(known), _CHUNK):
         chunk = known[start : start + _CHUNK]
         ratings = conn.execute(_prepared("ratings", dialect), {"ids": [r.id for r in chunk]})
-        _add_runs(found, chunk, ratings, GRAINS, records=False)
+        _add_runs(found, chunk, ratings, GRAINS)
     if unknown:
         found.add(tally_runs(conn, unknown))
     return found
@@ -286,17 +286,13 @@ def _prompt_of(row: Mapping[str, Any], conversations: Mapping[str, Mapping[str, 
 
 
 def _add_runs(
-    found: Tallies,
-    runs: Sequence[Any],
-    ratings: Iterable[Any],
-    grains: Sequence[StoredGrain],
-    *,
-    records: bool = True,
+    found: Tallies, runs: Sequence[Any], ratings: Iterable[Any], grains: Sequence[StoredGrain]
 ) -> None:
+    """Add ``runs`` (records, see :func:`_records`) with their current ``ratings`` (rows)."""
     by_run: dict[str, list[Any]] = {}
     for row in _records(ratings):
         by_run.setdefault(row.run_id, []).append(row)
-    for run in _records(runs) if records else runs:
+    for run in runs:
         _add_run(found, run, by_run.get(run.id, ()), grains)
 
 
