@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
 
 import httpx
 import openai
 import pytest
 
+from tests.client.servers import LiveServer
 from tests.proxy.conftest import Proxy
+from tuneback.config import Settings
 from tuneback.domain import ChatMessage, Run
+from tuneback.models import EchoModel
+from tuneback.models.base import ModelOptions, Usage
+from tuneback.server import create_app
+from tuneback.services.keys import KeyService
+from tuneback.storage import Store
 
 QUESTION = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hello"}]
 
@@ -190,3 +199,52 @@ def test_a_client_that_hangs_up_cancels_the_run(proxy: Proxy) -> None:
     assert run.output.startswith("w0 ")
     assert proxy.upstream.streams[0].ended.wait(10)
     assert not proxy.upstream.streams[0].finished
+
+
+class _Noting(EchoModel):
+    """Echo that notes whether each reply was drained on the server's event loop."""
+
+    def __init__(self, *, blocks: bool) -> None:
+        super().__init__(spec=f"noting:{'blocks' if blocks else 'instant'}")
+        self._blocks = blocks
+        self.on_loop: list[bool] = []
+
+    @property
+    def blocks(self) -> bool:
+        return self._blocks
+
+    def _generate(
+        self, messages: list[ChatMessage], options: ModelOptions
+    ) -> Iterator[str | Usage]:
+        try:
+            asyncio.get_running_loop()
+            self.on_loop.append(True)
+        except RuntimeError:
+            self.on_loop.append(False)
+        yield from super()._generate(messages, options)
+
+
+def test_a_model_that_never_blocks_answers_on_the_loop_and_others_in_a_thread(
+    store: Store,
+) -> None:
+    instant, blocking = _Noting(blocks=False), _Noting(blocks=True)
+    app = create_app(Settings(database_url=str(store.url)), store=store, models=[instant, blocking])
+    key = KeyService(store).create("demo").key
+    server = LiveServer(app)
+    server.start()
+    try:
+        for model in ("noting:instant", "noting:blocks"):
+            answer = httpx.post(
+                f"{server.url}/v1/chat/completions",
+                json={"model": model, "messages": QUESTION},
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=30,
+            )
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["choices"][0]["message"]["content"] == "Say hello"
+            assert store.get_run(answer.headers["x-tuneback-run-id"]).output == "Say hello"
+    finally:
+        server.stop()
+    assert (instant.on_loop, blocking.on_loop) == ([True], [False])
+    assert not EchoModel().blocks
+    assert EchoModel(delay=0.05).blocks

@@ -33,6 +33,10 @@ class EchoModel(ModelAdapter):
         super().__init__(spec=spec, name=name or "Echo", context_window=4096)
         self.delay = delay
 
+    @property
+    def blocks(self) -> bool:
+        return self.delay > 0
+
     def _generate(
         self, messages: list[ChatMessage], options: ModelOptions
     ) -> Iterator[str | Usage]:

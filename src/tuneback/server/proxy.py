@@ -332,7 +332,7 @@ async def _fail(call: Call, exc: TuneBackError) -> JSONResponse:
 
 
 def _generate(call: Call) -> TuneBackError | None:
-    """Run the model to the end; in a worker thread (models block)."""
+    """Run the model to the end; in a worker thread when the model blocks."""
     try:
         for _ in call.model:
             pass
@@ -342,7 +342,8 @@ def _generate(call: Call) -> TuneBackError | None:
 
 
 async def _complete(call: Call) -> dict[str, Any] | JSONResponse:
-    failure = await run_in_threadpool(_generate, call)
+    blocks = call.adapter.blocks
+    failure = await run_in_threadpool(_generate, call) if blocks else _generate(call)
     if failure is not None:
         return await _fail(call, failure)
     await call.record_async()
