@@ -118,16 +118,6 @@ class ModelAdapter(abc.ABC):
     needs_loading: bool = False
     """True when ``_load`` does real work; others are ready at once. Read by ``__init__``."""
 
-    @property
-    def blocks(self) -> bool:
-        """True when generating waits on a network, a device or a clock.
-
-        The server then drains a reply in a worker thread, off its event loop. A
-        model that answers at once from what it was given says False, and is run
-        where the request is, saving the thread's round trip.
-        """
-        return True
-
     def __init__(self, *, spec: str, name: str | None = None, context_window: int = 4096) -> None:
         self.spec = spec
         self.name = name or spec
@@ -193,6 +183,16 @@ class ModelAdapter(abc.ABC):
         """Import the backend and read weights; runs once, off the request path."""
 
     # -- generation ------------------------------------------------------------
+
+    @property
+    def blocks(self) -> bool:
+        """True when generating waits on a network, a device or a clock.
+
+        The server then drains a reply in a worker thread, off its event loop. A
+        model that answers at once from what it was given says False, and is run
+        where the request is, saving the thread's round trip.
+        """
+        return True
 
     def stream(
         self, messages: Sequence[ChatMessage], options: ModelOptions
