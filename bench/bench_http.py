@@ -4,12 +4,17 @@ Every target is a real server in a child process on a free loopback port, waited
 until it answers and killed after (its whole process group):
 
   bare        a bare FastAPI app under uvicorn (access log off, log level warning) with
-              the same two routes taking the same bodies: POST /v1/chat/completions
-              parses an OpenAI-shaped chat request with pydantic and answers an
-              OpenAI-shaped chat.completion echoing the last user message; POST
-              /api/v1/feedback parses tuneback's FeedbackCreate and answers 201. Both are
-              `async def` routes (no thread-pool hop: the fastest FastAPI can answer).
-              This is the ceiling: FastAPI, pydantic and uvicorn with no work behind.
+              the same two routes taking the same bodies (bench/http/bare.py):
+              POST /v1/chat/completions parses an OpenAI-shaped chat request with
+              pydantic and answers an OpenAI-shaped chat.completion echoing the last
+              user message; POST /api/v1/feedback parses tuneback's FeedbackCreate and
+              answers 201. Both are `async def` routes (no thread-pool hop: the fastest
+              FastAPI can answer). This is the ceiling: FastAPI, pydantic and uvicorn
+              with no work behind.
+  bare-sqlite the same app, but each request's body is committed to a SQLite file
+              before it answers: one row in one table, the rows of one turn of the
+              event loop inserted and committed together (as tuneback's SQLite writer
+              groups them). What acknowledging after commit costs at the least.
   sqlite-1    `tuneback serve --model echo --no-auth` on a fresh SQLite file.
   postgres-1  the same on a fresh schema of --postgres, dropped after.
   postgres-4  the same with `--workers 4` (given 5 s more once it first answers, for the
@@ -42,8 +47,8 @@ tuneback against pykoi; then each aim of the write path (one process at 0.7x the
 app, four workers at 2x one, p99 under 50 ms) with what this run measured and whether
 it is met. A run with errors shows them; they are never counted as throughput.
 
-Sanity: on tuneback, the rows in `runs` (chat) and `feedback` (feedback), and on pykoi
-the rows in `question_answer` (chat), are counted in the database before and after each
+Sanity: on tuneback, the rows in `runs` (chat) and `feedback` (feedback), on bare-sqlite
+the rows in `requests` (both), and on pykoi the rows in `question_answer` (chat), are counted in the database before and after each
 measured run: the growth must be at least the 2xx answers and at most every request wrk
 sent (answered, or in flight when it stopped). Otherwise the row says MISMATCH and the
 exit status is 1, as it is when a target fails to start. A pykoi vote updates its answer
@@ -81,74 +86,17 @@ from typing import Any
 
 import httpx
 import psycopg
-from pydantic import BaseModel
 
 from tuneback.domain import new_id
-from tuneback.server.api.schemas import FeedbackCreate
 
 HERE = Path(__file__).resolve()
 SCRIPTS = HERE.parent / "http"
-TARGETS = ("bare", "sqlite-1", "postgres-1", "postgres-4", "pykoi")
+TARGETS = ("bare", "bare-sqlite", "sqlite-1", "postgres-1", "postgres-4", "pykoi")
 RUNS = 200
 PYKOI_VERSION = "0.0.11"
 STARTUP_SECONDS = 90.0
 WORKER_SETTLE = 5.0  # seconds more for the other workers once the first one answers
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tuneback-bench"
-
-
-# -- the bare app ------------------------------------------------------------------------
-
-
-class Message(BaseModel):
-    role: str
-    content: str
-
-
-class ChatRequest(BaseModel):
-    model: str
-    messages: list[Message]
-    stream: bool = False
-
-
-def bare_app() -> Any:
-    from fastapi import FastAPI
-
-    app = FastAPI()
-
-    @app.post("/v1/chat/completions")
-    async def chat(body: ChatRequest) -> dict[str, Any]:
-        question = next((m.content for m in reversed(body.messages) if m.role == "user"), "")
-        return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": question},
-                    "finish_reason": "stop",
-                    "logprobs": None,
-                }
-            ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-        }
-
-    @app.post("/api/v1/feedback", status_code=201)
-    async def feedback(body: FeedbackCreate) -> dict[str, str]:
-        return {"id": uuid.uuid4().hex, "run_id": body.run_id, "key": body.key}
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    return app
-
-
-def serve_bare(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(bare_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 # -- servers in a child process ----------------------------------------------------------
@@ -506,19 +454,26 @@ def create_runs(url: str, n: int) -> list[str]:
     return [str(item["id"]) for item in items]
 
 
-def chat_endpoint(count: Callable[[], int] | None = None) -> Endpoint:
-    return Endpoint("chat", "/v1/chat/completions", SCRIPTS / "chat.lua", [], count, "runs")
+def chat_endpoint(count: Callable[[], int] | None = None, rows: str = "runs") -> Endpoint:
+    return Endpoint("chat", "/v1/chat/completions", SCRIPTS / "chat.lua", [], count, rows)
 
 
 @contextmanager
-def bare_target(work: Path) -> Iterator[tuple[str, list[Endpoint]]]:
+def bare_target(work: Path, database: Database | None) -> Iterator[tuple[str, list[Endpoint]]]:
     port = free_port()
-    argv = [sys.executable, str(HERE), "_serve-bare", str(port)]
+    argv = [sys.executable, str(SCRIPTS / "bare.py"), str(port)]
+    if database is not None:
+        argv.append(database.url.removeprefix("sqlite:///"))
     # The bare app never looks the run up, so any ids do.
     ids = write_ids(work / "bare_ids.txt", [new_id() for _ in range(RUNS)])
-    feedback = Endpoint("feedback", "/api/v1/feedback", SCRIPTS / "feedback.lua", [str(ids)])
-    with child_server("bare", argv, port, work) as url:
-        yield url, [chat_endpoint(), feedback]
+    count = (lambda: database.count("requests")) if database is not None else None
+    rows = "requests rows" if database is not None else ""
+    feedback = Endpoint(
+        "feedback", "/api/v1/feedback", SCRIPTS / "feedback.lua", [str(ids)], count, rows
+    )
+    name = "bare" if database is None else "bare-sqlite"
+    with child_server(name, argv, port, work) as url:
+        yield url, [chat_endpoint(count, rows), feedback]
 
 
 def serve_has_workers() -> bool:
@@ -625,8 +580,9 @@ def pykoi_target(venv: Path, work: Path) -> Iterator[tuple[str, list[Endpoint]]]
 @contextmanager
 def target(name: str, args: argparse.Namespace, work: Path) -> Iterator[tuple[str, list[Endpoint]]]:
     """A target's server, up until the block ends: its URL and the endpoints to load."""
-    if name == "bare":
-        with bare_target(work) as started:
+    if name in ("bare", "bare-sqlite"):
+        database = Database(f"sqlite:///{work / 'bare.db'}") if name == "bare-sqlite" else None
+        with bare_target(work, database) as started:
             yield started
         return
     if name == "pykoi":
@@ -961,7 +917,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "_serve-bare":
-        serve_bare(int(sys.argv[2]))
-    else:
-        sys.exit(main())
+    sys.exit(main())
