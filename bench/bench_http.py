@@ -48,11 +48,12 @@ app, four workers at 2x one, p99 under 50 ms) with what this run measured and wh
 it is met. A run with errors shows them; they are never counted as throughput.
 
 Sanity: on tuneback, the rows in `runs` (chat) and `feedback` (feedback), on bare-sqlite
-the rows in `requests` (both), and on pykoi the rows in `question_answer` (chat), are counted in the database before and after each
-measured run: the growth must be at least the 2xx answers and at most every request wrk
-sent (answered, or in flight when it stopped). Otherwise the row says MISMATCH and the
-exit status is 1, as it is when a target fails to start. A pykoi vote updates its answer
-in place, so it has no count to check.
+the rows in `requests` (both), and on pykoi the rows in `question_answer` (chat), are
+counted in the database before and after each measured run: the growth must be at least
+the 2xx answers and at most every request wrk sent (answered, or in flight when it
+stopped). Otherwise the row says MISMATCH and the exit status is 1, as it is when a
+target fails to start. A pykoi vote updates its answer in place, so it has no count to
+check.
 
 wrk runs on the same cores as the server; the load average before and after is printed,
 with a warning when other work was running.
