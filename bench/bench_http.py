@@ -460,19 +460,22 @@ def chat_endpoint(count: Callable[[], int] | None = None, rows: str = "runs") ->
 
 
 @contextmanager
-def bare_target(work: Path, database: Database | None) -> Iterator[tuple[str, list[Endpoint]]]:
+def bare_target(
+    name: str, work: Path, database: Database | None
+) -> Iterator[tuple[str, list[Endpoint]]]:
+    """The bare app; with a ``database``, the one that commits each body to it first."""
     port = free_port()
     argv = [sys.executable, str(SCRIPTS / "bare.py"), str(port)]
+    count: Callable[[], int] | None = None
+    rows = ""
     if database is not None:
         argv.append(database.url.removeprefix("sqlite:///"))
+        count, rows = (lambda: database.count("requests")), "requests rows"
     # The bare app never looks the run up, so any ids do.
     ids = write_ids(work / "bare_ids.txt", [new_id() for _ in range(RUNS)])
-    count = (lambda: database.count("requests")) if database is not None else None
-    rows = "requests rows" if database is not None else ""
     feedback = Endpoint(
         "feedback", "/api/v1/feedback", SCRIPTS / "feedback.lua", [str(ids)], count, rows
     )
-    name = "bare" if database is None else "bare-sqlite"
     with child_server(name, argv, port, work) as url:
         yield url, [chat_endpoint(count, rows), feedback]
 
@@ -583,7 +586,7 @@ def target(name: str, args: argparse.Namespace, work: Path) -> Iterator[tuple[st
     """A target's server, up until the block ends: its URL and the endpoints to load."""
     if name in ("bare", "bare-sqlite"):
         database = Database(f"sqlite:///{work / 'bare.db'}") if name == "bare-sqlite" else None
-        with bare_target(work, database) as started:
+        with bare_target(name, work, database) as started:
             yield started
         return
     if name == "pykoi":
